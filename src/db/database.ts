@@ -1,0 +1,70 @@
+/**
+ * @module db/database
+ * Opens Kysely on SQLite or PostgreSQL, as the config names.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database as DatabaseConfig } from '../config.js';
+import type { DB } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database {
+  readonly db: Kysely<DB>;
+  readonly dialect: Dialect;
+  /** Round trip of a trivial query, in milliseconds. */
+  ping(): Promise<number>;
+  close(): Promise<void>;
+}
+
+// BIGINT (oid 20) comes back as a string by default; every bigint here is a time in
+// milliseconds or a count, both far below 2^53.
+const INT8_OID = 20;
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID) return (value: string) => Number(value);
+    // biome-ignore lint/suspicious/noExplicitAny: pg's own overloads do not accept the union
+    return pg.types.getTypeParser(oid, format as any);
+  },
+};
+
+export function openDatabase(config: DatabaseConfig): Database {
+  if (config.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: config.url,
+      max: 10,
+      connectionTimeoutMillis: 2_000,
+      types: pgTypes,
+    });
+    // An idle client losing its connection must not crash the process; the next query
+    // gets a fresh one.
+    pool.on('error', () => {});
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    return wrap(db, 'postgres');
+  }
+
+  if (config.file !== ':memory:') fs.mkdirSync(path.dirname(config.file), { recursive: true });
+  const sqlite = new SQLite(config.file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return wrap(db, 'sqlite');
+}
+
+function wrap(db: Kysely<DB>, dialect: Dialect): Database {
+  return {
+    db,
+    dialect,
+    async ping() {
+      const start = performance.now();
+      await sql`select 1`.execute(db);
+      return performance.now() - start;
+    },
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * @module db/migrations
+ * The schema, as Kysely migrations that run alike on SQLite and PostgreSQL.
+ * Migrations are code in this file rather than a folder, so the CLI needs no path.
+ */
+import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import type { Dialect } from './database.js';
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const id = dialect === 'postgres' ? 'serial' : 'integer';
+  const time = dialect === 'postgres' ? 'bigint' : 'integer';
+
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('users')
+          .addColumn('id', id, (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('email', 'text', (c) => c.notNull())
+          .addColumn('email_normalized', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull().defaultTo('user'))
+          .addColumn('status', 'text', (c) => c.notNull().defaultTo('pending'))
+          .addColumn('created_at', time, (c) => c.notNull())
+          .addColumn('approved_at', time)
+          .addColumn('approved_by', 'integer')
+          .addColumn('last_login_at', time)
+          .addColumn('updated_at', time, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('users_role_idx').on('users').column('role').execute();
+        await db.schema.createIndex('users_status_idx').on('users').column('status').execute();
+        await db.schema.createIndex('users_created_idx').on('users').column('created_at').execute();
+
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'integer', (c) => c.notNull())
+          .addColumn('created_at', time, (c) => c.notNull())
+          .addColumn('last_seen_at', time, (c) => c.notNull())
+          .addColumn('idle_expires_at', time, (c) => c.notNull())
+          .addColumn('absolute_expires_at', time, (c) => c.notNull())
+          .addColumn('expires_at', time, (c) => c.notNull())
+          .addColumn('ip', 'text', (c) => c.notNull())
+          .addColumn('user_agent', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('sessions_user_idx')
+          .on('sessions')
+          .columns(['user_id', 'created_at'])
+          .execute();
+        await db.schema
+          .createIndex('sessions_created_idx')
+          .on('sessions')
+          .column('created_at')
+          .execute();
+        await db.schema
+          .createIndex('sessions_expires_idx')
+          .on('sessions')
+          .column('expires_at')
+          .execute();
+
+        await db.schema
+          .createTable('session_events')
+          .addColumn('id', id, (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'integer', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('actor_id', 'integer')
+          .addColumn('at', time, (c) => c.notNull())
+          .addColumn('ip', 'text')
+          .addColumn('user_agent', 'text')
+          .execute();
+        await db.schema
+          .createIndex('session_events_user_idx')
+          .on('session_events')
+          .columns(['user_id', 'at'])
+          .execute();
+        await db.schema
+          .createIndex('session_events_session_idx')
+          .on('session_events')
+          .column('session_id')
+          .execute();
+        await db.schema
+          .createIndex('session_events_at_idx')
+          .on('session_events')
+          .column('at')
+          .execute();
+
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('id', id, (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('at', time, (c) => c.notNull())
+          .addColumn('actor_id', 'integer')
+          .addColumn('actor_email', 'text')
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text')
+          .addColumn('details', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('ip', 'text')
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_log_at_idx').on('audit_log').column('at').execute();
+        await db.schema
+          .createIndex('audit_log_actor_idx')
+          .on('audit_log')
+          .columns(['actor_id', 'at'])
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        for (const table of ['audit_log', 'session_events', 'sessions', 'users']) {
+          await db.schema.dropTable(table).ifExists().execute();
+        }
+      },
+    },
+  };
+}
+
+/** Brings the schema up to date; throws with the failing migration's name on error. */
+export async function migrateToLatest(
+  db: Kysely<unknown>,
+  dialect: Dialect,
+): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations(dialect) },
+  });
+  const result = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    const cause = result.error instanceof Error ? result.error.message : String(result.error);
+    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${cause}`, {
+      cause: result.error,
+    });
+  }
+  return result;
+}

@@ -1,0 +1,116 @@
+/**
+ * @module sessions/session-store
+ * The one interface both session stores implement (SQL and Redis), and what it
+ * promises. `test/store-contract.test.ts` holds every implementation to it.
+ */
+
+import type { Role } from '../db/schema.js';
+
+/** One session as stored. Times are epoch milliseconds; `id` is the token's SHA-256. */
+export interface SessionRecord {
+  id: string;
+  userId: number;
+  createdAt: number;
+  lastSeenAt: number;
+  idleExpiresAt: number;
+  absoluteExpiresAt: number;
+  ip: string;
+  userAgent: string;
+}
+
+/** The deadline that comes first: past it the session is expired. */
+export function expiresAt(s: Pick<SessionRecord, 'idleExpiresAt' | 'absoluteExpiresAt'>): number {
+  return Math.min(s.idleExpiresAt, s.absoluteExpiresAt);
+}
+
+export type SessionStatus = 'active' | 'expired';
+
+export function statusOf(s: SessionRecord, now: number): SessionStatus {
+  return expiresAt(s) > now ? 'active' : 'expired';
+}
+
+/** Filters on the session's user, answered by the users table. */
+export interface UserFilter {
+  /** Part of the email, already in NFC lower case (see normalizeEmail); never a pattern. */
+  email?: string;
+  role?: Role;
+}
+
+/** Ids of the users matching a filter; how the Redis store answers user filters. */
+export type ResolveUserIds = (filter: UserFilter) => Promise<number[]>;
+
+/** What a console listing asks for. */
+export interface SessionQuery {
+  /** Only these users' sessions (an empty array matches nothing). */
+  userIds?: readonly number[];
+  /** Only sessions of users matching this. */
+  user?: UserFilter;
+  status?: 'all' | SessionStatus;
+  /** Inclusive lower bound on `createdAt`. */
+  createdFrom?: number;
+  /** Exclusive upper bound on `createdAt`. */
+  createdTo?: number;
+  /** The time that decides active or expired. */
+  now: number;
+  offset: number;
+  limit: number;
+}
+
+export interface SessionPage {
+  /** Newest first by creation. */
+  items: SessionRecord[];
+  /** How many sessions match in all (not only this page). */
+  total: number;
+  /** Entries met on the way that could not be read (corrupt or dangling) and were left out. */
+  skipped: number;
+}
+
+/** Why a delete did not remove a session. */
+export type DeleteOutcome = 'deleted' | 'not_found';
+
+export interface SessionStore {
+  readonly kind: 'sql' | 'redis';
+
+  /** Stores a new session. Only sign-in creates sessions. */
+  create(session: SessionRecord): Promise<void>;
+
+  /** The session, or null when it does not exist (or cannot be read). */
+  get(id: string): Promise<SessionRecord | null>;
+
+  /**
+   * Slides a session: sets `lastSeenAt` and `idleExpiresAt`, only if the session still
+   * exists. Never creates one, so a touch racing a sign-out or revocation cannot bring
+   * the session back. Returns false when there was nothing to touch.
+   */
+  touch(id: string, lastSeenAt: number, idleExpiresAt: number): Promise<boolean>;
+
+  /** Deletes one session; says whether it was there. */
+  delete(id: string): Promise<DeleteOutcome>;
+
+  /**
+   * Deletes several sessions; returns, for each id, whether it was there. Ids not in the
+   * returned map were not attempted (the store failed first): the caller reports them as
+   * failed, and a second run finishes the job.
+   */
+  deleteMany(ids: readonly string[]): Promise<Map<string, DeleteOutcome>>;
+
+  /** All sessions of one user, live and expired, newest first. */
+  listByUser(userId: number): Promise<SessionRecord[]>;
+
+  /** A page of sessions matching a query, newest first. */
+  list(query: SessionQuery): Promise<SessionPage>;
+
+  /** Ids of every session matching a query (for revoke-matching), newest first. */
+  listIds(query: Omit<SessionQuery, 'offset' | 'limit'>): Promise<string[]>;
+
+  /** Sessions whose deadline is at or before `before`, oldest first, at most `limit`. */
+  listExpired(before: number, limit: number): Promise<SessionRecord[]>;
+
+  /** Counts of active and expired sessions at `now`. */
+  counts(now: number): Promise<{ active: number; expired: number }>;
+
+  /** Round trip to the store, in milliseconds. */
+  ping(): Promise<number>;
+
+  close(): Promise<void>;
+}
