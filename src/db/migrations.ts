@@ -111,9 +111,16 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .on('audit_log')
           .columns(['actor_id', 'at'])
           .execute();
+
+        // Instance-wide values that every instance must agree on (signing keys, policy).
+        await db.schema
+          .createTable('settings')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
       },
       async down(db: Kysely<unknown>) {
-        for (const table of ['audit_log', 'session_events', 'sessions', 'users']) {
+        for (const table of ['settings', 'audit_log', 'session_events', 'sessions', 'users']) {
           await db.schema.dropTable(table).ifExists().execute();
         }
       },
@@ -123,7 +130,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
 
 /** Brings the schema up to date; throws with the failing migration's name on error. */
 export async function migrateToLatest(
-  db: Kysely<unknown>,
+  // biome-ignore lint/suspicious/noExplicitAny: accepts a Kysely typed with any schema
+  db: Kysely<any>,
   dialect: Dialect,
 ): Promise<MigrationResultSet> {
   const migrator = new Migrator({

@@ -77,7 +77,13 @@ export interface AuditLogTable {
   outcome: 'success' | 'partial' | 'failure' | 'refused';
 }
 
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
 export interface DB {
+  settings: SettingsTable;
   users: UsersTable;
   sessions: SessionsTable;
   session_events: SessionEventsTable;

@@ -88,9 +88,12 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async deleteMany(ids: readonly string[]): Promise<Map<string, DeleteOutcome>> {
+    // Deduplicated first: an id repeated in a later chunk would find nothing there and
+    // overwrite its 'deleted' with 'not_found'.
+    const unique = [...new Set(ids)];
     const outcomes = new Map<string, DeleteOutcome>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      const chunk = [...new Set(ids.slice(i, i + ID_CHUNK))];
+    for (let i = 0; i < unique.length; i += ID_CHUNK) {
+      const chunk = unique.slice(i, i + ID_CHUNK);
       const deleted = await this.#db
         .deleteFrom('sessions')
         .where('id', 'in', chunk)

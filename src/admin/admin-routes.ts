@@ -1,0 +1,18 @@
+/**
+ * @module admin/admin-routes
+ * The console: one scope, one superuser guard for every route in it.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { requireSuperuser } from '../http/auth.js';
+import { sessionRoutes } from './session-routes.js';
+import { userRoutes } from './user-routes.js';
+
+export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // onRequest runs before body parsing and validation, so nobody but a superuser
+  // learns anything about a console route, not even which input it wants.
+  app.addHook('onRequest', requireSuperuser({ audit: app.warden.audit }));
+
+  app.get('/', async (_request, reply) => reply.redirect('/admin/sessions', 303));
+  await app.register(sessionRoutes);
+  await app.register(userRoutes);
+};

@@ -1,0 +1,113 @@
+/**
+ * @module admin/session-filters
+ * The sessions table's filters as they travel in the URL: one schema, one parser
+ * into a store query, one writer back into a query string for links and redirects.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { ROLES } from '../db/schema.js';
+import { WardenError } from '../errors.js';
+import type { SessionQuery } from '../sessions/session-store.js';
+import { normalizeEmail } from '../users/email.js';
+
+export const DEFAULT_PER_PAGE = 50;
+export const MAX_PER_PAGE = 200;
+const DAY_MS = 86_400_000;
+
+const DateParam = Type.String({ pattern: '^(\\d{4}-\\d{2}-\\d{2})?$', maxLength: 10 });
+
+/** Query string of the sessions table; every field optional, empty means "any". */
+export const SessionFilterSchema = Type.Object({
+  email: Type.Optional(Type.String({ maxLength: 254 })),
+  status: Type.Optional(
+    Type.Union([
+      Type.Literal(''),
+      Type.Literal('all'),
+      Type.Literal('active'),
+      Type.Literal('expired'),
+    ]),
+  ),
+  role: Type.Optional(
+    Type.Union([Type.Literal(''), Type.Literal('all'), ...ROLES.map((r) => Type.Literal(r))]),
+  ),
+  created_from: Type.Optional(DateParam),
+  created_to: Type.Optional(DateParam),
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+  per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PER_PAGE })),
+});
+export type SessionFilterParams = Static<typeof SessionFilterSchema>;
+
+export interface SessionFilters {
+  email: string;
+  status: 'all' | 'active' | 'expired';
+  role: 'all' | (typeof ROLES)[number];
+  createdFrom: string;
+  createdTo: string;
+  page: number;
+  perPage: number;
+}
+
+/** Start of a UTC day, or a 400 naming the field when the date does not exist. */
+function parseDay(field: string, value: string): number | undefined {
+  if (!value) return undefined;
+  const at = Date.parse(`${value}T00:00:00Z`);
+  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
+    throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
+      field,
+    });
+  }
+  return at;
+}
+
+export function readFilters(params: SessionFilterParams): SessionFilters {
+  return {
+    email: (params.email ?? '').trim(),
+    status: params.status || 'all',
+    role: params.role || 'all',
+    createdFrom: params.created_from ?? '',
+    createdTo: params.created_to ?? '',
+    page: params.page ?? 1,
+    perPage: params.per_page ?? DEFAULT_PER_PAGE,
+  };
+}
+
+/** The store query for the filters (dates are whole UTC days; "to" includes its day). */
+export function toStoreQuery(
+  f: SessionFilters,
+  now: number,
+): Omit<SessionQuery, 'offset' | 'limit'> {
+  const from = parseDay('created_from', f.createdFrom);
+  const to = parseDay('created_to', f.createdTo);
+  if (from !== undefined && to !== undefined && from > to) {
+    throw new WardenError('WARDEN_VALIDATION', ['created_from is after created_to'], {
+      field: 'created_from',
+    });
+  }
+  const email = f.email ? normalizeEmail(f.email) : undefined;
+  const role = f.role === 'all' ? undefined : f.role;
+  return {
+    now,
+    status: f.status,
+    ...(email || role ? { user: { ...(email ? { email } : {}), ...(role ? { role } : {}) } } : {}),
+    ...(from !== undefined ? { createdFrom: from } : {}),
+    ...(to !== undefined ? { createdTo: to + DAY_MS } : {}),
+  };
+}
+
+/** `?email=…&status=…` with only the fields that differ from the defaults. */
+export function filterSearch(f: SessionFilters, overrides: Partial<SessionFilters> = {}): string {
+  const merged = { ...f, ...overrides };
+  const params = new URLSearchParams();
+  if (merged.email) params.set('email', merged.email);
+  if (merged.status !== 'all') params.set('status', merged.status);
+  if (merged.role !== 'all') params.set('role', merged.role);
+  if (merged.createdFrom) params.set('created_from', merged.createdFrom);
+  if (merged.createdTo) params.set('created_to', merged.createdTo);
+  if (merged.page !== 1) params.set('page', String(merged.page));
+  if (merged.perPage !== DEFAULT_PER_PAGE) params.set('per_page', String(merged.perPage));
+  const search = params.toString();
+  return search ? `?${search}` : '';
+}
+
+export function hasFilters(f: SessionFilters): boolean {
+  return filterSearch({ ...f, page: 1, perPage: DEFAULT_PER_PAGE }) !== '';
+}

@@ -1,0 +1,365 @@
+/**
+ * @module admin/session-routes
+ * The console's sessions table and its actions. Every action answers a browser form
+ * with a redirect back to the same filtered view and a toast, and a JSON client with
+ * the outcome of every id. Each is audited and logged once.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { WardenError } from '../errors.js';
+import { actorOf, requireCsrf } from '../http/auth.js';
+import { takeFlash } from '../http/flash.js';
+import { done, wantsJson } from '../http/respond.js';
+import { safeNext } from '../http/sign-in.js';
+import type { BulkRevokeReport, RevokeStatus } from '../sessions/session-service.js';
+import { expiresAt, statusOf } from '../sessions/session-store.js';
+import {
+  readFilters,
+  SessionFilterSchema,
+  type SessionFilters,
+  toStoreQuery,
+} from './session-filters.js';
+import { revokeMatchingView, type SessionRowView, sessionsView } from './sessions-view.js';
+import { parseUserAgent } from './user-agent.js';
+
+const SessionIdParam = Type.Object({
+  sessionId: Type.String({ pattern: '^[0-9a-f]{64}$', maxLength: 64 }),
+});
+const UserIdParam = Type.Object({ userId: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) });
+
+/** Fields every action form may carry besides its own. */
+const ActionBody = Type.Object({
+  _csrf: Type.Optional(Type.String({ maxLength: 512 })),
+  return_to: Type.Optional(Type.String({ maxLength: 2048 })),
+  include_own: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('1'), Type.Literal('on')])),
+  // A row button submits the whole bulk form, checked boxes included; single-row
+  // routes ignore them.
+  ids: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 100_000 })),
+});
+
+const LABELS: Record<RevokeStatus, string> = {
+  revoked: 'revoked',
+  already_ended: 'already ended',
+  not_found: 'not found',
+  invalid: 'not a session id',
+  kept_own: 'kept (your own session)',
+  failed: 'failed',
+};
+
+/** "3 revoked, 1 already ended, 1 not found" */
+export function describeCounts(counts: Record<RevokeStatus, number>): string {
+  const parts = (Object.keys(LABELS) as RevokeStatus[])
+    .filter((k) => counts[k] > 0)
+    .map((k) => `${counts[k]} ${LABELS[k]}`);
+  return parts.length > 0 ? parts.join(', ') : 'nothing to revoke';
+}
+
+function outcomeOf(counts: Record<RevokeStatus, number>) {
+  if (counts.failed === 0) return 'success' as const;
+  return counts.revoked + counts.already_ended + counts.not_found > 0
+    ? ('partial' as const)
+    : ('failure' as const);
+}
+
+function returnTo(body: { return_to?: string } | undefined): string {
+  const target = safeNext(body?.return_to);
+  return target.startsWith('/admin/') ? target : '/admin/sessions';
+}
+
+function includeOwn(body: { include_own?: unknown } | undefined): boolean {
+  const v = body?.include_own;
+  return v === true || v === '1' || v === 'on';
+}
+
+export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { sessions, audit, csrf, users, clock, config } = app.warden;
+  const csrfChecked = requireCsrf({ audit, csrf });
+
+  /** Audits, logs and answers one revocation of any kind. */
+  async function answer(
+    request: FastifyRequest,
+    reply: Parameters<typeof done>[1],
+    action: string,
+    target: string | null,
+    report: BulkRevokeReport,
+    started: number,
+    redirectTo: string,
+  ) {
+    const revokedIds = report.results.filter((r) => r.status === 'revoked').map((r) => r.id);
+    const failed = report.results.filter((r) => r.status === 'failed');
+    await audit.write(
+      actorOf(request),
+      {
+        action,
+        target,
+        outcome: outcomeOf(report.counts),
+        details: { counts: report.counts, revoked: revokedIds, failed: failed.map((r) => r.id) },
+        durationMs: Math.round(performance.now() - started),
+      },
+      request.log,
+    );
+    const message = describeCounts(report.counts);
+    return done(request, reply, {
+      json: { counts: report.counts, results: report.results },
+      redirectTo,
+      flash: {
+        kind: report.counts.failed > 0 ? 'danger' : report.counts.revoked > 0 ? 'success' : 'info',
+        message:
+          report.counts.failed > 0
+            ? `${message}. Failed rows stay selected: retry.`
+            : `${message}.`,
+        keep: failed.map((r) => r.id),
+      },
+    });
+  }
+
+  app.get('/sessions', { schema: { querystring: SessionFilterSchema } }, async (request, reply) => {
+    const filters = readFilters(request.query);
+    const now = clock();
+    const query = toStoreQuery(filters, now);
+    const [page, counts] = await Promise.all([
+      sessions.store.list({
+        ...query,
+        offset: (filters.page - 1) * filters.perPage,
+        limit: filters.perPage,
+      }),
+      sessions.store.counts(now),
+    ]);
+    const owners = await users.repo.findMany(page.items.map((s) => s.userId));
+    const ownId = request.auth?.session.id;
+    const rows: SessionRowView[] = page.items.map((s) => {
+      const owner = owners.get(s.userId);
+      return {
+        id: s.id,
+        userId: s.userId,
+        email: owner?.email ?? `(deleted user ${s.userId})`,
+        role: owner?.role ?? '',
+        status: statusOf(s, now),
+        createdAt: s.createdAt,
+        lastSeenAt: s.lastSeenAt,
+        expiresAt: expiresAt(s),
+        ip: s.ip,
+        ...parseUserAgent(s.userAgent),
+        own: s.id === ownId,
+      };
+    });
+
+    if (wantsJson(request)) {
+      return {
+        total: page.total,
+        page: filters.page,
+        perPage: filters.perPage,
+        skipped: page.skipped,
+        active: counts.active,
+        items: rows.map(({ own, ...r }) => ({ ...r, current: own })),
+      };
+    }
+    const flash = takeFlash(request, reply);
+    return reply.page({
+      title: 'Sessions',
+      nav: 'sessions',
+      flash,
+      body: sessionsView({
+        filters,
+        rows,
+        total: page.total,
+        skipped: page.skipped,
+        activeCount: counts.active,
+        now,
+        csrfToken: reply.csrfToken(),
+        keep: new Set(flash?.keep ?? []),
+      }),
+    });
+  });
+
+  app.post(
+    '/sessions/revoke/:sessionId',
+    {
+      schema: { params: SessionIdParam, body: Type.Optional(ActionBody) },
+      preHandler: csrfChecked,
+    },
+    async (request, reply) => {
+      const started = performance.now();
+      const { sessionId } = request.params;
+      const report = await sessions.revokeIds([sessionId], {
+        actorId: request.auth!.user.id,
+        ownSessionId: request.auth!.session.id,
+        includeOwn: includeOwn(request.body),
+      });
+      if (report.counts.not_found === 1 && wantsJson(request)) {
+        throw new WardenError('WARDEN_NOT_FOUND', [`session ${sessionId}`], { id: sessionId });
+      }
+      return answer(
+        request,
+        reply,
+        'sessions.revoke',
+        sessionId,
+        report,
+        started,
+        returnTo(request.body),
+      );
+    },
+  );
+
+  app.post(
+    '/sessions/revoke-user/:userId',
+    { schema: { params: UserIdParam, body: Type.Optional(ActionBody) }, preHandler: csrfChecked },
+    async (request, reply) => {
+      const started = performance.now();
+      const { userId } = request.params;
+      const user = await users.repo.findById(userId);
+      if (!user) throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`], { id: userId });
+
+      const report = await sessions.revokeUser(userId, {
+        actorId: request.auth!.user.id,
+        ownSessionId: request.auth!.session.id,
+        includeOwn: includeOwn(request.body),
+      });
+      return answer(
+        request,
+        reply,
+        'sessions.revoke_user',
+        `user:${userId}`,
+        report,
+        started,
+        returnTo(request.body),
+      );
+    },
+  );
+
+  app.post(
+    '/sessions/bulk-revoke',
+    { schema: { body: ActionBody }, preHandler: csrfChecked },
+    async (request, reply) => {
+      const started = performance.now();
+      const ids = request.body.ids ?? [];
+      if (ids.length === 0) {
+        throw new WardenError('WARDEN_VALIDATION', ['ids: select at least one session'], {
+          field: 'ids',
+        });
+      }
+      if (ids.length > config.bulkRevokeMax) {
+        throw new WardenError('WARDEN_BULK_TOO_MANY', [ids.length, config.bulkRevokeMax], {
+          max: config.bulkRevokeMax,
+        });
+      }
+      const report = await sessions.revokeIds(ids, {
+        actorId: request.auth!.user.id,
+        ownSessionId: request.auth!.session.id,
+        includeOwn: includeOwn(request.body),
+      });
+      return answer(
+        request,
+        reply,
+        'sessions.bulk_revoke',
+        null,
+        report,
+        started,
+        returnTo(request.body),
+      );
+    },
+  );
+
+  app.get(
+    '/sessions/revoke-matching',
+    { schema: { querystring: SessionFilterSchema } },
+    async (request, reply) => {
+      const filters = readFilters(request.query);
+      const total = await sessions.countMatching(toStoreQuery(filters, clock()));
+      if (wantsJson(request)) return { total };
+      return reply.page({
+        title: 'Revoke matching sessions',
+        nav: 'sessions',
+        body: revokeMatchingView({ filters, total, csrfToken: reply.csrfToken() }),
+      });
+    },
+  );
+
+  app.post(
+    '/sessions/revoke-matching',
+    {
+      schema: {
+        querystring: SessionFilterSchema,
+        body: Type.Composite([
+          ActionBody,
+          Type.Object({
+            confirm: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 20 })]),
+          }),
+        ]),
+      },
+      preHandler: csrfChecked,
+    },
+    async (request, reply) => {
+      const started = performance.now();
+      const filters: SessionFilters = readFilters({ ...request.query, page: 1 });
+      const query = toStoreQuery(filters, clock());
+      const total = await sessions.countMatching(query);
+      const confirm = Number(String(request.body.confirm).trim());
+
+      if (!Number.isInteger(confirm) || confirm !== total) {
+        const err = new WardenError(
+          'WARDEN_CONFIRM_MISMATCH',
+          [String(request.body.confirm), total],
+          {
+            matching: total,
+          },
+        );
+        if (wantsJson(request)) throw err;
+        return reply.code(400).page({
+          title: 'Revoke matching sessions',
+          nav: 'sessions',
+          body: revokeMatchingView({
+            filters,
+            total,
+            csrfToken: reply.csrfToken(),
+            error: err.message,
+          }),
+        });
+      }
+
+      const report = await sessions.revokeMatching(query, {
+        actorId: request.auth!.user.id,
+        ownSessionId: request.auth!.session.id,
+        includeOwn: includeOwn(request.body),
+      });
+      const target = new URLSearchParams(request.query as Record<string, string>).toString();
+      return answer(
+        request,
+        reply,
+        'sessions.revoke_matching',
+        target || 'all',
+        report,
+        started,
+        `/admin/sessions?${target}`,
+      );
+    },
+  );
+
+  app.post(
+    '/sessions/cleanup-expired',
+    { schema: { body: Type.Optional(ActionBody) }, preHandler: csrfChecked },
+    async (request, reply) => {
+      const started = performance.now();
+      const removed = await sessions.cleanupExpired(clock(), request.auth!.user.id);
+      await audit.write(
+        actorOf(request),
+        {
+          action: 'sessions.cleanup_expired',
+          outcome: 'success',
+          details: { counts: { removed } },
+          durationMs: Math.round(performance.now() - started),
+        },
+        request.log,
+      );
+      return done(request, reply, {
+        json: { removed },
+        redirectTo: returnTo(request.body),
+        flash: {
+          kind: 'success',
+          message: `${removed} expired session${removed === 1 ? '' : 's'} cleaned up.`,
+        },
+      });
+    },
+  );
+};

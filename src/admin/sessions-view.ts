@@ -1,0 +1,212 @@
+/**
+ * @module admin/sessions-view
+ * The console's sessions table: filters, pagination, per-row and bulk revocation,
+ * and the confirmation page of revoke-matching. Plain data in, HTML out.
+ */
+import { ROLES } from '../db/schema.js';
+import type { SessionStatus } from '../sessions/session-store.js';
+import { html, type SafeHtml } from '../views/html.js';
+import { timeCell } from '../views/layout.js';
+import { filterSearch, hasFilters, type SessionFilters } from './session-filters.js';
+
+export interface SessionRowView {
+  id: string;
+  userId: number;
+  email: string;
+  role: string;
+  status: SessionStatus;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  ip: string;
+  browser: string;
+  os: string;
+  own: boolean;
+}
+
+export interface SessionsPageData {
+  filters: SessionFilters;
+  rows: SessionRowView[];
+  total: number;
+  skipped: number;
+  activeCount: number;
+  now: number;
+  csrfToken: string;
+  /** Ids to show selected (failed in the last bulk action). */
+  keep: ReadonlySet<string>;
+}
+
+const STATUS_BADGE: Record<SessionStatus, string> = {
+  active: 'text-bg-success',
+  expired: 'text-bg-secondary',
+};
+
+function option(value: string, label: string, selected: string): SafeHtml {
+  return html`<option value="${value}"${value === selected ? html` selected` : ''}>${label}</option>`;
+}
+
+function filterForm(f: SessionFilters): SafeHtml {
+  return html`<form method="get" action="/admin/sessions" class="row g-2 align-items-end mb-3" role="search"
+    aria-label="Filter sessions">
+  <div class="col-sm-6 col-lg-3">
+    <label class="form-label small mb-0" for="f-email">User email contains</label>
+    <input class="form-control form-control-sm" id="f-email" name="email" value="${f.email}"
+      placeholder="e.g. alice" maxlength="254">
+  </div>
+  <div class="col-6 col-lg-2">
+    <label class="form-label small mb-0" for="f-status">Status</label>
+    <select class="form-select form-select-sm" id="f-status" name="status">
+      ${option('all', 'All', f.status)}${option('active', 'Active', f.status)}${option('expired', 'Expired', f.status)}
+    </select>
+  </div>
+  <div class="col-6 col-lg-2">
+    <label class="form-label small mb-0" for="f-role">Role</label>
+    <select class="form-select form-select-sm" id="f-role" name="role">
+      ${option('all', 'All', f.role)}${ROLES.map((r) => option(r, r, f.role))}
+    </select>
+  </div>
+  <div class="col-6 col-lg-2">
+    <label class="form-label small mb-0" for="f-from">Created from</label>
+    <input class="form-control form-control-sm" type="date" id="f-from" name="created_from" value="${f.createdFrom}">
+  </div>
+  <div class="col-6 col-lg-2">
+    <label class="form-label small mb-0" for="f-to">Created to</label>
+    <input class="form-control form-control-sm" type="date" id="f-to" name="created_to" value="${f.createdTo}">
+  </div>
+  <div class="col-lg-1 d-flex gap-1">
+    <button class="btn btn-primary btn-sm" type="submit">Filter</button>
+    <a class="btn btn-outline-secondary btn-sm" href="/admin/sessions">Clear</a>
+  </div>
+</form>`;
+}
+
+function pagination(f: SessionFilters, total: number): SafeHtml | '' {
+  const pages = Math.max(1, Math.ceil(total / f.perPage));
+  if (pages === 1) return '';
+  const link = (p: number, label: string, disabled: boolean, current = false) =>
+    html`<li class="page-item${disabled ? ' disabled' : ''}${current ? ' active' : ''}">
+      <a class="page-link" href="/admin/sessions${filterSearch(f, { page: p })}"
+        ${current ? html`aria-current="page"` : ''}>${label}</a></li>`;
+  const around = [f.page - 2, f.page - 1, f.page, f.page + 1, f.page + 2].filter(
+    (p) => p >= 1 && p <= pages,
+  );
+  return html`<nav aria-label="Pages of sessions"><ul class="pagination pagination-sm flex-wrap">
+    ${link(1, '« First', f.page === 1)}
+    ${link(Math.max(1, f.page - 1), '‹ Previous', f.page === 1)}
+    ${around.map((p) => link(p, String(p), false, p === f.page))}
+    ${link(Math.min(pages, f.page + 1), 'Next ›', f.page >= pages)}
+    ${link(pages, `Last (${pages}) »`, f.page >= pages)}
+  </ul></nav>`;
+}
+
+function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtml {
+  return html`<tr data-session-id="${r.id}" data-user-id="${r.userId}">
+  <td><input class="form-check-input" type="checkbox" name="ids" value="${r.id}"
+    aria-label="Select session of ${r.email}"${keep.has(r.id) ? html` checked` : ''}></td>
+  <td class="text-break">${r.email}${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
+  <td>${r.role}</td>
+  <td><span class="badge ${STATUS_BADGE[r.status]}" data-status>${r.status}</span></td>
+  <td>${timeCell(r.createdAt, now)}</td>
+  <td>${timeCell(r.lastSeenAt, now)}</td>
+  <td>${timeCell(r.expiresAt, now)}</td>
+  <td class="text-nowrap">${r.ip}</td>
+  <td>${r.browser}</td>
+  <td>${r.os}</td>
+  <td class="text-nowrap">
+    <button class="btn btn-outline-danger btn-sm" type="submit" formaction="/admin/sessions/revoke/${r.id}"
+      data-action="revoke" title="End this session now">Revoke</button>
+    <button class="btn btn-outline-warning btn-sm" type="submit"
+      formaction="/admin/sessions/revoke-user/${r.userId}" data-action="revoke-user"
+      title="End every session of ${r.email}">Revoke all of user</button>
+  </td>
+</tr>`;
+}
+
+export function sessionsView(d: SessionsPageData): SafeHtml {
+  const f = d.filters;
+  const returnTo = `/admin/sessions${filterSearch(f)}`;
+  const first = d.total === 0 ? 0 : (f.page - 1) * f.perPage + 1;
+  const last = Math.min(d.total, f.page * f.perPage);
+
+  return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
+  <h1 class="h3 mb-0">Sessions</h1>
+  <span class="fs-5" id="match-count" data-total="${d.total}">${d.total.toLocaleString('en')} matching</span>
+  <span class="text-body-secondary small">${d.activeCount.toLocaleString('en')} active in all</span>
+</div>
+${filterForm(f)}
+${
+  d.skipped > 0
+    ? html`<div class="alert alert-warning py-2" role="status">${d.skipped} unreadable
+      entr${d.skipped === 1 ? 'y was' : 'ies were'} skipped; cleanup removes them.</div>`
+    : ''
+}
+<form method="post" action="/admin/sessions/bulk-revoke" id="bulk-form" data-warden-bulk>
+  <input type="hidden" name="_csrf" value="${d.csrfToken}">
+  <input type="hidden" name="return_to" value="${returnTo}">
+  <div class="d-flex flex-wrap align-items-center gap-2 mb-2">
+    <button class="btn btn-danger btn-sm" type="submit" data-action="bulk-revoke">Bulk revoke selected</button>
+    <a class="btn btn-outline-danger btn-sm${d.total === 0 ? ' disabled' : ''}"
+      href="/admin/sessions/revoke-matching${filterSearch({ ...f, page: 1 })}"
+      >Revoke all ${d.total.toLocaleString('en')} matching…</a>
+    <button class="btn btn-outline-secondary btn-sm" type="submit" formaction="/admin/sessions/cleanup-expired"
+      data-action="cleanup">Clean up expired</button>
+    <div class="form-check ms-2">
+      <input class="form-check-input" type="checkbox" id="include-own" name="include_own" value="1">
+      <label class="form-check-label small" for="include-own">Include my own session</label>
+    </div>
+    <div class="progress flex-grow-1 d-none" id="bulk-progress" role="progressbar" aria-label="Bulk revoke progress"
+      aria-valuemin="0" aria-valuemax="100" aria-valuenow="0">
+      <div class="progress-bar progress-bar-striped progress-bar-animated w-0"></div>
+    </div>
+  </div>
+  <div class="table-responsive">
+  <table class="table table-sm table-hover align-middle" id="sessions-table">
+    <caption class="small">Showing ${first}–${last} of ${d.total.toLocaleString('en')}${hasFilters(f) ? ' (filtered)' : ''}.
+      Times are relative; hover for the exact UTC time.</caption>
+    <thead><tr>
+      <th scope="col"><input class="form-check-input" type="checkbox" id="select-all" aria-label="Select all on this page"></th>
+      <th scope="col">Email</th><th scope="col">Role</th><th scope="col">Status</th>
+      <th scope="col">Created</th><th scope="col">Last seen</th><th scope="col">Expires</th>
+      <th scope="col">IP</th><th scope="col">Browser</th><th scope="col">OS</th><th scope="col">Actions</th>
+    </tr></thead>
+    <tbody>
+      ${
+        d.rows.length > 0
+          ? d.rows.map((r) => row(r, d.now, d.keep))
+          : html`<tr><td colspan="11" class="text-center text-body-secondary py-4">No session matches these filters.</td></tr>`
+      }
+    </tbody>
+  </table>
+  </div>
+</form>
+${pagination(f, d.total)}`;
+}
+
+export function revokeMatchingView(d: {
+  filters: SessionFilters;
+  total: number;
+  csrfToken: string;
+  error?: string;
+}): SafeHtml {
+  const f = d.filters;
+  const search = filterSearch({ ...f, page: 1 });
+  return html`<div class="col-lg-7">
+  <h1 class="h3">Revoke every matching session</h1>
+  ${d.error ? html`<div class="alert alert-danger" role="alert">${d.error}</div>` : ''}
+  <p>The current filters match <strong id="matching-total">${d.total.toLocaleString('en')}</strong>
+    session${d.total === 1 ? '' : 's'}. Every one of them will end at once.</p>
+  <form method="post" action="/admin/sessions/revoke-matching${search}">
+    <input type="hidden" name="_csrf" value="${d.csrfToken}">
+    <div class="mb-3">
+      <label class="form-label" for="confirm">Type <strong>${d.total}</strong> to confirm</label>
+      <input class="form-control" id="confirm" name="confirm" inputmode="numeric" autocomplete="off" required>
+    </div>
+    <div class="form-check mb-3">
+      <input class="form-check-input" type="checkbox" id="include-own-m" name="include_own" value="1">
+      <label class="form-check-label" for="include-own-m">Include my own session if it matches</label>
+    </div>
+    <button class="btn btn-danger" type="submit">Revoke ${d.total.toLocaleString('en')} sessions</button>
+    <a class="btn btn-link" href="/admin/sessions${search}">Cancel</a>
+  </form>
+</div>`;
+}

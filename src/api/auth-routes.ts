@@ -1,0 +1,78 @@
+/**
+ * @module api/auth-routes
+ * The JSON API other services and scripts use: CSRF token, register, login, logout
+ * and "who is this cookie". Every POST needs the `X-CSRF-Token` header from
+ * `GET /api/auth/csrf` (with the cookie that call sets).
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { WardenError } from '../errors.js';
+import { logAuthEvent } from '../events/log-lines.js';
+import { requireCsrf, requireUser } from '../http/auth.js';
+import { signInRequest, signOutRequest } from '../http/sign-in.js';
+import { expiresAt } from '../sessions/session-store.js';
+
+const Credentials = Type.Object(
+  {
+    email: Type.String({ minLength: 1, maxLength: 320 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+export const authApiRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { audit, csrf, users } = app.warden;
+  const csrfChecked = requireCsrf({ audit, csrf });
+
+  app.get('/csrf', async (_request, reply) => ({ token: reply.csrfToken() }));
+
+  app.post(
+    '/register',
+    { schema: { body: Credentials }, preHandler: csrfChecked },
+    async (request, reply) => {
+      const user = await users.register(request.body);
+      logAuthEvent(request.log, { event: 'register', userId: user.id });
+      return reply.code(201).send({
+        user: { id: user.id, email: user.email, role: user.role, status: user.status },
+      });
+    },
+  );
+
+  app.post(
+    '/login',
+    { schema: { body: Credentials }, preHandler: csrfChecked },
+    async (request, reply) => {
+      const { user, session } = await signInRequest(
+        request,
+        reply,
+        request.body.email,
+        request.body.password,
+      );
+      return {
+        user: { id: user.id, email: user.email, role: user.role },
+        session: { id: session.id, createdAt: session.createdAt, expiresAt: expiresAt(session) },
+      };
+    },
+  );
+
+  app.post('/logout', { preHandler: csrfChecked }, async (request, reply) => {
+    if (!request.auth && request.storeDown) throw new WardenError('WARDEN_STORE_UNAVAILABLE');
+    return { signedOut: await signOutRequest(request, reply) };
+  });
+
+  app.get('/session', { preHandler: requireUser }, async (request) => {
+    const { user, session } = request.auth!;
+    return {
+      id: user.id,
+      email: user.email,
+      role: user.role,
+      session: {
+        id: session.id,
+        createdAt: session.createdAt,
+        lastSeenAt: session.lastSeenAt,
+        expiresAt: expiresAt(session),
+        absoluteExpiresAt: session.absoluteExpiresAt,
+      },
+    };
+  });
+};

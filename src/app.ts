@@ -1,0 +1,178 @@
+/**
+ * @module app
+ * buildApp(config, deps) wires the services and returns a Fastify instance that has
+ * not started listening: the CLI listens, tests call `inject()`.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyCookie from '@fastify/cookie';
+import fastifyFormbody from '@fastify/formbody';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { adminRoutes } from './admin/admin-routes.js';
+import { authApiRoutes } from './api/auth-routes.js';
+import type { Config } from './config.js';
+import type { Database } from './db/database.js';
+import { sharedSecret } from './db/settings.js';
+import { AuditLog } from './events/audit.js';
+import { SessionEvents } from './events/session-events.js';
+import { installAuth } from './http/auth.js';
+import { Csrf } from './http/csrf.js';
+import { takeFlash } from './http/flash.js';
+import { installErrorHandling } from './http/respond.js';
+import { authPages } from './pages/auth-pages.js';
+import { type GuardedStore, guardStore } from './resilience/guarded-store.js';
+import { SessionService } from './sessions/session-service.js';
+import type { SessionStore } from './sessions/session-store.js';
+import { UserRepo } from './users/user-repo.js';
+import { UserService } from './users/user-service.js';
+import { page } from './views/layout.js';
+
+export interface AppDeps {
+  database: Database;
+  /** The raw store; buildApp guards it with a timeout and a circuit breaker. */
+  store: SessionStore;
+  clock?: () => number;
+  /** A pino logger or Fastify logger options; false silences logging (tests). */
+  logger?: FastifyServerOptions['logger'];
+  /** How long a CSRF token stays valid, in milliseconds. @default 12 hours */
+  csrfValidityMs?: number;
+}
+
+/** Everything the routes share, decorated on the instance as `warden`. */
+export interface Services {
+  config: Config;
+  database: Database;
+  store: GuardedStore;
+  users: UserService;
+  sessions: SessionService;
+  events: SessionEvents;
+  audit: AuditLog;
+  csrf: Csrf;
+  clock: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    warden: Services;
+  }
+}
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const DEFAULT_CSRF_VALIDITY_MS = 12 * 3_600_000;
+
+/** Paths and headers that never reach a log line. */
+export const LOG_REDACT = [
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  'token',
+  'password',
+];
+
+export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const clock = deps.clock ?? Date.now;
+  const hops = config.trustProxy;
+  const options: FastifyServerOptions = {
+    logger:
+      deps.logger === undefined
+        ? { level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } }
+        : deps.logger,
+    // A hop count trusts that many proxies nearest to Warden.
+    trustProxy: typeof hops === 'number' ? (_addr: string, i: number) => i < hops : hops,
+    bodyLimit: 256 * 1024,
+    routerOptions: { maxParamLength: 200 },
+  };
+  const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+
+  const { db } = deps.database;
+  const cookieSecret = await sharedSecret(db, 'cookie_secret');
+  const csrfKey = await sharedSecret(db, 'csrf_hmac_key');
+  const cookies = { secure: config.cookieSecure };
+
+  const store = guardStore(deps.store, {
+    timeoutMs: config.storeTimeoutMs,
+    onStateChange: (state) => app.log.warn({ event: 'breaker', state }, 'session store breaker'),
+  });
+  const userRepo = new UserRepo(db, deps.database.dialect);
+  const events = new SessionEvents(db);
+  const services: Services = {
+    config,
+    database: deps.database,
+    store,
+    users: new UserService(userRepo, clock),
+    sessions: new SessionService({ store, users: userRepo, events, policy: config, clock }),
+    events,
+    audit: new AuditLog(db, clock),
+    csrf: new Csrf(csrfKey, deps.csrfValidityMs ?? DEFAULT_CSRF_VALIDITY_MS, cookies),
+    clock,
+  };
+  app.decorate('warden', services);
+
+  await app.register(fastifyCookie, { secret: cookieSecret });
+  await app.register(fastifyFormbody);
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        // Bootstrap draws its icons (toggler, select arrow) as data: SVG in its CSS.
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    referrerPolicy: { policy: 'same-origin' },
+  });
+  await app.register(fastifyStatic, {
+    root: path.join(here, 'public'),
+    prefix: '/static/',
+    decorateReply: false,
+  });
+  await app.register(fastifyStatic, {
+    root: path.join(path.dirname(require.resolve('bootstrap/package.json')), 'dist'),
+    prefix: '/static/bootstrap/',
+    decorateReply: false,
+  });
+
+  installAuth(app, {
+    sessions: services.sessions,
+    audit: services.audit,
+    csrf: services.csrf,
+    cookies,
+    clock,
+  });
+  app.decorateReply('csrfToken', function csrfToken() {
+    return services.csrf.token(this.request, this);
+  });
+  app.decorateReply('page', function renderPage(opts) {
+    const user = this.request.auth?.user;
+    const body = page({
+      title: opts.title,
+      body: opts.body,
+      nav: opts.nav,
+      viewer: user ? { email: user.email, role: user.role } : null,
+      csrfToken: this.csrfToken(),
+      flash: opts.flash === undefined ? takeFlash(this.request, this) : opts.flash,
+      storeDown: this.request.storeDown || store.breaker.state === 'open',
+    });
+    return this.type('text/html; charset=utf-8').send(body.value);
+  });
+  installErrorHandling(app);
+
+  await app.register(authPages);
+  await app.register(authApiRoutes, { prefix: '/api/auth' });
+  await app.register(adminRoutes, { prefix: '/admin' });
+  return app;
+}

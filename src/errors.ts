@@ -1,0 +1,59 @@
+/**
+ * @module errors
+ * Every error Warden answers with, listed once: a stable code, an HTTP status and a
+ * message template. Codes are never reused once retired; the README's error table
+ * lists each of them (a test checks it).
+ */
+
+export const ERRORS = {
+  WARDEN_VALIDATION: { status: 400, message: 'Invalid request: %s' },
+  WARDEN_BULK_TOO_MANY: { status: 400, message: 'Too many ids: %s given, at most %s allowed' },
+  WARDEN_CONFIRM_MISMATCH: {
+    status: 400,
+    message: 'Confirmation %s does not match the %s sessions that match the filters',
+  },
+  WARDEN_AUTH_REQUIRED: { status: 401, message: 'Sign in first' },
+  WARDEN_AUTH_INVALID_CREDENTIALS: { status: 401, message: 'Wrong email or password' },
+  WARDEN_AUTH_NOT_APPROVED: { status: 403, message: 'This account is %s' },
+  WARDEN_FORBIDDEN: { status: 403, message: 'Superusers only' },
+  WARDEN_CSRF_INVALID: { status: 403, message: 'Missing or invalid CSRF token: %s' },
+  WARDEN_NOT_FOUND: { status: 404, message: 'Not found: %s' },
+  WARDEN_USER_EMAIL_TAKEN: { status: 409, message: 'An account with this email exists' },
+  WARDEN_RATE_LIMITED: { status: 429, message: 'Too many attempts; retry in %s seconds' },
+  WARDEN_INTERNAL: { status: 500, message: 'Internal error' },
+  WARDEN_STORE_UNAVAILABLE: {
+    status: 503,
+    message: 'The session store is unavailable; Warden retries by itself',
+  },
+  WARDEN_DATABASE_UNAVAILABLE: {
+    status: 503,
+    message: 'The database is unavailable; Warden retries by itself',
+  },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error with a code from the catalogue; the HTTP layer turns it into a response. */
+export class WardenError extends Error {
+  override name = 'WardenError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    params: readonly (string | number)[] = [],
+    readonly details?: Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
+    let i = 0;
+    super(
+      ERRORS[code].message.replace(/%s/g, () => String(params[i++] ?? '')),
+      options,
+    );
+    this.status = ERRORS[code].status;
+  }
+}
+
+/** The JSON body of every error answer. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+}

@@ -1,0 +1,41 @@
+/**
+ * @module events/log-lines
+ * Every structured line Warden writes about its own events, in one place, so the
+ * fields an operator searches by stay the same everywhere.
+ */
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { Actor, AuditEntry } from './audit.js';
+
+/** One line per admin action: actor, action, target or counts, outcome, duration. */
+export function logAdminAction(log: Logger, actor: Actor, entry: AuditEntry): void {
+  const level = entry.outcome === 'refused' || entry.outcome === 'failure' ? 'warn' : 'info';
+  log[level](
+    {
+      event: 'admin_action',
+      actorId: actor.id,
+      actor: actor.email,
+      ip: actor.ip,
+      action: entry.action,
+      target: entry.target ?? undefined,
+      outcome: entry.outcome,
+      counts: entry.details?.counts,
+      durationMs: entry.durationMs,
+    },
+    'admin action',
+  );
+}
+
+/** Sign-in, sign-out and refusals; the session is named by its digest, never its token. */
+export function logAuthEvent(
+  log: Logger,
+  fields: {
+    event: 'sign_in' | 'sign_in_failed' | 'sign_out' | 'register';
+    userId?: number;
+    email?: string;
+    sessionId?: string;
+    reason?: string;
+  },
+): void {
+  const level = fields.event === 'sign_in_failed' ? 'warn' : 'info';
+  log[level](fields, fields.event.replace(/_/g, ' '));
+}

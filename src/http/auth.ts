@@ -1,0 +1,104 @@
+/**
+ * @module http/auth
+ * Who a request is: the session cookie checked against the store once per request,
+ * and the guards that routes and scopes apply. Fails closed: when the store cannot
+ * answer, nobody is signed in and guarded routes answer 503.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { WardenError } from '../errors.js';
+import type { Actor, AuditLog } from '../events/audit.js';
+import { StoreUnavailableError } from '../resilience/guarded-store.js';
+import type { SessionService } from '../sessions/session-service.js';
+import {
+  type CookieSettings,
+  clearSessionCookie,
+  SESSION_COOKIE,
+  setSessionCookie,
+} from './cookies.js';
+import type { Csrf } from './csrf.js';
+
+export interface AuthDeps {
+  sessions: SessionService;
+  audit: AuditLog;
+  csrf: Csrf;
+  cookies: CookieSettings;
+  clock: () => number;
+}
+
+/** The person acting, as the audit log records them. */
+export function actorOf(request: FastifyRequest): Actor {
+  const user = request.auth?.user;
+  return { id: user?.id ?? null, email: user?.email ?? null, ip: request.ip };
+}
+
+export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
+  app.decorateRequest('auth', null);
+  app.decorateRequest('storeDown', false);
+  app.decorateRequest('csrfSecret', undefined);
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url.startsWith('/static/')) return;
+    const token = request.cookies[SESSION_COOKIE];
+    if (!token) return;
+
+    try {
+      const auth = await deps.sessions.authenticate(token);
+      request.auth = auth;
+      if (auth?.touched) {
+        setSessionCookie(request, reply, token, auth.session, deps.clock(), deps.cookies);
+      } else if (!auth) {
+        clearSessionCookie(request, reply, deps.cookies);
+      }
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      request.storeDown = true;
+    }
+  });
+}
+
+/** Signed-in users only. */
+export async function requireUser(request: FastifyRequest): Promise<void> {
+  if (request.auth) return;
+  if (request.storeDown) throw new WardenError('WARDEN_STORE_UNAVAILABLE');
+  throw new WardenError('WARDEN_AUTH_REQUIRED');
+}
+
+/** Superusers only; a signed-in non-superuser's attempt is audited as refused. */
+export function requireSuperuser(deps: Pick<AuthDeps, 'audit'>) {
+  return async function superuserOnly(request: FastifyRequest): Promise<void> {
+    await requireUser(request);
+    if (request.auth?.user.role === 'superuser') return;
+
+    await deps.audit.write(
+      actorOf(request),
+      {
+        action: 'admin.access',
+        target: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        outcome: 'refused',
+        details: { reason: 'not a superuser', role: request.auth?.user.role },
+      },
+      request.log,
+    );
+    throw new WardenError('WARDEN_FORBIDDEN');
+  };
+}
+
+/** Refuses a state-changing request without a valid CSRF token or from another origin. */
+export function requireCsrf(deps: Pick<AuthDeps, 'audit' | 'csrf'>) {
+  return async function csrfChecked(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const problem = deps.csrf.problem(request);
+    if (!problem) return;
+
+    await deps.audit.write(
+      actorOf(request),
+      {
+        action: 'csrf.refused',
+        target: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        outcome: 'refused',
+        details: { reason: problem },
+      },
+      request.log,
+    );
+    throw new WardenError('WARDEN_CSRF_INVALID', [problem], { reason: problem });
+  };
+}

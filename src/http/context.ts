@@ -1,0 +1,27 @@
+/**
+ * @module http/context
+ * What Warden adds to Fastify's request and instance, declared in one place.
+ */
+import type {} from '@fastify/cookie';
+import type { Authenticated } from '../sessions/session-service.js';
+import type { Flash } from '../views/layout.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who this request is signed in as; null when nobody (or when the store could not say). */
+    auth: Authenticated | null;
+    /** The session store failed while checking the cookie: fail closed. */
+    storeDown: boolean;
+    csrfSecret: string | undefined;
+  }
+  interface FastifyReply {
+    /** Renders an HTML page with the frame, viewer, CSRF token and pending flash. */
+    page(options: {
+      title: string;
+      body: import('../views/html.js').SafeHtml;
+      nav?: import('../views/layout.js').PageOptions['nav'];
+      flash?: Flash | null;
+    }): FastifyReply;
+    csrfToken(): string;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * @module http/respond
+ * One place that decides between JSON and HTML, and turns any error into a clear
+ * answer: a coded JSON body or a friendly page. Never a stack trace.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorBody, type ErrorCode, WardenError } from '../errors.js';
+import { StoreUnavailableError } from '../resilience/guarded-store.js';
+import { html } from '../views/html.js';
+import type { Flash } from '../views/layout.js';
+import { setFlash } from './flash.js';
+
+/** JSON for the API, for `Accept: application/json` and for JSON bodies; HTML otherwise. */
+export function wantsJson(request: FastifyRequest): boolean {
+  if (request.url.startsWith('/api/')) return true;
+  const accept = request.headers.accept ?? '';
+  if (accept.includes('application/json') && !accept.includes('text/html')) return true;
+  return (request.headers['content-type'] ?? '').startsWith('application/json');
+}
+
+/** Seconds a client should wait before retrying while a store is down. */
+const RETRY_AFTER_S = 5;
+
+const DB_DOWN_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  '57P01',
+  '57P03',
+  '08006',
+  '08001',
+]);
+
+/** Maps any thrown value to a catalogue error. */
+export function toWardenError(err: unknown): WardenError {
+  if (err instanceof WardenError) return err;
+  if (err instanceof StoreUnavailableError) {
+    return new WardenError('WARDEN_STORE_UNAVAILABLE', [], undefined, { cause: err });
+  }
+  const e = err as FastifyError & { code?: string };
+  if (e?.validation) {
+    const first = e.validation[0];
+    const field =
+      (first?.instancePath || '').replace(/^\//, '').replace(/\//g, '.') ||
+      (first?.params as { missingProperty?: string })?.missingProperty ||
+      e.validationContext;
+    return new WardenError('WARDEN_VALIDATION', [`${field} ${first?.message ?? 'is invalid'}`], {
+      field,
+      where: e.validationContext,
+    });
+  }
+  if (e?.code && DB_DOWN_CODES.has(e.code)) {
+    return new WardenError('WARDEN_DATABASE_UNAVAILABLE', [], undefined, { cause: err });
+  }
+  if (e?.statusCode === 413) return new WardenError('WARDEN_VALIDATION', ['body is too large']);
+  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return new WardenError('WARDEN_VALIDATION', [e.message]);
+  }
+  return new WardenError('WARDEN_INTERNAL', [], undefined, { cause: err });
+}
+
+export function errorBody(err: WardenError): ErrorBody {
+  return {
+    error: {
+      code: err.code as ErrorCode,
+      message: err.message,
+      ...(err.details ? { details: err.details } : {}),
+    },
+  };
+}
+
+const TITLES: Record<number, string> = {
+  400: 'That request was not right',
+  401: 'Sign in first',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Already exists',
+  429: 'Slow down',
+  500: 'Something went wrong',
+  503: 'Temporarily unavailable',
+};
+
+export function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  err: WardenError,
+): FastifyReply {
+  if (err.status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
+  reply.code(err.status);
+  if (wantsJson(request)) return reply.send(errorBody(err));
+
+  if (err.status === 401) {
+    return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
+  }
+  const retry =
+    err.status === 503
+      ? html`<p>Warden retries the connection by itself. <a href="${request.url}">Try again</a> in a few seconds.</p>`
+      : '';
+  return reply.page({
+    title: TITLES[err.status] ?? 'Error',
+    body: html`<div class="py-4">
+      <h1 class="h3">${TITLES[err.status] ?? 'Error'}</h1>
+      <p class="lead" data-error-code="${err.code}">${err.message}</p>
+      ${retry}
+      <p><a href="/">Back to the start page</a></p>
+    </div>`,
+  });
+}
+
+/** Installs the error and not-found handlers on an app. */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const err = toWardenError(error);
+    if (err.status >= 500) request.log.error({ err: error, code: err.code }, 'request failed');
+    else request.log.info({ code: err.code, reason: err.message }, 'request refused');
+    return sendError(request, reply, err);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new WardenError('WARDEN_NOT_FOUND', [request.url.split('?')[0]])),
+  );
+}
+
+/**
+ * Answers a state-changing request: JSON clients get the result, browsers are sent
+ * back where they came from with a toast.
+ */
+export function done(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  opts: { json: unknown; redirectTo: string; flash: Flash; status?: number },
+): FastifyReply {
+  if (wantsJson(request)) return reply.code(opts.status ?? 200).send(opts.json);
+  setFlash(reply, opts.flash);
+  return reply.redirect(opts.redirectTo, 303);
+}

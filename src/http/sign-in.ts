@@ -1,0 +1,63 @@
+/**
+ * @module http/sign-in
+ * Sign-in and sign-out as both the form pages and the JSON API perform them.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { UserRow } from '../db/schema.js';
+import { logAuthEvent } from '../events/log-lines.js';
+import type { SessionRecord } from '../sessions/session-store.js';
+import { clearSessionCookie, SESSION_COOKIE, setSessionCookie } from './cookies.js';
+
+/**
+ * Checks credentials and starts a new session, setting its cookie. Throws a coded
+ * error for bad credentials or an unapproved account; the redirect or answer that
+ * follows is sent only after the session is stored.
+ */
+export async function signInRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  email: string,
+  password: string,
+): Promise<{ user: UserRow; session: SessionRecord }> {
+  const { users, sessions, config, clock } = request.server.warden;
+  let user: UserRow;
+  try {
+    user = await users.verifyCredentials(email, password);
+  } catch (err) {
+    logAuthEvent(request.log, { event: 'sign_in_failed', email, reason: (err as Error).message });
+    throw err;
+  }
+
+  const { token, session } = await sessions.signIn(user, {
+    ip: request.ip,
+    userAgent: request.headers['user-agent'] ?? '',
+  });
+  setSessionCookie(request, reply, token, session, clock(), { secure: config.cookieSecure });
+  logAuthEvent(request.log, { event: 'sign_in', userId: user.id, sessionId: session.id });
+  return { user, session };
+}
+
+/** Ends the request's session (if any) and clears the cookie; says whether one ended. */
+export async function signOutRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<boolean> {
+  const { sessions, config } = request.server.warden;
+  const ended = await sessions.signOut(request.cookies[SESSION_COOKIE]);
+  clearSessionCookie(request, reply, { secure: config.cookieSecure });
+  if (ended && request.auth) {
+    logAuthEvent(request.log, {
+      event: 'sign_out',
+      userId: request.auth.user.id,
+      sessionId: request.auth.session.id,
+    });
+  }
+  return ended;
+}
+
+/** A post-sign-in destination on this site only (no `//host` or absolute URLs). */
+export function safeNext(next: unknown): string {
+  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//')) return '/';
+  if (next.includes('\\') || /[\r\n]/.test(next)) return '/';
+  return next;
+}

@@ -1,0 +1,156 @@
+/**
+ * @module pages/auth-pages
+ * The pages everyone sees: sign in, register, sign out and the signed-in home page.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { WardenError } from '../errors.js';
+import { setFlash } from '../http/flash.js';
+import { safeNext, signInRequest, signOutRequest } from '../http/sign-in.js';
+import { MIN_PASSWORD_LENGTH } from '../users/passwords.js';
+import { homeView, loginView, registeredView, registerView } from '../views/auth-views.js';
+
+const CredentialsForm = Type.Object({
+  email: Type.String({ maxLength: 320 }),
+  password: Type.String({ maxLength: 1024 }),
+  next: Type.Optional(Type.String({ maxLength: 2048 })),
+  _csrf: Type.Optional(Type.String({ maxLength: 512 })),
+});
+
+export const authPages: FastifyPluginAsyncTypebox = async (app) => {
+  const { csrf, users } = app.warden;
+  const needsSuperuser = async () => (await users.repo.countSuperusers()) === 0;
+
+  app.get('/', async (request, reply) => {
+    if (!request.auth) {
+      if (request.storeDown) throw new WardenError('WARDEN_STORE_UNAVAILABLE');
+      return reply.redirect('/login', 303);
+    }
+    const { user, session } = request.auth;
+    return reply.page({
+      title: 'Home',
+      nav: 'home',
+      body: homeView({
+        email: user.email,
+        role: user.role,
+        session,
+        now: app.warden.clock(),
+        isSuperuser: user.role === 'superuser',
+      }),
+    });
+  });
+
+  app.get(
+    '/login',
+    {
+      schema: {
+        querystring: Type.Object({ next: Type.Optional(Type.String({ maxLength: 2048 })) }),
+      },
+    },
+    async (request, reply) => {
+      if (request.auth) return reply.redirect(safeNext(request.query.next), 303);
+      return reply.page({
+        title: 'Sign in',
+        nav: 'login',
+        body: loginView({
+          csrfToken: reply.csrfToken(),
+          next: request.query.next,
+          needsSuperuser: await needsSuperuser(),
+        }),
+      });
+    },
+  );
+
+  app.post('/login', { schema: { body: CredentialsForm } }, async (request, reply) => {
+    const { email, password, next } = request.body;
+    const again = async (status: number, error: string | null, notice: string | null = null) =>
+      reply.code(status).page({
+        title: 'Sign in',
+        nav: 'login',
+        body: loginView({
+          csrfToken: reply.csrfToken(),
+          email,
+          next,
+          error,
+          notice,
+          needsSuperuser: await needsSuperuser(),
+        }),
+      });
+
+    // A form left open too long: say so and hand out a fresh one, not a bare 403.
+    const problem = csrf.problem(request);
+    if (problem) {
+      await app.warden.audit.write(
+        { id: null, email: null, ip: request.ip },
+        {
+          action: 'csrf.refused',
+          target: 'POST /login',
+          outcome: 'refused',
+          details: { reason: problem },
+        },
+        request.log,
+      );
+      return again(403, null, 'This form expired. Please sign in again.');
+    }
+
+    try {
+      await signInRequest(request, reply, email, password);
+    } catch (err) {
+      if (err instanceof WardenError && err.status < 500) return again(err.status, err.message);
+      throw err;
+    }
+    return reply.redirect(safeNext(next), 303);
+  });
+
+  app.get('/register', async (request, reply) => {
+    if (request.auth) return reply.redirect('/', 303);
+    return reply.page({
+      title: 'Register',
+      nav: 'register',
+      body: registerView({ csrfToken: reply.csrfToken(), minPasswordLength: MIN_PASSWORD_LENGTH }),
+    });
+  });
+
+  app.post('/register', { schema: { body: CredentialsForm } }, async (request, reply) => {
+    const { email, password } = request.body;
+    const again = (status: number, error: string) =>
+      reply.code(status).page({
+        title: 'Register',
+        nav: 'register',
+        body: registerView({
+          csrfToken: reply.csrfToken(),
+          email,
+          error,
+          minPasswordLength: MIN_PASSWORD_LENGTH,
+        }),
+      });
+
+    if (csrf.problem(request)) return again(403, 'This form expired. Please try again.');
+    try {
+      await users.register({ email, password });
+    } catch (err) {
+      if (err instanceof WardenError && err.status < 500) return again(err.status, err.message);
+      throw err;
+    }
+    return reply.page({ title: 'Registered', body: registeredView(email) });
+  });
+
+  app.post('/logout', async (request, reply) => {
+    // Signing out of a session that already ended is not an attack worth a 403 page:
+    // there is nothing left to end, so say so and show the sign-in form.
+    if (!request.auth) {
+      if (request.storeDown) throw new WardenError('WARDEN_STORE_UNAVAILABLE');
+      setFlash(reply, {
+        kind: 'info',
+        message: 'Your session had already ended. Please sign in again.',
+      });
+      return reply.redirect('/login', 303);
+    }
+    const problem = csrf.problem(request);
+    if (problem) throw new WardenError('WARDEN_CSRF_INVALID', [problem]);
+
+    await signOutRequest(request, reply);
+    setFlash(reply, { kind: 'success', message: 'You are signed out.' });
+    return reply.redirect('/login', 303);
+  });
+};

@@ -1,0 +1,172 @@
+// Warden's browser script: select-all, toasts, and bulk revoke with a progress bar.
+// Every page works without it; this only makes the console quicker to use.
+(() => {
+  const BULK_CHUNK = 100;
+  const TOAST_KEY = 'warden:toast';
+
+  const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+
+  function toast(message, kind = 'success') {
+    const container = document.getElementById('toasts');
+    if (!container) return;
+    const el = document.createElement('div');
+    el.className = `toast align-items-center text-bg-${kind} border-0`;
+    el.setAttribute('role', 'status');
+    el.setAttribute('aria-live', 'polite');
+    el.dataset.wardenToast = '';
+    const row = document.createElement('div');
+    row.className = 'd-flex';
+    const body = document.createElement('div');
+    body.className = 'toast-body';
+    body.textContent = message;
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'btn-close btn-close-white me-2 m-auto';
+    close.setAttribute('data-bs-dismiss', 'toast');
+    close.setAttribute('aria-label', 'Close');
+    row.append(body, close);
+    el.append(row);
+    container.append(el);
+    showToast(el);
+  }
+
+  function showToast(el) {
+    if (window.bootstrap?.Toast) {
+      window.bootstrap.Toast.getOrCreateInstance(el, { delay: 8000 }).show();
+    } else {
+      el.classList.add('show');
+    }
+  }
+
+  function initToasts() {
+    for (const el of document.querySelectorAll('[data-warden-toast]')) showToast(el);
+    const pending = sessionStorage.getItem(TOAST_KEY);
+    if (pending) {
+      sessionStorage.removeItem(TOAST_KEY);
+      const { message, kind } = JSON.parse(pending);
+      toast(message, kind);
+    }
+  }
+
+  function initSelectAll() {
+    const all = document.getElementById('select-all');
+    if (!all) return;
+    const boxes = () => [
+      ...document.querySelectorAll('#sessions-table input[name="ids"]:not(:disabled)'),
+    ];
+    all.addEventListener('change', () => {
+      for (const box of boxes()) box.checked = all.checked;
+    });
+    document.getElementById('sessions-table')?.addEventListener('change', (event) => {
+      if (event.target?.name !== 'ids') return;
+      const list = boxes();
+      all.checked = list.length > 0 && list.every((b) => b.checked);
+      all.indeterminate = !all.checked && list.some((b) => b.checked);
+    });
+  }
+
+  const LABELS = {
+    revoked: 'revoked',
+    already_ended: 'already ended',
+    not_found: 'not found',
+    invalid: 'not a session id',
+    kept_own: 'kept (your own session)',
+    failed: 'failed',
+  };
+
+  function describe(counts) {
+    const parts = Object.keys(LABELS)
+      .filter((k) => counts[k] > 0)
+      .map((k) => `${counts[k]} ${LABELS[k]}`);
+    return parts.length ? parts.join(', ') : 'nothing to revoke';
+  }
+
+  function setProgress(bar, done, total) {
+    const pct = total === 0 ? 100 : Math.round((done / total) * 100);
+    bar.classList.remove('d-none');
+    bar.setAttribute('aria-valuenow', String(pct));
+    bar.firstElementChild.style.width = `${pct}%`;
+    bar.firstElementChild.textContent = `${done} / ${total}`;
+  }
+
+  async function bulkRevoke(form, button) {
+    const ids = [...form.querySelectorAll('input[name="ids"]:checked')].map((b) => b.value);
+    if (ids.length === 0) {
+      toast('Select at least one session first.', 'warning');
+      return;
+    }
+    const includeOwn = form.querySelector('input[name="include_own"]')?.checked ?? false;
+    const bar = document.getElementById('bulk-progress');
+    const counts = {
+      revoked: 0,
+      already_ended: 0,
+      not_found: 0,
+      invalid: 0,
+      kept_own: 0,
+      failed: 0,
+    };
+    const failed = new Set();
+    button.disabled = true;
+    setProgress(bar, 0, ids.length);
+
+    for (let i = 0; i < ids.length; i += BULK_CHUNK) {
+      const chunk = ids.slice(i, i + BULK_CHUNK);
+      try {
+        const res = await fetch('/admin/sessions/bulk-revoke', {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json',
+            'x-csrf-token': csrfToken(),
+          },
+          body: JSON.stringify({ ids: chunk, include_own: includeOwn }),
+          credentials: 'same-origin',
+        });
+        const body = await res.json().catch(() => ({}));
+        if (!res.ok) throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
+        for (const r of body.results) {
+          counts[r.status] += 1;
+          const rowEl = form.querySelector(`tr[data-session-id="${r.id}"]`);
+          if (r.status === 'failed') failed.add(r.id);
+          else if (rowEl && r.status !== 'kept_own') {
+            rowEl.classList.add('revoked');
+            const box = rowEl.querySelector('input[name="ids"]');
+            box.checked = false;
+            box.disabled = true;
+          }
+        }
+      } catch (err) {
+        for (const id of chunk) failed.add(id);
+        counts.failed += chunk.length;
+        toast(`A batch failed: ${err.message}`, 'danger');
+      }
+      setProgress(bar, Math.min(ids.length, i + chunk.length), ids.length);
+    }
+
+    button.disabled = false;
+    const message = describe(counts);
+    if (failed.size > 0) {
+      toast(`${message}. Failed rows stay selected: retry.`, 'danger');
+      return;
+    }
+    sessionStorage.setItem(TOAST_KEY, JSON.stringify({ message: `${message}.`, kind: 'success' }));
+    window.location.reload();
+  }
+
+  function initBulk() {
+    const form = document.querySelector('form[data-warden-bulk]');
+    if (!form) return;
+    form.addEventListener('submit', (event) => {
+      const button = event.submitter;
+      if (button?.dataset.action !== 'bulk-revoke') return;
+      event.preventDefault();
+      bulkRevoke(form, button);
+    });
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    initToasts();
+    initSelectAll();
+    initBulk();
+  });
+})();

@@ -1,0 +1,116 @@
+/**
+ * @module resilience/guarded-store
+ * Wraps a SessionStore so every call is bounded by a timeout and goes through a
+ * circuit breaker: while the store is down, calls fail fast with StoreUnavailableError
+ * instead of piling up, and the breaker probes again by itself.
+ */
+import {
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleAll,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel';
+import type { SessionStore } from '../sessions/session-store.js';
+
+/** The session store could not answer (down, timed out, or the breaker is open). */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+  constructor(
+    readonly op: string,
+    cause: unknown,
+  ) {
+    super(
+      `session store unavailable during ${op}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+/** What the guard reports for every call; metrics and logs subscribe to it. */
+export interface StoreCallEvent {
+  op: string;
+  durationMs: number;
+  ok: boolean;
+  error?: string;
+}
+
+export interface GuardOptions {
+  /** Bound on a single-session call, in milliseconds. */
+  timeoutMs: number;
+  /** Bound on calls whose size grows with their input (lists, bulk deletes), in milliseconds. */
+  bulkTimeoutMs?: number;
+  /** Consecutive failures that open the breaker. @default 5 */
+  failuresToOpen?: number;
+  /** Pause before the breaker lets a trial call through, in milliseconds. @default 2000 */
+  halfOpenAfterMs?: number;
+  onCall?: (event: StoreCallEvent) => void;
+  onStateChange?: (state: 'closed' | 'open' | 'half_open', at: number) => void;
+}
+
+const BULK_OPS = new Set(['deleteMany', 'list', 'listIds', 'listExpired', 'listByUser', 'counts']);
+
+const STATE_NAMES: Record<CircuitState, 'closed' | 'open' | 'half_open'> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half_open',
+  [CircuitState.Isolated]: 'open',
+};
+
+export interface GuardedStore extends SessionStore {
+  readonly breaker: { state: 'closed' | 'open' | 'half_open'; since: number };
+}
+
+export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStore {
+  const breaker: CircuitBreakerPolicy = circuitBreaker(handleAll, {
+    halfOpenAfter: opts.halfOpenAfterMs ?? 2_000,
+    breaker: new ConsecutiveBreaker(opts.failuresToOpen ?? 5),
+  });
+  const status = { state: 'closed' as 'closed' | 'open' | 'half_open', since: Date.now() };
+  breaker.onStateChange((state) => {
+    status.state = STATE_NAMES[state];
+    status.since = Date.now();
+    opts.onStateChange?.(status.state, status.since);
+  });
+
+  const single = wrap(breaker, timeout(opts.timeoutMs, TimeoutStrategy.Aggressive));
+  const bulk = wrap(
+    breaker,
+    timeout(opts.bulkTimeoutMs ?? opts.timeoutMs * 20, TimeoutStrategy.Aggressive),
+  );
+
+  const call = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
+    const start = performance.now();
+    try {
+      const result = await (BULK_OPS.has(op) ? bulk : single).execute(fn);
+      opts.onCall?.({ op, durationMs: performance.now() - start, ok: true });
+      return result;
+    } catch (err) {
+      const error = new StoreUnavailableError(op, err);
+      opts.onCall?.({ op, durationMs: performance.now() - start, ok: false, error: error.message });
+      throw error;
+    }
+  };
+
+  return {
+    kind: inner.kind,
+    breaker: status,
+    create: (s) => call('create', () => inner.create(s)),
+    get: (id) => call('get', () => inner.get(id)),
+    touch: (id, at, idle) => call('touch', () => inner.touch(id, at, idle)),
+    delete: (id) => call('delete', () => inner.delete(id)),
+    deleteMany: (ids) => call('deleteMany', () => inner.deleteMany(ids)),
+    listByUser: (userId) => call('listByUser', () => inner.listByUser(userId)),
+    list: (q) => call('list', () => inner.list(q)),
+    listIds: (q) => call('listIds', () => inner.listIds(q)),
+    listExpired: (before, limit) => call('listExpired', () => inner.listExpired(before, limit)),
+    counts: (now) => call('counts', () => inner.counts(now)),
+    ping: () => call('ping', () => inner.ping()),
+    close: () => inner.close(),
+  };
+}

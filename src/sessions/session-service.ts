@@ -1,0 +1,300 @@
+/**
+ * @module sessions/session-service
+ * What Warden does with sessions: sign-in, validation with a sliding idle deadline,
+ * sign-out, revocation of one, many, a user's or every matching session, and cleanup.
+ * Every ending is a row of session history.
+ */
+import type { UserRow } from '../db/schema.js';
+import type { SessionEvents } from '../events/session-events.js';
+import type { UserRepo } from '../users/user-repo.js';
+import {
+  expiresAt,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStore,
+  statusOf,
+} from './session-store.js';
+import { isSessionId, isWellFormedToken, newToken, sessionIdOf } from './tokens.js';
+
+export interface SessionPolicy {
+  idleTimeoutMs: number;
+  absoluteLifetimeMs: number;
+  touchIntervalMs: number;
+  retentionMs: number;
+}
+
+export interface Authenticated {
+  session: SessionRecord;
+  user: UserRow;
+  /** True when this request slid the idle deadline (the cookie should be re-sent). */
+  touched: boolean;
+}
+
+/** What became of one id in a revocation. */
+export type RevokeStatus =
+  | 'revoked'
+  | 'already_ended'
+  | 'not_found'
+  | 'invalid'
+  | 'kept_own'
+  | 'failed';
+
+export interface RevokeResult {
+  id: string;
+  status: RevokeStatus;
+  reason?: string;
+}
+
+export interface BulkRevokeReport {
+  results: RevokeResult[];
+  counts: Record<RevokeStatus, number>;
+}
+
+export interface RevokeOptions {
+  actorId: number | null;
+  /** The acting person's own session, left alone unless `includeOwn`. */
+  ownSessionId?: string;
+  includeOwn?: boolean;
+  /** Why the sessions end: revoked, user_disabled, password_changed, role_changed… */
+  reason?: string;
+}
+
+const EMPTY_COUNTS: Record<RevokeStatus, number> = {
+  revoked: 0,
+  already_ended: 0,
+  not_found: 0,
+  invalid: 0,
+  kept_own: 0,
+  failed: 0,
+};
+
+// Keeps one store round trip small while a large revoke-matching runs beside sign-ins.
+const REVOKE_CHUNK = 200;
+const CLEANUP_CHUNK = 500;
+
+export class SessionService {
+  readonly #store: SessionStore;
+  readonly #users: UserRepo;
+  readonly #events: SessionEvents;
+  readonly #policy: SessionPolicy;
+  readonly #clock: () => number;
+
+  constructor(deps: {
+    store: SessionStore;
+    users: UserRepo;
+    events: SessionEvents;
+    policy: SessionPolicy;
+    clock: () => number;
+  }) {
+    this.#store = deps.store;
+    this.#users = deps.users;
+    this.#events = deps.events;
+    this.#policy = deps.policy;
+    this.#clock = deps.clock;
+  }
+
+  get store(): SessionStore {
+    return this.#store;
+  }
+
+  get policy(): SessionPolicy {
+    return this.#policy;
+  }
+
+  /**
+   * Starts a new session for a user who has proven who they are. The token is always
+   * new, whatever cookie the client sent, so a planted token never becomes a session.
+   */
+  async signIn(
+    user: UserRow,
+    client: { ip: string; userAgent: string },
+  ): Promise<{ token: string; session: SessionRecord }> {
+    const now = this.#clock();
+    const token = newToken();
+    const session: SessionRecord = {
+      id: sessionIdOf(token),
+      userId: user.id,
+      createdAt: now,
+      lastSeenAt: now,
+      idleExpiresAt: now + this.#policy.idleTimeoutMs,
+      absoluteExpiresAt: now + this.#policy.absoluteLifetimeMs,
+      ip: client.ip,
+      userAgent: client.userAgent.slice(0, 512),
+    };
+
+    await this.#store.create(session);
+    await this.#users.recordLogin(user.id, now);
+    await this.#events.record([session], { kind: 'signed_in' }, now);
+    return { token, session };
+  }
+
+  /**
+   * The session and user a cookie token stands for, or null. Fails closed: a store
+   * error propagates, and nothing counts as signed in without the store's word.
+   */
+  async authenticate(token: string | undefined): Promise<Authenticated | null> {
+    if (!token || !isWellFormedToken(token)) return null;
+    const now = this.#clock();
+
+    const session = await this.#store.get(sessionIdOf(token));
+    if (!session || statusOf(session, now) === 'expired') return null;
+
+    const user = await this.#users.findById(session.userId);
+    if (user?.status !== 'approved') return null;
+
+    if (now - session.lastSeenAt < this.#policy.touchIntervalMs) {
+      return { session, user, touched: false };
+    }
+    const idleExpiresAt = Math.min(now + this.#policy.idleTimeoutMs, session.absoluteExpiresAt);
+    const stillThere = await this.#store.touch(session.id, now, idleExpiresAt);
+    if (!stillThere) return null;
+    return { session: { ...session, lastSeenAt: now, idleExpiresAt }, user, touched: true };
+  }
+
+  /** Ends the session a token stands for; says whether there was one. */
+  async signOut(token: string | undefined): Promise<boolean> {
+    if (!token || !isWellFormedToken(token)) return false;
+    const id = sessionIdOf(token);
+    const session = await this.#store.get(id);
+    if (!session) return false;
+
+    const outcome = await this.#store.delete(id);
+    if (outcome === 'deleted') {
+      await this.#events.record(
+        [session],
+        { kind: 'signed_out', reason: 'signed_out' },
+        this.#clock(),
+      );
+    }
+    return outcome === 'deleted';
+  }
+
+  /** Revokes sessions by id, reporting exactly what became of each. */
+  async revokeIds(ids: readonly string[], opts: RevokeOptions): Promise<BulkRevokeReport> {
+    const results = new Map<string, RevokeResult>();
+    const wanted: string[] = [];
+    for (const id of ids) {
+      if (results.has(id)) continue;
+      if (!isSessionId(id)) {
+        results.set(id, { id, status: 'invalid', reason: 'not a session id' });
+      } else if (id === opts.ownSessionId && !opts.includeOwn) {
+        results.set(id, { id, status: 'kept_own', reason: 'your own session' });
+      } else {
+        wanted.push(id);
+      }
+    }
+
+    for (let i = 0; i < wanted.length; i += REVOKE_CHUNK) {
+      const chunk = wanted.slice(i, i + REVOKE_CHUNK);
+      try {
+        await this.#revokeChunk(chunk, opts, results);
+      } catch (err) {
+        // The store failed part-way: every id without an outcome is reported failed, so
+        // the caller can retry exactly those; ids already revoked stay revoked.
+        const reason = err instanceof Error ? err.message : String(err);
+        for (const id of wanted.slice(i)) {
+          if (!results.has(id)) results.set(id, { id, status: 'failed', reason });
+        }
+        break;
+      }
+    }
+
+    const ordered = [...new Set(ids)].map((id) => results.get(id)!);
+    return { results: ordered, counts: countStatuses(ordered) };
+  }
+
+  /** Revokes every session of one user (the acting person's own excepted by default). */
+  async revokeUser(userId: number, opts: RevokeOptions): Promise<BulkRevokeReport> {
+    const sessions = await this.#store.listByUser(userId);
+    return this.revokeIds(
+      sessions.map((s) => s.id),
+      opts,
+    );
+  }
+
+  /** Revokes every session a query matches. */
+  async revokeMatching(
+    query: Omit<SessionQuery, 'offset' | 'limit'>,
+    opts: RevokeOptions,
+  ): Promise<BulkRevokeReport> {
+    const ids = await this.#store.listIds(query);
+    return this.revokeIds(ids, opts);
+  }
+
+  /** How many sessions a query matches (for the confirmation of revoke-matching). */
+  async countMatching(query: Omit<SessionQuery, 'offset' | 'limit'>): Promise<number> {
+    const page = await this.#store.list({ ...query, offset: 0, limit: 0 });
+    return page.total;
+  }
+
+  /**
+   * Removes sessions whose deadline passed before `before` (now, for the console's
+   * cleanup; now minus retention, for the scheduled one). Safe to run again.
+   */
+  async cleanupExpired(before: number, actorId: number | null): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const batch = await this.#store.listExpired(before, CLEANUP_CHUNK);
+      if (batch.length === 0) break;
+
+      const outcomes = await this.#store.deleteMany(batch.map((s) => s.id));
+      const gone = batch.filter((s) => outcomes.get(s.id) === 'deleted');
+      const now = this.#clock();
+      const byIdle = gone.filter((s) => s.idleExpiresAt < s.absoluteExpiresAt);
+      const byAbsolute = gone.filter((s) => s.idleExpiresAt >= s.absoluteExpiresAt);
+      await this.#events.record(byIdle, { kind: 'cleaned_up', reason: 'idle', actorId }, now);
+      await this.#events.record(
+        byAbsolute,
+        { kind: 'cleaned_up', reason: 'absolute', actorId },
+        now,
+      );
+
+      removed += gone.length;
+      if (batch.length < CLEANUP_CHUNK) break;
+    }
+    return removed;
+  }
+
+  async #revokeChunk(
+    chunk: readonly string[],
+    opts: RevokeOptions,
+    results: Map<string, RevokeResult>,
+  ): Promise<void> {
+    const now = this.#clock();
+    const found = await Promise.all(chunk.map((id) => this.#store.get(id)));
+    const records = new Map(found.filter((s) => s !== null).map((s) => [s.id, s]));
+
+    const outcomes = await this.#store.deleteMany(chunk);
+    const revoked: SessionRecord[] = [];
+    const missing: string[] = [];
+    for (const id of chunk) {
+      const outcome = outcomes.get(id);
+      const record = records.get(id);
+      if (outcome === 'deleted' && record && expiresAt(record) > now) {
+        revoked.push(record);
+        results.set(id, { id, status: 'revoked' });
+      } else if (outcome === 'deleted') {
+        // It was still stored but had expired: removed, yet nothing live was ended.
+        results.set(id, { id, status: 'already_ended', reason: 'expired' });
+      } else {
+        missing.push(id);
+      }
+    }
+
+    const reason = opts.reason ?? 'revoked';
+    await this.#events.record(revoked, { kind: 'revoked', reason, actorId: opts.actorId }, now);
+    const known = missing.length > 0 ? await this.#events.knownIds(missing) : new Set<string>();
+    for (const id of missing) {
+      results.set(
+        id,
+        known.has(id) ? { id, status: 'already_ended' } : { id, status: 'not_found' },
+      );
+    }
+  }
+}
+
+export function countStatuses(results: readonly RevokeResult[]): Record<RevokeStatus, number> {
+  const counts = { ...EMPTY_COUNTS };
+  for (const r of results) counts[r.status]++;
+  return counts;
+}

@@ -1,0 +1,21 @@
+/**
+ * @module users/email
+ * One normal form for comparing emails: Unicode NFC, then lower case. The email is
+ * stored as typed; only comparisons and the filter use this form.
+ */
+
+const EMAIL_RE = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/u;
+export const MAX_EMAIL_LENGTH = 254;
+
+export function normalizeEmail(email: string): string {
+  return email.trim().normalize('NFC').toLowerCase();
+}
+
+/** A reason the address is unacceptable, or null. */
+export function emailProblem(email: string): string | null {
+  const trimmed = email.trim();
+  if (trimmed.length === 0) return 'is required';
+  if (trimmed.length > MAX_EMAIL_LENGTH) return `must be at most ${MAX_EMAIL_LENGTH} characters`;
+  if (!EMAIL_RE.test(trimmed)) return 'is not an email address';
+  return null;
+}

@@ -1,0 +1,194 @@
+/**
+ * @module users/user-repo
+ * Queries on the users table. Email comparisons use the stored normal form, and the
+ * email filter is a plain substring test, never a LIKE pattern.
+ */
+import type { Kysely, SelectQueryBuilder } from 'kysely';
+import type { Dialect } from '../db/database.js';
+import type { DB, Role, UserRow, UserStatus } from '../db/schema.js';
+import { WardenError } from '../errors.js';
+import { normalizeEmail } from './email.js';
+
+export interface UserQuery {
+  /** Part of the email as typed; normalized here. */
+  email?: string;
+  role?: Role;
+  status?: UserStatus;
+  createdFrom?: number;
+  createdTo?: number;
+  offset: number;
+  limit: number;
+}
+
+export type PublicUser = Omit<UserRow, 'password_hash' | 'email_normalized'>;
+
+export class UserRepo {
+  readonly #db: Kysely<DB>;
+  readonly #dialect: Dialect;
+
+  constructor(db: Kysely<DB>, dialect: Dialect) {
+    this.#db = db;
+    this.#dialect = dialect;
+  }
+
+  /** Inserts a user; throws WARDEN_USER_EMAIL_TAKEN when the normalized email exists. */
+  async create(input: {
+    email: string;
+    passwordHash: string;
+    role: Role;
+    status: UserStatus;
+    now: number;
+    approvedBy?: number | null;
+  }): Promise<UserRow> {
+    const approved = input.status === 'approved';
+    try {
+      return await this.#db
+        .insertInto('users')
+        .values({
+          email: input.email.trim(),
+          email_normalized: normalizeEmail(input.email),
+          password_hash: input.passwordHash,
+          role: input.role,
+          status: input.status,
+          created_at: input.now,
+          approved_at: approved ? input.now : null,
+          approved_by: approved ? (input.approvedBy ?? null) : null,
+          last_login_at: null,
+          updated_at: input.now,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new WardenError('WARDEN_USER_EMAIL_TAKEN');
+      throw err;
+    }
+  }
+
+  async findById(id: number): Promise<UserRow | undefined> {
+    return this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async findByEmail(email: string): Promise<UserRow | undefined> {
+    return this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where('email_normalized', '=', normalizeEmail(email))
+      .executeTakeFirst();
+  }
+
+  /** Users by id, for decorating a page of sessions. */
+  async findMany(ids: readonly number[]): Promise<Map<number, UserRow>> {
+    const unique = [...new Set(ids)];
+    const out = new Map<number, UserRow>();
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await this.#db
+        .selectFrom('users')
+        .selectAll()
+        .where('id', 'in', unique.slice(i, i + 500))
+        .execute();
+      for (const row of rows) out.set(row.id, row);
+    }
+    return out;
+  }
+
+  async list(query: UserQuery): Promise<{ items: UserRow[]; total: number }> {
+    const base = this.#filtered(query);
+    const [count, items] = await Promise.all([
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      base
+        .selectAll()
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(query.limit)
+        .offset(query.offset)
+        .execute(),
+    ]);
+    return { items, total: Number(count.n) };
+  }
+
+  /** Ids of users matching email (already normalized) and role; answers the Redis store. */
+  async idsMatching(filter: { email?: string; role?: Role }): Promise<number[]> {
+    const rows = await this.#filtered({ email: filter.email, role: filter.role })
+      .select('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  async countAll(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async countSuperusers(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('role', '=', 'superuser')
+      .where('status', '=', 'approved')
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async setStatus(id: number, status: UserStatus, actorId: number | null, now: number) {
+    const approval =
+      status === 'approved' ? { approved_at: now, approved_by: actorId } : ({} as const);
+    return this.#db
+      .updateTable('users')
+      .set({ status, updated_at: now, ...approval })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  async setRole(id: number, role: Role, now: number) {
+    return this.#db
+      .updateTable('users')
+      .set({ role, updated_at: now })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  async setPassword(id: number, passwordHash: string, now: number) {
+    await this.#db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: now })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async recordLogin(id: number, now: number) {
+    await this.#db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute();
+  }
+
+  #filtered(q: Partial<UserQuery>): SelectQueryBuilder<DB, 'users', object> {
+    let query = this.#db.selectFrom('users') as SelectQueryBuilder<DB, 'users', object>;
+    if (q.email) {
+      const needle = normalizeEmail(q.email);
+      const fn = this.#dialect === 'postgres' ? 'strpos' : 'instr';
+      query = query.where((eb) =>
+        eb(eb.fn(fn, [eb.ref('email_normalized'), eb.val(needle)]), '>', 0),
+      );
+    }
+    if (q.role) query = query.where('role', '=', q.role);
+    if (q.status) query = query.where('status', '=', q.status);
+    if (q.createdFrom !== undefined) query = query.where('created_at', '>=', q.createdFrom);
+    if (q.createdTo !== undefined) query = query.where('created_at', '<', q.createdTo);
+    return query;
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  // PostgreSQL: 23505; better-sqlite3: SQLITE_CONSTRAINT_UNIQUE.
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+/** A user as shown to the user themself or to an admin: no hash, no normal form. */
+export function publicUser(row: UserRow): PublicUser {
+  const { password_hash: _h, email_normalized: _n, ...rest } = row;
+  return rest;
+}

@@ -1,0 +1,138 @@
+/**
+ * @module views/layout
+ * The page frame shared by every HTML page: Bootstrap from the installed package,
+ * Warden's own script, the navigation and the toasts. No inline script or style.
+ */
+import type { Role } from '../db/schema.js';
+import { html, type SafeHtml } from './html.js';
+
+export interface Viewer {
+  email: string;
+  role: Role;
+}
+
+export interface Flash {
+  kind: 'success' | 'warning' | 'danger' | 'info';
+  message: string;
+  /** Session ids to keep selected (those that failed, for a retry). */
+  keep?: string[];
+}
+
+export interface PageOptions {
+  title: string;
+  viewer: Viewer | null;
+  csrfToken: string;
+  flash?: Flash | null;
+  /** Which navigation entry is current. */
+  nav?: 'home' | 'sessions' | 'users' | 'login' | 'register';
+  body: SafeHtml;
+  /** Shown above the content when the session store cannot be reached. */
+  storeDown?: boolean;
+}
+
+function navLink(href: string, label: string, current: boolean): SafeHtml {
+  return html`<li class="nav-item"><a class="nav-link${current ? ' active' : ''}" href="${href}"
+    ${current ? html`aria-current="page"` : ''}>${label}</a></li>`;
+}
+
+export function page(opts: PageOptions): SafeHtml {
+  const { viewer, nav } = opts;
+  const isSuperuser = viewer?.role === 'superuser';
+
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf-token" content="${opts.csrfToken}">
+<title>${opts.title} · Warden</title>
+<link rel="stylesheet" href="/static/bootstrap/css/bootstrap.min.css">
+<link rel="stylesheet" href="/static/warden.css">
+<script src="/static/bootstrap/js/bootstrap.bundle.min.js" defer></script>
+<script src="/static/warden.js" defer></script>
+</head>
+<body>
+<nav class="navbar navbar-expand-md navbar-dark bg-dark mb-3">
+  <div class="container-fluid">
+    <a class="navbar-brand" href="/">Warden</a>
+    <button class="navbar-toggler" type="button" data-bs-toggle="collapse" data-bs-target="#nav"
+      aria-controls="nav" aria-expanded="false" aria-label="Toggle navigation">
+      <span class="navbar-toggler-icon"></span>
+    </button>
+    <div class="collapse navbar-collapse" id="nav">
+      <ul class="navbar-nav me-auto">
+        ${viewer ? navLink('/', 'Home', nav === 'home') : ''}
+        ${isSuperuser ? navLink('/admin/sessions', 'Sessions', nav === 'sessions') : ''}
+        ${isSuperuser ? navLink('/admin/users', 'Users', nav === 'users') : ''}
+      </ul>
+      ${
+        viewer
+          ? html`<form method="post" action="/logout" class="d-flex align-items-center gap-2">
+          <span class="navbar-text small">${viewer.email} (${viewer.role})</span>
+          <input type="hidden" name="_csrf" value="${opts.csrfToken}">
+          <button class="btn btn-outline-light btn-sm" type="submit">Sign out</button>
+        </form>`
+          : html`<ul class="navbar-nav">
+          ${navLink('/login', 'Sign in', nav === 'login')}
+          ${navLink('/register', 'Register', nav === 'register')}
+        </ul>`
+      }
+    </div>
+  </div>
+</nav>
+${
+  opts.storeDown
+    ? html`<div class="alert alert-danger rounded-0 mb-3" role="alert" id="store-banner">
+  The session store is unreachable. Warden keeps retrying; sign-in and session pages answer 503 until it is back.
+</div>`
+    : ''
+}
+<div class="toast-container position-fixed top-0 end-0 p-3" id="toasts">
+  ${
+    opts.flash
+      ? html`<div class="toast show align-items-center text-bg-${opts.flash.kind} border-0" role="status"
+      aria-live="polite" aria-atomic="true" data-warden-toast>
+    <div class="d-flex">
+      <div class="toast-body">${opts.flash.message}</div>
+      <button type="button" class="btn-close btn-close-white me-2 m-auto" data-bs-dismiss="toast"
+        aria-label="Close"></button>
+    </div>
+  </div>`
+      : ''
+  }
+</div>
+<main class="container-fluid px-md-4">
+${opts.body}
+</main>
+</body>
+</html>`;
+}
+
+/** Server-side rendered relative time ("in 3 h", "5 min ago") for the time columns. */
+export function relativeTime(at: number, now: number): string {
+  const diff = at - now;
+  const abs = Math.abs(diff);
+  const units: [number, string][] = [
+    [86_400_000, 'd'],
+    [3_600_000, 'h'],
+    [60_000, 'min'],
+    [1_000, 's'],
+  ];
+  for (const [ms, label] of units) {
+    if (abs >= ms) {
+      const n = Math.floor(abs / ms);
+      return diff >= 0 ? `in ${n} ${label}` : `${n} ${label} ago`;
+    }
+  }
+  return 'now';
+}
+
+/** `2026-12-04 15:21:17 UTC` */
+export function utc(at: number): string {
+  return `${new Date(at).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+
+/** A time cell: relative text, exact UTC on hover, machine-readable datetime. */
+export function timeCell(at: number, now: number): SafeHtml {
+  return html`<time datetime="${new Date(at).toISOString()}" title="${utc(at)}">${relativeTime(at, now)}</time>`;
+}

@@ -1,0 +1,268 @@
+/**
+ * A Warden app on a real store for route tests: SQLite in a temp dir, or PostgreSQL in a
+ * database of its own (dropped after) with sessions in Redis under a key prefix of its own.
+ * Requests go through `inject()` with a small cookie jar.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
+import { createClient } from 'redis';
+import { buildApp } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { type Database, openDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrations.js';
+import type { Role, UserRow, UserStatus } from '../../src/db/schema.js';
+import { RedisSessionStore } from '../../src/sessions/redis-store.js';
+import type { SessionStore } from '../../src/sessions/session-store.js';
+import { SqlSessionStore } from '../../src/sessions/sql-store.js';
+import { hashPassword } from '../../src/users/passwords.js';
+import { UserRepo } from '../../src/users/user-repo.js';
+import {
+  checkPostgres,
+  checkRedis,
+  gate,
+  selectedStores,
+  TEST_POSTGRES_URL,
+  TEST_REDIS_URL,
+} from './services.js';
+
+export const STORE_KINDS = ['sqlite', 'redis+postgres'] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];
+
+export const PASSWORD = 'correct horse battery';
+let passwordHash: Promise<string> | undefined;
+/** One scrypt hash shared by every test user: hashing is deliberately slow. */
+export const testPasswordHash = () => {
+  passwordHash ??= hashPassword(PASSWORD);
+  return passwordHash;
+};
+
+export interface TestApp {
+  app: FastifyInstance;
+  config: Config;
+  database: Database;
+  store: SessionStore;
+  kind: StoreKind;
+  redis?: ReturnType<typeof createClient>;
+  prefix?: string;
+  createUser(email: string, role?: Role, status?: UserStatus): Promise<UserRow>;
+  client(): Client;
+  close(): Promise<void>;
+}
+
+/** Registers the suites for each selected store kind, skipping or failing when a service is missing. */
+export async function storeKindsToRun(): Promise<{ kind: StoreKind; skip: string | null }[]> {
+  const out: { kind: StoreKind; skip: string | null }[] = [];
+  for (const kind of selectedStores(STORE_KINDS)) {
+    if (kind === 'sqlite') {
+      out.push({ kind, skip: null });
+      continue;
+    }
+    const redis = await gate(`${kind} route tests`, () => checkRedis());
+    const postgres = await gate(`${kind} route tests`, () => checkPostgres());
+    for (const g of [redis, postgres]) {
+      if (g.action === 'fail') throw new Error(`required service missing: ${g.reason}`);
+    }
+    const skip = [redis, postgres].find((g) => g.action === 'skip');
+    out.push({ kind, skip: skip && skip.action !== 'run' ? skip.reason : null });
+  }
+  return out;
+}
+
+export async function makeApp(
+  kind: StoreKind,
+  opts: { env?: Record<string, string>; clock?: () => number; csrfValidityMs?: number } = {},
+): Promise<TestApp> {
+  const cleanups: (() => Promise<void>)[] = [];
+  let config: Config;
+  let database: Database;
+  let store: SessionStore;
+  let redis: ReturnType<typeof createClient> | undefined;
+  let prefix: string | undefined;
+
+  if (kind === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-test-'));
+    cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+    config = loadConfig({
+      DATABASE_URL: path.join(dir, 'warden.db'),
+      LOG_LEVEL: 'silent',
+      ...opts.env,
+    });
+    database = openDatabase(config.database);
+    store = new SqlSessionStore(database.db, database.dialect);
+  } else {
+    const dbName = `warden_test_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+    await admin.connect();
+    await admin.query(`create database ${dbName}`);
+    await admin.end();
+    cleanups.push(async () => {
+      const c = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${dbName} with (force)`);
+      await c.end();
+    });
+    const url = new URL(TEST_POSTGRES_URL);
+    url.pathname = `/${dbName}`;
+    config = loadConfig({
+      DATABASE_URL: url.toString(),
+      REDIS_URL: TEST_REDIS_URL,
+      LOG_LEVEL: 'silent',
+      ...opts.env,
+    });
+    database = openDatabase(config.database);
+    redis = createClient({ url: TEST_REDIS_URL });
+    redis.on('error', () => {});
+    await redis.connect();
+    prefix = `warden-test:${randomBytes(6).toString('hex')}:`;
+    const users = new UserRepo(database.db, database.dialect);
+    store = new RedisSessionStore({
+      client: redis,
+      prefix,
+      resolveUserIds: (f) => users.idsMatching(f),
+      retentionMs: config.retentionMs,
+    });
+    const r = redis;
+    const p = prefix;
+    cleanups.push(async () => {
+      for await (const keys of r.scanIterator({ MATCH: `${p}*`, COUNT: 1000 })) {
+        if (keys.length > 0) await r.del(keys);
+      }
+      r.destroy();
+    });
+  }
+  await migrateToLatest(database.db, database.dialect);
+  const app = await buildApp(config, {
+    database,
+    store,
+    logger: false,
+    clock: opts.clock,
+    csrfValidityMs: opts.csrfValidityMs,
+  });
+  await app.ready();
+  const repo = new UserRepo(database.db, database.dialect);
+
+  return {
+    app,
+    config,
+    database,
+    store,
+    kind,
+    redis,
+    prefix,
+    async createUser(email, role = 'user', status = 'approved') {
+      return repo.create({
+        email,
+        passwordHash: await testPasswordHash(),
+        role,
+        status,
+        now: Date.now(),
+      });
+    },
+    client: () => new Client(app),
+    async close() {
+      await app.close();
+      await database.close();
+      for (const c of cleanups.reverse()) await c();
+    },
+  };
+}
+
+/** A browser-like client over inject(): keeps cookies, fetches CSRF tokens, follows nothing. */
+export class Client {
+  readonly cookies = new Map<string, string>();
+  userAgent =
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
+
+  constructor(readonly app: FastifyInstance) {}
+
+  cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  #store(res: LightMyRequestResponse): void {
+    for (const c of res.cookies as {
+      name: string;
+      value: string;
+      maxAge?: number;
+      expires?: Date;
+    }[]) {
+      const gone =
+        c.maxAge === 0 || (c.expires && c.expires.getTime() < Date.now()) || c.value === '';
+      if (gone) this.cookies.delete(c.name);
+      else this.cookies.set(c.name, c.value);
+    }
+  }
+
+  async request(opts: {
+    method: 'GET' | 'POST';
+    url: string;
+    json?: unknown;
+    form?: Record<string, string | string[]>;
+    headers?: Record<string, string>;
+    accept?: 'json' | 'html';
+  }): Promise<LightMyRequestResponse> {
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...opts.headers };
+    if (this.cookies.size > 0) headers.cookie = this.cookieHeader();
+    if (opts.accept === 'json') headers.accept = 'application/json';
+    if (opts.accept === 'html') headers.accept = 'text/html';
+    let payload: string | undefined;
+    if (opts.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(opts.json);
+    } else if (opts.form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      const p = new URLSearchParams();
+      for (const [k, v] of Object.entries(opts.form)) {
+        for (const one of Array.isArray(v) ? v : [v]) p.append(k, one);
+      }
+      payload = p.toString();
+    }
+    const res = await this.app.inject({ method: opts.method, url: opts.url, headers, payload });
+    this.#store(res);
+    return res;
+  }
+
+  get(url: string, accept?: 'json' | 'html') {
+    return this.request({ method: 'GET', url, accept });
+  }
+
+  /** A CSRF token for this client's current session (or lack of one). */
+  async csrf(): Promise<string> {
+    const res = await this.get('/api/auth/csrf');
+    return res.json().token as string;
+  }
+
+  async postJson(url: string, json: unknown = {}, opts: { csrf?: string | null } = {}) {
+    const token = opts.csrf === undefined ? await this.csrf() : opts.csrf;
+    return this.request({
+      method: 'POST',
+      url,
+      json,
+      headers: token ? { 'x-csrf-token': token } : {},
+    });
+  }
+
+  async postForm(
+    url: string,
+    form: Record<string, string | string[]> = {},
+    opts: { csrf?: string | null } = {},
+  ) {
+    const token = opts.csrf === undefined ? await this.csrf() : opts.csrf;
+    return this.request({
+      method: 'POST',
+      url,
+      form: token ? { _csrf: token, ...form } : form,
+      accept: 'html',
+    });
+  }
+
+  async login(email: string, password = PASSWORD) {
+    const res = await this.postJson('/api/auth/login', { email, password });
+    if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
+    return res.json() as { user: { id: number }; session: { id: string } };
+  }
+}
