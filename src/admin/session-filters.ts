@@ -33,6 +33,11 @@ export const SessionFilterSchema = Type.Object({
   created_to: Type.Optional(DateParam),
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PER_PAGE })),
+  /**
+   * The moment the first page was shown (epoch ms). Page links carry it, so sessions that
+   * sign in while someone pages through do not push rows onto the next page twice.
+   */
+  as_of: Type.Optional(Type.Integer({ minimum: 0, maximum: 8_640_000_000_000 })),
 });
 export type SessionFilterParams = Static<typeof SessionFilterSchema>;
 
@@ -44,6 +49,7 @@ export interface SessionFilters {
   createdTo: string;
   page: number;
   perPage: number;
+  asOf?: number;
 }
 
 /** Start of a UTC day, or a 400 naming the field when the date does not exist. */
@@ -67,6 +73,7 @@ export function readFilters(params: SessionFilterParams): SessionFilters {
     createdTo: params.created_to ?? '',
     page: params.page ?? 1,
     perPage: params.per_page ?? DEFAULT_PER_PAGE,
+    ...(params.as_of !== undefined ? { asOf: params.as_of } : {}),
   };
 }
 
@@ -84,12 +91,16 @@ export function toStoreQuery(
   }
   const email = f.email ? normalizeEmail(f.email) : undefined;
   const role = f.role === 'all' ? undefined : f.role;
+  const toDay = to === undefined ? undefined : to + DAY_MS;
+  const snapshot = f.asOf === undefined ? undefined : f.asOf + 1;
+  const createdTo =
+    toDay === undefined ? snapshot : snapshot === undefined ? toDay : Math.min(toDay, snapshot);
   return {
     now,
     status: f.status,
     ...(email || role ? { user: { ...(email ? { email } : {}), ...(role ? { role } : {}) } } : {}),
     ...(from !== undefined ? { createdFrom: from } : {}),
-    ...(to !== undefined ? { createdTo: to + DAY_MS } : {}),
+    ...(createdTo !== undefined ? { createdTo } : {}),
   };
 }
 
@@ -104,10 +115,11 @@ export function filterSearch(f: SessionFilters, overrides: Partial<SessionFilter
   if (merged.createdTo) params.set('created_to', merged.createdTo);
   if (merged.page !== 1) params.set('page', String(merged.page));
   if (merged.perPage !== DEFAULT_PER_PAGE) params.set('per_page', String(merged.perPage));
+  if (merged.asOf !== undefined) params.set('as_of', String(merged.asOf));
   const search = params.toString();
   return search ? `?${search}` : '';
 }
 
 export function hasFilters(f: SessionFilters): boolean {
-  return filterSearch({ ...f, page: 1, perPage: DEFAULT_PER_PAGE }) !== '';
+  return filterSearch({ ...f, page: 1, perPage: DEFAULT_PER_PAGE, asOf: undefined }) !== '';
 }

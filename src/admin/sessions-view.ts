@@ -80,12 +80,13 @@ function filterForm(f: SessionFilters): SafeHtml {
 </form>`;
 }
 
-function pagination(f: SessionFilters, total: number): SafeHtml | '' {
+function pagination(f: SessionFilters, total: number, now: number): SafeHtml | '' {
   const pages = Math.max(1, Math.ceil(total / f.perPage));
   if (pages === 1) return '';
+  const asOf = f.asOf ?? now;
   const link = (p: number, label: string, disabled: boolean, current = false) =>
     html`<li class="page-item${disabled ? ' disabled' : ''}${current ? ' active' : ''}">
-      <a class="page-link" href="/admin/sessions${filterSearch(f, { page: p })}"
+      <a class="page-link" href="/admin/sessions${filterSearch(f, { page: p, asOf })}"
         ${current ? html`aria-current="page"` : ''}>${label}</a></li>`;
   const around = [f.page - 2, f.page - 1, f.page, f.page + 1, f.page + 2].filter(
     (p) => p >= 1 && p <= pages,
@@ -146,7 +147,7 @@ ${
   <div class="d-flex flex-wrap align-items-center gap-2 mb-2">
     <button class="btn btn-danger btn-sm" type="submit" data-action="bulk-revoke">Bulk revoke selected</button>
     <a class="btn btn-outline-danger btn-sm${d.total === 0 ? ' disabled' : ''}"
-      href="/admin/sessions/revoke-matching${filterSearch({ ...f, page: 1 })}"
+      href="/admin/sessions/revoke-matching${filterSearch({ ...f, page: 1, asOf: undefined })}"
       >Revoke all ${d.total.toLocaleString('en')} matching…</a>
     <button class="btn btn-outline-secondary btn-sm" type="submit" formaction="/admin/sessions/cleanup-expired"
       data-action="cleanup">Clean up expired</button>
@@ -179,7 +180,7 @@ ${
   </table>
   </div>
 </form>
-${pagination(f, d.total)}`;
+${pagination(f, d.total, d.now)}`;
 }
 
 export function revokeMatchingView(d: {

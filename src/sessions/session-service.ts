@@ -68,8 +68,9 @@ const EMPTY_COUNTS: Record<RevokeStatus, number> = {
   failed: 0,
 };
 
-// Keeps one store round trip small while a large revoke-matching runs beside sign-ins.
-const REVOKE_CHUNK = 200;
+// Keeps one store round trip small while a large revoke-matching runs beside sign-ins,
+// and bounds what one failing call can leave unreported.
+const REVOKE_CHUNK = 100;
 const CLEANUP_CHUNK = 500;
 
 export class SessionService {
@@ -270,7 +271,10 @@ export class SessionService {
     for (const id of chunk) {
       const outcome = outcomes.get(id);
       const record = records.get(id);
-      if (outcome === 'deleted' && record && expiresAt(record) > now) {
+      if (outcome === undefined) {
+        // The store stopped before reaching this id: not revoked, safe to send again.
+        results.set(id, { id, status: 'failed', reason: 'the session store stopped answering' });
+      } else if (outcome === 'deleted' && record && expiresAt(record) > now) {
         revoked.push(record);
         results.set(id, { id, status: 'revoked' });
       } else if (outcome === 'deleted') {

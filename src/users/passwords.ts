@@ -21,11 +21,15 @@ function derive(password: string, salt: Buffer, n: number, r: number, p: number)
   });
 }
 
-/** `scrypt$N$r$p$salt$key`, salt and key in base64url. */
-export async function hashPassword(password: string): Promise<string> {
+/**
+ * `scrypt$N$r$p$salt$key`, salt and key in base64url. `cost` lowers N for test fixtures
+ * only; verification reads N from the hash, so real accounts keep OWASP's parameters.
+ */
+export async function hashPassword(password: string, cost: { N?: number } = {}): Promise<string> {
+  const n = cost.N ?? N;
   const salt = randomBytes(16);
-  const key = await derive(password, salt, N, R, P);
-  return `scrypt$${N}$${R}$${P}$${salt.toString('base64url')}$${key.toString('base64url')}`;
+  const key = await derive(password, salt, n, R, P);
+  return `scrypt$${n}$${R}$${P}$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {

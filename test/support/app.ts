@@ -34,9 +34,12 @@ export type StoreKind = (typeof STORE_KINDS)[number];
 
 export const PASSWORD = 'correct horse battery';
 let passwordHash: Promise<string> | undefined;
-/** One scrypt hash shared by every test user: hashing is deliberately slow. */
+/**
+ * One scrypt hash shared by every test user, at a low cost: real hashing is deliberately
+ * slow, and sign-in verifies with the N stored in the hash.
+ */
 export const testPasswordHash = () => {
-  passwordHash ??= hashPassword(PASSWORD);
+  passwordHash ??= hashPassword(PASSWORD, { N: 2 ** 10 });
   return passwordHash;
 };
 
@@ -74,7 +77,15 @@ export async function storeKindsToRun(): Promise<{ kind: StoreKind; skip: string
 
 export async function makeApp(
   kind: StoreKind,
-  opts: { env?: Record<string, string>; clock?: () => number; csrfValidityMs?: number } = {},
+  opts: {
+    env?: Record<string, string>;
+    clock?: () => number;
+    csrfValidityMs?: number;
+    /** A Redis of the test's own (for fault tests); the shared one otherwise. */
+    redisUrl?: string;
+    /** Wraps the raw store, e.g. to add latency. */
+    wrapStore?: (store: SessionStore) => SessionStore;
+  } = {},
 ): Promise<TestApp> {
   const cleanups: (() => Promise<void>)[] = [];
   let config: Config;
@@ -107,14 +118,19 @@ export async function makeApp(
     });
     const url = new URL(TEST_POSTGRES_URL);
     url.pathname = `/${dbName}`;
+    const redisUrl = opts.redisUrl ?? TEST_REDIS_URL;
     config = loadConfig({
       DATABASE_URL: url.toString(),
-      REDIS_URL: TEST_REDIS_URL,
+      REDIS_URL: redisUrl,
       LOG_LEVEL: 'silent',
       ...opts.env,
     });
     database = openDatabase(config.database);
-    redis = createClient({ url: TEST_REDIS_URL });
+    redis = createClient({
+      url: redisUrl,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 1_000, reconnectStrategy: (n) => Math.min(50 * 2 ** n, 500) },
+    });
     redis.on('error', () => {});
     await redis.connect();
     prefix = `warden-test:${randomBytes(6).toString('hex')}:`;
@@ -128,13 +144,17 @@ export async function makeApp(
     const r = redis;
     const p = prefix;
     cleanups.push(async () => {
-      for await (const keys of r.scanIterator({ MATCH: `${p}*`, COUNT: 1000 })) {
-        if (keys.length > 0) await r.del(keys);
+      // A test may have stopped its own Redis; its keys die with that server.
+      if (r.isReady) {
+        for await (const keys of r.scanIterator({ MATCH: `${p}*`, COUNT: 1000 })) {
+          if (keys.length > 0) await r.del(keys);
+        }
       }
       r.destroy();
     });
   }
   await migrateToLatest(database.db, database.dialect);
+  if (opts.wrapStore) store = opts.wrapStore(store);
   const app = await buildApp(config, {
     database,
     store,
