@@ -1,0 +1,644 @@
+/**
+ * @module sessions/redis-store
+ * Sessions in Redis: one hash per session and sorted-set indexes beside it, so listing,
+ * counting and filtering read the indexes and never walk the keyspace (no KEYS, no SCAN).
+ *
+ * Key layout (P is the prefix, `warden:` by default):
+ *
+ *   P s:<id>                 hash: user, created, seen, idle, absolute, ip, ua
+ *   P {u<userId>}:sessions   zset: that user's session ids, score -createdAt
+ *   P sessions:by-created    zset: every session id, score -createdAt
+ *   P sessions:by-expiry     zset: every session id, score min(idle, absolute) deadline
+ *
+ * The session hash is keyed by id alone: get() and touch() run on every request and only have
+ * the id, so a user tag in that key would cost each request a lookup first. What is per user
+ * (the user index today) carries the tag `{u<userId>}`, so a user's keys share a Cluster slot.
+ * Creation scores are negated so that one ascending range gives newest first with ties in
+ * ascending id order, the order the SQL store gives.
+ *
+ * Every key carries a TTL: a session hash its absolute deadline plus retention, an index the
+ * latest such deadline among its sessions. Writes that create keys run in one Lua script, so
+ * the hash and its indexes appear, expire-stamped, together.
+ *
+ * LIMITATION: every script here spans the session's slot, the user's and the global indexes'
+ * (and the delete script derives the user index key from the stored user id), which Redis
+ * Cluster refuses. Moving to Cluster means per-slot steps (hash, then indexes; readers already
+ * skip the gaps between them) and global indexes split into per-slot shards.
+ *
+ * Needs Redis 7.0 or later (PEXPIREAT NX/GT; ZRANGE BYSCORE and ZMSCORE are 6.2).
+ */
+import { createHash } from 'node:crypto';
+import {
+  type DeleteOutcome,
+  expiresAt,
+  type ResolveUserIds,
+  type SessionPage,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStore,
+  type UserFilter,
+} from './session-store.js';
+
+export const DEFAULT_REDIS_PREFIX = 'warden:';
+
+// Bounds on one round trip: how many hashes are read, index entries fetched, or sessions
+// deleted by one script, so no single command or script holds Redis for long.
+const READ_CHUNK = 500;
+const WALK_CHUNK = 500;
+const DELETE_CHUNK = 200;
+
+interface ByScore {
+  BY: 'SCORE';
+  LIMIT?: { offset: number; count: number };
+}
+
+interface ScriptCall {
+  keys: string[];
+  arguments: string[];
+}
+
+interface ScoredMember {
+  value: string;
+  score: number;
+}
+
+/** The slice of a node-redis v5 client this store uses; `createClient()` satisfies it. */
+export interface RedisSessionClient {
+  hGetAll(key: string): Promise<Record<string, string>>;
+  zRange(key: string, min: string, max: string, options: ByScore): Promise<string[]>;
+  zRangeWithScores(
+    key: string,
+    min: string,
+    max: string,
+    options: ByScore,
+  ): Promise<ScoredMember[]>;
+  zmScore(key: string, members: string[]): Promise<Array<number | null>>;
+  zCount(key: string, min: string, max: string): Promise<number>;
+  zRem(key: string, members: string[]): Promise<number>;
+  evalSha(sha1: string, options: ScriptCall): Promise<unknown>;
+  eval(script: string, options: ScriptCall): Promise<unknown>;
+  ping(): Promise<string>;
+}
+
+export interface RedisSessionStoreOptions {
+  /** A connected client; the app owns it and closes it. */
+  client: RedisSessionClient;
+  /** Put before every key; must not contain `{` or `}`. @default 'warden:' */
+  prefix?: string;
+  /** Answers the email and role filters (from the users table). */
+  resolveUserIds: ResolveUserIds;
+  /** How long an expired session stays listed, in milliseconds; keys live until the absolute deadline plus this. */
+  retentionMs: number;
+  /**
+   * Told of the error when deleteMany answers with partial outcomes instead of throwing, so
+   * the failure still reaches a log line.
+   */
+  onPartialFailure?: (error: unknown) => void;
+}
+
+interface Script {
+  source: string;
+  sha1: string;
+}
+
+function script(source: string): Script {
+  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+// Same rule as parseSession below: the five times and the user id are integers, ip and ua set.
+const LUA_READABLE = `
+local function readable(f)
+  for i = 1, 5 do
+    if not f[i] or not string.match(f[i], '^%-?%d+$') then return false end
+    if math.abs(tonumber(f[i])) > 9007199254740991 then return false end
+  end
+  return f[6] ~= false and f[7] ~= false
+end
+local function fields(key)
+  if redis.call('TYPE', key).ok ~= 'hash' then return nil end
+  local f = redis.call('HMGET', key, 'user', 'created', 'seen', 'idle', 'absolute', 'ip', 'ua')
+  if readable(f) then return f end
+  return nil
+end
+`;
+
+// KEYS: session hash, user index, by-created, by-expiry.
+// ARGV: id, user, created, seen, idle, absolute, ip, ua, -created, expires at, key deadline.
+const CREATE = script(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('ERR warden: a session with this id is already stored')
+end
+redis.call('HSET', KEYS[1], 'user', ARGV[2], 'created', ARGV[3], 'seen', ARGV[4],
+  'idle', ARGV[5], 'absolute', ARGV[6], 'ip', ARGV[7], 'ua', ARGV[8])
+redis.call('PEXPIREAT', KEYS[1], ARGV[11])
+redis.call('ZADD', KEYS[2], ARGV[9], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[9], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
+for i = 2, 4 do
+  -- GT alone would skip a new index (no TTL counts as infinite), so NX gives it its first.
+  redis.call('PEXPIREAT', KEYS[i], ARGV[11], 'NX')
+  redis.call('PEXPIREAT', KEYS[i], ARGV[11], 'GT')
+end
+return 1
+`);
+
+// KEYS: session hash, by-expiry. ARGV: id, last seen, idle deadline.
+// Writes nothing unless a readable session hash is there, and ZADD XX never adds a member,
+// so a touch racing a delete cannot bring back the hash or any index entry.
+const TOUCH = script(`${LUA_READABLE}
+local f = fields(KEYS[1])
+if not f then return 0 end
+redis.call('HSET', KEYS[1], 'seen', ARGV[2], 'idle', ARGV[3])
+local deadline = ARGV[3]
+if tonumber(f[5]) < tonumber(ARGV[3]) then deadline = f[5] end
+redis.call('ZADD', KEYS[2], 'XX', deadline, ARGV[1])
+return 1
+`);
+
+// KEYS: by-created, by-expiry, then one session hash per id.
+// ARGV: user index key before the user id, after it, then the ids in KEYS order.
+// Returns, per id, 1 when a key was there and is now gone, else 0.
+const DELETE = script(`
+local gone = {}
+for i = 3, #KEYS do
+  local id = ARGV[i]
+  local user = false
+  if redis.call('TYPE', KEYS[i]).ok == 'hash' then user = redis.call('HGET', KEYS[i], 'user') end
+  gone[#gone + 1] = redis.call('DEL', KEYS[i])
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  if user and string.match(user, '^%-?%d+$') then
+    redis.call('ZREM', ARGV[1] .. user .. ARGV[2], id)
+  end
+end
+return gone
+`);
+
+const INT_RE = /^-?\d{1,16}$/;
+
+function int(raw: string | undefined): number | null {
+  if (raw === undefined || !INT_RE.test(raw)) return null;
+  const value = Number(raw);
+  return Number.isSafeInteger(value) ? value : null;
+}
+
+function parseSession(id: string, hash: Record<string, string>): SessionRecord | null {
+  const userId = int(hash.user);
+  const createdAt = int(hash.created);
+  const lastSeenAt = int(hash.seen);
+  const idleExpiresAt = int(hash.idle);
+  const absoluteExpiresAt = int(hash.absolute);
+  const { ip, ua: userAgent } = hash;
+  if (
+    userId === null ||
+    createdAt === null ||
+    lastSeenAt === null ||
+    idleExpiresAt === null ||
+    absoluteExpiresAt === null ||
+    ip === undefined ||
+    userAgent === undefined
+  ) {
+    return null;
+  }
+  return { id, userId, createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt, ip, userAgent };
+}
+
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
+}
+
+type Filters = Omit<SessionQuery, 'offset' | 'limit'>;
+
+/** An index entry on its way to a listing; `owner` is set when it came from a user index. */
+interface Candidate {
+  id: string;
+  score: number;
+  owner?: number;
+}
+
+interface Loaded {
+  records: SessionRecord[];
+  /** Unreadable: missing, corrupt, or filed under another user. */
+  skipped: number;
+  /** Index entries whose hash is gone, to prune. */
+  dangling: Candidate[];
+}
+
+/**
+ * The Redis session store. Writes are atomic Lua scripts (EVALSHA, falling back to EVAL when
+ * the server has not cached them); reads go through the sorted-set indexes and skip, count and
+ * prune entries whose session is gone.
+ *
+ * `close()` does nothing: the client belongs to the app, which may share it.
+ */
+export class RedisSessionStore implements SessionStore {
+  readonly kind = 'redis';
+  readonly #client: RedisSessionClient;
+  readonly #prefix: string;
+  readonly #resolveUserIds: ResolveUserIds;
+  readonly #retentionMs: number;
+  readonly #onPartialFailure: ((error: unknown) => void) | undefined;
+  readonly #byCreated: string;
+  readonly #byExpiry: string;
+
+  constructor(options: RedisSessionStoreOptions) {
+    const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    if (/[{}]/.test(prefix)) {
+      throw new Error(`redis key prefix "${prefix}" must not contain { or } (they pick the slot)`);
+    }
+    if (!Number.isSafeInteger(options.retentionMs) || options.retentionMs < 0) {
+      throw new RangeError(
+        `retentionMs must be a whole number of milliseconds, got ${options.retentionMs}`,
+      );
+    }
+    this.#client = options.client;
+    this.#prefix = prefix;
+    this.#resolveUserIds = options.resolveUserIds;
+    this.#retentionMs = options.retentionMs;
+    this.#onPartialFailure = options.onPartialFailure;
+    this.#byCreated = `${prefix}sessions:by-created`;
+    this.#byExpiry = `${prefix}sessions:by-expiry`;
+  }
+
+  /** Stores a new session with its index entries; throws if the id is already stored. */
+  async create(s: SessionRecord): Promise<void> {
+    const times = [s.userId, s.createdAt, s.lastSeenAt, s.idleExpiresAt, s.absoluteExpiresAt];
+    if (!times.every(Number.isSafeInteger)) {
+      throw new RangeError(`session ${s.id}: user id and times must be whole numbers`);
+    }
+    const keyDeadline = s.absoluteExpiresAt + this.#retentionMs;
+    if (keyDeadline <= Date.now()) {
+      throw new RangeError(`session ${s.id}: its retention ended before it was stored`);
+    }
+
+    await this.#run(
+      CREATE,
+      [this.#sessionKey(s.id), this.#userKey(s.userId), this.#byCreated, this.#byExpiry],
+      [
+        s.id,
+        ...times.map(String),
+        s.ip,
+        s.userAgent,
+        String(-s.createdAt),
+        String(expiresAt(s)),
+        String(keyDeadline),
+      ],
+    );
+  }
+
+  /** The session, or null when it is missing or its hash cannot be read. */
+  async get(id: string): Promise<SessionRecord | null> {
+    const found = await this.#fetch(id);
+    return typeof found === 'object' ? found : null;
+  }
+
+  /** Slides a readable session and its expiry index entry in one script; never creates. */
+  async touch(id: string, lastSeenAt: number, idleExpiresAt: number): Promise<boolean> {
+    if (!Number.isSafeInteger(lastSeenAt) || !Number.isSafeInteger(idleExpiresAt)) {
+      throw new RangeError(`session ${id}: touch times must be whole numbers`);
+    }
+    const touched = await this.#run(
+      TOUCH,
+      [this.#sessionKey(id), this.#byExpiry],
+      [id, String(lastSeenAt), String(idleExpiresAt)],
+    );
+    return touched === 1;
+  }
+
+  /** Removes the session key and its index entries; `deleted` when a key was there. */
+  async delete(id: string): Promise<DeleteOutcome> {
+    const [outcome] = await this.#deleteChunk([id]);
+    return outcome ?? 'not_found';
+  }
+
+  /**
+   * Deletes in chunks of 200, one atomic script each. Duplicates are attempted once.
+   *
+   * When a chunk fails after earlier ones succeeded, returns the outcomes Redis confirmed and
+   * leaves out the rest (tells `onPartialFailure`): the failed chunk may or may not have run,
+   * so claiming nothing about it is the honest answer, and running it again is safe. When
+   * nothing was confirmed, throws, so a store that is down reads as down.
+   */
+  async deleteMany(ids: readonly string[]): Promise<Map<string, DeleteOutcome>> {
+    const unique = [...new Set(ids)];
+    const outcomes = new Map<string, DeleteOutcome>();
+
+    for (let i = 0; i < unique.length; i += DELETE_CHUNK) {
+      const chunk = unique.slice(i, i + DELETE_CHUNK);
+      try {
+        const results = await this.#deleteChunk(chunk);
+        for (const [j, id] of chunk.entries()) outcomes.set(id, results[j] ?? 'not_found');
+      } catch (error) {
+        if (outcomes.size === 0) throw error;
+        this.#onPartialFailure?.(error);
+        break;
+      }
+    }
+
+    return outcomes;
+  }
+
+  /** The user's sessions from their index, newest first; entries whose hash is gone are pruned. */
+  async listByUser(userId: number): Promise<SessionRecord[]> {
+    const entries = await this.#collect(this.#userKey(userId), '-inf', '+inf');
+    const candidates = entries.map((e) => ({ id: e.value, score: e.score, owner: userId }));
+    const loaded = await this.#load(candidates);
+    await this.#prune(loaded.dangling);
+
+    return loaded.records;
+  }
+
+  /**
+   * A page of sessions, newest first. `total` is counted from the indexes, so it is exact while
+   * they agree with the data, which every write keeps in one script. An entry whose hash is
+   * gone (its TTL ran out before cleanup reached it) counts until a reader meets it; the reader
+   * then leaves it out, adds it to `skipped` and prunes it.
+   */
+  async list(q: SessionQuery): Promise<SessionPage> {
+    const users = await this.#userScope(q);
+    if (users?.length === 0) return { items: [], total: 0, skipped: 0 };
+
+    if (users === null && (q.status ?? 'all') === 'all') {
+      const [min, max] = createdRange(q);
+      const page = { offset: q.offset, count: q.limit };
+      const [total, ids] = await Promise.all([
+        this.#client.zCount(this.#byCreated, min, max),
+        // LIMIT with a count of 0 or less would mean "no limit" to Redis.
+        q.limit > 0
+          ? this.#client.zRange(this.#byCreated, min, max, { BY: 'SCORE', LIMIT: page })
+          : [],
+      ]);
+      const loaded = await this.#load(ids.map((id) => ({ id, score: 0 })));
+      await this.#prune(loaded.dangling);
+      return { items: loaded.records, total, skipped: loaded.skipped };
+    }
+
+    const found = await this.#candidates(q, users);
+    const page = found.ids.slice(q.offset, q.offset + Math.max(q.limit, 0));
+    const loaded = await this.#load(page);
+    await this.#prune(loaded.dangling);
+
+    return {
+      items: loaded.records,
+      total: found.ids.length,
+      skipped: found.skipped + loaded.skipped,
+    };
+  }
+
+  /** Ids of every readable session matching the filters, newest first. */
+  async listIds(q: Filters): Promise<string[]> {
+    const users = await this.#userScope(q);
+    if (users?.length === 0) return [];
+
+    const found = await this.#candidates(q, users);
+    const loaded = await this.#load(found.ids);
+    await this.#prune(loaded.dangling);
+
+    return loaded.records.map((r) => r.id);
+  }
+
+  /** Readable sessions whose deadline is at or before `before`, soonest first, at most `limit`. */
+  async listExpired(before: number, limit: number): Promise<SessionRecord[]> {
+    const records: SessionRecord[] = [];
+    const dangling: Candidate[] = [];
+    if (limit <= 0) return records;
+
+    const size = Math.min(limit, WALK_CHUNK);
+    for await (const chunk of this.#walk(this.#byExpiry, '-inf', String(before), size)) {
+      const loaded = await this.#load(chunk.map((e) => ({ id: e.value, score: e.score })));
+      dangling.push(...loaded.dangling);
+      records.push(...loaded.records.slice(0, limit - records.length));
+      if (records.length >= limit) break;
+    }
+    // Cleanup calls this first, so here is where entries outliving their hash mostly go.
+    await this.#prune(dangling);
+
+    return records;
+  }
+
+  /**
+   * Counts from the expiry index (two ZCOUNTs), without reading any session; like `total` in
+   * list(), an entry whose hash is gone counts until a reader prunes it.
+   */
+  async counts(now: number): Promise<{ active: number; expired: number }> {
+    const [active, expired] = await Promise.all([
+      this.#client.zCount(this.#byExpiry, `(${now}`, '+inf'),
+      this.#client.zCount(this.#byExpiry, '-inf', String(now)),
+    ]);
+    return { active, expired };
+  }
+
+  async ping(): Promise<number> {
+    const start = performance.now();
+    await this.#client.ping();
+    return performance.now() - start;
+  }
+
+  async close(): Promise<void> {
+    // The client belongs to the app, which closes it (and may share it with pub/sub, locks).
+  }
+
+  #sessionKey(id: string): string {
+    return `${this.#prefix}s:${id}`;
+  }
+
+  // The delete script rebuilds this key from the stored user id: keep the two in step.
+  #userKey(userId: number): string {
+    return `${this.#prefix}{u${userId}}:sessions`;
+  }
+
+  async #run(s: Script, keys: string[], args: string[]): Promise<unknown> {
+    const call = { keys, arguments: args };
+    try {
+      return await this.#client.evalSha(s.sha1, call);
+    } catch (error) {
+      // After a restart or SCRIPT FLUSH the cache is empty; EVAL runs the script and caches it.
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return this.#client.eval(s.source, call);
+    }
+  }
+
+  async #deleteChunk(ids: string[]): Promise<DeleteOutcome[]> {
+    const keys = [this.#byCreated, this.#byExpiry, ...ids.map((id) => this.#sessionKey(id))];
+    const userKeyParts = [`${this.#prefix}{u`, '}:sessions'];
+    const gone = await this.#run(DELETE, keys, [...userKeyParts, ...ids]);
+    if (!Array.isArray(gone) || gone.length !== ids.length) {
+      throw new Error(`redis delete script answered ${JSON.stringify(gone)}`);
+    }
+
+    return gone.map((n) => (n === 1 ? 'deleted' : 'not_found'));
+  }
+
+  /** The user ids the query is limited to, or null for all users. */
+  async #userScope(q: Filters): Promise<number[] | null> {
+    let users = q.userIds ? [...new Set(q.userIds)] : null;
+    const filter: UserFilter = {};
+    if (q.user?.email) filter.email = q.user.email;
+    if (q.user?.role) filter.role = q.user.role;
+    if (filter.email === undefined && filter.role === undefined) return users;
+
+    const matching = new Set(await this.#resolveUserIds(filter));
+    users = users === null ? [...matching] : users.filter((id) => matching.has(id));
+
+    return users;
+  }
+
+  /**
+   * Index entries matching the filters, newest first, before their hashes are read. Status is
+   * judged by the expiry index score, which every write keeps equal to the hash's deadline.
+   */
+  async #candidates(
+    q: Filters,
+    users: number[] | null,
+  ): Promise<{ ids: Candidate[]; skipped: number }> {
+    const [min, max] = createdRange(q);
+    let entries: Candidate[];
+    if (users === null) {
+      // LIMITATION: with a status filter and no user filter, this walks every entry of the
+      // creation index inside the created range (one ZRANGE and one ZMSCORE per 500 ids), so
+      // the page costs as much as the fleet in that range. A pair of zsets per status would
+      // not stay true as time passes; what removes the walk is a by-expiry index per day of
+      // creation (or per user bucket) to intersect with, or counting the page lazily.
+      const all = await this.#collect(this.#byCreated, min, max);
+      entries = all.map((e) => ({ id: e.value, score: e.score }));
+    } else {
+      entries = await this.#fromUserIndexes(users, min, max);
+    }
+
+    // Entries from a user index are checked against the expiry index even without a status
+    // filter: cleanup prunes global entries of a vanished hash but cannot know its user.
+    const status = q.status ?? 'all';
+    if (status === 'all' && users === null) return { ids: entries, skipped: 0 };
+
+    const kept: Candidate[] = [];
+    const unscored: Candidate[] = [];
+    for (let i = 0; i < entries.length; i += READ_CHUNK) {
+      const chunk = entries.slice(i, i + READ_CHUNK);
+      const deadlines = await this.#client.zmScore(
+        this.#byExpiry,
+        chunk.map((c) => c.id),
+      );
+      chunk.forEach((c, j) => {
+        const deadline = deadlines[j];
+        if (deadline === null || deadline === undefined) unscored.push(c);
+        else if (status === 'all' || deadline > q.now === (status === 'active')) kept.push(c);
+      });
+    }
+    if (unscored.length > 0) await this.#prune((await this.#load(unscored)).dangling);
+
+    return { ids: kept, skipped: unscored.length };
+  }
+
+  async #fromUserIndexes(users: number[], min: string, max: string): Promise<Candidate[]> {
+    const entries: Candidate[] = [];
+    for (let i = 0; i < users.length; i += READ_CHUNK) {
+      const chunk = users.slice(i, i + READ_CHUNK);
+      const perUser = await Promise.all(
+        chunk.map((userId) => this.#collect(this.#userKey(userId), min, max)),
+      );
+      perUser.forEach((list, j) => {
+        for (const e of list) entries.push({ id: e.value, score: e.score, owner: chunk[j] });
+      });
+    }
+    if (users.length > 1) entries.sort(byScoreThenId);
+
+    return entries;
+  }
+
+  /** Reads hashes in chunks (node-redis pipelines the concurrent HGETALLs), keeping order. */
+  async #load(candidates: readonly Candidate[]): Promise<Loaded> {
+    const loaded: Loaded = { records: [], skipped: 0, dangling: [] };
+    for (let i = 0; i < candidates.length; i += READ_CHUNK) {
+      const chunk = candidates.slice(i, i + READ_CHUNK);
+      const found = await Promise.all(chunk.map((c) => this.#fetch(c.id)));
+      chunk.forEach((c, j) => {
+        const session = found[j];
+        if (typeof session === 'object' && (c.owner === undefined || c.owner === session.userId)) {
+          loaded.records.push(session);
+          return;
+        }
+        loaded.skipped += 1;
+        if (session === 'missing') loaded.dangling.push(c);
+      });
+    }
+
+    return loaded;
+  }
+
+  async #fetch(id: string): Promise<SessionRecord | 'missing' | 'corrupt'> {
+    let hash: Record<string, string>;
+    try {
+      hash = await this.#client.hGetAll(this.#sessionKey(id));
+    } catch (error) {
+      if (isWrongType(error)) return 'corrupt';
+      throw error;
+    }
+    if (Object.keys(hash).length === 0) return 'missing';
+
+    return parseSession(id, hash) ?? 'corrupt';
+  }
+
+  /**
+   * Removes index entries whose hash is gone. Safe without a script: ids are digests of fresh
+   * random tokens, so once a hash is gone nothing writes that id again.
+   */
+  async #prune(dangling: readonly Candidate[]): Promise<void> {
+    if (dangling.length === 0) return;
+
+    const ids = dangling.map((c) => c.id);
+    const byUser = new Map<number, string[]>();
+    for (const c of dangling) {
+      if (c.owner !== undefined) byUser.set(c.owner, [...(byUser.get(c.owner) ?? []), c.id]);
+    }
+    await Promise.all([
+      this.#client.zRem(this.#byCreated, ids),
+      this.#client.zRem(this.#byExpiry, ids),
+      ...[...byUser].map(([userId, own]) => this.#client.zRem(this.#userKey(userId), own)),
+    ]);
+  }
+
+  /** Every entry of a by-score range, ascending, fetched in bounded chunks. */
+  async #collect(key: string, min: string, max: string): Promise<ScoredMember[]> {
+    const all: ScoredMember[] = [];
+    for await (const chunk of this.#walk(key, min, max, WALK_CHUNK)) all.push(...chunk);
+    return all;
+  }
+
+  /**
+   * Walks a by-score range in chunks with a (score, member) cursor rather than an offset, so
+   * entries removed meanwhile cannot shift a live one out of the walk.
+   */
+  async *#walk(key: string, min: string, max: string, size: number) {
+    let lower = min;
+    let lastScore: number | null = null;
+    let taken = new Set<string>();
+    for (;;) {
+      const count = size + taken.size;
+      const chunk = await this.#client.zRangeWithScores(key, lower, max, {
+        BY: 'SCORE',
+        LIMIT: { offset: 0, count },
+      });
+      const fresh = chunk.filter((e) => !(e.score === lastScore && taken.has(e.value)));
+      if (fresh.length > 0) yield fresh;
+      if (chunk.length < count) return;
+
+      const last = chunk[chunk.length - 1]!.score;
+      if (last !== lastScore) taken = new Set();
+      for (const e of chunk) if (e.score === last) taken.add(e.value);
+      lastScore = last;
+      lower = String(last);
+    }
+  }
+}
+
+/** The created bounds as a range of negated scores: [from, to) becomes (-to, -from]. */
+function createdRange(q: Pick<SessionQuery, 'createdFrom' | 'createdTo'>): [string, string] {
+  const min = q.createdTo === undefined ? '-inf' : `(${-q.createdTo}`;
+  const max = q.createdFrom === undefined ? '+inf' : String(-q.createdFrom);
+  return [min, max];
+}
+
+function byScoreThenId(a: Candidate, b: Candidate): number {
+  if (a.score !== b.score) return a.score - b.score;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}

@@ -1,0 +1,898 @@
+/**
+ * The SessionStore contract: one suite, run against every store on real services, as Kysely
+ * runs its suites over every dialect. `STORES=redis,sql-sqlite` narrows the run;
+ * `WARDEN_REQUIRE_SERVICES=1` turns a missing service into a failure instead of a skip.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createClient } from 'redis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrations.js';
+import type { Role } from '../src/db/schema.js';
+import { type RedisSessionClient, RedisSessionStore } from '../src/sessions/redis-store.js';
+import {
+  expiresAt,
+  type ResolveUserIds,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStore,
+} from '../src/sessions/session-store.js';
+import { SqlSessionStore } from '../src/sessions/sql-store.js';
+import {
+  checkPostgres,
+  checkRedis,
+  gate,
+  selectedStores,
+  TEST_POSTGRES_URL,
+  TEST_REDIS_URL,
+} from './support/services.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const RETENTION_MS = 7 * 24 * HOUR;
+// Whole seconds, so every time below is an exact integer; all deadlines sit near real time,
+// so Redis key TTLs (absolute deadline + retention) lie in the future.
+const T0 = Math.floor(Date.now() / 1000) * 1000;
+
+type RedisClient = ReturnType<typeof createClient>;
+
+interface UserInfo {
+  email: string;
+  role: Role;
+}
+
+/** One store under test, empty, for one test. */
+interface Fixture {
+  store: SessionStore;
+  addUser(email: string, role?: Role): Promise<number>;
+  /** Where an id is still recorded: `row`, or `hash` and index names. Empty once gone. */
+  traces(id: string): Promise<string[]>;
+}
+
+interface RedisFixture extends Fixture {
+  client: RedisClient;
+  prefix: string;
+  users: Map<number, UserInfo>;
+  resolveUserIds: ResolveUserIds;
+  ownKeys(): Promise<string[]>;
+}
+
+interface Harness<F extends Fixture = Fixture> {
+  fresh(): Promise<F>;
+  close(): Promise<void>;
+}
+
+function newSessionId(): string {
+  return createHash('sha256').update(randomBytes(32)).digest('hex');
+}
+
+/** An active session of `userId`, created an hour before T0, unless `over` says otherwise. */
+function session(userId: number, over: Partial<SessionRecord> = {}): SessionRecord {
+  const createdAt = over.createdAt ?? T0 - HOUR;
+  return {
+    id: newSessionId(),
+    userId,
+    createdAt,
+    lastSeenAt: createdAt,
+    idleExpiresAt: T0 + 30 * MINUTE,
+    absoluteExpiresAt: createdAt + 12 * HOUR,
+    ip: '127.0.0.1',
+    userAgent: 'vitest',
+    ...over,
+  };
+}
+
+function newestFirst(a: SessionRecord, b: SessionRecord): number {
+  if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harnesses
+
+async function sqlHarness(database: Database, drop?: () => Promise<void>): Promise<Harness> {
+  await migrateToLatest(database.db, database.dialect);
+  const { db } = database;
+  return {
+    async fresh() {
+      await db.deleteFrom('sessions').execute();
+      await db.deleteFrom('users').execute();
+      return {
+        store: new SqlSessionStore(db, database.dialect),
+        async addUser(email, role = 'user') {
+          const row = await db
+            .insertInto('users')
+            .values({
+              email,
+              email_normalized: email.normalize('NFC').toLowerCase(),
+              password_hash: 'not-a-hash',
+              role,
+              status: 'approved',
+              created_at: T0,
+              updated_at: T0,
+            })
+            .returning('id')
+            .executeTakeFirstOrThrow();
+          return row.id;
+        },
+        async traces(id) {
+          const row = await db.selectFrom('sessions').select('id').where('id', '=', id).execute();
+          return row.length > 0 ? ['row'] : [];
+        },
+      };
+    },
+    async close() {
+      await database.close();
+      await drop?.();
+    },
+  };
+}
+
+async function sqliteHarness(): Promise<Harness> {
+  return sqlHarness(openDatabase({ kind: 'sqlite', file: ':memory:' }));
+}
+
+async function postgresHarness(): Promise<Harness> {
+  const name = `warden_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(TEST_POSTGRES_URL);
+  url.pathname = `/${name}`;
+
+  return sqlHarness(openDatabase({ kind: 'postgres', url: url.toString() }), async () => {
+    try {
+      await admin.query(`drop database if exists ${name} with (force)`);
+    } finally {
+      await admin.end();
+    }
+  });
+}
+
+async function redisHarness(): Promise<Harness<RedisFixture>> {
+  const client = createClient({ url: TEST_REDIS_URL });
+  client.on('error', (error) => console.error('redis client error in store contract', error));
+  await client.connect();
+  const runPrefix = `warden-test-${randomBytes(6).toString('hex')}:`;
+  let n = 0;
+
+  const ownKeys = async (prefix: string) => {
+    const keys: string[] = [];
+    // SCAN is fine here: test cleanup of our own prefix, never a store code path.
+    for await (const batch of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
+      keys.push(...batch);
+    }
+    return keys;
+  };
+
+  return {
+    async fresh() {
+      n += 1;
+      const prefix = `${runPrefix}${n}:`;
+      const users = new Map<number, UserInfo>();
+      const resolveUserIds: ResolveUserIds = async (filter) =>
+        [...users]
+          .filter(([, u]) => filter.email === undefined || u.email.includes(filter.email))
+          .filter(([, u]) => filter.role === undefined || u.role === filter.role)
+          .map(([id]) => id);
+      return {
+        client,
+        prefix,
+        users,
+        resolveUserIds,
+        store: new RedisSessionStore({ client, prefix, resolveUserIds, retentionMs: RETENTION_MS }),
+        async addUser(email, role = 'user') {
+          const id = users.size + 1;
+          users.set(id, { email: email.normalize('NFC').toLowerCase(), role });
+          return id;
+        },
+        async traces(id) {
+          const found: string[] = [];
+          if ((await client.exists(`${prefix}s:${id}`)) > 0) found.push('hash');
+          const indexes = [
+            'sessions:by-created',
+            'sessions:by-expiry',
+            ...[...users.keys()].map((u) => `{u${u}}:sessions`),
+          ];
+          for (const index of indexes) {
+            if ((await client.zScore(`${prefix}${index}`, id)) !== null) found.push(index);
+          }
+          return found;
+        },
+        ownKeys: () => ownKeys(prefix),
+      };
+    },
+    async close() {
+      try {
+        const keys = await ownKeys(runPrefix);
+        for (let i = 0; i < keys.length; i += 500) await client.unlink(keys.slice(i, i + 500));
+      } finally {
+        client.destroy();
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A seeded fleet and the model that says what every query should return
+
+interface Fleet {
+  users: Record<'alice' | 'bobUnderscore' | 'bobx' | 'carol' | 'dave', number>;
+  info: Map<number, UserInfo>;
+  sessions: SessionRecord[];
+}
+
+async function seedFleet(fx: Fixture): Promise<Fleet> {
+  const people = [
+    ['alice', 'alice@example.com', 'user'],
+    ['bobUnderscore', 'bob_smith@example.org', 'admin'],
+    ['bobx', 'bobxsmith@example.org', 'user'],
+    ['carol', 'carol%x@example.net', 'superuser'],
+    ['dave', 'dave@example.com', 'user'],
+  ] as const;
+  const users = {} as Fleet['users'];
+  const info = new Map<number, UserInfo>();
+  for (const [key, email, role] of people) {
+    users[key] = await fx.addUser(email, role);
+    info.set(users[key], { email, role });
+  }
+
+  const sessions: SessionRecord[] = [];
+  people.forEach(([key], k) => {
+    for (let i = 0; i < 6; i += 1) {
+      // i = 5 puts one session of every user at the same instant, so ties need the id order.
+      const createdAt = i === 5 ? T0 - 10 * HOUR : T0 - (i + 1) * HOUR - k * MINUTE;
+      const expired = i % 3 === 0;
+      const idleExpiresAt = expired ? T0 - (k * 6 + i + 1) * 1000 : T0 + 30 * MINUTE + i * 1000;
+      sessions.push(session(users[key], { createdAt, idleExpiresAt, lastSeenAt: createdAt }));
+    }
+  });
+  // A tie inside one user's index as well.
+  sessions.push(session(users.dave, { createdAt: T0 - 10 * HOUR }));
+
+  for (const s of sessions) await fx.store.create(s);
+  return { users, info, sessions };
+}
+
+type Filters = Omit<SessionQuery, 'offset' | 'limit'>;
+
+function expectedIds(fleet: Fleet, q: Filters): string[] {
+  return fleet.sessions
+    .filter((s) => {
+      const user = fleet.info.get(s.userId)!;
+      const status = expiresAt(s) > q.now ? 'active' : 'expired';
+      if (q.userIds && !q.userIds.includes(s.userId)) return false;
+      if (q.user?.email && !user.email.includes(q.user.email)) return false;
+      if (q.user?.role && user.role !== q.user.role) return false;
+      if (q.status && q.status !== 'all' && q.status !== status) return false;
+      if (q.createdFrom !== undefined && s.createdAt < q.createdFrom) return false;
+      if (q.createdTo !== undefined && s.createdAt >= q.createdTo) return false;
+      return true;
+    })
+    .sort(newestFirst)
+    .map((s) => s.id);
+}
+
+// Each boundary lands exactly on a session's creation time (bobx's third, bobUnderscore's first).
+const FROM = T0 - 3 * HOUR - 2 * MINUTE;
+const TO = T0 - HOUR - MINUTE;
+
+const QUERIES: Array<[string, (u: Fleet['users']) => Omit<Filters, 'now'>]> = [
+  ['no filter', () => ({})],
+  ['one user id', (u) => ({ userIds: [u.alice] })],
+  ['several user ids', (u) => ({ userIds: [u.carol, u.alice, u.dave] })],
+  ['an email substring', () => ({ user: { email: 'example.org' } })],
+  ['an email with a literal underscore', () => ({ user: { email: 'bob_' } })],
+  ['an email with a literal percent', () => ({ user: { email: 'carol%' } })],
+  ['a lone percent', () => ({ user: { email: '%' } })],
+  ['a lone underscore', () => ({ user: { email: '_' } })],
+  ['a role', () => ({ user: { role: 'user' } })],
+  ['another role', () => ({ user: { role: 'admin' } })],
+  ['status active', () => ({ status: 'active' })],
+  ['status expired', () => ({ status: 'expired' })],
+  ['status all', () => ({ status: 'all' })],
+  ['created from (inclusive)', () => ({ createdFrom: FROM })],
+  ['created to (exclusive)', () => ({ createdTo: TO })],
+  ['a created range', () => ({ createdFrom: FROM, createdTo: TO })],
+  [
+    'user ids, role, status and created range together',
+    (u) => ({
+      userIds: [u.alice, u.bobUnderscore, u.bobx],
+      user: { role: 'user' },
+      status: 'active',
+      createdFrom: T0 - 5 * HOUR,
+    }),
+  ],
+  [
+    'email, role and status together',
+    () => ({ user: { email: 'example.org', role: 'admin' }, status: 'expired' }),
+  ],
+  ['status and a created range', () => ({ status: 'expired', createdFrom: FROM, createdTo: T0 })],
+  ['an email no user has', () => ({ user: { email: 'nobody' } })],
+  [
+    'user ids that the user filter excludes',
+    (u) => ({ userIds: [u.alice], user: { role: 'admin' } }),
+  ],
+];
+
+// ---------------------------------------------------------------------------------------------
+// The contract
+
+function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
+  let harness: Harness<F>;
+  let fx: F;
+
+  beforeAll(async () => {
+    harness = await makeHarness();
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+  beforeEach(async () => {
+    fx = await harness.fresh();
+  });
+
+  describe('create and get', () => {
+    it('should return exactly what was created', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const s = session(alice, { ip: '2001:db8::1', userAgent: 'Mozilla/5.0 (X11; Linux) é ✓' });
+      await fx.store.create(s);
+
+      expect(await fx.store.get(s.id)).toEqual(s);
+    });
+
+    it('should return null for an id it never stored', async () => {
+      expect(await fx.store.get(newSessionId())).toBeNull();
+    });
+
+    it('should refuse a second session with the same id', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const s = session(alice);
+      await fx.store.create(s);
+
+      await expect(fx.store.create({ ...s, ip: '10.0.0.9' })).rejects.toThrow();
+      expect(await fx.store.get(s.id)).toEqual(s);
+    });
+  });
+
+  describe('touch', () => {
+    it('should set last seen and slide the idle deadline', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const s = session(alice, { idleExpiresAt: T0 - 1000 });
+      await fx.store.create(s);
+
+      expect(await fx.store.touch(s.id, T0, T0 + 20 * MINUTE)).toBe(true);
+
+      expect(await fx.store.get(s.id)).toEqual({
+        ...s,
+        lastSeenAt: T0,
+        idleExpiresAt: T0 + 20 * MINUTE,
+      });
+      const active = await fx.store.list({ status: 'active', now: T0, offset: 0, limit: 10 });
+      expect(active.items.map((x) => x.id)).toEqual([s.id]);
+      expect(await fx.store.listExpired(T0, 10)).toEqual([]);
+      expect(await fx.store.counts(T0)).toEqual({ active: 1, expired: 0 });
+    });
+
+    it('should keep the absolute deadline when the idle one slides past it', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const s = session(alice);
+      await fx.store.create(s);
+
+      await fx.store.touch(s.id, T0, s.absoluteExpiresAt + HOUR);
+
+      const due = await fx.store.listExpired(s.absoluteExpiresAt, 10);
+      expect(due.map((x) => x.id)).toEqual([s.id]);
+      expect(await fx.store.listExpired(s.absoluteExpiresAt - 1, 10)).toEqual([]);
+    });
+
+    it('should return false and create nothing for an unknown id', async () => {
+      const id = newSessionId();
+
+      expect(await fx.store.touch(id, T0, T0 + MINUTE)).toBe(false);
+
+      expect(await fx.store.get(id)).toBeNull();
+      expect(await fx.traces(id)).toEqual([]);
+    });
+
+    it('should not bring back a deleted session', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const s = session(alice);
+      await fx.store.create(s);
+      await fx.store.delete(s.id);
+
+      expect(await fx.store.touch(s.id, T0, T0 + MINUTE)).toBe(false);
+
+      expect(await fx.store.get(s.id)).toBeNull();
+      expect(await fx.traces(s.id)).toEqual([]);
+      expect(await fx.store.listByUser(alice)).toEqual([]);
+    });
+
+    it('should not re-create a session when touch races a delete', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const sessions = Array.from({ length: 25 }, () => session(alice));
+      for (const s of sessions) await fx.store.create(s);
+
+      await Promise.all(
+        sessions.flatMap((s, i) =>
+          i % 2 === 0
+            ? [fx.store.touch(s.id, T0, T0 + MINUTE), fx.store.delete(s.id)]
+            : [fx.store.delete(s.id), fx.store.touch(s.id, T0, T0 + MINUTE)],
+        ),
+      );
+
+      for (const s of sessions) {
+        expect(await fx.store.get(s.id)).toBeNull();
+        expect(await fx.traces(s.id)).toEqual([]);
+      }
+      expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 0 });
+    });
+  });
+
+  describe('delete', () => {
+    it('should say deleted, then not_found, and leave no trace', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const [s, other] = [session(alice), session(alice)];
+      await fx.store.create(s);
+      await fx.store.create(other);
+
+      expect(await fx.store.delete(s.id)).toBe('deleted');
+      expect(await fx.store.delete(s.id)).toBe('not_found');
+
+      expect(await fx.traces(s.id)).toEqual([]);
+      expect(await fx.store.get(other.id)).toEqual(other);
+    });
+
+    it('should answer deleteMany for every distinct id: existing, missing and repeated', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const [a, b, kept] = [session(alice), session(alice), session(alice)];
+      for (const s of [a, b, kept]) await fx.store.create(s);
+      const [missing1, missing2] = [newSessionId(), newSessionId()];
+
+      const outcomes = await fx.store.deleteMany([a.id, missing1, b.id, a.id, missing2, missing1]);
+
+      expect(Object.fromEntries(outcomes)).toEqual({
+        [a.id]: 'deleted',
+        [b.id]: 'deleted',
+        [missing1]: 'not_found',
+        [missing2]: 'not_found',
+      });
+      expect(await fx.traces(a.id)).toEqual([]);
+      expect(await fx.traces(b.id)).toEqual([]);
+      expect(await fx.store.listByUser(alice)).toEqual([kept]);
+    });
+
+    it('should keep deleted for an id repeated across chunks of a large deleteMany', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const existing = Array.from({ length: 320 }, () => session(alice));
+      for (const s of existing) await fx.store.create(s);
+      const missing = Array.from({ length: 320 }, () => newSessionId());
+      const first = existing[0]!.id;
+      const ids = [...existing.map((s) => s.id), ...missing, first];
+
+      const outcomes = await fx.store.deleteMany(ids);
+
+      expect(outcomes.size).toBe(640);
+      for (const s of existing) expect(outcomes.get(s.id)).toBe('deleted');
+      for (const id of missing) expect(outcomes.get(id)).toBe('not_found');
+      expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 0 });
+    });
+
+    it('should answer an empty deleteMany with an empty map', async () => {
+      expect((await fx.store.deleteMany([])).size).toBe(0);
+    });
+  });
+
+  describe('listByUser', () => {
+    it("should list only that user's sessions, live and expired, newest first", async () => {
+      const fleet = await seedFleet(fx);
+      const { dave } = fleet.users;
+
+      const listed = await fx.store.listByUser(dave);
+
+      const want = fleet.sessions.filter((s) => s.userId === dave).sort(newestFirst);
+      expect(listed).toEqual(want);
+      expect(listed.some((s) => expiresAt(s) <= T0)).toBe(true);
+    });
+
+    it('should return an empty list for a user without sessions', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      expect(await fx.store.listByUser(alice)).toEqual([]);
+    });
+  });
+
+  describe('list and listIds', () => {
+    let fleet: Fleet;
+    beforeEach(async () => {
+      fleet = await seedFleet(fx);
+    });
+
+    it.each(QUERIES)('should filter by %s', async (_name, build) => {
+      const q: Filters = { ...build(fleet.users), now: T0 };
+      const want = expectedIds(fleet, q);
+
+      const page = await fx.store.list({ ...q, offset: 0, limit: 1000 });
+      expect(page.items.map((s) => s.id)).toEqual(want);
+      expect(page.total).toBe(want.length);
+      expect(page.skipped).toBe(0);
+      expect(await fx.store.listIds(q)).toEqual(want);
+    });
+
+    it('should match nothing for an empty userIds list', async () => {
+      const q = { userIds: [], now: T0 };
+      expect(await fx.store.list({ ...q, offset: 0, limit: 10 })).toEqual({
+        items: [],
+        total: 0,
+        skipped: 0,
+      });
+      expect(await fx.store.listIds(q)).toEqual([]);
+    });
+
+    it('should return whole records, equal to get()', async () => {
+      const page = await fx.store.list({ now: T0, offset: 0, limit: 5 });
+      for (const s of page.items) expect(await fx.store.get(s.id)).toEqual(s);
+    });
+
+    const PAGED: Array<[string, (u: Fleet['users']) => Omit<Filters, 'now'>]> = [
+      ['no filter', () => ({})],
+      ['status', () => ({ status: 'active' })],
+      ['several users', (u) => ({ userIds: [u.alice, u.dave, u.carol] })],
+      ['role and created range', () => ({ user: { role: 'user' }, createdFrom: T0 - 11 * HOUR })],
+    ];
+
+    it.each(PAGED)(
+      'should page through %s without gaps or duplicates, with an exact total',
+      async (_name, build) => {
+        const q: Filters = { ...build(fleet.users), now: T0 };
+        const want = expectedIds(fleet, q);
+        const seen: string[] = [];
+
+        for (let offset = 0; offset < want.length + 7; offset += 7) {
+          const page = await fx.store.list({ ...q, offset, limit: 7 });
+          expect(page.total).toBe(want.length);
+          expect(page.items.length).toBe(Math.max(0, Math.min(7, want.length - offset)));
+          seen.push(...page.items.map((s) => s.id));
+        }
+
+        expect(seen).toEqual(want);
+        expect(new Set(seen).size).toBe(seen.length);
+      },
+    );
+
+    it('should report the total on a page past the end, or with a limit of 0', async () => {
+      const total = fleet.sessions.length;
+      const past = await fx.store.list({ now: T0, offset: total + 5, limit: 10 });
+      expect(past).toEqual({ items: [], total, skipped: 0 });
+
+      const none = await fx.store.list({ now: T0, status: 'expired', offset: 0, limit: 0 });
+      expect(none.items).toEqual([]);
+      expect(none.total).toBe(expectedIds(fleet, { now: T0, status: 'expired' }).length);
+    });
+
+    it('should judge status at the given time, not the clock', async () => {
+      const later = T0 + 13 * HOUR;
+      const page = await fx.store.list({ now: later, status: 'active', offset: 0, limit: 100 });
+      expect(page.total).toBe(0);
+      const expired = await fx.store.listIds({ now: later, status: 'expired' });
+      expect(expired.length).toBe(fleet.sessions.length);
+    });
+  });
+
+  describe('listExpired and counts', () => {
+    it('should list sessions due at or before a time, soonest first, up to the limit', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const due = [5, 2, 4, 1, 3].map((m) => session(alice, { idleExpiresAt: T0 - m * MINUTE }));
+      const live = session(alice);
+      for (const s of [...due, live]) await fx.store.create(s);
+      const soonest = [...due].sort((a, b) => a.idleExpiresAt - b.idleExpiresAt);
+
+      expect(await fx.store.listExpired(T0, 3)).toEqual(soonest.slice(0, 3));
+      expect(await fx.store.listExpired(T0, 100)).toEqual(soonest);
+      expect(await fx.store.listExpired(T0 - 4 * MINUTE, 100)).toEqual(soonest.slice(0, 2));
+      expect(await fx.store.listExpired(T0 - 6 * MINUTE, 100)).toEqual([]);
+      expect(await fx.store.listExpired(T0, 0)).toEqual([]);
+    });
+
+    it('should count active and expired sessions at a time', async () => {
+      const fleet = await seedFleet(fx);
+      const expired = fleet.sessions.filter((s) => expiresAt(s) <= T0).length;
+
+      expect(await fx.store.counts(T0)).toEqual({
+        active: fleet.sessions.length - expired,
+        expired,
+      });
+      expect(await fx.store.counts(T0 + 13 * HOUR)).toEqual({
+        active: 0,
+        expired: fleet.sessions.length,
+      });
+    });
+
+    it('should count a session expiring exactly now as expired', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      await fx.store.create(session(alice, { idleExpiresAt: T0 }));
+
+      expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 1 });
+      expect(await fx.store.counts(T0 - 1)).toEqual({ active: 1, expired: 0 });
+    });
+  });
+
+  describe('ping', () => {
+    it('should answer with a round trip in milliseconds', async () => {
+      const ms = await fx.store.ping();
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThan(5_000);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// What only the Redis store promises: TTLs, index hygiene, tolerance of corrupt data
+
+/** The real client seen through the store's slice, with some calls replaced. */
+function through(client: RedisSessionClient, overrides: Partial<RedisSessionClient>) {
+  const wrapped: RedisSessionClient = {
+    hGetAll: (...a) => client.hGetAll(...a),
+    zRange: (...a) => client.zRange(...a),
+    zRangeWithScores: (...a) => client.zRangeWithScores(...a),
+    zmScore: (...a) => client.zmScore(...a),
+    zCount: (...a) => client.zCount(...a),
+    zRem: (...a) => client.zRem(...a),
+    evalSha: (...a) => client.evalSha(...a),
+    eval: (...a) => client.eval(...a),
+    ping: () => client.ping(),
+  };
+  return { ...wrapped, ...overrides };
+}
+
+function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
+  let harness: Harness<RedisFixture>;
+  let fx: RedisFixture;
+
+  beforeAll(async () => {
+    harness = await makeHarness();
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+  beforeEach(async () => {
+    fx = await harness.fresh();
+  });
+
+  it('should give every key it writes a TTL', async () => {
+    const fleet = await seedFleet(fx);
+    const [first, second] = fleet.sessions;
+    await fx.store.touch(first!.id, T0, T0 + HOUR);
+    await fx.store.delete(second!.id);
+    await fx.store.touch(second!.id, T0, T0 + HOUR);
+
+    const keys = await fx.ownKeys();
+    expect(keys.length).toBe(fleet.sessions.length - 1 + 2 + Object.keys(fleet.users).length);
+    for (const key of keys) expect(await fx.client.pTTL(key), key).toBeGreaterThan(0);
+  });
+
+  it('should expire a session key at its absolute deadline plus retention, and an index with its last session', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const early = session(alice, { absoluteExpiresAt: T0 + HOUR });
+    const late = session(alice, { absoluteExpiresAt: T0 + 5 * HOUR });
+    await fx.store.create(late);
+    await fx.store.create(early);
+    await fx.store.touch(early.id, T0, T0 + 2 * HOUR);
+
+    expect(await fx.client.pExpireTime(`${fx.prefix}s:${early.id}`)).toBe(T0 + HOUR + RETENTION_MS);
+    for (const index of ['sessions:by-created', 'sessions:by-expiry', `{u${alice}}:sessions`]) {
+      expect(await fx.client.pExpireTime(`${fx.prefix}${index}`), index).toBe(
+        T0 + 5 * HOUR + RETENTION_MS,
+      );
+    }
+  });
+
+  it('should leave no index entry behind once every session is deleted', async () => {
+    const fleet = await seedFleet(fx);
+    const [one, ...rest] = fleet.sessions.map((s) => s.id);
+
+    await fx.store.delete(one!);
+    await fx.store.deleteMany(rest);
+
+    expect(await fx.ownKeys()).toEqual([]);
+  });
+
+  it('should refuse to store a session whose retention has already ended', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const stale = session(alice, { absoluteExpiresAt: T0 - RETENTION_MS - HOUR });
+
+    await expect(fx.store.create(stale)).rejects.toThrow(RangeError);
+    expect(await fx.ownKeys()).toEqual([]);
+  });
+
+  it('should skip, count and keep away from get() entries that are corrupt or dangling', async () => {
+    const fleet = await seedFleet(fx);
+    const { alice, bobUnderscore } = fleet.users;
+    const p = fx.prefix;
+    const [missingFields, badNumber, wrongType, dangling] = [1, 2, 3, 4].map(newSessionId);
+    const bad = [missingFields!, badNumber!, wrongType!, dangling!];
+
+    await fx.client.hSet(`${p}s:${missingFields}`, { user: String(alice), created: String(T0) });
+    await fx.client.hSet(`${p}s:${badNumber}`, {
+      user: String(alice),
+      created: 'yesterday',
+      seen: String(T0),
+      idle: String(T0),
+      absolute: String(T0 + HOUR),
+      ip: '127.0.0.1',
+      ua: 'x',
+    });
+    await fx.client.set(`${p}s:${wrongType}`, 'not a hash');
+    for (const id of bad) {
+      await fx.client.pExpire(`${p}s:${id}`, HOUR);
+      await fx.client.zAdd(`${p}sessions:by-created`, { score: -(T0 - 30 * MINUTE), value: id });
+      await fx.client.zAdd(`${p}sessions:by-expiry`, { score: T0 - 1, value: id });
+      await fx.client.zAdd(`${p}{u${alice}}:sessions`, { score: -(T0 - 30 * MINUTE), value: id });
+    }
+    // A readable session of bob filed under alice's index as well.
+    const bobs = fleet.sessions.find((s) => s.userId === bobUnderscore)!;
+    await fx.client.zAdd(`${p}{u${alice}}:sessions`, { score: -bobs.createdAt, value: bobs.id });
+
+    for (const id of bad) expect(await fx.store.get(id), id).toBeNull();
+    for (const id of bad) expect(await fx.store.touch(id, T0, T0 + HOUR), id).toBe(false);
+    expect(await fx.client.hLen(`${p}s:${missingFields}`)).toBe(2);
+
+    const all = expectedIds(fleet, { now: T0 });
+    const first = await fx.store.list({ now: T0, offset: 0, limit: 1000 });
+    expect(first.items.map((s) => s.id)).toEqual(all);
+    expect(first.skipped).toBe(4);
+    expect(first.total).toBe(all.length + 4);
+
+    // The dangling entry was pruned from the global indexes on the way.
+    expect(await fx.client.zScore(`${p}sessions:by-created`, dangling!)).toBeNull();
+    expect(await fx.client.zScore(`${p}sessions:by-expiry`, dangling!)).toBeNull();
+    const again = await fx.store.list({ now: T0, offset: 0, limit: 1000 });
+    expect(again.skipped).toBe(3);
+    expect(again.total).toBe(all.length + 3);
+
+    const expired = await fx.store.list({ now: T0, status: 'expired', offset: 0, limit: 1000 });
+    expect(expired.items.map((s) => s.id)).toEqual(
+      expectedIds(fleet, { now: T0, status: 'expired' }),
+    );
+    expect(expired.skipped).toBe(3);
+
+    const alices = expectedIds(fleet, { now: T0, userIds: [alice] });
+    const byAlice = await fx.store.list({ now: T0, userIds: [alice], offset: 0, limit: 1000 });
+    expect(byAlice.items.map((s) => s.id)).toEqual(alices);
+    expect(byAlice.skipped).toBe(5);
+    expect(await fx.client.zScore(`${p}{u${alice}}:sessions`, dangling!)).toBeNull();
+
+    expect((await fx.store.listByUser(alice)).map((s) => s.id)).toEqual(alices);
+    expect(await fx.store.listIds({ now: T0 })).toEqual(all);
+    expect(await fx.store.listIds({ now: T0, userIds: [alice] })).toEqual(alices);
+    const due = await fx.store.listExpired(T0 + 100 * HOUR, 1000);
+    expect(due.map((s) => s.id).sort()).toEqual([...all].sort());
+
+    // A key that is not a hash names no user, so its user index entry outlives the delete
+    // until a reader of that user meets it and prunes it.
+    expect(await fx.store.delete(wrongType!)).toBe('deleted');
+    expect(await fx.traces(wrongType!)).toEqual([`{u${alice}}:sessions`]);
+    await fx.store.listByUser(alice);
+    expect(await fx.traces(wrongType!)).toEqual([]);
+  });
+
+  it('should prune entries whose hash expired when cleanup lists what is due', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const due = session(alice, { idleExpiresAt: T0 - MINUTE });
+    await fx.store.create(due);
+    const gone = newSessionId();
+    await fx.client.zAdd(`${fx.prefix}sessions:by-created`, { score: -(T0 - HOUR), value: gone });
+    await fx.client.zAdd(`${fx.prefix}sessions:by-expiry`, { score: T0 - 2 * MINUTE, value: gone });
+
+    expect(await fx.store.listExpired(T0, 1)).toEqual([due]);
+
+    expect(await fx.traces(gone)).toEqual([]);
+    expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 1 });
+  });
+
+  it('should fall back to EVAL when the server has not cached its scripts', async () => {
+    const noscript = () => Promise.reject(new Error('NOSCRIPT No matching script.'));
+    const client = through(fx.client, { evalSha: noscript });
+    const store = new RedisSessionStore({
+      client,
+      prefix: fx.prefix,
+      resolveUserIds: fx.resolveUserIds,
+      retentionMs: RETENTION_MS,
+    });
+    const alice = await fx.addUser('alice@example.com');
+    const s = session(alice);
+
+    await store.create(s);
+    expect(await store.touch(s.id, T0, T0 + HOUR)).toBe(true);
+    expect(await store.delete(s.id)).toBe('deleted');
+    expect(await fx.ownKeys()).toEqual([]);
+  });
+
+  it('should return confirmed outcomes and report the error when deleteMany fails midway', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const sessions = Array.from({ length: 450 }, () => session(alice));
+    for (const s of sessions) await fx.store.create(s);
+    const lost = new Error('connection lost');
+    let calls = 0;
+    const client = through(fx.client, {
+      evalSha: (...a) => (++calls === 2 ? Promise.reject(lost) : fx.client.evalSha(...a)),
+    });
+    const reported: unknown[] = [];
+    const store = new RedisSessionStore({
+      client,
+      prefix: fx.prefix,
+      resolveUserIds: fx.resolveUserIds,
+      retentionMs: RETENTION_MS,
+      onPartialFailure: (error) => reported.push(error),
+    });
+
+    const outcomes = await store.deleteMany(sessions.map((s) => s.id));
+
+    expect(outcomes.size).toBe(200);
+    for (const s of sessions.slice(0, 200)) expect(outcomes.get(s.id)).toBe('deleted');
+    expect(reported).toEqual([lost]);
+    expect((await fx.store.listByUser(alice)).length).toBe(250);
+
+    const rerun = await fx.store.deleteMany(sessions.map((s) => s.id));
+    expect([...rerun.values()].filter((o) => o === 'deleted').length).toBe(250);
+    expect(await fx.ownKeys()).toEqual([]);
+  });
+
+  it('should throw when deleteMany cannot confirm a single deletion', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const s = session(alice);
+    await fx.store.create(s);
+    const client = through(fx.client, {
+      evalSha: () => Promise.reject(new Error('connection lost')),
+    });
+    const store = new RedisSessionStore({
+      client,
+      prefix: fx.prefix,
+      resolveUserIds: fx.resolveUserIds,
+      retentionMs: RETENTION_MS,
+    });
+
+    await expect(store.deleteMany([s.id])).rejects.toThrow('connection lost');
+    expect(await fx.store.get(s.id)).toEqual(s);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One describe per store, gated on its service
+
+const HARNESSES = {
+  'sql-sqlite': { check: async () => ({ ok: true }) as const, make: sqliteHarness },
+  'sql-postgres': { check: () => checkPostgres(), make: postgresHarness },
+  redis: { check: () => checkRedis(), make: redisHarness },
+} as const;
+
+const selected = selectedStores(Object.keys(HARNESSES) as Array<keyof typeof HARNESSES>);
+if (selected.length === 0) {
+  // STORES named only other suites' setups; a file without tests would fail the run.
+  describe.skip('store contract (no store selected by STORES)', () => {
+    it('needs a store', () => {});
+  });
+}
+
+for (const name of selected) {
+  const { check, make } = HARNESSES[name];
+  const decision = await gate(`store contract on ${name}`, check);
+
+  if (decision.action === 'fail') {
+    describe(`store contract: ${name}`, () => {
+      it('should reach its service (WARDEN_REQUIRE_SERVICES=1)', () => {
+        throw new Error(decision.reason);
+      });
+    });
+    continue;
+  }
+  if (decision.action === 'skip') {
+    describe.skip(`store contract: ${name} (${decision.reason})`, () => {
+      it('needs its service', () => {});
+    });
+    continue;
+  }
+
+  describe(`store contract: ${name}`, () => contract<Fixture>(make));
+  if (name === 'redis') describe('redis store only', () => redisOnly(redisHarness));
+}
