@@ -27,6 +27,7 @@ import { authPages } from './pages/auth-pages.js';
 import { type GuardedStore, guardStore } from './resilience/guarded-store.js';
 import { SessionService } from './sessions/session-service.js';
 import type { SessionStore } from './sessions/session-store.js';
+import { storeClock } from './sessions/store-clock.js';
 import { UserRepo } from './users/user-repo.js';
 import { UserService } from './users/user-service.js';
 import { page } from './views/layout.js';
@@ -35,7 +36,10 @@ export interface AppDeps {
   database: Database;
   /** The raw store; buildApp guards it with a timeout and a circuit breaker. */
   store: SessionStore;
+  /** A fixed clock (tests); when unset, the store's clock is followed. */
   clock?: () => number;
+  /** This machine's clock, which the store clock corrects. @default Date.now */
+  localClock?: () => number;
   /** A pino logger or Fastify logger options; false silences logging (tests). */
   logger?: FastifyServerOptions['logger'];
   /** How long a CSRF token stays valid, in milliseconds. @default 12 hours */
@@ -76,7 +80,6 @@ export const LOG_REDACT = [
 ];
 
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
-  const clock = deps.clock ?? Date.now;
   const hops = config.trustProxy;
   const options: FastifyServerOptions = {
     logger:
@@ -99,6 +102,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     timeoutMs: config.storeTimeoutMs,
     onStateChange: (state) => app.log.warn({ event: 'breaker', state }, 'session store breaker'),
   });
+  const storeTime = deps.clock
+    ? undefined
+    : storeClock(() => store.time(), deps.localClock, {
+        onError: (err) => app.log.warn({ event: 'clock_sync', err }, 'store clock not read'),
+      });
+  await storeTime?.sync();
+  app.addHook('onClose', async () => storeTime?.stop());
+  const clock = deps.clock ?? storeTime!.now;
   const userRepo = new UserRepo(db, deps.database.dialect);
   const events = new SessionEvents(db);
   const services: Services = {

@@ -624,6 +624,16 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       expect(ms).toBeLessThan(5_000);
     });
   });
+
+  describe('time', () => {
+    it("should answer with the store's clock in epoch milliseconds", async () => {
+      const before = Date.now();
+      const at = await fx.store.time();
+      // Same machine here: the store's clock and ours agree within a second.
+      expect(Math.abs(at - before)).toBeLessThan(1_000);
+      expect(Number.isInteger(at)).toBe(true);
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -638,6 +648,7 @@ function through(client: RedisSessionClient, overrides: Partial<RedisSessionClie
     zmScore: (...a) => client.zmScore(...a),
     zCount: (...a) => client.zCount(...a),
     zRem: (...a) => client.zRem(...a),
+    time: () => client.time(),
     evalSha: (...a) => client.evalSha(...a),
     eval: (...a) => client.eval(...a),
     ping: () => client.ping(),

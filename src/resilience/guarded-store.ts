@@ -111,6 +111,7 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     listExpired: (before, limit) => call('listExpired', () => inner.listExpired(before, limit)),
     counts: (now) => call('counts', () => inner.counts(now)),
     ping: () => call('ping', () => inner.ping()),
+    time: () => call('time', () => inner.time()),
     close: () => inner.close(),
   };
 }

@@ -78,6 +78,7 @@ export interface RedisSessionClient {
   evalSha(sha1: string, options: ScriptCall): Promise<unknown>;
   eval(script: string, options: ScriptCall): Promise<unknown>;
   ping(): Promise<string>;
+  time(): Promise<string[]>;
 }
 
 export interface RedisSessionStoreOptions {
@@ -432,6 +433,11 @@ export class RedisSessionStore implements SessionStore {
     const start = performance.now();
     await this.#client.ping();
     return performance.now() - start;
+  }
+
+  async time(): Promise<number> {
+    const [seconds, micros] = await this.#client.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   async close(): Promise<void> {

@@ -112,5 +112,8 @@ export interface SessionStore {
   /** Round trip to the store, in milliseconds. */
   ping(): Promise<number>;
 
+  /** The store's own clock, in epoch milliseconds: the one source of time for deadlines. */
+  time(): Promise<number>;
+
   close(): Promise<void>;
 }

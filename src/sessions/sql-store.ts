@@ -172,6 +172,16 @@ export class SqlSessionStore implements SessionStore {
     return performance.now() - start;
   }
 
+  async time(): Promise<number> {
+    // SQLite runs in this process, so its clock is this machine's; PostgreSQL answers
+    // with the server's, shared by every instance.
+    if (this.#dialect === 'sqlite') return Date.now();
+    const { rows } = await sql<{
+      ms: string;
+    }>`select floor(extract(epoch from clock_timestamp()) * 1000)::bigint as ms`.execute(this.#db);
+    return Number(rows[0].ms);
+  }
+
   async close(): Promise<void> {
     // The database belongs to the app, which closes it.
   }

@@ -80,6 +80,8 @@ export async function makeApp(
   opts: {
     env?: Record<string, string>;
     clock?: () => number;
+    /** This instance's machine clock (the store clock corrects it). */
+    localClock?: () => number;
     csrfValidityMs?: number;
     /** A Redis of the test's own (for fault tests); the shared one otherwise. */
     redisUrl?: string;
@@ -160,6 +162,7 @@ export async function makeApp(
     store,
     logger: false,
     clock: opts.clock,
+    localClock: opts.localClock,
     csrfValidityMs: opts.csrfValidityMs,
   });
   await app.ready();
@@ -191,13 +194,36 @@ export async function makeApp(
   };
 }
 
+/** Another Warden instance on the same database and session store (closed with `t`). */
+export async function secondInstance(
+  t: TestApp,
+  opts: { localClock?: () => number } = {},
+): Promise<FastifyInstance> {
+  const app = await buildApp(t.config, {
+    database: t.database,
+    store: t.store,
+    logger: false,
+    localClock: opts.localClock,
+  });
+  await app.ready();
+  const close = t.close;
+  t.close = async () => {
+    await app.close();
+    await close();
+  };
+  return app;
+}
+
 /** A browser-like client over inject(): keeps cookies, fetches CSRF tokens, follows nothing. */
 export class Client {
-  readonly cookies = new Map<string, string>();
   userAgent =
     'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
 
-  constructor(readonly app: FastifyInstance) {}
+  /** Pass another client's cookies to act as the same browser against another instance. */
+  constructor(
+    readonly app: FastifyInstance,
+    readonly cookies = new Map<string, string>(),
+  ) {}
 
   cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
