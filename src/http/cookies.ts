@@ -28,7 +28,8 @@ export function setSessionCookie(
   now: number,
   settings: CookieSettings,
 ): void {
-  const maxAge = Math.max(0, Math.floor((expiresAt(session) - now) / 1000));
+  // Rounded up: a session with 0.9 s left must not get a cookie that is already gone.
+  const maxAge = Math.max(0, Math.ceil((expiresAt(session) - now) / 1000));
   reply.setCookie(SESSION_COOKIE, token, {
     path: '/',
     httpOnly: true,
