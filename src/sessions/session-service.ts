@@ -70,7 +70,7 @@ const EMPTY_COUNTS: Record<RevokeStatus, number> = {
 
 // Keeps one store round trip small while a large revoke-matching runs beside sign-ins,
 // and bounds what one failing call can leave unreported.
-const REVOKE_CHUNK = 100;
+const REVOKE_CHUNK = 50;
 const CLEANUP_CHUNK = 500;
 
 export class SessionService {
