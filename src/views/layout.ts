@@ -46,6 +46,7 @@ export function page(opts: PageOptions): SafeHtml {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="${opts.csrfToken}">
 <title>${opts.title} · Warden</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/bootstrap/css/bootstrap.min.css">
 <link rel="stylesheet" href="/static/warden.css">
 <script src="/static/bootstrap/js/bootstrap.bundle.min.js" defer></script>
