@@ -1,0 +1,170 @@
+/**
+ * The console as people use it, in headless Chromium against a Warden listening on loopback:
+ * an anonymous person registers, a superuser approves them, they sign in, and the superuser
+ * finds their session through the filter and revokes it; the Clear link resets the filters.
+ * Every page visited must run without a console error, page error or CSP violation.
+ */
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { UserRow } from '../../src/db/schema.js';
+import { PASSWORD, storeKindsToRun } from '../support/app.js';
+import { chromiumGate, signInThroughForm, toastTexts, useBrowser } from '../support/browser.js';
+
+const kinds = await storeKindsToRun();
+const chromium = await chromiumGate('end-to-end console tests (console-flow)');
+if (chromium.action === 'fail') throw new Error(`required service missing: ${chromium.reason}`);
+
+const ROOT = 'root@warden.test';
+const UA =
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15';
+
+/** Rows of the sessions table (the "no match" row has no session id). */
+const sessionRows = (page: Page) => page.locator('#sessions-table tbody tr[data-session-id]');
+
+for (const { kind, skip } of kinds) {
+  const reason = skip ?? (chromium.action === 'skip' ? chromium.reason : null);
+
+  describe.skipIf(reason !== null)(`console flow in Chromium (${kind})`, () => {
+    const e2e = useBrowser(kind);
+
+    /** Sessions started outside the browser, as other devices would have them. */
+    async function sessionsFor(user: UserRow, n: number) {
+      for (let i = 0; i < n; i++) {
+        await e2e.t.app.warden.sessions.signIn(user, { ip: `192.0.2.${i + 1}`, userAgent: UA });
+      }
+    }
+
+    it("should end the user's session when a superuser revokes it from the filtered table", async () => {
+      const { t, s } = e2e;
+      await t.createUser(ROOT, 'superuser');
+      // Decoys: one shares the first name and domain, one the surname; neither contains the filter.
+      await sessionsFor(await t.createUser('dana@example.test'), 1);
+      await sessionsFor(await t.createUser('reyes@other.test'), 2);
+      const email = 'Dana.Reyes@Example.test';
+
+      // A: an anonymous person registers.
+      const anon = await s.person('A');
+      await anon.goto('/register');
+      const form = anon.locator('main form[action="/register"]');
+      await form.getByLabel('Email').fill(email);
+      await form.getByLabel('Password').fill('a long enough passphrase');
+      await form.getByRole('button', { name: 'Register' }).click();
+      await expect.poll(() => anon.locator('main h1').textContent()).toBe('Thanks for registering');
+      expect(await anon.locator('main strong').textContent()).toBe(email);
+
+      // B: the superuser signs in and approves the account from the users page.
+      const admin = await s.person('B');
+      await signInThroughForm(admin, ROOT, PASSWORD);
+      await admin.getByRole('link', { name: 'Users', exact: true }).click();
+      await admin.waitForURL('**/admin/users');
+      const userRow = admin.locator('#users-table tbody tr', { hasText: email });
+      expect(await userRow.locator('.badge').textContent()).toBe('pending');
+      await userRow.getByRole('button', { name: 'Approve' }).click();
+      expect(await toastTexts(admin)).toEqual([`${email} is now approved.`]);
+      await expect.poll(() => userRow.locator('.badge').textContent()).toBe('approved');
+
+      // C: the approved user signs in through the form and lands on the home page.
+      const user = await s.person('C');
+      await signInThroughForm(user, email, 'a long enough passphrase');
+      expect(new URL(user.url()).pathname).toBe('/');
+      expect(await user.getByTestId('whoami').textContent()).toBe(email);
+
+      // B: part of the email, in another case, finds exactly that session.
+      await admin.getByRole('link', { name: 'Sessions', exact: true }).click();
+      await admin.waitForURL('**/admin/sessions');
+      expect(await sessionRows(admin).count()).toBe(5);
+      await admin.getByLabel('User email contains').fill('DANA.reyes@EXAMPLE');
+      await Promise.all([
+        admin.waitForURL((url) => url.searchParams.get('email') === 'DANA.reyes@EXAMPLE'),
+        admin.getByRole('button', { name: 'Filter' }).click(),
+      ]);
+      expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('1');
+      expect(await admin.locator('#match-count').textContent()).toBe('1 matching');
+      const rows = sessionRows(admin);
+      expect(await rows.count()).toBe(1);
+      expect(await rows.locator('td').nth(1).textContent()).toBe(email);
+      expect(await rows.locator('[data-status]').textContent()).toBe('active');
+      expect(await rows.locator('td').nth(8).textContent()).toMatch(/^Chrome Headless \d+$/);
+
+      await rows.getByRole('button', { name: 'Revoke', exact: true }).click();
+      expect(await toastTexts(admin)).toEqual(['1 revoked.']);
+      // Back on the same filtered view, which no longer lists the session.
+      expect(new URL(admin.url()).searchParams.get('email')).toBe('DANA.reyes@EXAMPLE');
+      expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('0');
+      expect(await sessionRows(admin).count()).toBe(0);
+      expect(await admin.locator('#sessions-table tbody').textContent()).toContain(
+        'No session matches these filters.',
+      );
+
+      // C: the user's next navigation is signed out.
+      await user.reload();
+      expect(new URL(user.url()).pathname).toBe('/login');
+      expect(await user.locator('main h1').textContent()).toBe('Sign in');
+      expect(await user.getByRole('link', { name: 'Sign in' }).count()).toBe(1);
+      expect(await user.locator('nav').textContent()).not.toContain(email);
+
+      // The superuser is still signed in, and the decoys' sessions are untouched.
+      await admin.getByRole('link', { name: 'Clear' }).click();
+      await admin.waitForURL((url) => url.pathname === '/admin/sessions' && url.search === '');
+      expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('4');
+
+      // Every page of the flow was visited, and none logged an error or broke the CSP.
+      expect(s.visitedPaths().sort()).toEqual(
+        ['/', '/admin/sessions', '/admin/users', '/login', '/register'].sort(),
+      );
+      expect(s.problemLines()).toEqual([]);
+    });
+
+    it('should reset every filter to its default when Clear is clicked', async () => {
+      const { t, s } = e2e;
+      // The UTC day the sessions below are created on (the filter's days are UTC days).
+      const today = new Date().toISOString().slice(0, 10);
+      await t.createUser(ROOT, 'superuser');
+      await sessionsFor(await t.createUser('carol@example.test'), 2);
+      await sessionsFor(await t.createUser('carl@example.test', 'superuser'), 1);
+      await sessionsFor(await t.createUser('ivan@example.test'), 3);
+      const admin = await s.person('B');
+      await signInThroughForm(admin, ROOT, PASSWORD);
+      await admin.goto('/admin/sessions');
+      expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('7');
+
+      await admin.getByLabel('User email contains').fill('CAR');
+      await admin.getByLabel('Status').selectOption('active');
+      await admin.getByLabel('Role').selectOption('user');
+      await admin.getByLabel('Created from').fill(today);
+      await admin.getByLabel('Created to').fill(today);
+      await Promise.all([
+        admin.waitForURL((url) => url.searchParams.has('email')),
+        admin.getByRole('button', { name: 'Filter' }).click(),
+      ]);
+      const query = Object.fromEntries(new URL(admin.url()).searchParams);
+      expect(query).toEqual({
+        email: 'CAR',
+        status: 'active',
+        role: 'user',
+        created_from: today,
+        created_to: today,
+      });
+      // carol's two; carl is a superuser and ivan does not match.
+      expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('2');
+      expect(await admin.locator('#sessions-table caption').textContent()).toContain('(filtered)');
+      expect(await admin.getByLabel('User email contains').inputValue()).toBe('CAR');
+      expect(await admin.getByLabel('Role').inputValue()).toBe('user');
+
+      await admin.getByRole('link', { name: 'Clear' }).click();
+      await admin.waitForURL((url) => url.pathname === '/admin/sessions' && url.search === '');
+      expect(await admin.getByLabel('User email contains').inputValue()).toBe('');
+      expect(await admin.getByLabel('Status').inputValue()).toBe('all');
+      expect(await admin.getByLabel('Role').inputValue()).toBe('all');
+      expect(await admin.getByLabel('Created from').inputValue()).toBe('');
+      expect(await admin.getByLabel('Created to').inputValue()).toBe('');
+      expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('7');
+      expect(await sessionRows(admin).count()).toBe(7);
+      expect(await admin.locator('#sessions-table caption').textContent()).not.toContain(
+        '(filtered)',
+      );
+
+      expect(s.problemLines()).toEqual([]);
+    });
+  });
+}
