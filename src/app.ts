@@ -10,8 +10,10 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
 import { adminRoutes } from './admin/admin-routes.js';
 import { authApiRoutes } from './api/auth-routes.js';
 import type { Config } from './config.js';
@@ -23,6 +25,7 @@ import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { installErrorHandling } from './http/respond.js';
+import { createLogger } from './logger.js';
 import { authPages } from './pages/auth-pages.js';
 import { type GuardedStore, guardStore } from './resilience/guarded-store.js';
 import { SessionService } from './sessions/session-service.js';
@@ -40,8 +43,8 @@ export interface AppDeps {
   clock?: () => number;
   /** This machine's clock, which the store clock corrects. @default Date.now */
   localClock?: () => number;
-  /** A pino logger or Fastify logger options; false silences logging (tests). */
-  logger?: FastifyServerOptions['logger'];
+  /** false silences logging (tests); a pino logger is used as given; default: createLogger(config). */
+  logger?: false | Logger;
   /** How long a CSRF token stays valid, in milliseconds. @default 12 hours */
   csrfValidityMs?: number;
 }
@@ -69,23 +72,12 @@ const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DEFAULT_CSRF_VALIDITY_MS = 12 * 3_600_000;
 
-/** Paths and headers that never reach a log line. */
-export const LOG_REDACT = [
-  'req.headers.cookie',
-  'req.headers.authorization',
-  'req.headers["x-csrf-token"]',
-  'res.headers["set-cookie"]',
-  'token',
-  'password',
-];
-
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const hops = config.trustProxy;
   const options: FastifyServerOptions = {
-    logger:
-      deps.logger === undefined
-        ? { level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } }
-        : deps.logger,
+    ...(deps.logger === false
+      ? { logger: false }
+      : { loggerInstance: deps.logger ?? createLogger(config) }),
     // A hop count trusts that many proxies nearest to Warden.
     trustProxy: typeof hops === 'number' ? (_addr: string, i: number) => i < hops : hops,
     bodyLimit: 256 * 1024,
@@ -125,6 +117,18 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   };
   app.decorate('warden', services);
 
+  // Before any route, so that every route's TypeBox schema lands in the document.
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'Warden', version: '0.1.0', description: 'Session server and admin console' },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: 'warden_session' },
+          csrf: { type: 'apiKey', in: 'header', name: 'x-csrf-token' },
+        },
+      },
+    },
+  });
   await app.register(fastifyCookie, { secret: cookieSecret });
   await app.register(fastifyFormbody);
   await app.register(fastifyHelmet, {
@@ -182,6 +186,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
   installErrorHandling(app);
 
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(authPages);
   await app.register(authApiRoutes, { prefix: '/api/auth' });
   await app.register(adminRoutes, { prefix: '/admin' });

@@ -10,7 +10,7 @@ export const ERRORS = {
   WARDEN_BULK_TOO_MANY: { status: 400, message: 'Too many ids: %s given, at most %s allowed' },
   WARDEN_CONFIRM_MISMATCH: {
     status: 400,
-    message: 'Confirmation %s does not match the %s sessions that match the filters',
+    message: 'Confirmation %s does not match the number of sessions that match the filters (%s)',
   },
   WARDEN_AUTH_REQUIRED: { status: 401, message: 'Sign in first' },
   WARDEN_AUTH_INVALID_CREDENTIALS: { status: 401, message: 'Wrong email or password' },

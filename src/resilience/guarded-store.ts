@@ -87,7 +87,10 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
   const call = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
     const start = performance.now();
     try {
-      const result = await (BULK_OPS.has(op) ? bulk : single).execute(fn);
+      // A signal per call: without one, cockatiel hangs every call on one shared signal
+      // and Node warns once more than ten run at a time.
+      const signal = new AbortController().signal;
+      const result = await (BULK_OPS.has(op) ? bulk : single).execute(fn, signal);
       opts.onCall?.({ op, durationMs: performance.now() - start, ok: true });
       return result;
     } catch (err) {

@@ -171,7 +171,8 @@ describe.each(kinds)('races on $kind', ({ kind, skip }) => {
         new Proxy(s, {
           get(target, prop, receiver) {
             if (prop === 'create') return async () => Promise.reject(new Error('write refused'));
-            return Reflect.get(target, prop, receiver);
+            const value = Reflect.get(target, prop, receiver);
+            return typeof value === 'function' ? value.bind(target) : value;
           },
         }),
     });

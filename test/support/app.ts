@@ -15,6 +15,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrations.js';
 import type { Role, UserRow, UserStatus } from '../../src/db/schema.js';
+import { createLogger } from '../../src/logger.js';
 import { RedisSessionStore } from '../../src/sessions/redis-store.js';
 import type { SessionStore } from '../../src/sessions/session-store.js';
 import { SqlSessionStore } from '../../src/sessions/sql-store.js';
@@ -87,6 +88,8 @@ export async function makeApp(
     redisUrl?: string;
     /** Wraps the raw store, e.g. to add latency. */
     wrapStore?: (store: SessionStore) => SessionStore;
+    /** Log lines go here (JSON, one per line) instead of nowhere. */
+    logStream?: NodeJS.WritableStream;
   } = {},
 ): Promise<TestApp> {
   const cleanups: (() => Promise<void>)[] = [];
@@ -160,7 +163,7 @@ export async function makeApp(
   const app = await buildApp(config, {
     database,
     store,
-    logger: false,
+    logger: opts.logStream ? createLogger({ logLevel: 'info' }, opts.logStream) : false,
     clock: opts.clock,
     localClock: opts.localClock,
     csrfValidityMs: opts.csrfValidityMs,
