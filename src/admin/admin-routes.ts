@@ -3,7 +3,9 @@
  * The console: one scope, one superuser guard for every route in it.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { WardenError } from '../errors.js';
 import { requireSuperuser } from '../http/auth.js';
+import { sendError } from '../http/respond.js';
 import { sessionRoutes } from './session-routes.js';
 import { userRoutes } from './user-routes.js';
 
@@ -11,6 +13,12 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // onRequest runs before body parsing and validation, so nobody but a superuser
   // learns anything about a console route, not even which input it wants.
   app.addHook('onRequest', requireSuperuser({ audit: app.warden.audit }));
+
+  // A not-found handler of this scope runs the guard first, so an unknown console path
+  // answers nobody but a superuser differently from a known one.
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new WardenError('WARDEN_NOT_FOUND', [request.url.split('?')[0]])),
+  );
 
   app.get('/', async (_request, reply) => reply.redirect('/admin/sessions', 303));
   await app.register(sessionRoutes);

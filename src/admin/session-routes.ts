@@ -331,7 +331,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         target || 'all',
         report,
         started,
-        `/admin/sessions?${target}`,
+        target ? `/admin/sessions?${target}` : '/admin/sessions',
       );
     },
   );
