@@ -1,0 +1,532 @@
+/**
+ * The console's revocations by id on both stores: one session, all of a user's, and a bulk
+ * selection with a mix of ids (revoke-matching and cleanup are in revoke-matching.test.ts).
+ * Each answers JSON with exact counts and a browser with a redirect back and a toast, keeps
+ * the acting superuser's own session unless asked, and leaves an audit row without a token.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserRow } from '../../src/db/schema.js';
+import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+import {
+  clientWith,
+  expectNoSecretsInAudit,
+  hiddenInput,
+  lastAudit,
+  listJson,
+  type Planted,
+  pageErrorCode,
+  plantSession,
+  signedIn,
+  toastAfter,
+  unknownId,
+  whoamiStatus,
+  ZERO_COUNTS,
+} from './helpers.js';
+
+const BULK_MAX = 20;
+
+for (const { kind, skip } of await storeKindsToRun()) {
+  describe.skipIf(skip !== null)(`console revocations (${kind})`, () => {
+    let t: TestApp;
+    /** The acting superuser, chief@example.com. */
+    let admin: Client;
+    let adminId: number;
+    let ownId: string;
+    /** Every token handed out, to prove none reaches the audit log. */
+    const tokens: string[] = [];
+    let n = 0;
+
+    const newUser = (role: UserRow['role'] = 'user') =>
+      t.createUser(`victim${++n}@example.com`, role);
+    const plant = async (userId: number, opts: { expired?: boolean } = {}) => {
+      const p = await plantSession(t, userId, opts);
+      tokens.push(p.token);
+      return p;
+    };
+    const isLive = async (p: Planted) => (await whoamiStatus(clientWith(t, p))) === 200;
+
+    beforeAll(async () => {
+      t = await makeApp(kind, { env: { BULK_REVOKE_MAX: String(BULK_MAX) } });
+      await t.createUser('chief@example.com', 'superuser');
+      await t.createUser('deputy@example.com', 'superuser');
+      const chief = await signedIn(t, 'chief@example.com');
+      admin = chief.client;
+      adminId = chief.userId;
+      ownId = chief.sessionId;
+      tokens.push(admin.cookies.get('warden_session')!);
+    });
+
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    describe('POST /admin/sessions/revoke/:sessionId', () => {
+      it('should end a signed-in session at once and answer its outcome as JSON', async () => {
+        const user = await newUser();
+        const victim = await signedIn(t, user.email);
+        tokens.push(victim.client.cookies.get('warden_session')!);
+        expect(await whoamiStatus(victim.client)).toBe(200);
+
+        const res = await admin.postJson(`/admin/sessions/revoke/${victim.sessionId}`);
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toEqual({
+          counts: { ...ZERO_COUNTS, revoked: 1 },
+          results: [{ id: victim.sessionId, status: 'revoked' }],
+        });
+
+        const after = await victim.client.get('/api/auth/session');
+        expect(after.statusCode).toBe(401);
+        expect(after.json().error.code).toBe('WARDEN_AUTH_REQUIRED');
+
+        const audit = await lastAudit(t, 'sessions.revoke');
+        expect(audit).toMatchObject({
+          actor_id: adminId,
+          actor_email: 'chief@example.com',
+          target: victim.sessionId,
+          outcome: 'success',
+        });
+        expect(audit.details).toMatchObject({
+          counts: { ...ZERO_COUNTS, revoked: 1 },
+          revoked: [victim.sessionId],
+        });
+        const history = await t.database.db
+          .selectFrom('session_events')
+          .selectAll()
+          .where('session_id', '=', victim.sessionId)
+          .where('kind', '=', 'revoked')
+          .execute();
+        expect(history).toHaveLength(1);
+        expect(history[0].actor_id).toBe(adminId);
+
+        const again = await admin.postJson(`/admin/sessions/revoke/${victim.sessionId}`);
+        expect(again.statusCode).toBe(200);
+        expect(again.json().counts).toEqual({ ...ZERO_COUNTS, already_ended: 1 });
+      });
+
+      it('should answer 404 in JSON for an id no session ever had', async () => {
+        const id = unknownId();
+        const res = await admin.postJson(`/admin/sessions/revoke/${id}`);
+        expect(res.statusCode).toBe(404);
+        expect(res.json().error).toMatchObject({ code: 'WARDEN_NOT_FOUND', details: { id } });
+      });
+
+      it('should redirect a form back to the filtered view and toast the outcome', async () => {
+        const user = await newUser();
+        const victim = await plant(user.id);
+        const back = '/admin/sessions?email=victim&status=active&page=2&per_page=10';
+
+        const res = await admin.postForm(`/admin/sessions/revoke/${victim.id}`, {
+          return_to: back,
+        });
+        expect(res.statusCode).toBe(303);
+        expect(res.headers.location).toBe(back);
+        expect(await toastAfter(admin, res)).toBe('1 revoked.');
+        expect(await isLive(victim)).toBe(false);
+
+        const missing = await admin.postForm(`/admin/sessions/revoke/${unknownId()}`, {
+          return_to: back,
+        });
+        expect(missing.headers.location).toBe(back);
+        expect(await toastAfter(admin, missing)).toBe('1 not found.');
+      });
+
+      it('should show the toast once: a reload after it shows none', async () => {
+        const victim = await plant((await newUser()).id);
+        const res = await admin.postForm(`/admin/sessions/revoke/${victim.id}`);
+        expect(res.headers.location).toBe('/admin/sessions');
+        expect(await toastAfter(admin, res)).toBe('1 revoked.');
+        const reload = await admin.get('/admin/sessions');
+        expect(reload.body).not.toContain('toast-body');
+      });
+
+      it.each([
+        'https://evil.example/admin/sessions',
+        '//evil.example/admin/sessions',
+        '/\\evil.example/admin/',
+        '/login',
+        'admin/sessions',
+      ])('should not follow a return_to of %s out of the console', async (returnTo) => {
+        const victim = await plant((await newUser()).id);
+        const res = await admin.postForm(`/admin/sessions/revoke/${victim.id}`, {
+          return_to: returnTo,
+        });
+        expect(res.statusCode).toBe(303);
+        expect(res.headers.location).toBe('/admin/sessions');
+      });
+
+      it.each([
+        'abc',
+        'A'.repeat(64),
+        'g'.repeat(64),
+        'a'.repeat(63),
+        'a'.repeat(65),
+        `${'a'.repeat(60)}%20abc`,
+      ])('should refuse the malformed id %s with 400 naming sessionId', async (bad) => {
+        const json = await admin.postJson(`/admin/sessions/revoke/${bad}`);
+        expect(json.statusCode).toBe(400);
+        expect(json.json().error).toMatchObject({
+          code: 'WARDEN_VALIDATION',
+          details: { field: 'sessionId' },
+        });
+
+        const form = await admin.postForm(`/admin/sessions/revoke/${bad}`);
+        expect(form.statusCode).toBe(400);
+        expect(pageErrorCode(form.body)).toBe('WARDEN_VALIDATION');
+        expect(form.body).toContain('sessionId');
+      });
+
+      it('should refuse an id far too long for a session id without a server error', async () => {
+        const res = await admin.postJson(`/admin/sessions/revoke/${'a'.repeat(300)}`);
+        expect(res.statusCode).toBeGreaterThanOrEqual(400);
+        expect(res.statusCode).toBeLessThan(500);
+      });
+
+      it("should keep the acting superuser's own session unless include_own is set", async () => {
+        const kept = await admin.postJson(`/admin/sessions/revoke/${ownId}`);
+        expect(kept.statusCode).toBe(200);
+        expect(kept.json().counts).toEqual({ ...ZERO_COUNTS, kept_own: 1 });
+        expect(await whoamiStatus(admin)).toBe(200);
+
+        const form = await admin.postForm(`/admin/sessions/revoke/${ownId}`);
+        expect(await toastAfter(admin, form)).toBe('1 kept (your own session).');
+
+        const deputy = await signedIn(t, 'deputy@example.com');
+        const res = await deputy.client.postForm(`/admin/sessions/revoke/${deputy.sessionId}`, {
+          include_own: '1',
+        });
+        expect(res.statusCode).toBe(303);
+        expect(await whoamiStatus(deputy.client)).toBe(401);
+        // Signed out now: the page it was sent back to asks for a sign-in.
+        const back = await deputy.client.get(String(res.headers.location));
+        expect(back.statusCode).toBe(303);
+        expect(back.headers.location).toMatch(/^\/login\?next=/);
+      });
+    });
+
+    describe('POST /admin/sessions/revoke-user/:userId', () => {
+      it('should end every session of a user: live ones revoked, expired ones already ended', async () => {
+        const user = await newUser();
+        const live = [await plant(user.id), await plant(user.id)];
+        await plant(user.id, { expired: true });
+        const other = await plant((await newUser()).id);
+
+        const res = await admin.postJson(`/admin/sessions/revoke-user/${user.id}`);
+        expect(res.statusCode).toBe(200);
+        expect(res.json().counts).toEqual({ ...ZERO_COUNTS, revoked: 2, already_ended: 1 });
+        expect(res.json().results).toHaveLength(3);
+        for (const p of live) expect(await isLive(p)).toBe(false);
+        expect(await isLive(other)).toBe(true);
+        expect((await listJson(admin, `?email=${user.email}`)).total).toBe(0);
+
+        const audit = await lastAudit(t, 'sessions.revoke_user');
+        expect(audit).toMatchObject({ target: `user:${user.id}`, outcome: 'success' });
+        expect(audit.details.counts).toEqual({ ...ZERO_COUNTS, revoked: 2, already_ended: 1 });
+        expect((audit.details.revoked as string[]).sort()).toEqual(live.map((p) => p.id).sort());
+      });
+
+      it('should redirect a form back with the filters and toast the counts', async () => {
+        const user = await newUser('admin');
+        await plant(user.id);
+        await plant(user.id);
+        await plant(user.id, { expired: true });
+        const back = `/admin/sessions?email=${encodeURIComponent(user.email)}&role=admin`;
+
+        const res = await admin.postForm(`/admin/sessions/revoke-user/${user.id}`, {
+          return_to: back,
+        });
+        expect(res.headers.location).toBe(back);
+        expect(await toastAfter(admin, res)).toBe('2 revoked, 1 already ended.');
+      });
+
+      it('should say there was nothing to revoke for a user without sessions', async () => {
+        const user = await newUser();
+        const res = await admin.postJson(`/admin/sessions/revoke-user/${user.id}`);
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toEqual({ counts: ZERO_COUNTS, results: [] });
+        const form = await admin.postForm(`/admin/sessions/revoke-user/${user.id}`);
+        expect(await toastAfter(admin, form)).toBe('nothing to revoke.');
+      });
+
+      it("should keep the acting superuser's own session among their user's", async () => {
+        const second = await plant(adminId);
+        const res = await admin.postJson(`/admin/sessions/revoke-user/${adminId}`);
+        expect(res.json().counts).toEqual({ ...ZERO_COUNTS, revoked: 1, kept_own: 1 });
+        expect(await isLive(second)).toBe(false);
+        expect(await whoamiStatus(admin)).toBe(200);
+      });
+
+      it('should answer 404 for a user who does not exist', async () => {
+        const res = await admin.postJson('/admin/sessions/revoke-user/987654');
+        expect(res.statusCode).toBe(404);
+        expect(res.json().error.code).toBe('WARDEN_NOT_FOUND');
+        const form = await admin.postForm('/admin/sessions/revoke-user/987654');
+        expect(form.statusCode).toBe(404);
+        expect(pageErrorCode(form.body)).toBe('WARDEN_NOT_FOUND');
+      });
+
+      it.each(['abc', '0', '-1', '1.5', '99999999999'])(
+        'should refuse the user id %s with 400 naming userId',
+        async (bad) => {
+          const res = await admin.postJson(`/admin/sessions/revoke-user/${bad}`);
+          expect(res.statusCode).toBe(400);
+          expect(res.json().error).toMatchObject({
+            code: 'WARDEN_VALIDATION',
+            details: { field: 'userId' },
+          });
+        },
+      );
+    });
+
+    describe('POST /admin/sessions/bulk-revoke', () => {
+      /** Live, expired, already revoked, unknown, malformed, duplicated and own ids. */
+      async function mix() {
+        const user = await newUser();
+        const live = [await plant(user.id), await plant(user.id), await plant(user.id)];
+        const expired = await plant(user.id, { expired: true });
+        const revoked = await plant(user.id);
+        await admin.postJson(`/admin/sessions/revoke/${revoked.id}`);
+        const unknown = [unknownId(), unknownId()];
+        const malformed = ['nope', 'A'.repeat(64)];
+        const ids = [
+          ...live.map((p) => p.id),
+          expired.id,
+          revoked.id,
+          ...unknown,
+          ...malformed,
+          live[0].id,
+          ownId,
+        ];
+        return { live, expired, revoked, unknown, malformed, ids };
+      }
+
+      it('should count each kind of id exactly and revoke only the live ones', async () => {
+        const m = await mix();
+        const res = await admin.postJson('/admin/sessions/bulk-revoke', { ids: m.ids });
+        expect(res.statusCode).toBe(200);
+        const body = res.json();
+        expect(body.counts).toEqual({
+          revoked: 3,
+          already_ended: 2,
+          not_found: 2,
+          invalid: 2,
+          kept_own: 1,
+          failed: 0,
+        });
+        // One result per distinct id, in the order they were sent.
+        expect(body.results.map((r: { id: string }) => r.id)).toEqual([...new Set(m.ids)]);
+        const status = Object.fromEntries(
+          body.results.map((r: { id: string; status: string }) => [r.id, r.status]),
+        );
+        for (const p of m.live) expect(status[p.id]).toBe('revoked');
+        expect(status[m.expired.id]).toBe('already_ended');
+        expect(status[m.revoked.id]).toBe('already_ended');
+        for (const id of m.unknown) expect(status[id]).toBe('not_found');
+        for (const id of m.malformed) expect(status[id]).toBe('invalid');
+        expect(status[ownId]).toBe('kept_own');
+
+        for (const p of m.live) expect(await isLive(p)).toBe(false);
+        expect(await whoamiStatus(admin)).toBe(200);
+
+        const audit = await lastAudit(t, 'sessions.bulk_revoke');
+        expect(audit.outcome).toBe('success');
+        expect(audit.details.counts).toEqual(body.counts);
+        expect((audit.details.revoked as string[]).sort()).toEqual(m.live.map((p) => p.id).sort());
+        expect(audit.details.failed).toEqual([]);
+      });
+
+      it('should be safe to send again: nothing more is revoked and the counts say why', async () => {
+        const m = await mix();
+        await admin.postJson('/admin/sessions/bulk-revoke', { ids: m.ids });
+        const again = await admin.postJson('/admin/sessions/bulk-revoke', { ids: m.ids });
+        expect(again.statusCode).toBe(200);
+        expect(again.json().counts).toEqual({
+          revoked: 0,
+          already_ended: 5,
+          not_found: 2,
+          invalid: 2,
+          kept_own: 1,
+          failed: 0,
+        });
+      });
+
+      it('should keep the filters in the redirect after a bulk revoke and toast every count', async () => {
+        const m = await mix();
+        const back = '/admin/sessions?email=victim&status=active&role=user&per_page=25';
+        const res = await admin.postForm('/admin/sessions/bulk-revoke', {
+          ids: m.ids,
+          return_to: back,
+        });
+        expect(res.statusCode).toBe(303);
+        expect(res.headers.location).toBe(back);
+        expect(await toastAfter(admin, res)).toBe(
+          '3 revoked, 2 already ended, 2 not found, 2 not a session id, 1 kept (your own session).',
+        );
+        for (const p of m.live) expect(await isLive(p)).toBe(false);
+      });
+
+      it('should take a single checked box from a form', async () => {
+        const victim = await plant((await newUser()).id);
+        const res = await admin.postForm('/admin/sessions/bulk-revoke', { ids: victim.id });
+        expect(await toastAfter(admin, res)).toBe('1 revoked.');
+        expect(await isLive(victim)).toBe(false);
+      });
+
+      it('should revoke the own session too when include_own is set', async () => {
+        const deputy = await signedIn(t, 'deputy@example.com');
+        const victim = await plant((await newUser()).id);
+        const res = await deputy.client.postJson('/admin/sessions/bulk-revoke', {
+          ids: [victim.id, deputy.sessionId],
+          include_own: true,
+        });
+        expect(res.json().counts).toEqual({ ...ZERO_COUNTS, revoked: 2 });
+        expect(await whoamiStatus(deputy.client)).toBe(401);
+      });
+
+      it('should refuse an empty selection with 400 naming ids', async () => {
+        const json = await admin.postJson('/admin/sessions/bulk-revoke', { ids: [] });
+        expect(json.statusCode).toBe(400);
+        expect(json.json().error).toMatchObject({
+          code: 'WARDEN_VALIDATION',
+          details: { field: 'ids' },
+        });
+        const form = await admin.postForm('/admin/sessions/bulk-revoke', {
+          return_to: '/admin/sessions',
+        });
+        expect(form.statusCode).toBe(400);
+        expect(pageErrorCode(form.body)).toBe('WARDEN_VALIDATION');
+        expect(form.body).toContain('ids');
+      });
+
+      it('should refuse more ids than allowed and change nothing', async () => {
+        const victim = await plant((await newUser()).id);
+        const ids = [victim.id, ...Array.from({ length: BULK_MAX }, unknownId)];
+        const res = await admin.postJson('/admin/sessions/bulk-revoke', { ids });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error).toMatchObject({
+          code: 'WARDEN_BULK_TOO_MANY',
+          details: { max: BULK_MAX },
+        });
+        expect(await isLive(victim)).toBe(true);
+
+        const atLimit = await admin.postJson('/admin/sessions/bulk-revoke', {
+          ids: ids.slice(0, BULK_MAX),
+        });
+        expect(atLimit.statusCode).toBe(200);
+        expect(atLimit.json().counts).toEqual({
+          ...ZERO_COUNTS,
+          revoked: 1,
+          not_found: BULK_MAX - 1,
+        });
+      });
+
+      it('should refuse an id longer than any session id with 400 naming ids, changing nothing', async () => {
+        const victim = await plant((await newUser()).id);
+        const res = await admin.postJson('/admin/sessions/bulk-revoke', {
+          ids: [victim.id, 'f'.repeat(129)],
+        });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error.code).toBe('WARDEN_VALIDATION');
+        expect(res.json().error.details.field).toMatch(/^ids/);
+        expect(await isLive(victim)).toBe(true);
+      });
+
+      it('should count ids of the wrong type as not session ids, never a server error', async () => {
+        for (const ids of ['not-a-list', [1, 2], [null], [true]]) {
+          const res = await admin.postJson('/admin/sessions/bulk-revoke', { ids });
+          expect(res.statusCode, JSON.stringify(ids)).toBe(200);
+          const { counts } = res.json();
+          expect(counts).toEqual({ ...ZERO_COUNTS, invalid: counts.invalid });
+          expect(counts.invalid).toBe([ids].flat().length);
+        }
+        const object = await admin.postJson('/admin/sessions/bulk-revoke', { ids: { a: 1 } });
+        expect(object.statusCode).toBe(400);
+        expect(object.json().error.details.field).toBe('ids');
+      });
+    });
+
+    describe('the sessions page form, submitted as a browser does', () => {
+      /** The sessions page for a filter, with the token and return_to its bulk form carries. */
+      async function bulkForm(search: string) {
+        const page = await admin.get(`/admin/sessions${search}`);
+        expect(page.statusCode).toBe(200);
+        return {
+          csrf: hiddenInput(page.body, '_csrf'),
+          returnTo: hiddenInput(page.body, 'return_to'),
+        };
+      }
+
+      it('should bulk revoke the checked rows with the token and return_to the page rendered', async () => {
+        const user = await newUser();
+        const rows = [await plant(user.id), await plant(user.id), await plant(user.id)];
+        const search = `?email=${encodeURIComponent(user.email)}&status=active&per_page=10`;
+        const form = await bulkForm(search);
+        expect(form.returnTo).toBe(`/admin/sessions${search}`);
+
+        const res = await admin.postForm(
+          '/admin/sessions/bulk-revoke',
+          { return_to: form.returnTo, ids: [rows[0].id, rows[2].id] },
+          { csrf: form.csrf },
+        );
+        expect(res.headers.location).toBe(form.returnTo);
+        expect(await toastAfter(admin, res)).toBe('2 revoked.');
+        expect(await isLive(rows[1])).toBe(true);
+      });
+
+      it('should bulk revoke as the page script does: JSON with the page token in a header', async () => {
+        const user = await newUser();
+        const rows = [await plant(user.id), await plant(user.id)];
+        const page = await admin.get(`/admin/sessions?email=${encodeURIComponent(user.email)}`);
+        const token = /<meta name="csrf-token" content="([^"]+)">/.exec(page.body)![1];
+
+        const res = await admin.request({
+          method: 'POST',
+          url: '/admin/sessions/bulk-revoke',
+          json: { ids: rows.map((r) => r.id), include_own: false },
+          headers: { accept: 'application/json', 'x-csrf-token': token },
+        });
+        expect(res.statusCode).toBe(200);
+        expect(res.json().counts).toEqual({ ...ZERO_COUNTS, revoked: 2 });
+      });
+
+      it("should revoke only the row's own session when its button submits other checked boxes", async () => {
+        const user = await newUser();
+        const [row, checked] = [await plant(user.id), await plant(user.id)];
+        const form = await bulkForm(`?email=${encodeURIComponent(user.email)}`);
+
+        const res = await admin.postForm(
+          `/admin/sessions/revoke/${row.id}`,
+          { return_to: form.returnTo, ids: [checked.id] },
+          { csrf: form.csrf },
+        );
+        expect(await toastAfter(admin, res)).toBe('1 revoked.');
+        expect(await isLive(row)).toBe(false);
+        expect(await isLive(checked)).toBe(true);
+      });
+
+      it('should clean up without touching the checked live rows', async () => {
+        const user = await newUser();
+        const checked = await plant(user.id);
+        await plant(user.id, { expired: true });
+        const form = await bulkForm(`?email=${encodeURIComponent(user.email)}`);
+        const expired = (await listJson(admin, '?status=expired')).total;
+
+        const res = await admin.postForm(
+          '/admin/sessions/cleanup-expired',
+          { return_to: form.returnTo, ids: [checked.id] },
+          { csrf: form.csrf },
+        );
+        expect(res.headers.location).toBe(form.returnTo);
+        expect(await toastAfter(admin, res)).toBe(
+          `${expired} expired session${expired === 1 ? '' : 's'} cleaned up.`,
+        );
+        expect(await isLive(checked)).toBe(true);
+        expect((await listJson(admin, `?email=${encodeURIComponent(user.email)}`)).total).toBe(1);
+      });
+    });
+
+    it('should have written no session token into any audit row', async () => {
+      expect(tokens.length).toBeGreaterThan(20);
+      await expectNoSecretsInAudit(t, tokens);
+    });
+  });
+}
