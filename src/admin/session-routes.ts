@@ -188,6 +188,16 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         includeOwn: includeOwn(request.body),
       });
       if (report.counts.not_found === 1 && wantsJson(request)) {
+        await audit.write(
+          actorOf(request),
+          {
+            action: 'sessions.revoke',
+            target: sessionId,
+            outcome: 'failure',
+            details: { counts: report.counts },
+          },
+          request.log,
+        );
         throw new WardenError('WARDEN_NOT_FOUND', [`session ${sessionId}`], { id: sessionId });
       }
       return answer(
@@ -209,7 +219,19 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const started = performance.now();
       const { userId } = request.params;
       const user = await users.repo.findById(userId);
-      if (!user) throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`], { id: userId });
+      if (!user) {
+        await audit.write(
+          actorOf(request),
+          {
+            action: 'sessions.revoke_user',
+            target: `user:${userId}`,
+            outcome: 'failure',
+            details: { reason: 'no such user' },
+          },
+          request.log,
+        );
+        throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`], { id: userId });
+      }
 
       const report = await sessions.revokeUser(userId, {
         actorId: request.auth!.user.id,

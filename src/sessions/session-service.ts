@@ -267,6 +267,7 @@ export class SessionService {
 
     const outcomes = await this.#store.deleteMany(chunk);
     const revoked: SessionRecord[] = [];
+    const removedExpired: SessionRecord[] = [];
     const missing: string[] = [];
     for (const id of chunk) {
       const outcome = outcomes.get(id);
@@ -279,6 +280,7 @@ export class SessionService {
         results.set(id, { id, status: 'revoked' });
       } else if (outcome === 'deleted') {
         // It was still stored but had expired: removed, yet nothing live was ended.
+        if (record) removedExpired.push(record);
         results.set(id, { id, status: 'already_ended', reason: 'expired' });
       } else {
         missing.push(id);
@@ -287,6 +289,11 @@ export class SessionService {
 
     const reason = opts.reason ?? 'revoked';
     await this.#events.record(revoked, { kind: 'revoked', reason, actorId: opts.actorId }, now);
+    await this.#events.record(
+      removedExpired,
+      { kind: 'cleaned_up', reason: 'expired', actorId: opts.actorId },
+      now,
+    );
     const known = missing.length > 0 ? await this.#events.knownIds(missing) : new Set<string>();
     for (const id of missing) {
       results.set(

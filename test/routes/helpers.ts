@@ -102,10 +102,6 @@ export async function whoamiStatus(c: Client): Promise<number> {
 /** Follows a 303 with the same client and returns the toast text it shows (or null). */
 export async function toastAfter(c: Client, res: LightMyRequestResponse): Promise<string | null> {
   expect(res.statusCode).toBe(303);
-  // The support client keeps cookie values decoded; a browser sends them back as set, and a
-  // toast with a ';' in it ("…disabled; 2 sessions ended.") only survives in that form.
-  const raw = [res.headers['set-cookie'] ?? []].flat().find((h) => h.startsWith('warden_flash='));
-  if (raw) c.cookies.set('warden_flash', raw.slice('warden_flash='.length).split(';')[0]);
   const page = await c.get(String(res.headers.location), 'html');
   expect(page.statusCode).toBe(200);
   return toastOf(page.body);

@@ -232,17 +232,22 @@ export class Client {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }
 
+  /** Keeps cookie values exactly as sent (still encoded), as a browser does. */
   #store(res: LightMyRequestResponse): void {
-    for (const c of res.cookies as {
-      name: string;
-      value: string;
-      maxAge?: number;
-      expires?: Date;
-    }[]) {
+    const header = res.headers['set-cookie'];
+    for (const line of Array.isArray(header) ? header : header ? [header] : []) {
+      const [pair, ...attrs] = line.split(';').map((p) => p.trim());
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      const maxAge = attrs.find((a) => /^max-age=/i.test(a));
+      const expires = attrs.find((a) => /^expires=/i.test(a));
       const gone =
-        c.maxAge === 0 || (c.expires && c.expires.getTime() < Date.now()) || c.value === '';
-      if (gone) this.cookies.delete(c.name);
-      else this.cookies.set(c.name, c.value);
+        value === '' ||
+        (maxAge !== undefined && Number(maxAge.split('=')[1]) <= 0) ||
+        (expires !== undefined && Date.parse(expires.slice(8)) < Date.now());
+      if (gone) this.cookies.delete(name);
+      else this.cookies.set(name, value);
     }
   }
 

@@ -4,7 +4,10 @@ import { ERRORS, WardenError } from '../../src/errors.js';
 
 const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const rows = new Map(
-  [...readme.matchAll(/^\| `(WARDEN_[A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]),
+  [...readme.matchAll(/^\|\s*`(WARDEN_[A-Z_]+)`\s*\|\s*(\d{3})\s*\|/gm)].map((m) => [
+    m[1],
+    Number(m[2]),
+  ]),
 );
 
 describe('error catalogue', () => {
