@@ -18,13 +18,31 @@ export interface Flash {
   keep?: string[];
 }
 
+export type NavKey =
+  | 'home'
+  | 'my-sessions'
+  | 'sessions'
+  | 'stats'
+  | 'analytics'
+  | 'users'
+  | 'audit'
+  | 'policy'
+  | 'login'
+  | 'register';
+
+/** The console's pages, in menu order: one list, so a page is added in one place. */
+const CONSOLE_NAV: readonly [NavKey, string, string][] = [
+  ['sessions', '/admin/sessions', 'Sessions'],
+  ['users', '/admin/users', 'Users'],
+];
+
 export interface PageOptions {
   title: string;
   viewer: Viewer | null;
   csrfToken: string;
   flash?: Flash | null;
   /** Which navigation entry is current. */
-  nav?: 'home' | 'sessions' | 'users' | 'login' | 'register';
+  nav?: NavKey;
   body: SafeHtml;
   /** Shown above the content when the session store cannot be reached. */
   storeDown?: boolean;
@@ -63,8 +81,7 @@ export function page(opts: PageOptions): SafeHtml {
     <div class="collapse navbar-collapse" id="nav">
       <ul class="navbar-nav me-auto">
         ${viewer ? navLink('/', 'Home', nav === 'home') : ''}
-        ${isSuperuser ? navLink('/admin/sessions', 'Sessions', nav === 'sessions') : ''}
-        ${isSuperuser ? navLink('/admin/users', 'Users', nav === 'users') : ''}
+        ${isSuperuser ? CONSOLE_NAV.map(([key, href, label]) => navLink(href, label, nav === key)) : ''}
       </ul>
       ${
         viewer
