@@ -3,7 +3,7 @@
  * The schema, as Kysely migrations that run alike on SQLite and PostgreSQL.
  * Migrations are code in this file rather than a folder, so the CLI needs no path.
  */
-import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { Dialect } from './database.js';
 
 function migrations(dialect: Dialect): Record<string, Migration> {
@@ -122,6 +122,31 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       async down(db: Kysely<unknown>) {
         for (const table of ['settings', 'audit_log', 'session_events', 'sessions', 'users']) {
           await db.schema.dropTable(table).ifExists().execute();
+        }
+      },
+    },
+    '0002_user_decisions': {
+      // Rejections and the end of the pending state get times of their own, so the analytics
+      // page can follow decisions and the pending queue over time.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('users').addColumn('rejected_at', time).execute();
+        await db.schema.alterTable('users').addColumn('rejected_by', 'integer').execute();
+        await db.schema.alterTable('users').addColumn('decided_at', time).execute();
+        // Existing rows: the best times known. A rejection or a disable last changed the row.
+        await sql`update users set rejected_at = updated_at where status = 'rejected'`.execute(db);
+        await sql`update users set decided_at = coalesce(approved_at, rejected_at, updated_at)
+          where status <> 'pending'`.execute(db);
+        for (const column of ['approved_at', 'rejected_at', 'decided_at']) {
+          const index = `users_${column.replace('_at', '')}_idx`;
+          await db.schema.createIndex(index).on('users').column(column).execute();
+        }
+      },
+      async down(db: Kysely<unknown>) {
+        for (const index of ['users_decided_idx', 'users_rejected_idx', 'users_approved_idx']) {
+          await db.schema.dropIndex(index).ifExists().execute();
+        }
+        for (const column of ['decided_at', 'rejected_by', 'rejected_at']) {
+          await db.schema.alterTable('users').dropColumn(column).execute();
         }
       },
     },

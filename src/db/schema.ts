@@ -21,8 +21,17 @@ export interface UsersTable {
   role: Role;
   status: UserStatus;
   created_at: number;
+  /** When the account was first approved; enabling a disabled account keeps it. */
   approved_at: number | null;
   approved_by: number | null;
+  /** When the account was last rejected, and by whom (migration 0002). */
+  rejected_at: number | null;
+  rejected_by: number | null;
+  /**
+   * When the account left `pending` (approved, rejected or disabled), set once; null while
+   * pending. The analytics page reads the pending queue from it (migration 0002).
+   */
+  decided_at: number | null;
   last_login_at: number | null;
   /** Bumped on password change, disable and role change; sessions carry the value they saw. */
   updated_at: number;

@@ -3,7 +3,7 @@
  * Queries on the users table. Email comparisons use the stored normal form, and the
  * email filter is a plain substring test, never a LIKE pattern.
  */
-import type { Kysely, SelectQueryBuilder } from 'kysely';
+import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from 'kysely';
 import type { Dialect } from '../db/database.js';
 import type { DB, Role, UserRow, UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
@@ -41,6 +41,7 @@ export class UserRepo {
     approvedBy?: number | null;
   }): Promise<UserRow> {
     const approved = input.status === 'approved';
+    const rejected = input.status === 'rejected';
     try {
       return await this.#db
         .insertInto('users')
@@ -53,6 +54,9 @@ export class UserRepo {
           created_at: input.now,
           approved_at: approved ? input.now : null,
           approved_by: approved ? (input.approvedBy ?? null) : null,
+          rejected_at: rejected ? input.now : null,
+          rejected_by: null,
+          decided_at: input.status === 'pending' ? null : input.now,
           last_login_at: null,
           updated_at: input.now,
         })
@@ -133,14 +137,38 @@ export class UserRepo {
   }
 
   async setStatus(id: number, status: UserStatus, actorId: number | null, now: number) {
-    const approval =
-      status === 'approved' ? { approved_at: now, approved_by: actorId } : ({} as const);
     return this.#db
       .updateTable('users')
-      .set({ status, updated_at: now, ...approval })
+      .set((eb) => ({ status, updated_at: now, ...decisionColumns(eb, status, actorId, now) }))
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
+  }
+
+  /**
+   * Approves or rejects the users among `ids` who are still pending, in one conditional
+   * update per chunk, so two superusers deciding at once never both count the same user.
+   * Returns the ids that changed.
+   */
+  async decidePending(
+    ids: readonly number[],
+    status: 'approved' | 'rejected',
+    actorId: number,
+    now: number,
+  ): Promise<Set<number>> {
+    const changed = new Set<number>();
+    const unique = [...new Set(ids)];
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await this.#db
+        .updateTable('users')
+        .set((eb) => ({ status, updated_at: now, ...decisionColumns(eb, status, actorId, now) }))
+        .where('id', 'in', unique.slice(i, i + 500))
+        .where('status', '=', 'pending')
+        .returning('id')
+        .execute();
+      for (const r of rows) changed.add(r.id);
+    }
+    return changed;
   }
 
   async setRole(id: number, role: Role, now: number) {
@@ -179,6 +207,35 @@ export class UserRepo {
     if (q.createdTo !== undefined) query = query.where('created_at', '<', q.createdTo);
     return query;
   }
+}
+
+/**
+ * The columns a status change sets besides the status. The first approval and the moment the
+ * account left `pending` are kept: enabling a disabled account is not a new approval. (The
+ * right-hand sides read the row as it was before the update, in SQLite and PostgreSQL alike.)
+ */
+function decisionColumns(
+  eb: ExpressionBuilder<DB, 'users'>,
+  status: UserStatus,
+  actorId: number | null,
+  now: number,
+) {
+  const decided = { decided_at: eb.fn.coalesce('decided_at', eb.val(now)) };
+  if (status === 'approved') {
+    return {
+      ...decided,
+      approved_at: eb.fn.coalesce('approved_at', eb.val(now)),
+      approved_by: eb
+        .case()
+        .when('approved_at', 'is', null)
+        .then(eb.val(actorId))
+        .else(eb.ref('approved_by'))
+        .end(),
+    };
+  }
+  if (status === 'rejected') return { ...decided, rejected_at: now, rejected_by: actorId };
+  if (status === 'disabled') return decided;
+  return {};
 }
 
 function isUniqueViolation(err: unknown): boolean {
