@@ -16,6 +16,15 @@ import {
 } from './session-store.js';
 import { isSessionId, isWellFormedToken, newToken, sessionIdOf } from './tokens.js';
 
+/**
+ * A change to the set of sessions, told to `onChange` after it is stored and recorded, for
+ * live views. Sessions are named by their digest, never by token.
+ */
+export type SessionChange =
+  | { type: 'signed_in' | 'signed_out'; sessionId: string; userId: number }
+  | { type: 'revoked'; sessionIds: string[]; reason: string }
+  | { type: 'cleaned_up'; count: number };
+
 export interface SessionPolicy {
   idleTimeoutMs: number;
   absoluteLifetimeMs: number;
@@ -79,6 +88,7 @@ export class SessionService {
   readonly #events: SessionEvents;
   readonly #policy: SessionPolicy;
   readonly #clock: () => number;
+  readonly #onChange: (change: SessionChange) => void;
 
   constructor(deps: {
     store: SessionStore;
@@ -86,12 +96,15 @@ export class SessionService {
     events: SessionEvents;
     policy: SessionPolicy;
     clock: () => number;
+    /** Told of every change after it is stored; must not throw (live updates). */
+    onChange?: (change: SessionChange) => void;
   }) {
     this.#store = deps.store;
     this.#users = deps.users;
     this.#events = deps.events;
     this.#policy = deps.policy;
     this.#clock = deps.clock;
+    this.#onChange = deps.onChange ?? (() => {});
   }
 
   get store(): SessionStore {
@@ -126,6 +139,7 @@ export class SessionService {
     await this.#store.create(session);
     await this.#users.recordLogin(user.id, now);
     await this.#events.record([session], { kind: 'signed_in' }, now);
+    this.#onChange({ type: 'signed_in', sessionId: session.id, userId: user.id });
     return { token, session };
   }
 
@@ -166,6 +180,7 @@ export class SessionService {
         { kind: 'signed_out', reason: 'signed_out' },
         this.#clock(),
       );
+      this.#onChange({ type: 'signed_out', sessionId: id, userId: session.userId });
     }
     return outcome === 'deleted';
   }
@@ -251,6 +266,7 @@ export class SessionService {
       );
 
       removed += gone.length;
+      if (gone.length > 0) this.#onChange({ type: 'cleaned_up', count: gone.length });
       if (batch.length < CLEANUP_CHUNK) break;
     }
     return removed;
@@ -294,6 +310,12 @@ export class SessionService {
       { kind: 'cleaned_up', reason: 'expired', actorId: opts.actorId },
       now,
     );
+    if (revoked.length > 0) {
+      this.#onChange({ type: 'revoked', sessionIds: revoked.map((s) => s.id), reason });
+    }
+    if (removedExpired.length > 0) {
+      this.#onChange({ type: 'cleaned_up', count: removedExpired.length });
+    }
     const known = missing.length > 0 ? await this.#events.knownIds(missing) : new Set<string>();
     for (const id of missing) {
       results.set(
