@@ -15,6 +15,7 @@ export const DEFAULT_TOUCH_INTERVAL_MS = 60_000;
 export const DEFAULT_STORE_TIMEOUT_MS = 500;
 export const DEFAULT_BULK_REVOKE_MAX = 1_000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+export const DEFAULT_CLEANUP_INTERVAL_MS = 5 * 60_000;
 
 export type Database = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
 
@@ -47,6 +48,8 @@ export interface Config {
   readonly bulkRevokeMax: number;
   /** Time given to requests in flight on SIGTERM, in milliseconds. @default 10 seconds */
   readonly shutdownGraceMs: number;
+  /** Expired sessions past retention are removed this often, in milliseconds; 0 disables. @default 5 minutes */
+  readonly cleanupIntervalMs: number;
   /** pino level. @default info */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -188,6 +191,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? DEFAULT_BULK_REVOKE_MAX
         : parseInteger('BULK_REVOKE_MAX', get('BULK_REVOKE_MAX') ?? '', 1, 100_000),
     shutdownGraceMs: duration('SHUTDOWN_GRACE', DEFAULT_SHUTDOWN_GRACE_MS),
+    // Zero is allowed here only: it turns the scheduled cleanup off.
+    cleanupIntervalMs: /^0+(\.0*)?\s*(ms|s|m|h|d)?$/.test(get('CLEANUP_INTERVAL')?.trim() ?? '')
+      ? 0
+      : duration('CLEANUP_INTERVAL', DEFAULT_CLEANUP_INTERVAL_MS),
     logLevel: logLevel as Config['logLevel'],
   };
 
