@@ -3,6 +3,7 @@
  * The schema, as Kysely migrations that run alike on SQLite and PostgreSQL.
  * Migrations are code in this file rather than a folder, so the CLI needs no path.
  */
+import { createHash } from 'node:crypto';
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { Dialect } from './database.js';
 
@@ -150,7 +151,91 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0003_audit_chain': {
+      // The audit log becomes a hash chain (see events/audit.ts), rows written before are
+      // chained in id order; and superusers get saved views of the console's tables.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('audit_log').addColumn('prev_hash', 'text').execute();
+        await db.schema.alterTable('audit_log').addColumn('hash', 'text').execute();
+        await chainExistingAuditRows(db);
+        await db.schema
+          .createIndex('audit_log_action_idx')
+          .on('audit_log')
+          .columns(['action', 'at'])
+          .execute();
+
+        await db.schema
+          .createTable('saved_views')
+          .addColumn('id', id, (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('owner_id', 'integer', (c) => c.notNull())
+          .addColumn('page', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('query', 'text', (c) => c.notNull())
+          .addColumn('created_at', time, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('saved_views_owner_idx')
+          .on('saved_views')
+          .columns(['owner_id', 'page', 'name'])
+          .unique()
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('saved_views').ifExists().execute();
+        await db.schema.dropIndex('audit_log_action_idx').ifExists().execute();
+        await db.schema.alterTable('audit_log').dropColumn('hash').execute();
+        await db.schema.alterTable('audit_log').dropColumn('prev_hash').execute();
+      },
+    },
   };
+}
+
+/**
+ * Hashes the audit rows that predate the chain, oldest first. This is format v1 of
+ * events/audit.ts `entryHash`, copied on purpose: a migration must keep writing what v1 was
+ * even after the application's format moves on.
+ */
+async function chainExistingAuditRows(db: Kysely<unknown>): Promise<void> {
+  interface Row {
+    id: number;
+    at: number | string;
+    actor_id: number | null;
+    actor_email: string | null;
+    action: string;
+    target: string | null;
+    details: string;
+    ip: string | null;
+    outcome: string;
+  }
+  let prev = '0'.repeat(64);
+  let after = 0;
+  for (;;) {
+    const { rows } = await sql<Row>`select id, at, actor_id, actor_email, action, target,
+      details, ip, outcome from audit_log where id > ${after} order by id limit 1000`.execute(db);
+    for (const r of rows) {
+      const canonical = JSON.stringify([
+        'warden-audit-v1',
+        Number(r.at),
+        r.actor_id === null ? null : Number(r.actor_id),
+        r.actor_email,
+        r.action,
+        r.target,
+        r.details,
+        r.ip,
+        r.outcome,
+        prev,
+      ]);
+      const hash = createHash('sha256').update(canonical).digest('hex');
+      await sql`update audit_log set prev_hash = ${prev}, hash = ${hash} where id = ${r.id}`.execute(
+        db,
+      );
+      prev = hash;
+    }
+    if (rows.length < 1000) return;
+    after = rows[rows.length - 1].id;
+  }
 }
 
 /** Brings the schema up to date; throws with the failing migration's name on error. */

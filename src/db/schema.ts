@@ -84,6 +84,21 @@ export interface AuditLogTable {
   details: string;
   ip: string | null;
   outcome: 'success' | 'partial' | 'failure' | 'refused';
+  /** The hash of the row before (64 zeros for the first): the chain (migration 0003). */
+  prev_hash: string | null;
+  /** SHA-256 of this row's fields and prev_hash (see events/audit.ts). */
+  hash: string | null;
+}
+
+/** A superuser's named filters of a console table (migration 0003). */
+export interface SavedViewsTable {
+  id: Generated<number>;
+  owner_id: number;
+  page: 'sessions' | 'users';
+  name: string;
+  /** The filters as a query string without `?`, validated against the page's schema. */
+  query: string;
+  created_at: number;
 }
 
 export interface SettingsTable {
@@ -97,10 +112,12 @@ export interface DB {
   sessions: SessionsTable;
   session_events: SessionEventsTable;
   audit_log: AuditLogTable;
+  saved_views: SavedViewsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type AuditRow = Selectable<AuditLogTable>;
+export type SavedViewRow = Selectable<SavedViewsTable>;
 export type SessionEventRow = Selectable<SessionEventsTable>;
