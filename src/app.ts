@@ -160,6 +160,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     prefix: '/static/bootstrap/',
     decorateReply: false,
   });
+  await app.register(fastifyStatic, {
+    // chart.js exports no package.json; its main entry sits in dist/ beside chart.umd.min.js.
+    root: path.dirname(require.resolve('chart.js')),
+    prefix: '/static/chartjs/',
+    decorateReply: false,
+  });
 
   installAuth(app, {
     sessions: services.sessions,
