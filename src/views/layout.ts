@@ -34,6 +34,7 @@ export type NavKey =
 const CONSOLE_NAV: readonly [NavKey, string, string][] = [
   ['sessions', '/admin/sessions', 'Sessions'],
   ['users', '/admin/users', 'Users'],
+  ['analytics', '/admin/analytics', 'Analytics'],
 ];
 
 export interface PageOptions {
@@ -81,6 +82,7 @@ export function page(opts: PageOptions): SafeHtml {
     <div class="collapse navbar-collapse" id="nav">
       <ul class="navbar-nav me-auto">
         ${viewer ? navLink('/', 'Home', nav === 'home') : ''}
+        ${viewer ? navLink('/me/sessions', 'My sessions', nav === 'my-sessions') : ''}
         ${isSuperuser ? CONSOLE_NAV.map(([key, href, label]) => navLink(href, label, nav === key)) : ''}
       </ul>
       ${
