@@ -1,0 +1,431 @@
+/**
+ * The `warden` command line, run as a user runs it: `node bin/warden.js …` in a child
+ * process, on a SQLite file in a temp dir of its own. Every child is killed after its test.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const BIN = path.resolve(import.meta.dirname, '../bin/warden.js');
+const PASSWORD = 'correct horse battery';
+const SESSION_ID_RE = /^[0-9a-f]{64}$/;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const children = new Set<ChildProcess>();
+let dir: string;
+let dbFile: string;
+
+/** The child's environment: only what the test sets, so the machine's own settings stay out. */
+function envFor(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: dbFile, ...extra };
+}
+
+function start(args: string[], extra: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: envFor(extra),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+function warden(args: string[], extra: Record<string, string> = {}): Promise<Result> {
+  const child = start(args, extra);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs a query on the test database, read-only, after the CLI has exited. */
+function query<T>(sql: string, ...params: unknown[]): T[] {
+  const db = new SQLite(dbFile, { readonly: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+function count(sql: string, ...params: unknown[]): number {
+  return query<{ n: number }>(sql, ...params)[0].n;
+}
+
+async function seed(users = 30, sessions = 120): Promise<void> {
+  const res = await warden(['seed-demo', '--users', String(users), '--sessions', String(sessions)]);
+  expect(res.code, res.stderr).toBe(0);
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-cli-'));
+  dbFile = path.join(dir, 'warden.db');
+});
+
+afterEach(async () => {
+  await Promise.all(
+    [...children].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('warden (usage and config)', () => {
+  it('should exit 1 with one line naming the variable when a setting is bad', async () => {
+    const res = await warden(['serve'], { PORT: 'eighty' });
+
+    expect(res.code).toBe(1);
+    expect(res.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(res.stderr).toMatch(/^warden: PORT: /);
+    expect(res.stdout).toBe('');
+  });
+
+  it('should exit 2 with one line for an unknown command or flag', async () => {
+    const unknownCommand = await warden(['frobnicate']);
+    const unknownFlag = await warden(['sessions', 'list', '--colour']);
+
+    for (const res of [unknownCommand, unknownFlag]) {
+      expect(res.code).toBe(2);
+      expect(res.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+    expect(unknownCommand.stderr).toContain("unknown command 'frobnicate'");
+    expect(unknownFlag.stderr).toContain("'--colour'");
+  });
+
+  it('should print help for every command without needing a valid config', async () => {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['migrate', '--help'],
+      ['create-superuser', '--help'],
+      ['seed-demo', '--help'],
+      ['sessions', '--help'],
+      ['sessions', 'list', '--help'],
+      ['sessions', 'revoke', '--help'],
+      ['sessions', 'cleanup', '--help'],
+    ]) {
+      const res = await warden(args, { PORT: 'not-a-port' });
+      expect(res.code, args.join(' ')).toBe(0);
+      expect(res.stdout).toMatch(/^Usage: warden/);
+    }
+  });
+});
+
+describe('warden migrate', () => {
+  it('should apply the schema once and then say it is up to date', async () => {
+    const first = await warden(['migrate']);
+    const second = await warden(['migrate']);
+
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain('applied 0001_initial');
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('up to date');
+    expect(count("select count(*) as n from sqlite_master where name = 'sessions'")).toBe(1);
+  });
+});
+
+describe('warden create-superuser', () => {
+  it('should create an approved superuser from WARDEN_PASSWORD', async () => {
+    const res = await warden(['create-superuser', '--email', 'Root@Example.test'], {
+      WARDEN_PASSWORD: PASSWORD,
+    });
+
+    expect(res.code, res.stderr).toBe(0);
+    const users = query<{ role: string; status: string; approved_at: number | null }>(
+      "select role, status, approved_at from users where email_normalized = 'root@example.test'",
+    );
+    expect(users).toEqual([
+      { role: 'superuser', status: 'approved', approved_at: expect.any(Number) },
+    ]);
+    const audit = query<{ actor_email: string }>(
+      "select actor_email from audit_log where action = 'users.create_superuser'",
+    );
+    expect(audit).toEqual([{ actor_email: 'cli' }]);
+  });
+
+  it('should promote an existing user, set the password and end their sessions', async () => {
+    await seed(20, 80);
+    const [owner] = query<{ id: number; email: string; hash: string }>(
+      `select u.id, u.email, u.password_hash as hash from users u
+       where u.role = 'user' and exists (select 1 from sessions s where s.user_id = u.id
+         and s.expires_at > ?) limit 1`,
+      Date.now(),
+    );
+    const active = count(
+      'select count(*) as n from sessions where user_id = ? and expires_at > ?',
+      owner.id,
+      Date.now(),
+    );
+
+    const res = await warden(['create-superuser', '--email', owner.email], {
+      WARDEN_PASSWORD: PASSWORD,
+    });
+
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain(`ended ${active} session`);
+    const [after] = query<{ role: string; status: string; hash: string }>(
+      'select role, status, password_hash as hash from users where id = ?',
+      owner.id,
+    );
+    expect(after.role).toBe('superuser');
+    expect(after.status).toBe('approved');
+    expect(after.hash).not.toBe(owner.hash);
+    expect(count('select count(*) as n from sessions where user_id = ?', owner.id)).toBe(0);
+  });
+
+  it('should refuse without a terminal when WARDEN_PASSWORD is not set', async () => {
+    const res = await warden(['create-superuser', '--email', 'root@example.test']);
+
+    expect(res.code).toBe(2);
+    expect(res.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(res.stderr).toContain('WARDEN_PASSWORD');
+  });
+
+  it('should refuse a password shorter than 10 characters', async () => {
+    const res = await warden(['create-superuser', '--email', 'root@example.test'], {
+      WARDEN_PASSWORD: 'short',
+    });
+
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('at least 10 characters');
+  });
+});
+
+describe('warden sessions', () => {
+  it('should list active sessions as JSON that parses', async () => {
+    await seed();
+    const res = await warden(['sessions', 'list', '--json', '--limit', '1000']);
+
+    expect(res.code, res.stderr).toBe(0);
+    const body = JSON.parse(res.stdout) as {
+      total: number;
+      items: { id: string; status: string; email: string | null }[];
+    };
+    const activeInDb = count('select count(*) as n from sessions where expires_at > ?', Date.now());
+    expect(body.total).toBe(activeInDb);
+    expect(body.items).toHaveLength(activeInDb);
+    for (const item of body.items) {
+      expect(item.id).toMatch(SESSION_ID_RE);
+      expect(item.status).toBe('active');
+      expect(item.email).toMatch(/@example\.test$/);
+    }
+  });
+
+  it('should filter the list by part of the email and by status', async () => {
+    await seed();
+    const [{ email }] = query<{ email: string }>(
+      'select u.email from users u join sessions s on s.user_id = u.id limit 1',
+    );
+    const part = email.split('@')[0].toUpperCase();
+
+    const res = await warden(['sessions', 'list', '--json', '--status', 'all', '--email', part]);
+
+    expect(res.code, res.stderr).toBe(0);
+    const body = JSON.parse(res.stdout) as { total: number; items: { email: string }[] };
+    expect(body.total).toBe(
+      count(
+        'select count(*) as n from sessions s join users u on u.id = s.user_id where u.email = ?',
+        email,
+      ),
+    );
+    expect(new Set(body.items.map((i) => i.email))).toEqual(new Set([email]));
+  });
+
+  it('should revoke by id and report exact counts', async () => {
+    await seed();
+    const now = Date.now();
+    const live = query<{ id: string }>(
+      'select id from sessions where expires_at > ? order by id limit 2',
+      now,
+    ).map((r) => r.id);
+    const [expired] = query<{ id: string }>(
+      'select id from sessions where expires_at <= ? limit 1',
+      now,
+    );
+    const unknown = 'f'.repeat(64);
+
+    const res = await warden(['sessions', 'revoke', ...live, expired.id, unknown, '--json']);
+    const again = await warden(['sessions', 'revoke', live[0]]);
+
+    expect(res.code, res.stderr).toBe(0);
+    const body = JSON.parse(res.stdout) as { counts: Record<string, number> };
+    expect(body.counts).toEqual({
+      revoked: 2,
+      already_ended: 1,
+      not_found: 1,
+      invalid: 0,
+      kept_own: 0,
+      failed: 0,
+    });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^0 revoked, 1 already ended\n/);
+    expect(
+      count('select count(*) as n from sessions where id in (?, ?, ?)', ...live, expired.id),
+    ).toBe(0);
+    const [audit] = query<{ actor_email: string; details: string }>(
+      "select actor_email, details from audit_log where action = 'sessions.bulk_revoke'",
+    );
+    expect(audit.actor_email).toBe('cli');
+    expect(JSON.parse(audit.details).revoked.sort()).toEqual([...live].sort());
+  });
+
+  it('should exit 1 and name ids that are not session ids', async () => {
+    await warden(['migrate']);
+    const res = await warden(['sessions', 'revoke', 'not-an-id']);
+
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('0 revoked, 1 not a session id\n  not-an-id  not a session id\n');
+  });
+
+  it('should revoke every session of one user by email and report exact counts', async () => {
+    await seed();
+    const now = Date.now();
+    const [owner] = query<{ id: number; email: string }>(
+      `select u.id, u.email from users u join sessions s on s.user_id = u.id
+       group by u.id order by count(*) desc limit 1`,
+    );
+    const live = count(
+      'select count(*) as n from sessions where user_id = ? and expires_at > ?',
+      owner.id,
+      now,
+    );
+    const ended = count(
+      'select count(*) as n from sessions where user_id = ? and expires_at <= ?',
+      owner.id,
+      now,
+    );
+    const others = count('select count(*) as n from sessions where user_id != ?', owner.id);
+
+    const res = await warden([
+      'sessions',
+      'revoke',
+      '--user-email',
+      owner.email.toUpperCase(),
+      '--json',
+    ]);
+
+    expect(res.code, res.stderr).toBe(0);
+    const body = JSON.parse(res.stdout) as { counts: Record<string, number> };
+    expect(body.counts.revoked).toBe(live);
+    expect(body.counts.already_ended).toBe(ended);
+    expect(count('select count(*) as n from sessions where user_id = ?', owner.id)).toBe(0);
+    expect(count('select count(*) as n from sessions')).toBe(others);
+    expect(
+      count(
+        "select count(*) as n from audit_log where action = 'sessions.revoke_user' and target = ?",
+        `user:${owner.id}`,
+      ),
+    ).toBe(1);
+  });
+
+  it('should fail with one line when no user has the email', async () => {
+    await warden(['migrate']);
+    const res = await warden(['sessions', 'revoke', '--user-email', 'nobody@example.test']);
+
+    expect(res.code).toBe(1);
+    expect(res.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(res.stderr).toContain('nobody@example.test');
+  });
+
+  it('should remove expired sessions on cleanup and keep the live ones', async () => {
+    await seed();
+    const now = Date.now();
+    const expired = count('select count(*) as n from sessions where expires_at <= ?', now);
+    const live = count('select count(*) as n from sessions where expires_at > ?', now);
+    expect(expired).toBeGreaterThan(0);
+
+    const res = await warden(['sessions', 'cleanup']);
+
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toBe(`removed ${expired} expired session${expired === 1 ? '' : 's'}\n`);
+    expect(count('select count(*) as n from sessions where expires_at <= ?', now)).toBe(0);
+    expect(count('select count(*) as n from sessions')).toBe(live);
+    expect(count("select count(*) as n from session_events where kind = 'cleaned_up'")).toBe(
+      expired,
+    );
+    expect(
+      count("select count(*) as n from audit_log where action = 'sessions.cleanup_expired'"),
+    ).toBe(1);
+  });
+});
+
+describe('warden audit verify', () => {
+  it('should report an intact chain, then name the row that was changed', async () => {
+    await seed(3, 3);
+    await warden(['sessions', 'cleanup']);
+    const intact = await warden(['audit', 'verify', '--json']);
+
+    const db = new SQLite(dbFile);
+    db.prepare("update audit_log set details = '{}' where action = 'demo.seed'").run();
+    const [changed] = db.prepare("select id from audit_log where action = 'demo.seed'").all() as {
+      id: number;
+    }[];
+    db.close();
+    const broken = await warden(['audit', 'verify']);
+
+    expect(intact.code, intact.stderr).toBe(0);
+    expect(JSON.parse(intact.stdout)).toMatchObject({ intact: true, count: 2 });
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`audit log broken at row ${changed.id} `);
+  });
+});
+
+describe('warden serve', () => {
+  it('should answer GET /login and exit 0 on SIGTERM', async () => {
+    const child = start(['serve'], { PORT: '0', HOST: '127.0.0.1' });
+    let stdout = '';
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no listening line; stderr: ${stderr}`)),
+        20_000,
+      );
+      child.stdout?.on('data', (d) => {
+        stdout += d;
+        const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      child.on('exit', () => reject(new Error(`exited early; stderr: ${stderr}`)));
+    });
+
+    const res = await fetch(`${url}/login`);
+    await res.arrayBuffer();
+    expect(res.status).toBe(200);
+    expect(stderr).toContain('npx warden create-superuser --email you@example.com');
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('"event":"stopped"');
+  });
+});
