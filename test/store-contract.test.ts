@@ -48,6 +48,12 @@ interface Fixture {
   addUser(email: string, role?: Role): Promise<number>;
   /** Where an id is still recorded: `row`, or `hash` and index names. Empty once gone. */
   traces(id: string): Promise<string[]>;
+  /**
+   * Writes, behind the store's back, entries that point to nothing (a row of a user who is
+   * gone; index entries without a hash, or filed under the wrong user) and returns how many
+   * healthReport should find, by its keys.
+   */
+  plantDangling(userId: number, otherSession: SessionRecord): Promise<Record<string, number>>;
 }
 
 interface RedisFixture extends Fixture {
@@ -119,6 +125,11 @@ async function sqlHarness(database: Database, drop?: () => Promise<void>): Promi
         async traces(id) {
           const row = await db.selectFrom('sessions').select('id').where('id', '=', id).execute();
           return row.length > 0 ? ['row'] : [];
+        },
+        async plantDangling() {
+          const gone = session(2_147_483_000);
+          await new SqlSessionStore(db, database.dialect).create(gone);
+          return { orphan_sessions: 1 };
         },
       };
     },
@@ -201,6 +212,20 @@ async function redisHarness(): Promise<Harness<RedisFixture>> {
           return found;
         },
         ownKeys: () => ownKeys(prefix),
+        async plantDangling(userId, otherSession) {
+          const [a, b] = [newSessionId(), newSessionId()];
+          for (const id of [a, b]) {
+            await client.zAdd(`${prefix}sessions:by-created`, { score: -(T0 - HOUR), value: id });
+            await client.zAdd(`${prefix}sessions:by-expiry`, { score: T0 + HOUR, value: id });
+            await client.zAdd(`${prefix}{u${userId}}:sessions`, { score: -(T0 - HOUR), value: id });
+          }
+          // A readable session of another user, filed under this one as well.
+          await client.zAdd(`${prefix}{u${userId}}:sessions`, {
+            score: -otherSession.createdAt,
+            value: otherSession.id,
+          });
+          return { by_created: 2, by_expiry: 2, user_indexes: 3 };
+        },
       };
     },
     async close() {
@@ -617,6 +642,114 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
     });
   });
 
+  describe('figures for the statistics page', () => {
+    const EDGES = [5 * MINUTE, HOUR, 6 * HOUR, 24 * HOUR];
+
+    it('should sample the newest readable sessions, newest first, up to the limit', async () => {
+      const fleet = await seedFleet(fx);
+      const newest = [...fleet.sessions].sort(newestFirst);
+
+      expect(await fx.store.sample(5)).toEqual(newest.slice(0, 5));
+      expect(await fx.store.sample(1000)).toEqual(newest);
+      expect(await fx.store.sample(0)).toEqual([]);
+    });
+
+    it('should count sessions by the role of their user', async () => {
+      const fleet = await seedFleet(fx);
+      const want = {
+        user: { total: 0, active: 0 },
+        admin: { total: 0, active: 0 },
+        superuser: { total: 0, active: 0 },
+      };
+      for (const s of fleet.sessions) {
+        const tally = want[fleet.info.get(s.userId)!.role];
+        tally.total += 1;
+        if (expiresAt(s) > T0) tally.active += 1;
+      }
+
+      expect(await fx.store.countsByRole(T0)).toEqual(want);
+      expect(await fx.store.countsByRole(T0 + 13 * HOUR)).toEqual({
+        user: { total: want.user.total, active: 0 },
+        admin: { total: want.admin.total, active: 0 },
+        superuser: { total: want.superuser.total, active: 0 },
+      });
+    });
+
+    it('should rank users by their number of sessions, ties by user id', async () => {
+      const fleet = await seedFleet(fx);
+      const { alice, bobUnderscore, dave } = fleet.users;
+
+      const top = await fx.store.topUsers(3);
+
+      expect(top.sampledFrom).toBeNull();
+      expect(top.users).toEqual([
+        { userId: dave, sessions: 7 },
+        ...[alice, bobUnderscore].sort((a, b) => a - b).map((userId) => ({ userId, sessions: 6 })),
+      ]);
+      expect((await fx.store.topUsers(0)).users).toEqual([]);
+    });
+
+    it('should report sessions by time left, expired ones and the oldest deadline', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const left = [MINUTE, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 7 * HOUR, 25 * HOUR];
+      const expiredAgo = [HOUR, 1];
+      for (const ms of left) {
+        await fx.store.create(
+          session(alice, { idleExpiresAt: T0 + ms, absoluteExpiresAt: T0 + 30 * HOUR }),
+        );
+      }
+      for (const ms of expiredAgo)
+        await fx.store.create(session(alice, { idleExpiresAt: T0 - ms }));
+      await fx.store.create(session(alice, { idleExpiresAt: T0 }));
+
+      const report = await fx.store.healthReport(T0, EDGES);
+
+      // (0, 5 min] holds 1 and 5 min; (5 min, 1 h] 30 min; then 2 h; 7 h; and 25 h beyond.
+      expect(report.remaining).toEqual([2, 1, 1, 1, 1]);
+      expect(report.expired).toBe(3);
+      expect(report.oldestExpiredAt).toBe(T0 - HOUR);
+      expect(Object.values(report.dangling).every((n) => n === 0)).toBe(true);
+      expect(report.complete).toBe(true);
+      expect(report.checked).toBeGreaterThanOrEqual(9);
+    });
+
+    it('should report no expired session and no oldest deadline on an empty store', async () => {
+      const report = await fx.store.healthReport(T0, EDGES);
+      expect(report).toMatchObject({
+        remaining: [0, 0, 0, 0, 0],
+        expired: 0,
+        oldestExpiredAt: null,
+      });
+    });
+
+    it('should find entries that point to nothing, remove them on repair, and keep the rest', async () => {
+      const fleet = await seedFleet(fx);
+      const bobs = fleet.sessions.find((s) => s.userId === fleet.users.bobUnderscore)!;
+      const planted = await fx.plantDangling(fleet.users.alice, bobs);
+      const all = expectedIds(fleet, { now: T0 });
+
+      expect((await fx.store.healthReport(T0, EDGES)).dangling).toEqual(planted);
+
+      expect(await fx.store.repairIndexes()).toEqual(planted);
+
+      const after = await fx.store.healthReport(T0, EDGES);
+      expect(Object.values(after.dangling).every((n) => n === 0)).toBe(true);
+      expect(await fx.store.listIds({ now: T0 })).toEqual(all);
+      expect((await fx.store.listByUser(fleet.users.bobUnderscore)).map((s) => s.id)).toContain(
+        bobs.id,
+      );
+      const expired = fleet.sessions.filter((s) => expiresAt(s) <= T0).length;
+      expect(await fx.store.counts(T0)).toEqual({ active: all.length - expired, expired });
+      expect(Object.values(await fx.store.repairIndexes()).every((n) => n === 0)).toBe(true);
+    });
+
+    it("should describe the store's server in name-value pairs", async () => {
+      const info = await fx.store.info();
+      if (fx.store.kind === 'redis') expect(info.redis_version).toMatch(/^\d+\.\d+/);
+      else expect(info).toEqual({});
+    });
+  });
+
   describe('ping', () => {
     it('should answer with a round trip in milliseconds', async () => {
       const ms = await fx.store.ping();
@@ -647,6 +780,8 @@ function through(client: RedisSessionClient, overrides: Partial<RedisSessionClie
     zRangeWithScores: (...a) => client.zRangeWithScores(...a),
     zmScore: (...a) => client.zmScore(...a),
     zCount: (...a) => client.zCount(...a),
+    zCard: (...a) => client.zCard(...a),
+    info: () => client.info(),
     zRem: (...a) => client.zRem(...a),
     time: () => client.time(),
     evalSha: (...a) => client.evalSha(...a),

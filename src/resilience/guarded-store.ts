@@ -45,6 +45,8 @@ export interface GuardOptions {
   timeoutMs: number;
   /** Bound on calls whose size grows with their input (lists, bulk deletes), in milliseconds. */
   bulkTimeoutMs?: number;
+  /** Bound on a repair walk of every index, in milliseconds. @default 120 × timeoutMs */
+  repairTimeoutMs?: number;
   /** Consecutive failures that open the breaker. @default 5 */
   failuresToOpen?: number;
   /** Pause before the breaker lets a trial call through, in milliseconds. @default 2000 */
@@ -53,7 +55,21 @@ export interface GuardOptions {
   onStateChange?: (state: 'closed' | 'open' | 'half_open', at: number) => void;
 }
 
-const BULK_OPS = new Set(['deleteMany', 'list', 'listIds', 'listExpired', 'listByUser', 'counts']);
+const BULK_OPS = new Set([
+  'deleteMany',
+  'list',
+  'listIds',
+  'listExpired',
+  'listByUser',
+  'counts',
+  'sample',
+  'countsByRole',
+  'topUsers',
+  'healthReport',
+]);
+
+/** Walks of the whole store, run on an operator's request; bounded by `repairTimeoutMs`. */
+const REPAIR_OPS = new Set(['repairIndexes']);
 
 const STATE_NAMES: Record<CircuitState, 'closed' | 'open' | 'half_open'> = {
   [CircuitState.Closed]: 'closed',
@@ -84,13 +100,19 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     timeout(opts.bulkTimeoutMs ?? opts.timeoutMs * 20, TimeoutStrategy.Aggressive),
   );
 
+  const repair = wrap(
+    breaker,
+    timeout(opts.repairTimeoutMs ?? opts.timeoutMs * 120, TimeoutStrategy.Aggressive),
+  );
+  const policyOf = (op: string) => (REPAIR_OPS.has(op) ? repair : BULK_OPS.has(op) ? bulk : single);
+
   const call = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
     const start = performance.now();
     try {
       // A signal per call: without one, cockatiel hangs every call on one shared signal
       // and Node warns once more than ten run at a time.
       const signal = new AbortController().signal;
-      const result = await (BULK_OPS.has(op) ? bulk : single).execute(fn, signal);
+      const result = await policyOf(op).execute(fn, signal);
       opts.onCall?.({ op, durationMs: performance.now() - start, ok: true });
       return result;
     } catch (err) {
@@ -115,6 +137,12 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     counts: (now) => call('counts', () => inner.counts(now)),
     ping: () => call('ping', () => inner.ping()),
     time: () => call('time', () => inner.time()),
+    sample: (limit) => call('sample', () => inner.sample(limit)),
+    countsByRole: (now) => call('countsByRole', () => inner.countsByRole(now)),
+    topUsers: (limit) => call('topUsers', () => inner.topUsers(limit)),
+    healthReport: (now, edges) => call('healthReport', () => inner.healthReport(now, edges)),
+    repairIndexes: () => call('repairIndexes', () => inner.repairIndexes()),
+    info: () => call('info', () => inner.info()),
     close: () => inner.close(),
   };
 }

@@ -28,14 +28,18 @@
  * Needs Redis 7.0 or later (PEXPIREAT NX/GT; ZRANGE BYSCORE and ZMSCORE are 6.2).
  */
 import { createHash } from 'node:crypto';
+import { ROLES, type Role } from '../db/schema.js';
 import {
   type DeleteOutcome,
   expiresAt,
+  type HealthReport,
   type ResolveUserIds,
   type SessionPage,
   type SessionQuery,
   type SessionRecord,
   type SessionStore,
+  type SessionTally,
+  type TopUsers,
   type UserFilter,
 } from './session-store.js';
 
@@ -46,9 +50,17 @@ export const DEFAULT_REDIS_PREFIX = 'warden:';
 const READ_CHUNK = 500;
 const WALK_CHUNK = 500;
 const DELETE_CHUNK = 200;
+// How many of the newest sessions topUsers draws its candidates from.
+const TOP_USERS_SAMPLE = 5_000;
+// How many entries of each global index healthReport checks, and up to how many users'
+// indexes; past either bound the report says it is partial and repair walks everything.
+const HEALTH_CHECK_LIMIT = 5_000;
+const HEALTH_USER_LIMIT = 500;
 
 interface ByScore {
   BY: 'SCORE';
+  /** With REV the range runs from max down to min, and min/max swap places in the call. */
+  REV?: true;
   LIMIT?: { offset: number; count: number };
 }
 
@@ -74,11 +86,13 @@ export interface RedisSessionClient {
   ): Promise<ScoredMember[]>;
   zmScore(key: string, members: string[]): Promise<Array<number | null>>;
   zCount(key: string, min: string, max: string): Promise<number>;
+  zCard(key: string): Promise<number>;
   zRem(key: string, members: string[]): Promise<number>;
   evalSha(sha1: string, options: ScriptCall): Promise<unknown>;
   eval(script: string, options: ScriptCall): Promise<unknown>;
   ping(): Promise<string>;
   time(): Promise<string[]>;
+  info(): Promise<string>;
 }
 
 export interface RedisSessionStoreOptions {
@@ -173,6 +187,24 @@ for i = 3, #KEYS do
   end
 end
 return gone
+`);
+
+// KEYS: session hashes. Per key: the user field of a hash, '' when there is no key, '?' when
+// the key is something else or names no user. Read-only; one round trip per chunk.
+const PROBE = script(`
+local out = {}
+for i = 1, #KEYS do
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  if kind == 'none' then
+    out[i] = ''
+  elseif kind ~= 'hash' then
+    out[i] = '?'
+  else
+    local user = redis.call('HGET', KEYS[i], 'user')
+    if user and string.match(user, '^%-?%d+$') then out[i] = user else out[i] = '?' end
+  end
+end
+return out
 `);
 
 const INT_RE = /^-?\d{1,16}$/;
@@ -440,8 +472,257 @@ export class RedisSessionStore implements SessionStore {
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
+  /** The newest readable sessions through the creation index; dangling entries are pruned. */
+  async sample(limit: number): Promise<SessionRecord[]> {
+    if (limit <= 0) return [];
+    const ids = await this.#client.zRange(this.#byCreated, '-inf', '+inf', {
+      BY: 'SCORE',
+      LIMIT: { offset: 0, count: limit },
+    });
+    const loaded = await this.#load(ids.map((id) => ({ id, score: 0 })));
+    await this.#prune(loaded.dangling);
+
+    return loaded.records;
+  }
+
+  /**
+   * Counts the admin and superuser roles exactly from their users' indexes, and the user role
+   * as what remains of the expiry index's counts.
+   *
+   * LIMITATION: the user role is derived, so sessions whose user is gone (and dangling entries
+   * not yet pruned) count as the user role's; and the cost grows with the admins' and
+   * superusers' sessions, which is small where ordinary users are the bulk. Exact counts for
+   * every role would need a per-role index written beside the per-user one.
+   */
+  async countsByRole(now: number): Promise<Record<Role, SessionTally>> {
+    const out = Object.fromEntries(ROLES.map((r) => [r, { total: 0, active: 0 }])) as Record<
+      Role,
+      SessionTally
+    >;
+    const all = await this.counts(now);
+    let restTotal = all.active + all.expired;
+    let restActive = all.active;
+    for (const role of ROLES.filter((r) => r !== 'user')) {
+      const users = await this.#resolveUserIds({ role });
+      for (const userId of users) {
+        const entries = await this.#collect(this.#userKey(userId), '-inf', '+inf');
+        const deadlines = await this.#deadlines(entries.map((e) => e.value));
+        const live = deadlines.filter((d) => d !== null);
+        out[role].total += live.length;
+        out[role].active += live.filter((d) => d > now).length;
+      }
+      restTotal -= out[role].total;
+      restActive -= out[role].active;
+    }
+    out.user = { total: Math.max(0, restTotal), active: Math.max(0, restActive) };
+
+    return out;
+  }
+
+  /**
+   * Ranks the users met among the newest sessions, then counts each candidate's index exactly.
+   *
+   * LIMITATION: a user whose sessions are all older than the newest 5,000 is not a candidate,
+   * so on a large fleet the list is of the busiest recent users (`sampledFrom` says so). A
+   * per-user count zset written with the index would make it exact at any size.
+   */
+  async topUsers(limit: number): Promise<TopUsers> {
+    if (limit <= 0) return { users: [], sampledFrom: null };
+    const [ids, indexed] = await Promise.all([
+      this.#client.zRange(this.#byCreated, '-inf', '+inf', {
+        BY: 'SCORE',
+        LIMIT: { offset: 0, count: TOP_USERS_SAMPLE },
+      }),
+      this.#client.zCard(this.#byCreated),
+    ]);
+    const owners = await this.#probe(ids);
+    const seen = new Map<number, number>();
+    for (const owner of owners) {
+      if (typeof owner === 'number') seen.set(owner, (seen.get(owner) ?? 0) + 1);
+    }
+    const candidates = [...seen]
+      .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+      .slice(0, limit * 4)
+      .map(([userId]) => userId);
+    const sizes = await Promise.all(candidates.map((u) => this.#client.zCard(this.#userKey(u))));
+    const users = candidates
+      .map((userId, i) => ({ userId, sessions: sizes[i] ?? 0 }))
+      .filter((u) => u.sessions > 0)
+      .sort((a, b) => b.sessions - a.sessions || a.userId - b.userId)
+      .slice(0, limit);
+
+    return { users, sampledFrom: indexed > ids.length ? ids.length : null };
+  }
+
+  /**
+   * Lifetimes and expired counts come from the expiry index (ZCOUNTs). Dangling entries are
+   * looked for among the oldest entries of both global indexes, where a hash that outlived its
+   * TTL leaves them, and in every user's index while there are few users.
+   */
+  async healthReport(now: number, edgesMs: readonly number[]): Promise<HealthReport> {
+    const bounds = [now, ...edgesMs.map((e) => now + e)];
+    const [remaining, expired, oldest] = await Promise.all([
+      Promise.all(
+        bounds.map((lower, i) => {
+          const upper = bounds[i + 1];
+          return this.#client.zCount(
+            this.#byExpiry,
+            `(${lower}`,
+            upper === undefined ? '+inf' : String(upper),
+          );
+        }),
+      ),
+      this.#client.zCount(this.#byExpiry, '-inf', String(now)),
+      this.#client.zRangeWithScores(this.#byExpiry, '-inf', String(now), {
+        BY: 'SCORE',
+        LIMIT: { offset: 0, count: 1 },
+      }),
+    ]);
+
+    const limit = { offset: 0, count: HEALTH_CHECK_LIMIT };
+    const [byExpiry, byCreated, expirySize, createdSize, users] = await Promise.all([
+      this.#client.zRange(this.#byExpiry, '-inf', '+inf', { BY: 'SCORE', LIMIT: limit }),
+      // Creation scores are negated: the oldest sessions sit at the top of the range.
+      this.#client.zRange(this.#byCreated, '+inf', '-inf', {
+        BY: 'SCORE',
+        REV: true,
+        LIMIT: limit,
+      }),
+      this.#client.zCard(this.#byExpiry),
+      this.#client.zCard(this.#byCreated),
+      this.#resolveUserIds({}),
+    ]);
+    const dangling = {
+      by_created: (await this.#missing(byCreated)).length,
+      by_expiry: (await this.#missing(byExpiry)).length,
+      user_indexes: 0,
+    };
+    let checked = byCreated.length + byExpiry.length;
+    let complete = expirySize <= byExpiry.length && createdSize <= byCreated.length;
+
+    if (users.length <= HEALTH_USER_LIMIT) {
+      for (const userId of users) {
+        if (checked >= 3 * HEALTH_CHECK_LIMIT) {
+          complete = false;
+          break;
+        }
+        const members = await this.#client.zRange(this.#userKey(userId), '-inf', '+inf', {
+          BY: 'SCORE',
+          LIMIT: limit,
+        });
+        dangling.user_indexes += (await this.#misfiled(userId, members)).length;
+        checked += members.length;
+      }
+    } else {
+      complete = false;
+    }
+
+    return {
+      remaining,
+      expired,
+      oldestExpiredAt: oldest[0]?.score ?? null,
+      dangling,
+      checked,
+      complete,
+    };
+  }
+
+  /**
+   * Walks both global indexes and the index of every user (from the users table, and any
+   * other user a stored session names), removing entries whose hash is gone, and user index
+   * entries that point to another user's session. Hashes that exist but cannot be read are
+   * left alone: they are data to look at, not index entries.
+   *
+   * LIMITATION: the index of a user deleted from the users table who has no stored session
+   * left is not found without SCAN; its key expires by its TTL. A walk of a million entries
+   * takes seconds; the guard bounds the call, and a second run finishes what a first left.
+   */
+  async repairIndexes(): Promise<Record<string, number>> {
+    const removed = { by_created: 0, by_expiry: 0, user_indexes: 0 };
+    const users = new Set(await this.#resolveUserIds({}));
+
+    for (const [key, name] of [
+      [this.#byCreated, 'by_created'],
+      [this.#byExpiry, 'by_expiry'],
+    ] as const) {
+      for await (const chunk of this.#walk(key, '-inf', '+inf', WALK_CHUNK)) {
+        const ids = chunk.map((e) => e.value);
+        const owners = await this.#probe(ids);
+        const gone = ids.filter((_, i) => owners[i] === 'missing');
+        for (const owner of owners) if (typeof owner === 'number') users.add(owner);
+        if (gone.length > 0) removed[name] += await this.#client.zRem(key, gone);
+      }
+    }
+
+    for (const userId of users) {
+      const key = this.#userKey(userId);
+      for await (const chunk of this.#walk(key, '-inf', '+inf', WALK_CHUNK)) {
+        const wrong = await this.#misfiled(
+          userId,
+          chunk.map((e) => e.value),
+        );
+        if (wrong.length > 0) removed.user_indexes += await this.#client.zRem(key, wrong);
+      }
+    }
+
+    return removed;
+  }
+
+  /** INFO (every default section) as name → value. */
+  async info(): Promise<Record<string, string>> {
+    const text = await this.#client.info();
+    const fields: Record<string, string> = {};
+    for (const line of String(text).split(/\r?\n/)) {
+      if (line === '' || line.startsWith('#')) continue;
+      const colon = line.indexOf(':');
+      if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1);
+    }
+    return fields;
+  }
+
   async close(): Promise<void> {
     // The client belongs to the app, which closes it (and may share it with pub/sub, locks).
+  }
+
+  /** For each id: its hash's user id, 'missing' when no key is there, 'corrupt' otherwise. */
+  async #probe(ids: readonly string[]): Promise<Array<number | 'missing' | 'corrupt'>> {
+    const out: Array<number | 'missing' | 'corrupt'> = [];
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      const keys = chunk.map((id) => this.#sessionKey(id));
+      const answer = await this.#run(PROBE, keys, []);
+      if (!Array.isArray(answer) || answer.length !== chunk.length) {
+        throw new Error(`redis probe script answered ${JSON.stringify(answer)}`);
+      }
+      for (const raw of answer) {
+        const user = int(String(raw));
+        out.push(user ?? (raw === '' ? 'missing' : 'corrupt'));
+      }
+    }
+    return out;
+  }
+
+  /** The ids among these whose hash is gone. */
+  async #missing(ids: readonly string[]): Promise<string[]> {
+    const owners = await this.#probe(ids);
+    return ids.filter((_, i) => owners[i] === 'missing');
+  }
+
+  /** Members of a user's index whose hash is gone or belongs to someone else. */
+  async #misfiled(userId: number, ids: readonly string[]): Promise<string[]> {
+    const owners = await this.#probe(ids);
+    return ids.filter(
+      (_, i) => owners[i] === 'missing' || (typeof owners[i] === 'number' && owners[i] !== userId),
+    );
+  }
+
+  /** Expiry-index deadlines of these ids, null for ids the index does not hold. */
+  async #deadlines(ids: readonly string[]): Promise<Array<number | null>> {
+    const out: Array<number | null> = [];
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      out.push(...(await this.#client.zmScore(this.#byExpiry, ids.slice(i, i + READ_CHUNK))));
+    }
+    return out;
   }
 
   #sessionKey(id: string): string {

@@ -68,6 +68,41 @@ export interface SessionPage {
 /** Why a delete did not remove a session. */
 export type DeleteOutcome = 'deleted' | 'not_found';
 
+/** Sessions of one group of users: every stored one, and the active among them. */
+export interface SessionTally {
+  total: number;
+  active: number;
+}
+
+/** The users with the most stored sessions (live and expired), most first. */
+export interface TopUsers {
+  users: { userId: number; sessions: number }[];
+  /**
+   * null when every session was counted; otherwise the number of newest sessions the
+   * candidates were drawn from (a user with only older sessions can be missing).
+   */
+  sampledFrom: number | null;
+}
+
+/** What the statistics page shows about the store's own bookkeeping. */
+export interface HealthReport {
+  /**
+   * Active sessions by time left: `remaining[i]` expire within (edges[i-1], edges[i]]
+   * milliseconds from now (edges[-1] being 0), and the last entry after every edge.
+   */
+  remaining: number[];
+  /** Sessions past their deadline that cleanup has not removed yet. */
+  expired: number;
+  /** The earliest deadline among those, or null when there are none. */
+  oldestExpiredAt: number | null;
+  /** Index entries (Redis) or rows (SQL: sessions whose user is gone) that point to nothing. */
+  dangling: Record<string, number>;
+  /** How many entries or rows were checked for `dangling`. */
+  checked: number;
+  /** False when only a bounded part was checked; a repair walks everything. */
+  complete: boolean;
+}
+
 export interface SessionStore {
   readonly kind: 'sql' | 'redis';
 
@@ -114,6 +149,30 @@ export interface SessionStore {
 
   /** The store's own clock, in epoch milliseconds: the one source of time for deadlines. */
   time(): Promise<number>;
+
+  /** The newest readable sessions, newest first, at most `limit` (for per-client figures). */
+  sample(limit: number): Promise<SessionRecord[]>;
+
+  /** Sessions by their user's role at `now`. */
+  countsByRole(now: number): Promise<Record<Role, SessionTally>>;
+
+  /** The `limit` users with the most stored sessions. */
+  topUsers(limit: number): Promise<TopUsers>;
+
+  /**
+   * Sessions by remaining lifetime, expired ones not yet cleaned up, and entries that point
+   * to nothing. `edgesMs` are ascending bucket bounds in milliseconds from now.
+   */
+  healthReport(now: number, edgesMs: readonly number[]): Promise<HealthReport>;
+
+  /**
+   * Removes what healthReport counts as dangling, walking everything; returns how many were
+   * removed, by the same keys. Safe to run again and beside live traffic.
+   */
+  repairIndexes(): Promise<Record<string, number>>;
+
+  /** The server's own figures (Redis INFO fields); empty for the SQL store. */
+  info(): Promise<Record<string, string>>;
 
   close(): Promise<void>;
 }

@@ -4,14 +4,17 @@
  */
 import { type ExpressionBuilder, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type { Dialect } from '../db/database.js';
-import type { DB, SessionRow } from '../db/schema.js';
+import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
 import {
   type DeleteOutcome,
   expiresAt,
+  type HealthReport,
   type SessionPage,
   type SessionQuery,
   type SessionRecord,
   type SessionStore,
+  type SessionTally,
+  type TopUsers,
 } from './session-store.js';
 
 // Keeps every statement's parameter count well under SQLite's and PostgreSQL's limits.
@@ -182,8 +185,127 @@ export class SqlSessionStore implements SessionStore {
     return Number(rows[0].ms);
   }
 
+  async sample(limit: number): Promise<SessionRecord[]> {
+    if (limit <= 0) return [];
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  /** One GROUP BY over the join; sessions whose user is gone belong to no role. */
+  async countsByRole(now: number): Promise<Record<Role, SessionTally>> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .select((eb) => [
+        'users.role',
+        eb.fn.countAll<number>().as('total'),
+        eb.fn
+          .count<number>(eb.case().when('sessions.expires_at', '>', now).then(1).end())
+          .as('active'),
+      ])
+      .groupBy('users.role')
+      .execute();
+    const out = Object.fromEntries(ROLES.map((r) => [r, { total: 0, active: 0 }])) as Record<
+      Role,
+      SessionTally
+    >;
+    for (const row of rows) {
+      if (row.role in out) out[row.role] = { total: Number(row.total), active: Number(row.active) };
+    }
+    return out;
+  }
+
+  async topUsers(limit: number): Promise<TopUsers> {
+    if (limit <= 0) return { users: [], sampledFrom: null };
+    // Reads only the (user_id, created_at) index, never the rows.
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .select((eb) => ['user_id', eb.fn.countAll<number>().as('n')])
+      .groupBy('user_id')
+      .orderBy('n', 'desc')
+      .orderBy('user_id')
+      .limit(limit)
+      .execute();
+    return {
+      users: rows.map((r) => ({ userId: r.user_id, sessions: Number(r.n) })),
+      sampledFrom: null,
+    };
+  }
+
+  async healthReport(now: number, edgesMs: readonly number[]): Promise<HealthReport> {
+    const bounds = [now, ...edgesMs.map((e) => now + e)];
+    const row = await this.#db
+      .selectFrom('sessions')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('total'),
+        eb.fn.count<number>(eb.case().when('expires_at', '<=', now).then(1).end()).as('expired'),
+        eb.fn.min<number | null>('expires_at').as('oldest'),
+        ...bounds.map((lower, i) => {
+          const upper = bounds[i + 1];
+          const inRange =
+            upper === undefined
+              ? eb('expires_at', '>', lower)
+              : eb.and([eb('expires_at', '>', lower), eb('expires_at', '<=', upper)]);
+          return eb.fn.count<number>(eb.case().when(inRange).then(1).end()).as(`b${i}`);
+        }),
+      ])
+      .executeTakeFirstOrThrow();
+    const orphans = await this.#orphans()
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+
+    const counts = row as unknown as Record<string, number | string | null>;
+    const expired = Number(row.expired);
+    return {
+      remaining: bounds.map((_, i) => Number(counts[`b${i}`])),
+      expired,
+      oldestExpiredAt: expired > 0 && row.oldest !== null ? Number(row.oldest) : null,
+      dangling: { orphan_sessions: Number(orphans.n) },
+      checked: Number(row.total),
+      complete: true,
+    };
+  }
+
+  /** Deletes sessions whose user no longer exists (nothing else here can point to nothing). */
+  async repairIndexes(): Promise<Record<string, number>> {
+    const result = await this.#db
+      .deleteFrom('sessions')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('users').select('users.id').whereRef('users.id', '=', 'sessions.user_id'),
+          ),
+        ),
+      )
+      .executeTakeFirst();
+    return { orphan_sessions: Number(result.numDeletedRows) };
+  }
+
+  async info(): Promise<Record<string, string>> {
+    // The SQL store lives in the app's database, whose figures the console reads directly.
+    return {};
+  }
+
   async close(): Promise<void> {
     // The database belongs to the app, which closes it.
+  }
+
+  #orphans() {
+    return this.#db
+      .selectFrom('sessions')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('users').select('users.id').whereRef('users.id', '=', 'sessions.user_id'),
+          ),
+        ),
+      );
   }
 
   /** `least(absolute_expires_at, x)`; SQLite spells it min(). */
