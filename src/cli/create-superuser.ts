@@ -71,10 +71,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
         },
         logger,
       );
-      ctx.out(
-        `promoted ${existing.email} (id ${existing.id}) to approved superuser, set its ` +
-          `password and ended ${ended} session${ended === 1 ? '' : 's'}\n`,
-      );
+      const was = existing.role === 'superuser' && existing.status === 'approved';
+      const did = was ? 'set the password of superuser' : 'promoted to approved superuser';
+      const sessions = `${ended} session${ended === 1 ? '' : 's'}`;
+      ctx.out(`${did} ${existing.email} (id ${existing.id}); ended ${sessions}\n`);
       return EXIT_OK;
     }
 
