@@ -52,6 +52,11 @@ export interface Config {
   readonly cleanupIntervalMs: number;
   /** pino level. @default info */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * Bearer token that `GET /metrics` requires; when unset, /metrics answers loopback clients
+   * only. @default unset
+   */
+  readonly metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -143,6 +148,16 @@ function parseTrustProxy(raw: string | undefined): Config['trustProxy'] {
   return parts;
 }
 
+/** Long enough not to be guessed, and free of what a header would mangle. */
+function parseMetricsToken(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[\x21-\x7e]+$/.test(raw)) {
+    throw new ConfigError('METRICS_TOKEN', 'must be printable ASCII without spaces');
+  }
+  if (raw.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters');
+  return raw;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -196,6 +211,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? 0
       : duration('CLEANUP_INTERVAL', DEFAULT_CLEANUP_INTERVAL_MS),
     logLevel: logLevel as Config['logLevel'],
+    metricsToken: parseMetricsToken(get('METRICS_TOKEN')),
   };
 
   if (config.idleTimeoutMs > config.absoluteLifetimeMs) {
