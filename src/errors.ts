@@ -15,6 +15,11 @@ export const ERRORS = {
   WARDEN_AUTH_REQUIRED: { status: 401, message: 'Sign in first' },
   WARDEN_AUTH_INVALID_CREDENTIALS: { status: 401, message: 'Wrong email or password' },
   WARDEN_AUTH_NOT_APPROVED: { status: 403, message: 'This account is %s' },
+  WARDEN_AUTH_SESSION_LIMIT: {
+    status: 403,
+    message:
+      'You already have %s active sessions, the most your role allows; sign out of one first',
+  },
   WARDEN_FORBIDDEN: { status: 403, message: 'Superusers only' },
   WARDEN_CSRF_INVALID: { status: 403, message: 'Missing or invalid CSRF token: %s' },
   WARDEN_NOT_FOUND: { status: 404, message: 'Not found: %s' },
