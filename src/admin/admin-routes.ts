@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { WardenError } from '../errors.js';
 import { requireSuperuser } from '../http/auth.js';
 import { sendError } from '../http/respond.js';
+import { analyticsRoutes } from './analytics-routes.js';
 import { sessionRoutes } from './session-routes.js';
 import { userRoutes } from './user-routes.js';
 
@@ -23,4 +24,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', async (_request, reply) => reply.redirect('/admin/sessions', 303));
   await app.register(sessionRoutes);
   await app.register(userRoutes);
+  await app.register(analyticsRoutes);
 };

@@ -1,0 +1,81 @@
+/**
+ * @module admin/analytics-routes
+ * `GET /admin/analytics`: the user base over a chosen range of UTC days, as charts with
+ * their figures as tables (HTML), or as the figures themselves (JSON).
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type Static, Type } from '@sinclair/typebox';
+import { WardenError } from '../errors.js';
+import { wantsJson } from '../http/respond.js';
+import { DAY_MS, type Granularity, UserAnalytics } from '../users/analytics.js';
+import { analyticsView } from './analytics-view.js';
+
+/** The default range: the last 30 days, today included. */
+const DEFAULT_DAYS = 30;
+/** Two years of days at most: enough for trends, and a bound on the periods one page draws. */
+export const MAX_RANGE_DAYS = 731;
+const EARLIEST = Date.UTC(2000, 0, 1);
+
+const Day = Type.String({ pattern: '^(\\d{4}-\\d{2}-\\d{2})?$', maxLength: 10 });
+export const AnalyticsQuery = Type.Object({
+  from: Type.Optional(Day),
+  to: Type.Optional(Day),
+  granularity: Type.Optional(
+    Type.Union([Type.Literal(''), Type.Literal('day'), Type.Literal('week')]),
+  ),
+});
+
+export interface AnalyticsRange {
+  /** Start of the first day. */
+  from: number;
+  /** Start of the day after the last one (exclusive). */
+  to: number;
+  granularity: Granularity;
+}
+
+function parseDay(field: string, value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const at = Date.parse(`${value}T00:00:00Z`);
+  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
+    throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
+      field,
+    });
+  }
+  if (at < EARLIEST) {
+    throw new WardenError('WARDEN_VALIDATION', [`${field} must be 2000-01-01 or later`], {
+      field,
+    });
+  }
+  return at;
+}
+
+/** The range a query asks for, with the defaults filled in; a 400 naming the field otherwise. */
+export function readRange(q: Static<typeof AnalyticsQuery>, now: number): AnalyticsRange {
+  const today = Math.floor(now / DAY_MS) * DAY_MS;
+  const last = parseDay('to', q.to) ?? today;
+  const first = parseDay('from', q.from) ?? last - (DEFAULT_DAYS - 1) * DAY_MS;
+  if (first > last) {
+    throw new WardenError('WARDEN_VALIDATION', ['from is after to'], { field: 'from' });
+  }
+  const days = (last - first) / DAY_MS + 1;
+  if (days > MAX_RANGE_DAYS) {
+    throw new WardenError(
+      'WARDEN_VALIDATION',
+      [`to: the range is ${days} days long, at most ${MAX_RANGE_DAYS} are allowed`],
+      { field: 'to' },
+    );
+  }
+  return { from: first, to: last + DAY_MS, granularity: q.granularity || 'day' };
+}
+
+export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { database, clock } = app.warden;
+  const analytics = new UserAnalytics(database.db, database.dialect);
+
+  app.get('/analytics', { schema: { querystring: AnalyticsQuery } }, async (request, reply) => {
+    const now = clock();
+    const report = await analytics.report(readRange(request.query, now), now);
+    if (wantsJson(request)) return report;
+    return reply.page({ title: 'Analytics', nav: 'analytics', body: analyticsView(report) });
+  });
+};
