@@ -76,7 +76,7 @@ async function seed(t: TestApp) {
  */
 function readCanvases(page: Page) {
   return page.evaluate(() =>
-    [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-chart]')].map((canvas) => {
+    Array.from(document.querySelectorAll<HTMLCanvasElement>('canvas[data-chart]')).map((canvas) => {
       const ctx = canvas.getContext('2d')!;
       const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
       let painted = 0;
