@@ -20,6 +20,12 @@ import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { sharedSecret } from './db/settings.js';
 import { AuditLog } from './events/audit.js';
+import {
+  createLocalLiveBus,
+  createRedisLiveBus,
+  type LiveBus,
+  type LiveRedisClient,
+} from './events/live.js';
 import { SessionEvents } from './events/session-events.js';
 import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
@@ -28,6 +34,15 @@ import { installErrorHandling } from './http/respond.js';
 import { createLogger } from './logger.js';
 import { authPages } from './pages/auth-pages.js';
 import { type GuardedStore, guardStore } from './resilience/guarded-store.js';
+import { CleanupJob } from './sessions/cleanup-job.js';
+import {
+  type JobLock,
+  postgresLock,
+  processLock,
+  type RedisLockClient,
+  redisLock,
+} from './sessions/locks.js';
+import { DEFAULT_REDIS_PREFIX } from './sessions/redis-store.js';
 import { SessionService } from './sessions/session-service.js';
 import type { SessionStore } from './sessions/session-store.js';
 import { storeClock } from './sessions/store-clock.js';
@@ -47,6 +62,13 @@ export interface AppDeps {
   logger?: false | Logger;
   /** How long a CSRF token stays valid, in milliseconds. @default 12 hours */
   csrfValidityMs?: number;
+  /**
+   * The Redis client of the session store, when there is one: live updates then go over its
+   * pub/sub (a duplicate connection subscribes) and the scheduled cleanup locks in Redis.
+   */
+  redis?: LiveRedisClient & RedisLockClient;
+  /** The session store's key prefix; the live channel and the lock live under it. @default 'warden:' */
+  redisPrefix?: string;
 }
 
 /** Everything the routes share, decorated on the instance as `warden`. */
@@ -60,6 +82,8 @@ export interface Services {
   audit: AuditLog;
   csrf: Csrf;
   clock: () => number;
+  /** Session changes for live consoles: Redis pub/sub across instances, or in-process. */
+  live: LiveBus;
 }
 
 declare module 'fastify' {
@@ -104,18 +128,52 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const clock = deps.clock ?? storeTime!.now;
   const userRepo = new UserRepo(db, deps.database.dialect);
   const events = new SessionEvents(db);
+  const redisPrefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX;
+  const onLiveError = (err: unknown, what: string) =>
+    app.log.warn({ event: 'live_bus', what, err }, 'live updates disturbed');
+  const live = deps.redis
+    ? createRedisLiveBus({ client: deps.redis, prefix: redisPrefix, onError: onLiveError })
+    : createLocalLiveBus({ onError: onLiveError });
+  const sessions = new SessionService({
+    store,
+    users: userRepo,
+    events,
+    policy: config,
+    clock,
+    onChange: (change) => live.publish({ ...change, at: clock() }),
+  });
   const services: Services = {
     config,
     database: deps.database,
     store,
     users: new UserService(userRepo, clock),
-    sessions: new SessionService({ store, users: userRepo, events, policy: config, clock }),
+    sessions,
     events,
     audit: new AuditLog(db, clock),
     csrf: new Csrf(csrfKey, deps.csrfValidityMs ?? DEFAULT_CSRF_VALIDITY_MS, cookies),
     clock,
+    live,
   };
   app.decorate('warden', services);
+
+  const cleanup = new CleanupJob({
+    sessions,
+    audit: services.audit,
+    lock: cleanupLock(deps, redisPrefix, config.cleanupIntervalMs),
+    db,
+    clock,
+    log: app.log,
+    intervalMs: config.cleanupIntervalMs,
+    retentionMs: config.retentionMs,
+  });
+  app.addHook('onReady', async () => {
+    await live.start();
+    cleanup.start();
+  });
+  app.addHook('onClose', async () => {
+    await cleanup.stop();
+    await live.close();
+  });
 
   // Before any route, so that every route's TypeBox schema lands in the document.
   await app.register(fastifySwagger, {
@@ -197,4 +255,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(authApiRoutes, { prefix: '/api/auth' });
   await app.register(adminRoutes, { prefix: '/admin' });
   return app;
+}
+
+/** One scheduled cleanup at a time: across Redis, across one PostgreSQL, or in this process. */
+function cleanupLock(deps: AppDeps, redisPrefix: string, intervalMs: number): JobLock {
+  // Long enough for any run; a holder that dies blocks the others at most this long.
+  const ttlMs = Math.max(intervalMs, 60_000);
+  if (deps.redis) return redisLock(deps.redis, `${redisPrefix}lock:cleanup`, ttlMs);
+  if (deps.database.dialect === 'postgres') return postgresLock(deps.database.db, 'warden:cleanup');
+  return processLock();
 }

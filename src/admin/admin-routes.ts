@@ -7,6 +7,7 @@ import { WardenError } from '../errors.js';
 import { requireSuperuser } from '../http/auth.js';
 import { sendError } from '../http/respond.js';
 import { analyticsRoutes } from './analytics-routes.js';
+import { liveRoutes } from './live-routes.js';
 import { sessionRoutes } from './session-routes.js';
 import { userRoutes } from './user-routes.js';
 
@@ -25,4 +26,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(sessionRoutes);
   await app.register(userRoutes);
   await app.register(analyticsRoutes);
+  await app.register(liveRoutes);
 };

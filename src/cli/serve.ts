@@ -43,7 +43,12 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   let app: FastifyInstance | undefined;
   try {
     await warnWithoutSuperuser(runtime, logger, ctx);
-    app = await buildApp(config, { database: runtime.database, store: runtime.store, logger });
+    app = await buildApp(config, {
+      database: runtime.database,
+      store: runtime.store,
+      logger,
+      redis: runtime.redis,
+    });
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await app?.close();

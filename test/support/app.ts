@@ -167,6 +167,8 @@ export async function makeApp(
     clock: opts.clock,
     localClock: opts.localClock,
     csrfValidityMs: opts.csrfValidityMs,
+    redis,
+    redisPrefix: prefix,
   });
   await app.ready();
   const repo = new UserRepo(database.db, database.dialect);
@@ -197,16 +199,21 @@ export async function makeApp(
   };
 }
 
-/** Another Warden instance on the same database and session store (closed with `t`). */
+/**
+ * Another Warden instance on the same database and session store, and on Redis the same live
+ * channel and cleanup lock (closed with `t`).
+ */
 export async function secondInstance(
   t: TestApp,
-  opts: { localClock?: () => number } = {},
+  opts: { localClock?: () => number; logStream?: NodeJS.WritableStream } = {},
 ): Promise<FastifyInstance> {
   const app = await buildApp(t.config, {
     database: t.database,
     store: t.store,
-    logger: false,
+    logger: opts.logStream ? createLogger({ logLevel: 'info' }, opts.logStream) : false,
     localClock: opts.localClock,
+    redis: t.redis,
+    redisPrefix: t.prefix,
   });
   await app.ready();
   const close = t.close;
