@@ -132,7 +132,7 @@ export function sessionsView(d: SessionsPageData): SafeHtml {
   return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Sessions</h1>
   <span class="fs-5" id="match-count" data-total="${d.total}">${d.total.toLocaleString('en')} matching</span>
-  <span class="text-body-secondary small">${d.activeCount.toLocaleString('en')} active in all</span>
+  <span class="text-body-secondary small" id="active-count">${d.activeCount.toLocaleString('en')} active in all</span>
 </div>
 ${filterForm(f)}
 ${

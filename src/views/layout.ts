@@ -54,6 +54,13 @@ function navLink(href: string, label: string, current: boolean): SafeHtml {
     ${current ? html`aria-current="page"` : ''}>${label}</a></li>`;
 }
 
+/** The header's live count of active sessions; live.js fills it and keeps it current. */
+function liveBadge(): SafeHtml {
+  return html`<a class="badge rounded-pill text-bg-secondary text-decoration-none me-md-3 my-2 my-md-0"
+    id="live-active" href="/admin/sessions?status=active" data-state="connecting" hidden
+    title="Active sessions (connecting to live updates)"><span data-live-count>…</span> active</a>`;
+}
+
 export function page(opts: PageOptions): SafeHtml {
   const { viewer, nav } = opts;
   const isSuperuser = viewer?.role === 'superuser';
@@ -70,6 +77,7 @@ export function page(opts: PageOptions): SafeHtml {
 <link rel="stylesheet" href="/static/warden.css">
 <script src="/static/bootstrap/js/bootstrap.bundle.min.js" defer></script>
 <script src="/static/warden.js" defer></script>
+${isSuperuser ? html`<script src="/static/live.js" defer></script>` : ''}
 </head>
 <body>
 <nav class="navbar navbar-expand-md navbar-dark bg-dark mb-3">
@@ -85,6 +93,7 @@ export function page(opts: PageOptions): SafeHtml {
         ${viewer ? navLink('/me/sessions', 'My sessions', nav === 'my-sessions') : ''}
         ${isSuperuser ? CONSOLE_NAV.map(([key, href, label]) => navLink(href, label, nav === key)) : ''}
       </ul>
+      ${isSuperuser ? liveBadge() : ''}
       ${
         viewer
           ? html`<form method="post" action="/logout" class="d-flex align-items-center gap-2">
