@@ -48,16 +48,17 @@
     }
   }
 
-  function initSelectAll() {
-    const all = document.getElementById('select-all');
+  // A header checkbox that selects every enabled row checkbox of its table.
+  function initSelectAll(allId, tableId) {
+    const all = document.getElementById(allId);
     if (!all) return;
     const boxes = () => [
-      ...document.querySelectorAll('#sessions-table input[name="ids"]:not(:disabled)'),
+      ...document.querySelectorAll(`#${tableId} input[name="ids"]:not(:disabled)`),
     ];
     all.addEventListener('change', () => {
       for (const box of boxes()) box.checked = all.checked;
     });
-    document.getElementById('sessions-table')?.addEventListener('change', (event) => {
+    document.getElementById(tableId)?.addEventListener('change', (event) => {
       if (event.target?.name !== 'ids') return;
       const list = boxes();
       all.checked = list.length > 0 && list.every((b) => b.checked);
@@ -166,7 +167,8 @@
 
   document.addEventListener('DOMContentLoaded', () => {
     initToasts();
-    initSelectAll();
+    initSelectAll('select-all', 'sessions-table');
+    initSelectAll('select-all-users', 'users-table');
     initBulk();
   });
 })();
