@@ -32,8 +32,10 @@ import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { installErrorHandling } from './http/respond.js';
 import { createLogger } from './logger.js';
+import { metricsRoutes } from './metrics/metrics-routes.js';
+import { WardenMetrics } from './metrics/warden-metrics.js';
 import { authPages } from './pages/auth-pages.js';
-import { type GuardedStore, guardStore } from './resilience/guarded-store.js';
+import { type GuardedStore, guardStore, type StoreCallEvent } from './resilience/guarded-store.js';
 import { CleanupJob } from './sessions/cleanup-job.js';
 import {
   type JobLock,
@@ -42,6 +44,7 @@ import {
   type RedisLockClient,
   redisLock,
 } from './sessions/locks.js';
+import { SessionPolicies } from './sessions/policy.js';
 import { DEFAULT_REDIS_PREFIX } from './sessions/redis-store.js';
 import { SessionService } from './sessions/session-service.js';
 import type { SessionStore } from './sessions/session-store.js';
@@ -62,6 +65,8 @@ export interface AppDeps {
   logger?: false | Logger;
   /** How long a CSRF token stays valid, in milliseconds. @default 12 hours */
   csrfValidityMs?: number;
+  /** Told of every session-store call after the metrics are (tests, extra observers). */
+  onStoreCall?: (event: StoreCallEvent) => void;
   /**
    * The Redis client of the session store, when there is one: live updates then go over its
    * pub/sub (a duplicate connection subscribes) and the scheduled cleanup locks in Redis.
@@ -82,8 +87,12 @@ export interface Services {
   audit: AuditLog;
   csrf: Csrf;
   clock: () => number;
+  /** The session policy in force (console overrides over the config), cached per instance. */
+  policies: SessionPolicies;
   /** Session changes for live consoles: Redis pub/sub across instances, or in-process. */
   live: LiveBus;
+  /** What /metrics reports: counters of this process, fed by the store guard and the session service. */
+  metrics: WardenMetrics;
 }
 
 declare module 'fastify' {
@@ -114,8 +123,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const csrfKey = await sharedSecret(db, 'csrf_hmac_key');
   const cookies = { secure: config.cookieSecure };
 
+  const metrics = new WardenMetrics();
   const store = guardStore(deps.store, {
     timeoutMs: config.storeTimeoutMs,
+    onCall: (event) => {
+      metrics.storeCall(event);
+      deps.onStoreCall?.(event);
+    },
     onStateChange: (state) => app.log.warn({ event: 'breaker', state }, 'session store breaker'),
   });
   const storeTime = deps.clock
@@ -128,6 +142,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const clock = deps.clock ?? storeTime!.now;
   const userRepo = new UserRepo(db, deps.database.dialect);
   const events = new SessionEvents(db);
+  const policies = new SessionPolicies(db, config);
   const redisPrefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX;
   const onLiveError = (err: unknown, what: string) =>
     app.log.warn({ event: 'live_bus', what, err }, 'live updates disturbed');
@@ -139,8 +154,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     users: userRepo,
     events,
     policy: config,
+    policies,
     clock,
-    onChange: (change) => live.publish({ ...change, at: clock() }),
+    onChange: (change) => {
+      metrics.sessionChange(change);
+      live.publish({ ...change, at: clock() });
+    },
   });
   const services: Services = {
     config,
@@ -152,7 +171,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     audit: new AuditLog(db, clock),
     csrf: new Csrf(csrfKey, deps.csrfValidityMs ?? DEFAULT_CSRF_VALIDITY_MS, cookies),
     clock,
+    policies,
     live,
+    metrics,
   };
   app.decorate('warden', services);
 
@@ -254,6 +275,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(authPages);
   await app.register(authApiRoutes, { prefix: '/api/auth' });
   await app.register(adminRoutes, { prefix: '/admin' });
+  await app.register(metricsRoutes);
   return app;
 }
 

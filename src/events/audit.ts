@@ -140,16 +140,16 @@ export class AuditLog {
   }
 
   /**
-   * Every matching row, newest first, read in chunks by id so that a large export never sits
-   * in memory; rows written after the walk started are not included.
+   * Every matching row, newest first, in batches read by id, so that a large export never sits
+   * in memory. Pass `maxId` to leave out rows written after the walk started.
    */
-  async *rows(filter: AuditFilter, chunk = 1_000): AsyncGenerator<AuditRow> {
+  async *batches(filter: AuditFilter, chunk = 1_000): AsyncGenerator<AuditRow[]> {
     let below: number | undefined;
     for (;;) {
       let q = this.#filtered(filter).selectAll();
       if (below !== undefined) q = q.where('id', '<', below);
       const batch = await q.orderBy('id', 'desc').limit(chunk).execute();
-      yield* batch;
+      if (batch.length > 0) yield batch;
       if (batch.length < chunk) return;
       below = batch[batch.length - 1].id;
     }

@@ -8,6 +8,15 @@ import type { UserRow } from '../db/schema.js';
 import type { SessionEvents } from '../events/session-events.js';
 import type { UserRepo } from '../users/user-repo.js';
 import {
+  admitSignIn,
+  boundedByPolicy,
+  expireByPolicy,
+  type LivePolicy,
+  type PolicySource,
+  settleSessionLimit,
+  staticPolicy,
+} from './policy.js';
+import {
   expiresAt,
   type SessionQuery,
   type SessionRecord,
@@ -89,6 +98,7 @@ export class SessionService {
   readonly #policy: SessionPolicy;
   readonly #clock: () => number;
   readonly #onChange: (change: SessionChange) => void;
+  readonly #policies: PolicySource | undefined;
 
   constructor(deps: {
     store: SessionStore;
@@ -98,6 +108,8 @@ export class SessionService {
     clock: () => number;
     /** Told of every change after it is stored; must not throw (live updates). */
     onChange?: (change: SessionChange) => void;
+    /** The console's policy (sessions/policy.ts); without it, `policy` with no role limits. */
+    policies?: PolicySource;
   }) {
     this.#store = deps.store;
     this.#users = deps.users;
@@ -105,6 +117,7 @@ export class SessionService {
     this.#policy = deps.policy;
     this.#clock = deps.clock;
     this.#onChange = deps.onChange ?? (() => {});
+    this.#policies = deps.policies;
   }
 
   get store(): SessionStore {
@@ -113,6 +126,10 @@ export class SessionService {
 
   get policy(): SessionPolicy {
     return this.#policy;
+  }
+
+  #currentPolicy(): Promise<LivePolicy> {
+    return this.#policies ? this.#policies.current() : Promise.resolve(staticPolicy(this.#policy));
   }
 
   /**
@@ -124,19 +141,31 @@ export class SessionService {
     client: { ip: string; userAgent: string },
   ): Promise<{ token: string; session: SessionRecord }> {
     const now = this.#clock();
+    const policy = await this.#currentPolicy();
+    await admitSignIn(this.#store, user, policy, now);
     const token = newToken();
     const session: SessionRecord = {
       id: sessionIdOf(token),
       userId: user.id,
       createdAt: now,
       lastSeenAt: now,
-      idleExpiresAt: now + this.#policy.idleTimeoutMs,
-      absoluteExpiresAt: now + this.#policy.absoluteLifetimeMs,
+      idleExpiresAt: now + policy.idleTimeoutMs,
+      absoluteExpiresAt: now + policy.absoluteLifetimeMs,
       ip: client.ip,
       userAgent: client.userAgent.slice(0, 512),
     };
 
     await this.#store.create(session);
+    const evicted = await settleSessionLimit(
+      { store: this.#store, events: this.#events },
+      user,
+      session,
+      policy,
+      now,
+    );
+    if (evicted.length > 0) {
+      this.#onChange({ type: 'revoked', sessionIds: evicted, reason: 'evicted_by_limit' });
+    }
     await this.#users.recordLogin(user.id, now);
     await this.#events.record([session], { kind: 'signed_in' }, now);
     this.#onChange({ type: 'signed_in', sessionId: session.id, userId: user.id });
@@ -151,8 +180,15 @@ export class SessionService {
     if (!token || !isWellFormedToken(token)) return null;
     const now = this.#clock();
 
-    const session = await this.#store.get(sessionIdOf(token));
-    if (!session || statusOf(session, now) === 'expired') return null;
+    const stored = await this.#store.get(sessionIdOf(token));
+    if (!stored || statusOf(stored, now) === 'expired') return null;
+    // The policy in force may have been shortened since the deadlines were stored.
+    const policy = await this.#currentPolicy();
+    const session = boundedByPolicy(stored, policy);
+    if (statusOf(session, now) === 'expired') {
+      await expireByPolicy({ store: this.#store, events: this.#events }, stored, session, now);
+      return null;
+    }
 
     const user = await this.#users.findById(session.userId);
     if (user?.status !== 'approved') return null;
@@ -160,7 +196,7 @@ export class SessionService {
     if (now - session.lastSeenAt < this.#policy.touchIntervalMs) {
       return { session, user, touched: false };
     }
-    const idleExpiresAt = Math.min(now + this.#policy.idleTimeoutMs, session.absoluteExpiresAt);
+    const idleExpiresAt = Math.min(now + policy.idleTimeoutMs, session.absoluteExpiresAt);
     const stillThere = await this.#store.touch(session.id, now, idleExpiresAt);
     if (!stillThere) return null;
     return { session: { ...session, lastSeenAt: now, idleExpiresAt }, user, touched: true };
