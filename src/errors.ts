@@ -22,6 +22,7 @@ export const ERRORS = {
   },
   WARDEN_FORBIDDEN: { status: 403, message: 'Superusers only' },
   WARDEN_CSRF_INVALID: { status: 403, message: 'Missing or invalid CSRF token: %s' },
+  WARDEN_METRICS_FORBIDDEN: { status: 403, message: 'Metrics are served only to %s' },
   WARDEN_NOT_FOUND: { status: 404, message: 'Not found: %s' },
   WARDEN_USER_EMAIL_TAKEN: { status: 409, message: 'An account with this email exists' },
   WARDEN_RATE_LIMITED: { status: 429, message: 'Too many attempts; retry in %s seconds' },

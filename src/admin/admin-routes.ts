@@ -9,6 +9,7 @@ import { sendError } from '../http/respond.js';
 import { analyticsRoutes } from './analytics-routes.js';
 import { liveRoutes } from './live-routes.js';
 import { sessionRoutes } from './session-routes.js';
+import { statsRoutes } from './stats-routes.js';
 import { userRoutes } from './user-routes.js';
 
 export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -24,6 +25,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/', async (_request, reply) => reply.redirect('/admin/sessions', 303));
   await app.register(sessionRoutes);
+  await app.register(statsRoutes);
   await app.register(userRoutes);
   await app.register(analyticsRoutes);
   await app.register(liveRoutes);

@@ -7,6 +7,7 @@ import type { UserRow } from '../db/schema.js';
 import { logAuthEvent } from '../events/log-lines.js';
 import type { SessionRecord } from '../sessions/session-store.js';
 import { clearSessionCookie, SESSION_COOKIE, setSessionCookie } from './cookies.js';
+import { toWardenError } from './respond.js';
 
 /**
  * Checks credentials and starts a new session, setting its cookie. Throws a coded
@@ -19,19 +20,28 @@ export async function signInRequest(
   email: string,
   password: string,
 ): Promise<{ user: UserRow; session: SessionRecord }> {
-  const { users, sessions, config, clock } = request.server.warden;
+  const { users, sessions, config, clock, metrics } = request.server.warden;
   let user: UserRow;
   try {
     user = await users.verifyCredentials(email, password);
   } catch (err) {
     logAuthEvent(request.log, { event: 'sign_in_failed', email, reason: (err as Error).message });
+    metrics.signInFailed(toWardenError(err).code);
     throw err;
   }
 
-  const { token, session } = await sessions.signIn(user, {
-    ip: request.ip,
-    userAgent: request.headers['user-agent'] ?? '',
-  });
+  let started: Awaited<ReturnType<typeof sessions.signIn>>;
+  try {
+    started = await sessions.signIn(user, {
+      ip: request.ip,
+      userAgent: request.headers['user-agent'] ?? '',
+    });
+  } catch (err) {
+    // A session limit that refuses, or a store that cannot answer, is a failed sign-in too.
+    metrics.signInFailed(toWardenError(err).code);
+    throw err;
+  }
+  const { token, session } = started;
   setSessionCookie(request, reply, token, session, clock(), { secure: config.cookieSecure });
   logAuthEvent(request.log, { event: 'sign_in', userId: user.id, sessionId: session.id });
   return { user, session };

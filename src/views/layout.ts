@@ -33,6 +33,7 @@ export type NavKey =
 /** The console's pages, in menu order: one list, so a page is added in one place. */
 const CONSOLE_NAV: readonly [NavKey, string, string][] = [
   ['sessions', '/admin/sessions', 'Sessions'],
+  ['stats', '/admin/sessions/stats', 'Statistics'],
   ['users', '/admin/users', 'Users'],
   ['analytics', '/admin/analytics', 'Analytics'],
 ];

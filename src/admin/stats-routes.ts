@@ -1,0 +1,100 @@
+/**
+ * @module admin/stats-routes
+ * `GET /admin/sessions/stats`: the statistics page, or its figures as JSON for the page's own
+ * refresh; `POST /admin/sessions/stats/repair`: removes index entries that point to nothing,
+ * audited with its counts. The figures are snapshots per section (see stats-service), so
+ * polling consoles cost the store one computation per interval.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { actorOf, requireCsrf } from '../http/auth.js';
+import { done, wantsJson } from '../http/respond.js';
+import { StatsService } from './stats-service.js';
+import { statsView } from './stats-view.js';
+
+const REPAIR_LABELS: Record<string, string> = {
+  by_created: 'from the creation index',
+  by_expiry: 'from the expiry index',
+  user_indexes: 'from user indexes',
+  orphan_sessions: 'sessions of users who no longer exist',
+};
+
+/** "3 removed: 1 from the creation index, 2 from user indexes" */
+export function describeRepair(removed: Record<string, number>): string {
+  const total = Object.values(removed).reduce((sum, n) => sum + n, 0);
+  if (total === 0) return 'Nothing to repair: every entry points to a session.';
+  const parts = Object.entries(removed)
+    .filter(([, n]) => n > 0)
+    .map(([key, n]) => `${n} ${REPAIR_LABELS[key] ?? key}`);
+  return `${total} removed: ${parts.join(', ')}.`;
+}
+
+export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { store, database, users, audit, csrf, clock } = app.warden;
+  const stats = new StatsService({
+    store,
+    database,
+    users: users.repo,
+    clock,
+    onError: (section, err) =>
+      app.log.warn({ event: 'stats_refresh_failed', section, err }, 'statistics not refreshed'),
+  });
+
+  app.get('/sessions/stats', async (request, reply) => {
+    const report = await stats.report();
+    reply.header('cache-control', 'no-store');
+    if (wantsJson(request)) return report;
+    return reply.page({
+      title: 'Statistics',
+      nav: 'stats',
+      body: statsView({ report, csrfToken: reply.csrfToken(), storeKind: store.kind }),
+    });
+  });
+
+  app.post(
+    '/sessions/stats/repair',
+    {
+      schema: {
+        body: Type.Optional(Type.Object({ _csrf: Type.Optional(Type.String({ maxLength: 512 })) })),
+      },
+      preHandler: requireCsrf({ audit, csrf }),
+    },
+    async (request, reply) => {
+      const started = performance.now();
+      let removed: Record<string, number>;
+      try {
+        removed = await store.repairIndexes();
+      } catch (err) {
+        // A repair cut short may have removed part of what it found: running it again is safe.
+        await audit.write(
+          actorOf(request),
+          {
+            action: 'sessions.repair_indexes',
+            outcome: 'failure',
+            details: { reason: err instanceof Error ? err.message : String(err) },
+            durationMs: Math.round(performance.now() - started),
+          },
+          request.log,
+        );
+        throw err;
+      }
+      stats.invalidate();
+      await audit.write(
+        actorOf(request),
+        {
+          action: 'sessions.repair_indexes',
+          outcome: 'success',
+          details: { counts: removed },
+          durationMs: Math.round(performance.now() - started),
+        },
+        request.log,
+      );
+      const message = describeRepair(removed);
+      return done(request, reply, {
+        json: { removed },
+        redirectTo: '/admin/sessions/stats',
+        flash: { kind: 'success', message: `Index repair: ${message}` },
+      });
+    },
+  );
+};

@@ -1,0 +1,97 @@
+/**
+ * @module admin/stats-snapshot
+ * A figure computed at most every so often and kept in this process, so a console that
+ * polls every few seconds, or ten consoles at once, cost the store one computation per
+ * interval rather than one per request.
+ */
+
+export interface Snapshot<T> {
+  /** When the figures were taken, by the app's clock (epoch milliseconds); null before the first. */
+  takenAt: number | null;
+  /** How long taking them took, in milliseconds. */
+  tookMs: number;
+  data: T | null;
+  /** Why the last attempt to refresh failed, when it did; `data` is then the previous figures. */
+  error: string | null;
+}
+
+export interface SnapshotOptions {
+  /** Figures younger than this are served as they are, in milliseconds. */
+  maxAgeMs: number;
+  /**
+   * Figures that took long to compute are kept longer: at least this many times their cost,
+   * so a computation never takes more than about 1/dutyFactor of the time. @default 20
+   */
+  dutyFactor?: number;
+  /** How long a request waits for a refresh before it is answered with the older figures. @default 50 */
+  waitMs?: number;
+  /** The app's clock, for `takenAt`. */
+  clock: () => number;
+  /** Told of a failed refresh. */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Serves the last figures while they are fresh; once stale, starts one refresh and waits
+ * briefly for it, answering with the previous figures if it takes longer (they say when they
+ * were taken). Only the first request ever waits for the whole computation.
+ */
+export class CachedFigure<T> {
+  readonly #compute: () => Promise<T>;
+  readonly #opts: Required<Omit<SnapshotOptions, 'onError'>> & Pick<SnapshotOptions, 'onError'>;
+  #current: Snapshot<T> = { takenAt: null, tookMs: 0, data: null, error: null };
+  /** performance.now() after which the current figures are stale. */
+  #staleAt = 0;
+  #inflight: Promise<void> | null = null;
+
+  constructor(compute: () => Promise<T>, opts: SnapshotOptions) {
+    this.#compute = compute;
+    this.#opts = { dutyFactor: 20, waitMs: 50, ...opts };
+  }
+
+  async get(): Promise<Snapshot<T>> {
+    if (performance.now() < this.#staleAt) return this.#current;
+
+    const refresh = this.#refresh();
+    if (this.#current.takenAt === null) {
+      await refresh;
+    } else {
+      let timer: NodeJS.Timeout | undefined;
+      const pause = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.#opts.waitMs);
+      });
+      await Promise.race([refresh, pause]);
+      clearTimeout(timer);
+    }
+    return this.#current;
+  }
+
+  /** Marks the figures stale, so the next request computes them again (after a repair). */
+  invalidate(): void {
+    this.#staleAt = 0;
+  }
+
+  #refresh(): Promise<void> {
+    this.#inflight ??= (async () => {
+      const start = performance.now();
+      try {
+        const data = await this.#compute();
+        const tookMs = performance.now() - start;
+        this.#current = { takenAt: this.#opts.clock(), tookMs, data, error: null };
+        this.#staleAt =
+          performance.now() + Math.max(this.#opts.maxAgeMs, tookMs * this.#opts.dutyFactor);
+      } catch (err) {
+        this.#opts.onError?.(err);
+        this.#current = {
+          ...this.#current,
+          error: err instanceof Error ? err.message : String(err),
+        };
+        // A failing store is asked again after the usual interval, not on every request.
+        this.#staleAt = performance.now() + this.#opts.maxAgeMs;
+      } finally {
+        this.#inflight = null;
+      }
+    })();
+    return this.#inflight;
+  }
+}
