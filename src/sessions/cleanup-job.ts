@@ -5,8 +5,9 @@
  * store has no TTL; in Redis it also clears index entries that point to nothing).
  *
  * Across a fleet, one instance runs at a time: the run holds a lock (see locks.ts), and an
- * instance that takes the lock within half an interval of the last run anywhere skips, so the
- * fleet as a whole runs about once per interval rather than once per instance. Each run writes
+ * instance that takes the lock within RECENT_FRACTION of an interval after the last run
+ * anywhere skips, so the fleet as a whole runs about once per interval rather than once per
+ * instance. Each run writes
  * one audit row (which is also its one log line) with the count it removed; a skipped turn
  * writes nothing.
  */
@@ -23,6 +24,11 @@ export const CLEANUP_ACTION = 'sessions.scheduled_cleanup';
 export const LAST_RUN_SETTING = 'cleanup_last_run';
 /** The audit actor of a run: nobody signed in; `trigger` in the details names the scheduler. */
 const SCHEDULER: Actor = { id: null, email: null, ip: null };
+/**
+ * A turn this soon after the last run (as a fraction of the interval) skips. Below the 0.9 of
+ * the timer's jitter, so an instance alone never skips its own next turn.
+ */
+const RECENT_FRACTION = 0.8;
 
 export type CleanupOutcome =
   | { status: 'ran'; removed: number; durationMs: number }
@@ -109,7 +115,9 @@ export class CleanupJob {
     const { clock, intervalMs } = this.#o;
     const startedAt = clock();
     const last = await this.#lastRun();
-    if (last !== null && startedAt - last < intervalMs / 2) {
+    // A mark in the future (a clock that jumped back) is stale, not a reason to wait.
+    const sinceLast = last === null ? Number.POSITIVE_INFINITY : startedAt - last;
+    if (sinceLast >= 0 && sinceLast < intervalMs * RECENT_FRACTION) {
       return { status: 'skipped', reason: 'recent' };
     }
     await this.#setLastRun(startedAt);
