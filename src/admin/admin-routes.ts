@@ -8,6 +8,7 @@ import { requireSuperuser } from '../http/auth.js';
 import { sendError } from '../http/respond.js';
 import { analyticsRoutes } from './analytics-routes.js';
 import { liveRoutes } from './live-routes.js';
+import { policyRoutes } from './policy-routes.js';
 import { sessionRoutes } from './session-routes.js';
 import { statsRoutes } from './stats-routes.js';
 import { userRoutes } from './user-routes.js';
@@ -29,4 +30,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(userRoutes);
   await app.register(analyticsRoutes);
   await app.register(liveRoutes);
+  await app.register(policyRoutes);
 };

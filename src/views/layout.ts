@@ -36,6 +36,7 @@ const CONSOLE_NAV: readonly [NavKey, string, string][] = [
   ['stats', '/admin/sessions/stats', 'Statistics'],
   ['users', '/admin/users', 'Users'],
   ['analytics', '/admin/analytics', 'Analytics'],
+  ['policy', '/admin/policy', 'Policy'],
 ];
 
 export interface PageOptions {

@@ -1,0 +1,267 @@
+/**
+ * @module admin/policy-routes
+ * `GET /admin/policy` shows the session policy in force and a form to change it;
+ * `POST /admin/policy` saves it (audited from → to). A bad value answers 400 naming the
+ * field: the form again with the message for a browser, the coded error for JSON.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
+import { ConfigError, parseDuration } from '../config.js';
+import { ROLES, type Role } from '../db/schema.js';
+import { WardenError } from '../errors.js';
+import { actorOf, requireCsrf } from '../http/auth.js';
+import { done, wantsJson } from '../http/respond.js';
+import {
+  formatDuration,
+  LIMIT_ACTIONS,
+  type LimitAction,
+  type LivePolicy,
+  type PolicyOverrides,
+  type RoleLimit,
+} from '../sessions/policy.js';
+import { formValuesOf, type PolicyFormValues, policyView } from './policy-view.js';
+
+const Text = (maxLength: number) => Type.String({ maxLength });
+
+const roleFields: Record<string, TSchema> = {};
+for (const role of ROLES) {
+  roleFields[`max_sessions_${role}`] = Type.Optional(
+    Type.Union([Text(12), Type.Integer(), Type.Null()]),
+  );
+  roleFields[`on_limit_${role}`] = Type.Optional(
+    Type.Union(LIMIT_ACTIONS.map((a) => Type.Literal(a))),
+  );
+}
+
+/**
+ * The form's fields; JSON clients send the same names. A field left out keeps its current
+ * value; an empty one (or null) goes back to the default (config duration, no limit).
+ */
+const PolicyBody = Type.Object({
+  _csrf: Type.Optional(Text(512)),
+  version: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Text(12)])),
+  idle_timeout: Type.Optional(Type.Union([Text(20), Type.Null()])),
+  absolute_lifetime: Type.Optional(Type.Union([Text(20), Type.Null()])),
+  ...roleFields,
+});
+
+type Body = Record<string, string | number | null | undefined>;
+
+function invalid(field: string, problem: string): WardenError {
+  return new WardenError('WARDEN_VALIDATION', [`${field} ${problem}`], { field });
+}
+
+function durationOf(field: string, raw: unknown, current: number | null): number | null {
+  if (raw === undefined) return current;
+  if (raw === null || String(raw).trim() === '') return null;
+  try {
+    return parseDuration(field, String(raw));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw invalid(field, `"${raw}" is not a duration (use e.g. 90s, 15m, 12h, 7d)`);
+  }
+}
+
+function maxSessionsOf(field: string, raw: unknown, current: number | null): number | null {
+  if (raw === undefined) return current;
+  if (raw === null || String(raw).trim() === '') return null;
+  const text = String(raw).trim();
+  if (!/^\d+$/.test(text)) throw invalid(field, `"${raw}" is not a whole number`);
+  return Number(text);
+}
+
+/** The overrides a body asks for, on top of the current ones; throws a 400 naming the field. */
+function overridesFrom(body: Body, current: PolicyOverrides): PolicyOverrides {
+  const roleLimits = {} as Record<Role, RoleLimit>;
+  for (const role of ROLES) {
+    const now = current.roleLimits[role];
+    const onLimit = body[`on_limit_${role}`] as LimitAction | undefined;
+    roleLimits[role] = {
+      maxSessions: maxSessionsOf(
+        `max_sessions_${role}`,
+        body[`max_sessions_${role}`],
+        now.maxSessions,
+      ),
+      onLimit: onLimit ?? now.onLimit,
+    };
+  }
+  return {
+    idleTimeoutMs: durationOf('idle_timeout', body.idle_timeout, current.idleTimeoutMs),
+    absoluteLifetimeMs: durationOf(
+      'absolute_lifetime',
+      body.absolute_lifetime,
+      current.absoluteLifetimeMs,
+    ),
+    roleLimits,
+  };
+}
+
+/** What the form showed when it was submitted, to show it again with an error. */
+function submitted(body: Body, current: LivePolicy): PolicyFormValues {
+  const values = formValuesOf(current);
+  const text = (v: unknown, fallback: string) =>
+    v === undefined || v === null ? fallback : String(v);
+  values.idle_timeout = text(body.idle_timeout, values.idle_timeout);
+  values.absolute_lifetime = text(body.absolute_lifetime, values.absolute_lifetime);
+  for (const role of ROLES) {
+    values.limits[role] = {
+      max: text(body[`max_sessions_${role}`], values.limits[role].max),
+      onLimit: (body[`on_limit_${role}`] as LimitAction | undefined) ?? values.limits[role].onLimit,
+    };
+  }
+  return values;
+}
+
+/** The policy as the audit row and the JSON answer carry it: readable durations. */
+function summary(p: LivePolicy) {
+  const limits: Record<string, { maxSessions: number | null; onLimit: LimitAction }> = {};
+  for (const role of ROLES) limits[role] = { ...p.roleLimits[role] };
+  return {
+    idleTimeout: formatDuration(p.idleTimeoutMs),
+    absoluteLifetime: formatDuration(p.absoluteLifetimeMs),
+    idleTimeoutOverridden: p.overrides.idleTimeoutMs !== null,
+    absoluteLifetimeOverridden: p.overrides.absoluteLifetimeMs !== null,
+    roleLimits: limits,
+  };
+}
+
+/** Names of the settings that differ between two policies. */
+function changedFields(from: LivePolicy, to: LivePolicy): string[] {
+  const changed: string[] = [];
+  if (from.overrides.idleTimeoutMs !== to.overrides.idleTimeoutMs) changed.push('idle_timeout');
+  if (from.overrides.absoluteLifetimeMs !== to.overrides.absoluteLifetimeMs) {
+    changed.push('absolute_lifetime');
+  }
+  for (const role of ROLES) {
+    const a = from.roleLimits[role];
+    const b = to.roleLimits[role];
+    if (a.maxSessions !== b.maxSessions) changed.push(`max_sessions_${role}`);
+    if (a.onLimit !== b.onLimit) changed.push(`on_limit_${role}`);
+  }
+  return changed;
+}
+
+function policyJson(
+  p: LivePolicy,
+  defaults: { idleTimeoutMs: number; absoluteLifetimeMs: number },
+) {
+  return {
+    version: p.version,
+    idleTimeoutMs: p.idleTimeoutMs,
+    absoluteLifetimeMs: p.absoluteLifetimeMs,
+    roleLimits: p.roleLimits,
+    overrides: {
+      idleTimeoutMs: p.overrides.idleTimeoutMs,
+      absoluteLifetimeMs: p.overrides.absoluteLifetimeMs,
+    },
+    defaults: {
+      idleTimeoutMs: defaults.idleTimeoutMs,
+      absoluteLifetimeMs: defaults.absoluteLifetimeMs,
+    },
+    updatedAt: p.updatedAt,
+    updatedBy: p.updatedBy,
+  };
+}
+
+export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { policies, audit, csrf, clock } = app.warden;
+  const csrfChecked = requireCsrf({ audit, csrf });
+
+  app.get('/policy', async (request, reply) => {
+    const policy = await policies.current();
+    if (wantsJson(request)) return policyJson(policy, policies.defaults);
+    return reply.page({
+      title: 'Session policy',
+      nav: 'policy',
+      body: policyView({
+        policy,
+        defaults: policies.defaults,
+        values: formValuesOf(policy),
+        version: policy.version,
+        now: clock(),
+        csrfToken: reply.csrfToken(),
+      }),
+    });
+  });
+
+  app.post(
+    '/policy',
+    { schema: { body: PolicyBody }, preHandler: csrfChecked },
+    async (request, reply) => {
+      const started = performance.now();
+      const body = request.body as Body;
+      const actor = actorOf(request);
+      const current = await policies.current();
+
+      let result: { from: LivePolicy; to: LivePolicy };
+      try {
+        const version = body.version;
+        if (version !== undefined && !/^\d+$/.test(String(version).trim())) {
+          throw invalid('version', `"${version}" is not a whole number`);
+        }
+        const overrides = overridesFrom(body, current.overrides);
+        const candidate = { ...current, overrides, roleLimits: overrides.roleLimits };
+        if (changedFields(current, candidate).length === 0) {
+          // Nothing to change: no new version, but the attempt is still on record.
+          if (version !== undefined && Number(version) !== current.version) {
+            throw invalid(
+              'version',
+              'does not match the policy in force; review it and save again',
+            );
+          }
+          result = { from: current, to: current };
+        } else {
+          result = await policies.update(overrides, {
+            email: actor.email,
+            at: clock(),
+            ...(version !== undefined ? { expectVersion: Number(version) } : {}),
+          });
+        }
+      } catch (err) {
+        if (
+          !(err instanceof WardenError) ||
+          err.code !== 'WARDEN_VALIDATION' ||
+          wantsJson(request)
+        ) {
+          throw err;
+        }
+        const fresh = await policies.current();
+        return reply.code(400).page({
+          title: 'Session policy',
+          nav: 'policy',
+          body: policyView({
+            policy: fresh,
+            defaults: policies.defaults,
+            values: submitted(body, fresh),
+            version: fresh.version,
+            now: clock(),
+            csrfToken: reply.csrfToken(),
+            error: { field: err.details?.field as string | undefined, message: err.message },
+          }),
+        });
+      }
+
+      const { from, to } = result;
+      const changed = changedFields(from, to);
+      await audit.write(
+        actor,
+        {
+          action: 'policy.update',
+          target: 'session_policy',
+          outcome: 'success',
+          details: { changed, from: summary(from), to: summary(to), version: to.version },
+          durationMs: Math.round(performance.now() - started),
+        },
+        request.log,
+      );
+      return done(request, reply, {
+        json: { changed, policy: policyJson(to, policies.defaults) },
+        redirectTo: '/admin/policy',
+        flash:
+          changed.length === 0
+            ? { kind: 'info', message: 'Nothing changed.' }
+            : { kind: 'success', message: `Session policy saved (version ${to.version}).` },
+      });
+    },
+  );
+};

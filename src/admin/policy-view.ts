@@ -1,0 +1,173 @@
+/**
+ * @module admin/policy-view
+ * The session policy page: idle timeout, absolute lifetime and the per-role limits, with
+ * what is in force and where each value comes from. Plain data in, HTML out.
+ */
+import { ROLES, type Role } from '../db/schema.js';
+import {
+  describeMs,
+  formatDuration,
+  type LimitAction,
+  type LivePolicy,
+  type PolicyDefaults,
+} from '../sessions/policy.js';
+import { html, type SafeHtml } from '../views/html.js';
+import { timeCell } from '../views/layout.js';
+
+/** What the form shows in each field: the saved values, or what was just submitted. */
+export interface PolicyFormValues {
+  idle_timeout: string;
+  absolute_lifetime: string;
+  limits: Record<Role, { max: string; onLimit: LimitAction }>;
+}
+
+export function formValuesOf(p: LivePolicy): PolicyFormValues {
+  const o = p.overrides;
+  const limits = {} as PolicyFormValues['limits'];
+  for (const role of ROLES) {
+    const l = o.roleLimits[role];
+    limits[role] = { max: l.maxSessions === null ? '' : String(l.maxSessions), onLimit: l.onLimit };
+  }
+  return {
+    idle_timeout: o.idleTimeoutMs === null ? '' : formatDuration(o.idleTimeoutMs),
+    absolute_lifetime: o.absoluteLifetimeMs === null ? '' : formatDuration(o.absoluteLifetimeMs),
+    limits,
+  };
+}
+
+const ACTION_LABELS: Record<LimitAction, string> = {
+  refuse: 'Refuse the new sign-in',
+  evict_oldest: 'End the oldest session',
+};
+
+function invalid(field: string, error?: { field?: string }): string {
+  return error?.field === field ? ' is-invalid' : '';
+}
+
+function durationField(d: {
+  name: 'idle_timeout' | 'absolute_lifetime';
+  label: string;
+  value: string;
+  fallbackMs: number;
+  variable: string;
+  help: string;
+  error?: { field?: string; message: string };
+}): SafeHtml {
+  const id = `p-${d.name.replace('_', '-')}`;
+  return html`<div class="col-md-6">
+  <label class="form-label" for="${id}">${d.label}</label>
+  <input class="form-control${invalid(d.name, d.error)}" id="${id}" name="${d.name}" value="${d.value}"
+    placeholder="${formatDuration(d.fallbackMs)} (${d.variable})" maxlength="20" inputmode="text"
+    aria-describedby="${id}-help">
+  <div class="form-text" id="${id}-help">${d.help} Empty: the configured
+    ${describeMs(d.fallbackMs)} (<code>${d.variable}</code>). Units: <code>s</code>, <code>m</code>,
+    <code>h</code>, <code>d</code>.</div>
+  ${d.error?.field === d.name ? html`<div class="invalid-feedback">${d.error.message}</div>` : ''}
+</div>`;
+}
+
+function roleRow(
+  role: Role,
+  v: PolicyFormValues['limits'][Role],
+  error?: { field?: string; message: string },
+): SafeHtml {
+  const max = `max_sessions_${role}`;
+  const on = `on_limit_${role}`;
+  return html`<tr data-role="${role}">
+  <th scope="row">${role}</th>
+  <td>
+    <input class="form-control form-control-sm${invalid(max, error)}" id="p-${max}" name="${max}" value="${v.max}"
+      inputmode="numeric" placeholder="no limit" maxlength="5" aria-label="Most concurrent sessions for ${role}">
+    ${error?.field === max ? html`<div class="invalid-feedback">${error.message}</div>` : ''}
+  </td>
+  <td>
+    <select class="form-select form-select-sm${invalid(on, error)}" id="p-${on}" name="${on}"
+      aria-label="At the limit, for ${role}">
+      ${(Object.keys(ACTION_LABELS) as LimitAction[]).map(
+        (a) =>
+          html`<option value="${a}"${a === v.onLimit ? html` selected` : ''}>${ACTION_LABELS[a]}</option>`,
+      )}
+    </select>
+  </td>
+</tr>`;
+}
+
+function inForce(p: LivePolicy, defaults: PolicyDefaults, now: number): SafeHtml {
+  const source = (override: number | null) =>
+    override === null ? html`<span class="text-body-secondary">(default)</span>` : html`(set here)`;
+  const limits = ROLES.map((role) => {
+    const l = p.roleLimits[role];
+    return l.maxSessions === null
+      ? html`<li>${role}: no limit</li>`
+      : html`<li>${role}: at most ${l.maxSessions}; then ${ACTION_LABELS[l.onLimit].toLowerCase()}</li>`;
+  });
+  return html`<div class="card mb-4" id="policy-in-force"><div class="card-body">
+  <h2 class="h6 card-title">In force now (version <span data-policy-version>${p.version}</span>)</h2>
+  <ul class="mb-2">
+    <li>Idle timeout: <strong data-policy-idle>${describeMs(p.idleTimeoutMs)}</strong>
+      ${source(p.overrides.idleTimeoutMs)}</li>
+    <li>Absolute lifetime: <strong data-policy-absolute>${describeMs(p.absoluteLifetimeMs)}</strong>
+      ${source(p.overrides.absoluteLifetimeMs)}</li>
+    ${limits}
+  </ul>
+  <p class="small text-body-secondary mb-0">${
+    p.updatedAt === null
+      ? html`Never changed here: the configuration's values apply (idle ${describeMs(defaults.idleTimeoutMs)},
+        absolute ${describeMs(defaults.absoluteLifetimeMs)}).`
+      : html`Last changed ${timeCell(p.updatedAt, now)} by ${p.updatedBy ?? 'unknown'}.`
+  }</p>
+</div></div>`;
+}
+
+export function policyView(d: {
+  policy: LivePolicy;
+  defaults: PolicyDefaults;
+  values: PolicyFormValues;
+  /** The version the form was shown with; a save against another version is refused. */
+  version: number;
+  now: number;
+  csrfToken: string;
+  error?: { field?: string; message: string };
+}): SafeHtml {
+  const e = d.error;
+  return html`<h1 class="h3">Session policy</h1>
+${inForce(d.policy, d.defaults, d.now)}
+${e ? html`<div class="alert alert-danger" role="alert" id="policy-error">${e.message}</div>` : ''}
+<form method="post" action="/admin/policy" class="col-xl-9" novalidate>
+  <input type="hidden" name="_csrf" value="${d.csrfToken}">
+  <input type="hidden" name="version" value="${d.version}">
+  <h2 class="h5">Lifetimes</h2>
+  <div class="row g-3 mb-3">
+    ${durationField({
+      name: 'idle_timeout',
+      label: 'Idle timeout',
+      value: d.values.idle_timeout,
+      fallbackMs: d.defaults.idleTimeoutMs,
+      variable: 'IDLE_TIMEOUT',
+      help: 'A session unused this long ends.',
+      error: e,
+    })}
+    ${durationField({
+      name: 'absolute_lifetime',
+      label: 'Absolute lifetime',
+      value: d.values.absolute_lifetime,
+      fallbackMs: d.defaults.absoluteLifetimeMs,
+      variable: 'ABSOLUTE_LIFETIME',
+      help: 'A session ends this long after sign-in, whatever its use.',
+      error: e,
+    })}
+  </div>
+  <h2 class="h5">Concurrent sessions per role</h2>
+  <div class="table-responsive"><table class="table table-sm align-middle" id="role-limits">
+    <thead><tr><th scope="col">Role</th><th scope="col">Most active sessions</th>
+      <th scope="col">When a sign-in would go past it</th></tr></thead>
+    <tbody>${ROLES.map((role) => roleRow(role, d.values.limits[role], e))}</tbody>
+  </table></div>
+  <p class="small text-body-secondary">Changes apply to new sign-ins at once and to signed-in
+    sessions on their next request: a shorter idle timeout or absolute lifetime ends sessions
+    already past it; a longer idle timeout applies from their next request; a longer absolute
+    lifetime applies to sessions signed in after the change. Other Warden instances follow
+    within a few seconds. Every change is in the audit log.</p>
+  <button class="btn btn-primary" type="submit">Save policy</button>
+</form>`;
+}
