@@ -49,6 +49,8 @@ export interface Runtime {
   readonly database: Database;
   /** The connected client when sessions live in Redis, else undefined. */
   readonly redis: RedisClient | undefined;
+  /** The Redis store's key prefix, when one is configured (else the store's default). */
+  readonly redisPrefix: string | undefined;
   /** The raw store, without timeout or breaker: buildApp adds those for the server. */
   readonly store: SessionStore;
   readonly userRepo: UserRepo;
@@ -76,6 +78,7 @@ export async function openRuntime(
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
   const database = openDatabase(config.database);
+  const redisPrefix = redisPrefixOf(config);
   let redis: RedisClient | undefined;
 
   try {
@@ -88,7 +91,7 @@ export async function openRuntime(
       await connectRedis(redis, config.redisUrl, options.redisUnavailable ?? 'fail', logger);
       store = new RedisSessionStore({
         client: redis,
-        prefix: redisPrefixOf(config),
+        prefix: redisPrefix,
         resolveUserIds: (filter) => userRepo.idsMatching(filter),
         retentionMs: config.retentionMs,
         onPartialFailure: (err) =>
@@ -115,6 +118,7 @@ export async function openRuntime(
       config,
       database,
       redis,
+      redisPrefix,
       store,
       userRepo,
       users: new UserService(userRepo, clock),

@@ -48,6 +48,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       store: runtime.store,
       logger,
       redis: runtime.redis,
+      redisPrefix: runtime.redisPrefix,
     });
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
