@@ -151,12 +151,14 @@ export class StatsService {
   }
 
   async report(): Promise<StatsReport> {
-    const [sessions, activity, store, database, health] = await Promise.all([
+    // Health first: reading the sample prunes dangling entries it meets (as every reader of
+    // the Redis store does), and the health figures should count them before they go.
+    const health = await this.#health.get();
+    const [sessions, activity, store, database] = await Promise.all([
       this.#sessions.get(),
       this.#activity.get(),
       this.#store.get(),
       this.#database.get(),
-      this.#health.get(),
     ]);
     const { state, since } = this.#deps.store.breaker;
     return {
