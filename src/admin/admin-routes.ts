@@ -7,6 +7,7 @@ import { WardenError } from '../errors.js';
 import { requireSuperuser } from '../http/auth.js';
 import { sendError } from '../http/respond.js';
 import { analyticsRoutes } from './analytics-routes.js';
+import { auditRoutes } from './audit-routes.js';
 import { liveRoutes } from './live-routes.js';
 import { policyRoutes } from './policy-routes.js';
 import { sessionRoutes } from './session-routes.js';
@@ -31,4 +32,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(analyticsRoutes);
   await app.register(liveRoutes);
   await app.register(policyRoutes);
+  await app.register(auditRoutes);
 };

@@ -14,8 +14,8 @@ const COMMAND = 'warden audit';
 export const HELP = `Usage: ${COMMAND} verify [--json]
 
 Checks every row of the audit log against the row before it (a hash chain), oldest
-first. Prints the number of rows and the head hash when the chain is intact; names the
-first broken row and exits 1 otherwise. Keep the head hash somewhere else (a ticket,
+first. Prints "N entries, chain intact" and the head hash when it is; names the first
+broken row and exits 1 otherwise. Keep the head hash somewhere else (a ticket,
 another log): then dropping the newest rows is detectable too.
 
 Options:
@@ -53,12 +53,12 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     if (values.json) {
       ctx.out(`${JSON.stringify(check)}\n`);
     } else if (check.intact) {
-      ctx.out(`audit log intact: ${check.count} rows, head ${check.head}\n`);
+      ctx.out(`${check.count} entries, chain intact (head ${check.head})\n`);
     } else {
       const { id, at, action, reason } = check.broken;
       ctx.out(
         `audit log broken at row ${id} (${new Date(at).toISOString()}, ${action}): ${reason}; ` +
-          `the ${check.count} row${check.count === 1 ? '' : 's'} before it verified\n`,
+          `the ${check.count} entr${check.count === 1 ? 'y' : 'ies'} before it verified\n`,
       );
     }
     return check.intact ? EXIT_OK : EXIT_FAILURE;

@@ -36,6 +36,7 @@ const CONSOLE_NAV: readonly [NavKey, string, string][] = [
   ['stats', '/admin/sessions/stats', 'Statistics'],
   ['users', '/admin/users', 'Users'],
   ['analytics', '/admin/analytics', 'Analytics'],
+  ['audit', '/admin/audit', 'Audit'],
   ['policy', '/admin/policy', 'Policy'],
 ];
 

@@ -1,0 +1,124 @@
+/**
+ * @module admin/audit-view
+ * The audit log page: filters, the entries newest first, pagination and the CSV export.
+ * Read-only by construction: the page has no form that changes anything.
+ */
+import type { AuditRow } from '../db/schema.js';
+import { html, type SafeHtml } from '../views/html.js';
+import { timeCell } from '../views/layout.js';
+import { AUDIT_PER_PAGE, type AuditFilters, auditSearch } from './audit-filters.js';
+
+const OUTCOME_BADGE: Record<AuditRow['outcome'], string> = {
+  success: 'text-bg-success',
+  partial: 'text-bg-warning',
+  failure: 'text-bg-danger',
+  refused: 'text-bg-dark',
+};
+
+const DETAILS_SHOWN = 240;
+
+function filterForm(f: AuditFilters, actions: readonly string[]): SafeHtml {
+  const known = f.action && !actions.includes(f.action) ? [f.action, ...actions] : actions;
+  return html`<form method="get" action="/admin/audit" class="row g-2 align-items-end mb-3" role="search"
+    aria-label="Filter the audit log">
+  <div class="col-sm-6 col-lg-3">
+    <label class="form-label small mb-0" for="a-actor">Actor email contains</label>
+    <input class="form-control form-control-sm" id="a-actor" name="actor" value="${f.actor}" maxlength="254"
+      placeholder="e.g. root@">
+  </div>
+  <div class="col-sm-6 col-lg-3">
+    <label class="form-label small mb-0" for="a-action">Action</label>
+    <select class="form-select form-select-sm" id="a-action" name="action">
+      <option value="">All</option>
+      ${known.map((a) => html`<option value="${a}"${a === f.action ? html` selected` : ''}>${a}</option>`)}
+    </select>
+  </div>
+  <div class="col-6 col-lg-2">
+    <label class="form-label small mb-0" for="a-from">From</label>
+    <input class="form-control form-control-sm" type="date" id="a-from" name="from" value="${f.from}">
+  </div>
+  <div class="col-6 col-lg-2">
+    <label class="form-label small mb-0" for="a-to">To</label>
+    <input class="form-control form-control-sm" type="date" id="a-to" name="to" value="${f.to}">
+  </div>
+  <div class="col-lg-2 d-flex gap-1">
+    <button class="btn btn-primary btn-sm" type="submit">Filter</button>
+    <a class="btn btn-outline-secondary btn-sm" href="/admin/audit">Clear</a>
+  </div>
+</form>`;
+}
+
+function details(raw: string): SafeHtml {
+  if (raw === '{}') return html`<span class="text-body-secondary">—</span>`;
+  const short = raw.length > DETAILS_SHOWN ? `${raw.slice(0, DETAILS_SHOWN)}…` : raw;
+  return html`<code class="small text-break" title="${raw.length > DETAILS_SHOWN ? raw : ''}">${short}</code>`;
+}
+
+function row(r: AuditRow, now: number): SafeHtml {
+  return html`<tr data-audit-id="${r.id}">
+  <td class="text-nowrap">${timeCell(r.at, now)}</td>
+  <td class="text-break" data-actor>${r.actor_email ?? html`<span class="text-body-secondary">anonymous</span>`}</td>
+  <td class="text-nowrap" data-action>${r.action}</td>
+  <td class="text-break">${r.target ?? ''}</td>
+  <td><span class="badge ${OUTCOME_BADGE[r.outcome] ?? 'text-bg-secondary'}">${r.outcome}</span></td>
+  <td>${details(r.details)}</td>
+  <td class="text-nowrap">${r.ip ?? ''}</td>
+  <td><code class="small" title="${r.hash ?? ''}">${(r.hash ?? '').slice(0, 10)}</code></td>
+</tr>`;
+}
+
+function pagination(f: AuditFilters, total: number, asOf: number): SafeHtml | '' {
+  const pages = Math.max(1, Math.ceil(total / AUDIT_PER_PAGE));
+  if (pages === 1) return '';
+  const link = (p: number, label: string, disabled: boolean) =>
+    html`<li class="page-item${disabled ? ' disabled' : ''}">
+      <a class="page-link" href="/admin/audit${auditSearch(f, { page: p, asOf })}">${label}</a></li>`;
+  return html`<nav aria-label="Pages of the audit log"><ul class="pagination pagination-sm flex-wrap">
+    ${link(1, '« First', f.page === 1)}
+    ${link(Math.max(1, f.page - 1), '‹ Previous', f.page === 1)}
+    <li class="page-item disabled"><span class="page-link">Page ${f.page} of ${pages}</span></li>
+    ${link(Math.min(pages, f.page + 1), 'Next ›', f.page >= pages)}
+    ${link(pages, 'Last »', f.page >= pages)}
+  </ul></nav>`;
+}
+
+export function auditView(d: {
+  filters: AuditFilters;
+  rows: AuditRow[];
+  total: number;
+  actions: readonly string[];
+  /** The newest id of the snapshot these pages show. */
+  asOf: number;
+  now: number;
+}): SafeHtml {
+  const f = d.filters;
+  const first = d.total === 0 ? 0 : (f.page - 1) * AUDIT_PER_PAGE + 1;
+  const last = Math.min(d.total, f.page * AUDIT_PER_PAGE);
+  const exportSearch = auditSearch(f, { page: 1, asOf: d.asOf });
+  return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
+  <h1 class="h3 mb-0">Audit log</h1>
+  <span class="fs-5" id="audit-count" data-total="${d.total}">${d.total.toLocaleString('en')} matching</span>
+  <a class="btn btn-outline-secondary btn-sm ms-auto" id="audit-export-csv" data-export="csv"
+    href="/admin/audit/export.csv${exportSearch}" download>Export CSV</a>
+</div>
+${filterForm(f, d.actions)}
+<div class="table-responsive">
+<table class="table table-sm align-middle" id="audit-table">
+  <caption class="small">Showing ${first}–${last} of ${d.total.toLocaleString('en')}, newest first.
+    Entries cannot be changed or removed here; each is chained to the one before it by hash
+    (<code>warden audit verify</code> checks the chain).</caption>
+  <thead><tr>
+    <th scope="col">When</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Target</th>
+    <th scope="col">Outcome</th><th scope="col">Details</th><th scope="col">IP</th><th scope="col">Hash</th>
+  </tr></thead>
+  <tbody>
+    ${
+      d.rows.length > 0
+        ? d.rows.map((r) => row(r, d.now))
+        : html`<tr><td colspan="8" class="text-center text-body-secondary py-4">No entry matches these filters.</td></tr>`
+    }
+  </tbody>
+</table>
+</div>
+${pagination(f, d.total, d.asOf)}`;
+}
