@@ -8,6 +8,7 @@ import { requireSuperuser } from '../http/auth.js';
 import { sendError } from '../http/respond.js';
 import { analyticsRoutes } from './analytics-routes.js';
 import { auditRoutes } from './audit-routes.js';
+import { endedRoutes } from './ended-routes.js';
 import { liveRoutes } from './live-routes.js';
 import { policyRoutes } from './policy-routes.js';
 import { sessionRoutes } from './session-routes.js';
@@ -30,6 +31,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(statsRoutes);
   await app.register(userRoutes);
   await app.register(analyticsRoutes);
+  await app.register(endedRoutes);
   await app.register(liveRoutes);
   await app.register(policyRoutes);
   await app.register(auditRoutes);

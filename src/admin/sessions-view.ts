@@ -7,6 +7,7 @@ import { ROLES } from '../db/schema.js';
 import type { SessionStatus } from '../sessions/session-store.js';
 import { html, type SafeHtml } from '../views/html.js';
 import { timeCell } from '../views/layout.js';
+import { sessionTabs } from './ended-view.js';
 import { filterSearch, hasFilters, type SessionFilters } from './session-filters.js';
 
 export interface SessionRowView {
@@ -134,6 +135,7 @@ export function sessionsView(d: SessionsPageData): SafeHtml {
   <span class="fs-5" id="match-count" data-total="${d.total}">${d.total.toLocaleString('en')} matching</span>
   <span class="text-body-secondary small" id="active-count">${d.activeCount.toLocaleString('en')} active in all</span>
 </div>
+${sessionTabs('live')}
 ${filterForm(f)}
 ${
   d.skipped > 0

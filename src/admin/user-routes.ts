@@ -1,8 +1,9 @@
 /**
  * @module admin/user-routes
- * The console's users page and the approval workflow. Disabling a user ends every
- * one of their sessions at once; a role change takes effect on their next request,
- * because each request reads the user afresh.
+ * The console's users page, a user's own page and the approval workflow. Disabling a user
+ * ends every one of their sessions at once; a role change takes effect on their next request,
+ * because each request reads the user afresh. Bulk approval and rejection change only the
+ * accounts still pending, and say exactly what became of every id.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -11,14 +12,33 @@ import { WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
+import { expiresAt, statusOf } from '../sessions/session-store.js';
 import { publicUser } from '../users/user-repo.js';
-import { type UserFilters, usersView } from './users-view.js';
+import { listHistory } from './ended-query.js';
+import { parseUserAgent } from './user-agent.js';
+import { HISTORY_PER_PAGE, type LiveSessionView, userDetailView } from './user-detail-view.js';
+import { DEFAULT_USERS_PER_PAGE, type UserFilters, usersView } from './users-view.js';
 
-const PER_PAGE = 50;
-const UserIdParam = Type.Object({ userId: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) });
+const MAX_PER_PAGE = 200;
+const DAY_MS = 86_400_000;
+const UserId = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
+const UserIdParam = Type.Object({ userId: UserId });
 const FormBody = Type.Object({
   _csrf: Type.Optional(Type.String({ maxLength: 512 })),
   return_to: Type.Optional(Type.String({ maxLength: 2048 })),
+});
+const DateParam = Type.String({ pattern: '^(\\d{4}-\\d{2}-\\d{2})?$', maxLength: 10 });
+
+const UsersQuery = Type.Object({
+  email: Type.Optional(Type.String({ maxLength: 254 })),
+  role: Type.Optional(Type.Union([Type.Literal(''), ...ROLES.map((r) => Type.Literal(r))])),
+  status: Type.Optional(
+    Type.Union([Type.Literal(''), ...USER_STATUSES.map((s) => Type.Literal(s))]),
+  ),
+  from: Type.Optional(DateParam),
+  to: Type.Optional(DateParam),
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+  per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PER_PAGE })),
 });
 
 const TRANSITIONS: Record<string, { to: UserStatus; from: readonly UserStatus[] }> = {
@@ -28,60 +48,227 @@ const TRANSITIONS: Record<string, { to: UserStatus; from: readonly UserStatus[] 
   enable: { to: 'approved', from: ['disabled', 'rejected'] },
 };
 
+/** What became of one id in a bulk approval or rejection. */
+type DecisionStatus = 'approved' | 'rejected' | 'not_pending' | 'not_found' | 'kept_own';
+
+const DECISION_LABELS: Record<DecisionStatus, string> = {
+  approved: 'approved',
+  rejected: 'rejected',
+  not_pending: 'not pending (left as they were)',
+  not_found: 'not found',
+  kept_own: 'skipped (your own account)',
+};
+
 function back(body: { return_to?: string } | undefined): string {
   const target = safeNext(body?.return_to);
   return target.startsWith('/admin/') ? target : '/admin/users';
 }
 
+/** Start of a UTC day, or a 400 naming the field when the date does not exist. */
+function parseDay(field: string, value: string): number | undefined {
+  if (!value) return undefined;
+  const at = Date.parse(`${value}T00:00:00Z`);
+  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
+    throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
+      field,
+    });
+  }
+  return at;
+}
+
 export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { users, sessions, audit, csrf, clock } = app.warden;
+  const { users, sessions, audit, csrf, clock, config, database } = app.warden;
   const csrfChecked = requireCsrf({ audit, csrf });
 
+  app.get('/users', { schema: { querystring: UsersQuery } }, async (request, reply) => {
+    const q = request.query;
+    const filters: UserFilters = {
+      email: (q.email ?? '').trim(),
+      role: q.role ?? '',
+      status: q.status ?? '',
+      from: q.from ?? '',
+      to: q.to ?? '',
+      page: q.page ?? 1,
+      perPage: q.per_page ?? DEFAULT_USERS_PER_PAGE,
+    };
+    const from = parseDay('from', filters.from);
+    const to = parseDay('to', filters.to);
+    if (from !== undefined && to !== undefined && from > to) {
+      throw new WardenError('WARDEN_VALIDATION', ['from is after to'], { field: 'from' });
+    }
+
+    const result = await users.repo.list({
+      email: filters.email || undefined,
+      role: (filters.role || undefined) as Role | undefined,
+      status: (filters.status || undefined) as UserStatus | undefined,
+      ...(from !== undefined ? { createdFrom: from } : {}),
+      // "to" is a whole day, its own included.
+      ...(to !== undefined ? { createdTo: to + DAY_MS } : {}),
+      offset: (filters.page - 1) * filters.perPage,
+      limit: filters.perPage,
+    });
+    if (wantsJson(request)) {
+      return {
+        total: result.total,
+        page: filters.page,
+        perPage: filters.perPage,
+        items: result.items.map(publicUser),
+      };
+    }
+    return reply.page({
+      title: 'Users',
+      nav: 'users',
+      body: usersView({
+        filters,
+        users: result.items,
+        total: result.total,
+        now: clock(),
+        selfId: request.auth!.user.id,
+        csrfToken: reply.csrfToken(),
+      }),
+    });
+  });
+
   app.get(
-    '/users',
+    '/users/:userId',
     {
       schema: {
+        params: UserIdParam,
         querystring: Type.Object({
-          email: Type.Optional(Type.String({ maxLength: 254 })),
-          role: Type.Optional(Type.Union([Type.Literal(''), ...ROLES.map((r) => Type.Literal(r))])),
-          status: Type.Optional(
-            Type.Union([Type.Literal(''), ...USER_STATUSES.map((s) => Type.Literal(s))]),
-          ),
-          page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+          history_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
         }),
       },
     },
     async (request, reply) => {
-      const q = request.query;
-      const filters: UserFilters = {
-        email: (q.email ?? '').trim(),
-        role: q.role ?? '',
-        status: q.status ?? '',
-        page: q.page ?? 1,
-        perPage: PER_PAGE,
-      };
-      const result = await users.repo.list({
-        email: filters.email || undefined,
-        role: (filters.role || undefined) as Role | undefined,
-        status: (filters.status || undefined) as UserStatus | undefined,
-        offset: (filters.page - 1) * PER_PAGE,
-        limit: PER_PAGE,
-      });
-      if (wantsJson(request)) return { total: result.total, items: result.items.map(publicUser) };
+      const { userId } = request.params;
+      const historyPage = request.query.history_page ?? 1;
+      const user = await users.repo.findById(userId);
+      if (!user) throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`], { id: userId });
+
+      const now = clock();
+      const [stored, history, deciders] = await Promise.all([
+        sessions.store.listByUser(userId),
+        listHistory(
+          database.db,
+          database.dialect,
+          { userId },
+          { offset: (historyPage - 1) * HISTORY_PER_PAGE, limit: HISTORY_PER_PAGE },
+        ),
+        users.repo.findMany(
+          [user.approved_by, user.rejected_by].filter((id): id is number => id !== null),
+        ),
+      ]);
+      const ownId = request.auth!.session.id;
+      const live: LiveSessionView[] = stored
+        .filter((s) => statusOf(s, now) === 'active')
+        .map((s) => ({
+          id: s.id,
+          createdAt: s.createdAt,
+          lastSeenAt: s.lastSeenAt,
+          expiresAt: expiresAt(s),
+          ip: s.ip,
+          ...parseUserAgent(s.userAgent),
+          own: s.id === ownId,
+        }));
+
+      if (wantsJson(request)) {
+        return {
+          user: publicUser(user),
+          sessions: live.map(({ own, ...s }) => ({ ...s, current: own })),
+          history: { total: history.total, page: historyPage, items: history.items },
+        };
+      }
+      const emailOf = (id: number | null) =>
+        id === null ? null : (deciders.get(id)?.email ?? `(deleted user ${id})`);
       return reply.page({
-        title: 'Users',
+        title: user.email,
         nav: 'users',
-        body: usersView({
-          filters,
-          users: result.items,
-          total: result.total,
-          now: clock(),
+        body: userDetailView({
+          user,
+          approvedBy: emailOf(user.approved_by),
+          rejectedBy: emailOf(user.rejected_by),
+          sessions: live,
+          expiredCount: stored.length - live.length,
+          history: history.items,
+          historyTotal: history.total,
+          historyPage,
+          now,
           selfId: request.auth!.user.id,
           csrfToken: reply.csrfToken(),
         }),
       });
     },
   );
+
+  for (const decision of ['approve', 'reject'] as const) {
+    app.post(
+      `/users/bulk-${decision}`,
+      {
+        schema: {
+          body: Type.Composite([
+            FormBody,
+            // A form with one box checked sends one value; the schema coerces it to a list.
+            Type.Object({ ids: Type.Optional(Type.Array(UserId, { maxItems: 100_000 })) }),
+          ]),
+        },
+        preHandler: csrfChecked,
+      },
+      async (request, reply) => {
+        const started = performance.now();
+        const ids = [...new Set(request.body.ids ?? [])];
+        if (ids.length === 0) {
+          throw new WardenError('WARDEN_VALIDATION', ['ids: select at least one user'], {
+            field: 'ids',
+          });
+        }
+        if (ids.length > config.bulkRevokeMax) {
+          throw new WardenError('WARDEN_BULK_TOO_MANY', [ids.length, config.bulkRevokeMax], {
+            max: config.bulkRevokeMax,
+          });
+        }
+
+        const to = decision === 'approve' ? 'approved' : 'rejected';
+        const actor = request.auth!.user;
+        const wanted = ids.filter((id) => id !== actor.id);
+        const changed = await users.repo.decidePending(wanted, to, actor.id, clock());
+        const rest = wanted.filter((id) => !changed.has(id));
+        const existing = rest.length > 0 ? await users.repo.findMany(rest) : new Map();
+        const results = ids.map((id) => {
+          let status: DecisionStatus;
+          if (id === actor.id) status = 'kept_own';
+          else if (changed.has(id)) status = to;
+          else status = existing.has(id) ? 'not_pending' : 'not_found';
+          return { id, status };
+        });
+        const counts = Object.fromEntries(
+          [to, 'not_pending', 'not_found', 'kept_own'].map((k) => [
+            k,
+            results.filter((r) => r.status === k).length,
+          ]),
+        ) as Record<DecisionStatus, number>;
+
+        await audit.write(
+          actorOf(request),
+          {
+            action: `users.bulk_${decision}`,
+            outcome: 'success',
+            details: { counts, [to]: [...changed], asked: ids.length },
+            durationMs: Math.round(performance.now() - started),
+          },
+          request.log,
+        );
+        const message = (Object.keys(counts) as DecisionStatus[])
+          .filter((k) => counts[k] > 0)
+          .map((k) => `${counts[k]} ${DECISION_LABELS[k]}`)
+          .join(', ');
+        return done(request, reply, {
+          json: { counts, results },
+          redirectTo: back(request.body),
+          flash: { kind: changed.size > 0 ? 'success' : 'info', message: `${message}.` },
+        });
+      },
+    );
+  }
 
   for (const [action, rule] of Object.entries(TRANSITIONS)) {
     app.post(

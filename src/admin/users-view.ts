@@ -1,21 +1,28 @@
 /**
  * @module admin/users-view
- * The console's users page: filters, approval of pending accounts, role changes,
- * disable and enable.
+ * The console's users page: filters (email, role, status, registration days), pagination,
+ * approval of one or many pending accounts, role changes, disable and enable. Plain data in,
+ * HTML out.
  */
 import { ROLES, USER_STATUSES, type UserRow } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
 import { timeCell } from '../views/layout.js';
 
+export const DEFAULT_USERS_PER_PAGE = 50;
+
 export interface UserFilters {
   email: string;
   role: string;
   status: string;
+  /** Registered on or after this UTC day (`YYYY-MM-DD`), or ''. */
+  from: string;
+  /** Registered on or before this UTC day, or ''. */
+  to: string;
   page: number;
   perPage: number;
 }
 
-const STATUS_BADGE: Record<string, string> = {
+export const STATUS_BADGE: Record<string, string> = {
   pending: 'text-bg-warning',
   approved: 'text-bg-success',
   rejected: 'text-bg-secondary',
@@ -27,7 +34,10 @@ export function userSearch(f: UserFilters, page = f.page): string {
   if (f.email) p.set('email', f.email);
   if (f.role) p.set('role', f.role);
   if (f.status) p.set('status', f.status);
+  if (f.from) p.set('from', f.from);
+  if (f.to) p.set('to', f.to);
   if (page !== 1) p.set('page', String(page));
+  if (f.perPage !== DEFAULT_USERS_PER_PAGE) p.set('per_page', String(f.perPage));
   const s = p.toString();
   return s ? `?${s}` : '';
 }
@@ -41,7 +51,8 @@ function select(name: string, label: string, values: readonly string[], current:
     </select></div>`;
 }
 
-function actions(u: UserRow, selfId: number, csrf: string, back: string): SafeHtml {
+/** The buttons that change one user; `back` is where the answer returns to. */
+export function userActions(u: UserRow, selfId: number, csrf: string, back: string): SafeHtml {
   const button = (path: string, label: string, cls: string) =>
     html`<form method="post" action="/admin/users/${u.id}/${path}" class="d-inline">
       <input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="return_to" value="${back}">
@@ -62,6 +73,43 @@ function actions(u: UserRow, selfId: number, csrf: string, back: string): SafeHt
     }`;
 }
 
+function filterForm(f: UserFilters): SafeHtml {
+  return html`<form method="get" action="/admin/users" class="row g-2 align-items-end mb-3" role="search" aria-label="Filter users">
+  <div class="col-sm-6 col-lg-3">
+    <label class="form-label small mb-0" for="u-email">Email contains</label>
+    <input class="form-control form-control-sm" id="u-email" name="email" value="${f.email}" maxlength="254">
+  </div>
+  ${select('role', 'Role', ROLES, f.role)}
+  ${select('status', 'Status', USER_STATUSES, f.status)}
+  <div class="col-6 col-lg-2">
+    <label class="form-label small mb-0" for="u-from">Registered from</label>
+    <input class="form-control form-control-sm" type="date" id="u-from" name="from" value="${f.from}">
+  </div>
+  <div class="col-6 col-lg-2">
+    <label class="form-label small mb-0" for="u-to">Registered to</label>
+    <input class="form-control form-control-sm" type="date" id="u-to" name="to" value="${f.to}">
+  </div>
+  <div class="col-lg-1 d-flex gap-1">
+    <button class="btn btn-primary btn-sm" type="submit">Filter</button>
+    <a class="btn btn-outline-secondary btn-sm" href="/admin/users">Clear</a>
+  </div>
+</form>`;
+}
+
+function pagination(f: UserFilters, total: number): SafeHtml | '' {
+  const pages = Math.max(1, Math.ceil(total / f.perPage));
+  if (pages === 1) return '';
+  const link = (p: number, label: string, disabled: boolean) =>
+    html`<li class="page-item${disabled ? ' disabled' : ''}"><a class="page-link" href="/admin/users${userSearch(f, p)}">${label}</a></li>`;
+  return html`<nav aria-label="Pages of users"><ul class="pagination pagination-sm flex-wrap">
+  ${link(1, '« First', f.page <= 1)}
+  ${link(Math.max(1, f.page - 1), '‹ Previous', f.page <= 1)}
+  <li class="page-item active"><span class="page-link" aria-current="page">Page ${f.page} of ${pages}</span></li>
+  ${link(Math.min(pages, f.page + 1), 'Next ›', f.page >= pages)}
+  ${link(pages, `Last (${pages}) »`, f.page >= pages)}
+</ul></nav>`;
+}
+
 export function usersView(d: {
   filters: UserFilters;
   users: UserRow[];
@@ -72,45 +120,47 @@ export function usersView(d: {
 }): SafeHtml {
   const f = d.filters;
   const back = `/admin/users${userSearch(f)}`;
-  const pages = Math.max(1, Math.ceil(d.total / f.perPage));
+  const first = d.total === 0 ? 0 : (f.page - 1) * f.perPage + 1;
+  const last = Math.min(d.total, f.page * f.perPage);
+  const pendingHere = d.users.some((u) => u.status === 'pending');
+  // The checkboxes sit in the table but belong to this form through their form attribute,
+  // because each row's own buttons are forms of their own and forms cannot nest.
   return html`<div class="d-flex align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Users</h1><span class="fs-5" id="user-count">${d.total.toLocaleString('en')} matching</span>
 </div>
-<form method="get" action="/admin/users" class="row g-2 align-items-end mb-3" role="search" aria-label="Filter users">
-  <div class="col-sm-6 col-lg-3">
-    <label class="form-label small mb-0" for="u-email">Email contains</label>
-    <input class="form-control form-control-sm" id="u-email" name="email" value="${f.email}" maxlength="254">
-  </div>
-  ${select('role', 'Role', ROLES, f.role)}
-  ${select('status', 'Status', USER_STATUSES, f.status)}
-  <div class="col-lg-2 d-flex gap-1">
-    <button class="btn btn-primary btn-sm" type="submit">Filter</button>
-    <a class="btn btn-outline-secondary btn-sm" href="/admin/users">Clear</a>
-  </div>
+${filterForm(f)}
+<form method="post" action="/admin/users/bulk-approve" id="users-bulk" class="d-flex flex-wrap gap-2 mb-2">
+  <input type="hidden" name="_csrf" value="${d.csrfToken}">
+  <input type="hidden" name="return_to" value="${back}">
+  <button class="btn btn-success btn-sm" type="submit" data-action="bulk-approve"${pendingHere ? '' : html` disabled`}>Approve selected</button>
+  <button class="btn btn-outline-secondary btn-sm" type="submit" formaction="/admin/users/bulk-reject"
+    data-action="bulk-reject"${pendingHere ? '' : html` disabled`}>Reject selected</button>
+  <span class="small text-body-secondary align-self-center">Only pending accounts can be selected.</span>
 </form>
 <div class="table-responsive"><table class="table table-sm align-middle" id="users-table">
-<thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Status</th>
+<caption class="small">Showing ${first}–${last} of ${d.total.toLocaleString('en')}. Registration days are UTC days.</caption>
+<thead><tr><th scope="col"><input class="form-check-input" type="checkbox" id="select-all-users"
+  aria-label="Select every pending user on this page"${pendingHere ? '' : html` disabled`}></th>
+<th scope="col">Email</th><th scope="col">Role</th><th scope="col">Status</th>
 <th scope="col">Registered</th><th scope="col">Last sign-in</th><th scope="col">Actions</th></tr></thead>
 <tbody>
 ${d.users.map(
   (u) => html`<tr data-user-id="${u.id}">
-  <td class="text-break"><a href="/admin/sessions?email=${encodeURIComponent(u.email)}">${u.email}</a></td>
+  <td>${
+    u.status === 'pending'
+      ? html`<input class="form-check-input" type="checkbox" name="ids" value="${u.id}" form="users-bulk"
+    aria-label="Select ${u.email}">`
+      : ''
+  }</td>
+  <td class="text-break"><a href="/admin/users/${u.id}">${u.email}</a></td>
   <td>${u.role}</td>
   <td><span class="badge ${STATUS_BADGE[u.status] ?? ''}">${u.status}</span></td>
   <td>${timeCell(u.created_at, d.now)}</td>
   <td>${u.last_login_at ? timeCell(u.last_login_at, d.now) : '—'}</td>
-  <td class="d-flex flex-wrap gap-1">${actions(u, d.selfId, d.csrfToken, back)}</td>
+  <td class="d-flex flex-wrap gap-1">${userActions(u, d.selfId, d.csrfToken, back)}</td>
 </tr>`,
 )}
-${d.users.length === 0 ? html`<tr><td colspan="6" class="text-center text-body-secondary py-4">No user matches.</td></tr>` : ''}
+${d.users.length === 0 ? html`<tr><td colspan="7" class="text-center text-body-secondary py-4">No user matches.</td></tr>` : ''}
 </tbody></table></div>
-${
-  pages > 1
-    ? html`<nav aria-label="Pages of users"><ul class="pagination pagination-sm">
-  <li class="page-item${f.page <= 1 ? ' disabled' : ''}"><a class="page-link" href="/admin/users${userSearch(f, f.page - 1)}">‹ Previous</a></li>
-  <li class="page-item disabled"><span class="page-link">Page ${f.page} of ${pages}</span></li>
-  <li class="page-item${f.page >= pages ? ' disabled' : ''}"><a class="page-link" href="/admin/users${userSearch(f, f.page + 1)}">Next ›</a></li>
-</ul></nav>`
-    : ''
-}`;
+${pagination(f, d.total)}`;
 }

@@ -9,6 +9,8 @@ import type { Role, UserStatus } from '../../src/db/schema.js';
 import { type Client, makeApp, PASSWORD, storeKindsToRun, type TestApp } from '../support/app.js';
 import {
   clientWith,
+  DAY,
+  HOUR,
   lastAudit,
   listJson,
   pageErrorCode,
@@ -100,7 +102,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
       it('should answer an empty page beyond the last with the same total', async () => {
         const res = await admin.get('/admin/users?page=2', 'json');
-        expect(res.json()).toEqual({ total: 6, items: [] });
+        expect(res.json()).toEqual({ total: 6, page: 2, perPage: 50, items: [] });
       });
 
       it.each([
@@ -303,6 +305,241 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
         const missing = await admin.postJson('/admin/users/987654/role', { role: 'admin' });
         expect(missing.statusCode).toBe(404);
+      });
+    });
+
+    describe('registered between dates, pages', () => {
+      it('should filter by registration days (UTC, both ends included) with the other filters', async () => {
+        const day = (d: string) => Date.parse(`${d}T00:00:00Z`);
+        const seeded: Record<string, number> = {};
+        for (const [name, at, role] of [
+          ['early', day('2025-01-31') + DAY - 1, 'user'],
+          ['first', day('2025-02-01'), 'user'],
+          ['middle', day('2025-02-14') + 12 * HOUR, 'admin'],
+          ['last', day('2025-02-28') + DAY - 1, 'user'],
+          ['late', day('2025-03-01'), 'user'],
+        ] as const) {
+          const u = await t.createUser(`${name}@dates.test`, role);
+          await t.database.db
+            .updateTable('users')
+            .set({ created_at: at })
+            .where('id', '=', u.id)
+            .execute();
+          seeded[name] = u.id;
+        }
+        const idsOf = async (search: string) => {
+          const res = await admin.get(`/admin/users?email=@dates.test${search}`, 'json');
+          expect(res.statusCode, search).toBe(200);
+          return (res.json().items as PublicUserJson[]).map((u) => u.id).sort();
+        };
+        const want = (...names: string[]) => names.map((n) => seeded[n]).sort();
+
+        expect(await idsOf('&from=2025-02-01&to=2025-02-28')).toEqual(
+          want('first', 'middle', 'last'),
+        );
+        expect(await idsOf('&from=2025-02-01')).toEqual(want('first', 'middle', 'last', 'late'));
+        expect(await idsOf('&to=2025-01-31')).toEqual(want('early'));
+        expect(await idsOf('&from=2025-02-14&to=2025-02-14')).toEqual(want('middle'));
+        expect(await idsOf('&from=2025-02-01&to=2025-02-28&role=user')).toEqual(
+          want('first', 'last'),
+        );
+
+        const page = await admin.get(
+          '/admin/users?email=@dates.test&from=2025-02-01&to=2025-02-28',
+        );
+        expect(page.body).toContain('<span class="fs-5" id="user-count">3 matching');
+        expect(page.body).toContain('value="2025-02-01"');
+        expect(page.body).toContain('value="2025-02-28"');
+      });
+
+      it('should page through users with per_page, newest first, each once', async () => {
+        const first = await admin.get('/admin/users?per_page=4', 'json');
+        const total = first.json().total as number;
+        const seen: number[] = [];
+        for (let p = 1; p <= Math.ceil(total / 4); p++) {
+          const res = await admin.get(`/admin/users?per_page=4&page=${p}`, 'json');
+          expect(res.json()).toMatchObject({ total, page: p, perPage: 4 });
+          seen.push(...(res.json().items as PublicUserJson[]).map((u) => u.id));
+        }
+        expect(seen).toHaveLength(total);
+        expect(new Set(seen).size).toBe(total);
+
+        const html = await admin.get('/admin/users?per_page=4&page=2');
+        expect(html.body).toContain(`Page 2 of ${Math.ceil(total / 4)}`);
+        expect(html.body).toContain('href="/admin/users?page=3&amp;per_page=4"');
+      });
+
+      it.each([
+        ['from', '2025-02-30'],
+        ['to', '2025-13-01'],
+        ['to', 'tomorrow'],
+        ['per_page', '201'],
+        ['per_page', '0'],
+      ])('should refuse %s=%s with 400 naming the field', async (field, value) => {
+        const res = await admin.get(`/admin/users?${field}=${value}`, 'json');
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error).toMatchObject({ code: 'WARDEN_VALIDATION', details: { field } });
+      });
+
+      it('should refuse a range that ends before it starts', async () => {
+        const res = await admin.get('/admin/users?from=2025-03-02&to=2025-03-01', 'json');
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error.details.field).toBe('from');
+      });
+    });
+
+    describe('POST /admin/users/bulk-approve and bulk-reject', () => {
+      it('should approve exactly the pending ones and say what became of every id', async () => {
+        const pending = [
+          await newUser('pending'),
+          await newUser('pending'),
+          await newUser('pending'),
+        ];
+        const approved = await newUser('approved');
+        const ids = [...pending.map((u) => u.id), approved.id, 987_654, bossId, pending[0].id];
+
+        const res = await admin.postJson('/admin/users/bulk-approve', { ids });
+        expect(res.statusCode).toBe(200);
+        expect(res.json().counts).toEqual({
+          approved: 3,
+          not_pending: 1,
+          not_found: 1,
+          kept_own: 1,
+        });
+        expect(res.json().results).toEqual([
+          ...pending.map((u) => ({ id: u.id, status: 'approved' })),
+          { id: approved.id, status: 'not_pending' },
+          { id: 987_654, status: 'not_found' },
+          { id: bossId, status: 'kept_own' },
+        ]);
+        for (const u of pending) {
+          const row = await t.database.db
+            .selectFrom('users')
+            .selectAll()
+            .where('id', '=', u.id)
+            .executeTakeFirstOrThrow();
+          expect(row).toMatchObject({ status: 'approved', approved_by: bossId });
+          expect(row.approved_at).toBeGreaterThan(u.created_at - 1);
+          expect(row.decided_at).toBe(row.approved_at);
+          expect((await loginStatus(u.email)).status).toBe(200);
+        }
+
+        const audit = await lastAudit(t, 'users.bulk_approve');
+        expect(audit).toMatchObject({ actor_id: bossId, outcome: 'success' });
+        expect(audit.details).toMatchObject({
+          counts: { approved: 3, not_pending: 1, not_found: 1, kept_own: 1 },
+          asked: 6,
+        });
+        expect((audit.details.approved as number[]).sort()).toEqual(
+          pending.map((u) => u.id).sort(),
+        );
+
+        // Again: nothing is pending any more, and nothing is approved twice.
+        const again = await admin.postJson('/admin/users/bulk-approve', { ids });
+        expect(again.json().counts).toEqual({
+          approved: 0,
+          not_pending: 4,
+          not_found: 1,
+          kept_own: 1,
+        });
+      });
+
+      it('should reject the checked users of a form and come back with a toast', async () => {
+        const a = await newUser('pending');
+        const b = await newUser('pending');
+        const c = await newUser('approved');
+        const back = '/admin/users?status=pending';
+        const res = await admin.postForm('/admin/users/bulk-reject', {
+          ids: [String(a.id), String(b.id), String(c.id)],
+          return_to: back,
+        });
+        expect(res.headers.location).toBe(back);
+        expect(await toastAfter(admin, res)).toBe('2 rejected, 1 not pending (left as they were).');
+        const rows = await t.database.db
+          .selectFrom('users')
+          .select(['id', 'status', 'rejected_at', 'rejected_by', 'decided_at'])
+          .where('id', 'in', [a.id, b.id, c.id])
+          .orderBy('id')
+          .execute();
+        expect(rows.map((r) => r.status)).toEqual(['rejected', 'rejected', 'approved']);
+        for (const r of rows.slice(0, 2)) {
+          expect(r.rejected_by).toBe(bossId);
+          expect(r.rejected_at).toBe(r.decided_at);
+        }
+        expect((await loginStatus(a.email)).status).toBe(403);
+        expect((await lastAudit(t, 'users.bulk_reject')).details).toMatchObject({
+          counts: { rejected: 2, not_pending: 1 },
+        });
+
+        // One box checked sends one value, not a list.
+        const d = await newUser('pending');
+        const one = await admin.postForm('/admin/users/bulk-reject', { ids: String(d.id) });
+        expect(await toastAfter(admin, one)).toBe('1 rejected.');
+      });
+
+      it('should refuse no ids, too many ids, a malformed id and a missing CSRF token', async () => {
+        const user = await newUser('pending');
+        const none = await admin.postJson('/admin/users/bulk-approve', { ids: [] });
+        expect(none.statusCode).toBe(400);
+        expect(none.json().error.details.field).toBe('ids');
+
+        const many = Array.from({ length: t.config.bulkRevokeMax + 1 }, (_, i) => i + 1);
+        const tooMany = await admin.postJson('/admin/users/bulk-approve', { ids: many });
+        expect(tooMany.statusCode).toBe(400);
+        expect(tooMany.json().error.code).toBe('WARDEN_BULK_TOO_MANY');
+
+        const bad = await admin.postJson('/admin/users/bulk-approve', { ids: [user.id, 'abc'] });
+        expect(bad.statusCode).toBe(400);
+        expect(bad.json().error.details.field).toBe('ids.1');
+
+        const forged = await admin.postJson(
+          '/admin/users/bulk-approve',
+          { ids: [user.id] },
+          { csrf: null },
+        );
+        expect(forged.statusCode).toBe(403);
+        expect(forged.json().error.code).toBe('WARDEN_CSRF_INVALID');
+        const after = await admin.get(`/admin/users?email=${user.email}`, 'json');
+        expect(after.json().items[0].status).toBe('pending');
+      });
+
+      it('should offer a checkbox for pending users only, tied to the bulk form', async () => {
+        const p = await newUser('pending');
+        const a = await newUser('approved');
+        const page = await admin.get('/admin/users');
+        expect(page.body).toContain(`name="ids" value="${p.id}" form="users-bulk"`);
+        expect(page.body).not.toContain(`name="ids" value="${a.id}"`);
+        expect(page.body).toContain(
+          '<form method="post" action="/admin/users/bulk-approve" id="users-bulk"',
+        );
+        expect(page.body).toContain('formaction="/admin/users/bulk-reject"');
+      });
+    });
+
+    describe('decision times', () => {
+      it('should keep the first approval when a disabled user is enabled again', async () => {
+        const user = await newUser('pending');
+        const approved = (await admin.postJson(`/admin/users/${user.id}/approve`)).json().user;
+        await admin.postJson(`/admin/users/${user.id}/disable`);
+        const enabled = (await admin.postJson(`/admin/users/${user.id}/enable`)).json().user;
+        expect(enabled.status).toBe('approved');
+        expect(enabled.approved_at).toBe(approved.approved_at);
+        expect(enabled.decided_at).toBe(approved.approved_at);
+      });
+
+      it('should record when and by whom a user was rejected', async () => {
+        const user = await newUser('pending');
+        const rejected = (await admin.postJson(`/admin/users/${user.id}/reject`)).json().user;
+        expect(rejected).toMatchObject({
+          status: 'rejected',
+          rejected_by: bossId,
+          approved_at: null,
+        });
+        expect(rejected.rejected_at).toBe(rejected.decided_at);
+        const enabled = (await admin.postJson(`/admin/users/${user.id}/enable`)).json().user;
+        // Enabling a rejected account approves it now; it left pending when it was rejected.
+        expect(enabled.approved_at).toBeGreaterThanOrEqual(rejected.rejected_at);
+        expect(enabled.decided_at).toBe(rejected.rejected_at);
       });
     });
   });

@@ -1,0 +1,109 @@
+/**
+ * @module admin/ended-query
+ * Session history as the console reads it: the rows of `session_events` with the email and
+ * role of the session's user and the email of whoever acted, filtered like the sessions
+ * table. One query builder serves the ended-sessions tab, a user's history and (for whoever
+ * builds it) a streamed export: `historyQuery(...).stream()` never holds the whole result.
+ */
+import type { Kysely, SelectQueryBuilder } from 'kysely';
+import type { Dialect } from '../db/database.js';
+import type { DB, Role, SessionEventKind } from '../db/schema.js';
+import { normalizeEmail } from '../users/email.js';
+
+/** The kinds of history row that mean a session ended. */
+export const ENDING_KINDS = [
+  'signed_out',
+  'revoked',
+  'expired',
+  'cleaned_up',
+] as const satisfies readonly SessionEventKind[];
+
+export interface HistoryFilter {
+  userId?: number;
+  /** Part of the user's email, as typed; compared in normal form, never as a pattern. */
+  email?: string;
+  role?: Role;
+  kinds?: readonly SessionEventKind[];
+  /** Inclusive lower bound on the event time. */
+  from?: number;
+  /** Exclusive upper bound on the event time. */
+  to?: number;
+}
+
+export interface HistoryRow {
+  id: number;
+  sessionId: string;
+  userId: number;
+  /** Null when the user no longer exists. */
+  email: string | null;
+  role: Role | null;
+  kind: SessionEventKind;
+  reason: string | null;
+  actorId: number | null;
+  actorEmail: string | null;
+  at: number;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+type Query = SelectQueryBuilder<
+  DB & { e: DB['session_events']; u: DB['users']; a: DB['users'] },
+  'e' | 'u' | 'a',
+  object
+>;
+
+function filtered(db: Kysely<DB>, dialect: Dialect, f: HistoryFilter): Query {
+  let q = db
+    .selectFrom('session_events as e')
+    .leftJoin('users as u', 'u.id', 'e.user_id')
+    .leftJoin('users as a', 'a.id', 'e.actor_id') as unknown as Query;
+  if (f.userId !== undefined) q = q.where('e.user_id', '=', f.userId);
+  if (f.kinds) q = q.where('e.kind', 'in', [...f.kinds]);
+  if (f.from !== undefined) q = q.where('e.at', '>=', f.from);
+  if (f.to !== undefined) q = q.where('e.at', '<', f.to);
+  if (f.role) q = q.where('u.role', '=', f.role);
+  if (f.email) {
+    // The same substring test as the users filter: `%` and `_` are plain characters here.
+    const needle = normalizeEmail(f.email);
+    const fn = dialect === 'postgres' ? 'strpos' : 'instr';
+    q = q.where((eb) => eb(eb.fn(fn, [eb.ref('u.email_normalized'), eb.val(needle)]), '>', 0));
+  }
+  return q;
+}
+
+/** The rows matching a filter, newest first, as a builder (paginate it, or stream it). */
+export function historyQuery(db: Kysely<DB>, dialect: Dialect, f: HistoryFilter) {
+  return filtered(db, dialect, f)
+    .select([
+      'e.id as id',
+      'e.session_id as sessionId',
+      'e.user_id as userId',
+      'u.email as email',
+      'u.role as role',
+      'e.kind as kind',
+      'e.reason as reason',
+      'e.actor_id as actorId',
+      'a.email as actorEmail',
+      'e.at as at',
+      'e.ip as ip',
+      'e.user_agent as userAgent',
+    ])
+    .orderBy('e.at', 'desc')
+    .orderBy('e.id', 'desc');
+}
+
+/** One page of history rows and how many match in all. */
+export async function listHistory(
+  db: Kysely<DB>,
+  dialect: Dialect,
+  f: HistoryFilter,
+  page: { offset: number; limit: number },
+): Promise<{ items: HistoryRow[]; total: number }> {
+  const [count, items] = await Promise.all([
+    filtered(db, dialect, f)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow(),
+    historyQuery(db, dialect, f).limit(page.limit).offset(page.offset).execute(),
+  ]);
+  return { items: items as HistoryRow[], total: Number(count.n) };
+}
