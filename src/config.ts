@@ -28,6 +28,8 @@ export interface Config {
   readonly database: Database;
   /** When set, sessions live in Redis unless `sessionStore` says `sql`. */
   readonly redisUrl: string | undefined;
+  /** Put before every Redis key, so several deployments can share one Redis. @default 'warden:' */
+  readonly redisPrefix: string | undefined;
   /** Where sessions live. @default 'redis' when REDIS_URL is set, else 'sql' */
   readonly sessionStore: 'sql' | 'redis';
   /** A session unused this long expires, in milliseconds. @default 30 minutes */
@@ -175,6 +177,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 
   const redisUrl = parseRedisUrl(get('REDIS_URL'));
+  const redisPrefix = get('REDIS_PREFIX');
+  // A brace would start a Redis Cluster hash tag of its own and split a user's keys.
+  if (redisPrefix !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError('REDIS_PREFIX', 'use 1 to 64 letters, digits, ":", ".", "_" or "-"');
+  }
   const storeRaw = get('SESSION_STORE');
   if (storeRaw !== undefined && storeRaw !== 'sql' && storeRaw !== 'redis') {
     throw new ConfigError('SESSION_STORE', `"${storeRaw}" is not sql or redis`);
@@ -193,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       get('PORT') === undefined ? DEFAULT_PORT : parseInteger('PORT', get('PORT') ?? '', 0, 65535),
     database: parseDatabase(get('DATABASE_URL')),
     redisUrl,
+    redisPrefix,
     sessionStore: (storeRaw as 'sql' | 'redis' | undefined) ?? (redisUrl ? 'redis' : 'sql'),
     idleTimeoutMs: duration('IDLE_TIMEOUT', DEFAULT_IDLE_TIMEOUT_MS),
     absoluteLifetimeMs: duration('ABSOLUTE_LIFETIME', DEFAULT_ABSOLUTE_LIFETIME_MS),

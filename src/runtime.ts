@@ -78,7 +78,7 @@ export async function openRuntime(
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
   const database = openDatabase(config.database);
-  const redisPrefix = redisPrefixOf(config);
+  const redisPrefix = config.redisPrefix;
   let redis: RedisClient | undefined;
 
   try {
@@ -239,15 +239,6 @@ async function closeRedis(client: RedisClient): Promise<void> {
   await Promise.race([client.close(), cut]);
   clearTimeout(timer);
   if (client.isOpen) client.destroy();
-}
-
-/**
- * The key prefix for the Redis store. TODO(config): Config has no REDIS_PREFIX yet, so every
- * instance uses the store's default (`warden:`); read `config.redisPrefix` directly once
- * config.ts defines it, and drop this cast.
- */
-function redisPrefixOf(config: Config): string | undefined {
-  return (config as Config & { redisPrefix?: string }).redisPrefix;
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {

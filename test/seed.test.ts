@@ -199,7 +199,7 @@ describe('warden seed-demo on SQLite', () => {
  */
 function configuredRedisPrefix(prefix: string): boolean {
   const config = loadConfig({ REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: prefix });
-  return (config as { redisPrefix?: string }).redisPrefix === prefix;
+  return config.redisPrefix === prefix;
 }
 
 const probePrefix = `warden-test:probe-${randomBytes(4).toString('hex')}:`;
