@@ -32,3 +32,29 @@ export function parseUserAgent(ua: string): Client {
   cache.set(ua, client);
   return client;
 }
+
+const DEVICE_TYPES: Record<string, string> = {
+  mobile: 'Phone',
+  tablet: 'Tablet',
+  smarttv: 'TV',
+  console: 'Game console',
+  wearable: 'Wearable',
+  embedded: 'Embedded device',
+};
+const devices = new Map<string, string>();
+
+/** "Apple iPhone", "Tablet", "Computer": what kind of device sent this header. */
+export function parseDevice(ua: string): string {
+  const hit = devices.get(ua);
+  if (hit) return hit;
+
+  const result = new UAParser(ua).getResult();
+  const { vendor, model, type } = result.device;
+  // Desktop browsers name no device type; a known desktop OS means a computer.
+  const device = model
+    ? [vendor, model].filter(Boolean).join(' ')
+    : ((type && DEVICE_TYPES[type]) ?? (result.os.name ? 'Computer' : 'Unknown device'));
+  if (devices.size >= CACHE_LIMIT) devices.delete(devices.keys().next().value as string);
+  devices.set(ua, device);
+  return device;
+}
