@@ -29,11 +29,14 @@ export function logAdminAction(log: Logger, actor: Actor, entry: AuditEntry): vo
 export function logAuthEvent(
   log: Logger,
   fields: {
-    event: 'sign_in' | 'sign_in_failed' | 'sign_out' | 'register';
+    /** `sign_out_elsewhere`: a person ended other sessions of their own (My sessions). */
+    event: 'sign_in' | 'sign_in_failed' | 'sign_out' | 'sign_out_elsewhere' | 'register';
     userId?: number;
     email?: string;
     sessionId?: string;
     reason?: string;
+    /** How many sessions ended. */
+    ended?: number;
   },
 ): void {
   const level = fields.event === 'sign_in_failed' ? 'warn' : 'info';
