@@ -9,6 +9,7 @@ import { sendError } from '../http/respond.js';
 import { analyticsRoutes } from './analytics-routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { endedRoutes } from './ended-routes.js';
+import { exportRoutes } from './export-routes.js';
 import { liveRoutes } from './live-routes.js';
 import { policyRoutes } from './policy-routes.js';
 import { sessionRoutes } from './session-routes.js';
@@ -35,4 +36,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(liveRoutes);
   await app.register(policyRoutes);
   await app.register(auditRoutes);
+  await app.register(exportRoutes);
 };

@@ -7,6 +7,7 @@ import { ROLES } from '../db/schema.js';
 import type { SessionStatus } from '../sessions/session-store.js';
 import { html, type SafeHtml } from '../views/html.js';
 import { timeCell } from '../views/layout.js';
+import { exportButtons } from './export-view.js';
 import { sessionTabs } from './ended-view.js';
 import { filterSearch, hasFilters, type SessionFilters } from './session-filters.js';
 
@@ -35,6 +36,8 @@ export interface SessionsPageData {
   csrfToken: string;
   /** Ids to show selected (failed in the last bulk action). */
   keep: ReadonlySet<string>;
+  /** The viewer's saved views of this table, and the form that saves the current filters. */
+  savedViews?: SafeHtml;
 }
 
 const STATUS_BADGE: Record<SessionStatus, string> = {
@@ -134,6 +137,7 @@ export function sessionsView(d: SessionsPageData): SafeHtml {
   <h1 class="h3 mb-0">Sessions</h1>
   <span class="fs-5" id="match-count" data-total="${d.total}">${d.total.toLocaleString('en')} matching</span>
   <span class="text-body-secondary small" id="active-count">${d.activeCount.toLocaleString('en')} active in all</span>
+  <div class="ms-auto d-flex flex-wrap align-items-center gap-2">${d.savedViews ?? ''}${exportButtons('/admin/sessions/export', filterSearch({ ...f, page: 1 }))}</div>
 </div>
 ${sessionTabs('live')}
 ${filterForm(f)}

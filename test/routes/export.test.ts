@@ -1,0 +1,340 @@
+/**
+ * Sessions exports on both stores: the CSV (parsed strictly) and the JSON hold exactly the rows
+ * the sessions table matches for the same filters, across all its pages; cells a spreadsheet
+ * would run as formulas are neutralised; each export is audited with its row count; the
+ * store is read in bounded chunks (ties on the creation time included); and a 20,000-row
+ * export streams: chunked, its first bytes out before the store is asked for the last chunk.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPORT_CHUNK, sessionChunks } from '../../src/admin/export-sessions.js';
+import type {
+  SessionQuery,
+  SessionRecord,
+  SessionStore,
+} from '../../src/sessions/session-store.js';
+import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+import { csvObjects } from '../support/csv.js';
+import { dayStart, HOUR, isoDay, lastAudit, MINUTE, plantSession, signedIn } from './helpers.js';
+
+const ROOT = 'root@export.test';
+const FORMULA_UAS = [
+  "=cmd|' /C calc'!A0",
+  '+SUM(1,2)',
+  '-2+3',
+  '@SUM(A1:A2)',
+  '\tTabbed agent',
+  '\rReturned agent',
+];
+const AWKWARD_UA = 'Agent "quoted", with comma\nand a line break';
+
+interface ListedItem {
+  id: string;
+  current?: boolean;
+  userId: number;
+  email: string;
+  role: string;
+  status: string;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  ip: string;
+  browser: string;
+  os: string;
+}
+
+/** Counts list() calls and their limits, and when each was made. */
+function spyOnList(inner: SessionStore, calls: { limit: number; at: number }[]): SessionStore {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== 'list' || typeof value !== 'function') {
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (q: SessionQuery) => {
+        calls.push({ limit: q.limit, at: performance.now() });
+        return value.call(target, q);
+      };
+    },
+  });
+}
+
+for (const { kind, skip } of await storeKindsToRun()) {
+  describe.skipIf(skip !== null)(`sessions export (${kind})`, () => {
+    let t: TestApp;
+    let admin: Client;
+    const listCalls: { limit: number; at: number }[] = [];
+
+    /** Every row the table shows for a query, all pages, as its JSON answers. */
+    async function tableRows(search: string): Promise<ListedItem[]> {
+      const rows: ListedItem[] = [];
+      const sep = search ? '&' : '?';
+      for (let page = 1; ; page++) {
+        const res = await admin.get(
+          `/admin/sessions${search}${sep}per_page=200&page=${page}`,
+          'json',
+        );
+        expect(res.statusCode, res.body).toBe(200);
+        const body = res.json() as { total: number; items: ListedItem[] };
+        rows.push(...body.items);
+        if (rows.length >= body.total || body.items.length === 0) return rows;
+      }
+    }
+
+    beforeAll(async () => {
+      t = await makeApp(kind, { wrapStore: (s) => spyOnList(s, listCalls) });
+      await t.createUser(ROOT, 'superuser');
+      const alice = await t.createUser('alice@example.test', 'user');
+      const bob = await t.createUser('bob@example.test', 'admin');
+      const carol = await t.createUser('carol.alison@example.test', 'user');
+      admin = (await signedIn(t, ROOT)).client;
+
+      const owners = [alice, bob, carol];
+      // 30 sessions over three days, in pairs that share a creation time, some expired.
+      for (let i = 0; i < 30; i++) {
+        const pair = Math.floor(i / 2);
+        const createdAt = dayStart(1 + (pair % 3)) + pair * MINUTE + 7;
+        await plantSession(t, owners[i % 3].id, {
+          createdAt,
+          expired: i % 4 === 0,
+          ip: `192.0.2.${i + 1}`,
+          userAgent:
+            i < FORMULA_UAS.length
+              ? FORMULA_UAS[i]
+              : i === 10
+                ? AWKWARD_UA
+                : 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
+        });
+      }
+    });
+
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    const searches = [
+      '',
+      '?status=active',
+      '?status=expired&role=user',
+      '?email=ALI',
+      `?created_from=${isoDay(dayStart(1))}&created_to=${isoDay(dayStart(1))}`,
+      '?role=admin&status=active',
+      '?email=nobody-matches',
+    ];
+
+    it('should export as CSV exactly the rows the table matches, for each filter', async () => {
+      for (const search of searches) {
+        const table = await tableRows(search);
+        const res = await admin.get(`/admin/sessions/export.csv${search}`);
+        expect(res.statusCode, search).toBe(200);
+        expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
+        expect(res.headers['content-disposition']).toMatch(
+          /^attachment; filename="sessions-\d{8}-\d{6}\.csv"$/,
+        );
+        const rows = csvObjects(res.body);
+        expect(
+          rows.map((r) => r.id),
+          search,
+        ).toEqual(table.map((r) => r.id));
+        for (const [i, r] of rows.entries()) {
+          const want = table[i];
+          expect(r).toMatchObject({
+            user_id: String(want.userId),
+            email: want.email,
+            role: want.role,
+            status: want.status,
+            created_at: new Date(want.createdAt).toISOString(),
+            last_seen_at: new Date(want.lastSeenAt).toISOString(),
+            expires_at: new Date(want.expiresAt).toISOString(),
+            ip: want.ip,
+            browser: want.browser,
+            os: want.os,
+          });
+        }
+      }
+    });
+
+    it('should export as JSON exactly the rows the table matches, for each filter', async () => {
+      for (const search of searches) {
+        const table = await tableRows(search);
+        const res = await admin.get(`/admin/sessions/export.json${search}`);
+        expect(res.statusCode, search).toBe(200);
+        expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+        const rows = JSON.parse(res.body) as Record<string, unknown>[];
+        expect(
+          rows.map((r) => r.id),
+          search,
+        ).toEqual(table.map((r) => r.id));
+        for (const [i, r] of rows.entries()) {
+          const { createdAt, lastSeenAt, expiresAt, current: _, ...rest } = table[i];
+          expect(r).toMatchObject({
+            ...rest,
+            createdAt: new Date(createdAt).toISOString(),
+            lastSeenAt: new Date(lastSeenAt).toISOString(),
+            expiresAt: new Date(expiresAt).toISOString(),
+          });
+        }
+      }
+    });
+
+    it('should neutralise cells a spreadsheet would run, and quote the awkward ones', async () => {
+      const csv = csvObjects((await admin.get('/admin/sessions/export.csv')).body);
+      const agents = csv.map((r) => r.user_agent);
+      for (const ua of FORMULA_UAS) expect(agents).toContain(`'${ua}`);
+      expect(agents).toContain(AWKWARD_UA);
+      // No cell at all starts with a formula character.
+      for (const row of csv) {
+        for (const cell of Object.values(row)) expect(cell).not.toMatch(/^[=+\-@\t\r]/);
+      }
+      // JSON is data, not a spreadsheet: the values stay as they are.
+      const json = JSON.parse((await admin.get('/admin/sessions/export.json')).body);
+      expect(json.map((r: { userAgent: string }) => r.userAgent)).toContain(FORMULA_UAS[0]);
+    });
+
+    it('should audit each export with its format, filters and row count', async () => {
+      const res = await admin.get('/admin/sessions/export.json?status=expired&role=user');
+      const rows = JSON.parse(res.body).length;
+      expect(rows).toBeGreaterThan(0);
+      const audit = await lastAudit(t, 'sessions.export');
+      expect(audit.actor_email).toBe(ROOT);
+      expect(audit.outcome).toBe('success');
+      expect(audit.target).toBe('status=expired&role=user');
+      expect(audit.details).toMatchObject({ format: 'json', counts: { rows } });
+    });
+
+    it('should answer 400 naming the field for bad filters, and keep exports to superusers', async () => {
+      const bad = await admin.get('/admin/sessions/export.csv?created_from=2025-02-30', 'json');
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().error.details.field).toBe('created_from');
+      await t.createUser('plain@export.test', 'user');
+      const plain = (await signedIn(t, 'plain@export.test')).client;
+      expect((await plain.get('/admin/sessions/export.csv', 'json')).statusCode).toBe(403);
+      expect((await t.client().get('/admin/sessions/export.json', 'json')).statusCode).toBe(401);
+    });
+
+    it('should page through ties on the creation time without losing or repeating one', async () => {
+      const query = { now: Date.now(), status: 'all' as const };
+      const all = await t.store.listIds(query);
+      for (const chunk of [1, 2, 3, 7]) {
+        const got: SessionRecord[] = [];
+        for await (const batch of sessionChunks(t.store, query, chunk)) {
+          expect(batch.length).toBeLessThanOrEqual(chunk);
+          got.push(...batch);
+        }
+        expect(
+          got.map((s) => s.id),
+          `chunk ${chunk}`,
+        ).toEqual(all);
+      }
+    });
+
+    it('should stream a 20,000-row export in chunks', { timeout: 120_000 }, async () => {
+      const users = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => t.createUser(`bulk${i}@export.test`)),
+      );
+      await plantMany(
+        t,
+        users.map((u) => u.id),
+        20_000,
+      );
+      const expected = (await tableRowsCount(admin)) as number;
+      expect(expected).toBeGreaterThanOrEqual(20_000);
+
+      await t.app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = t.app.server.address() as AddressInfo;
+      listCalls.length = 0;
+      const started = performance.now();
+      const result = await new Promise<{ chunked: boolean; lines: number; firstByteAt: number }>(
+        (resolve, reject) => {
+          const req = http.get(
+            {
+              host: '127.0.0.1',
+              port,
+              path: '/admin/sessions/export.csv',
+              headers: { cookie: admin.cookieHeader() },
+            },
+            (res) => {
+              let lines = 0;
+              let firstByteAt = 0;
+              let last = 0;
+              res.on('data', (chunk: Buffer) => {
+                firstByteAt ||= performance.now();
+                // Count CRLFs (record ends) without keeping the body; a cell may hold a bare LF.
+                for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
+                  if ((i > 0 ? chunk[i - 1] : last) === 13) lines++;
+                }
+                last = chunk[chunk.length - 1];
+              });
+              res.on('end', () =>
+                resolve({
+                  chunked: res.headers['transfer-encoding'] === 'chunked',
+                  lines,
+                  firstByteAt,
+                }),
+              );
+              res.on('error', reject);
+            },
+          );
+          req.on('error', reject);
+        },
+      );
+
+      expect(result.chunked).toBe(true);
+      expect(result.lines).toBe(expected + 1);
+      // Read in bounded chunks, and the first bytes left before the last chunk was asked for.
+      expect(listCalls.length).toBeGreaterThanOrEqual(Math.ceil(expected / EXPORT_CHUNK));
+      for (const c of listCalls) expect(c.limit).toBeLessThanOrEqual(EXPORT_CHUNK);
+      expect(result.firstByteAt).toBeGreaterThan(started);
+      expect(result.firstByteAt).toBeLessThan(listCalls[listCalls.length - 1].at);
+      const audit = await lastAudit(t, 'sessions.export');
+      expect(audit.details).toMatchObject({ format: 'csv', counts: { rows: expected } });
+    });
+  });
+}
+
+async function tableRowsCount(admin: Client): Promise<number> {
+  const res = await admin.get('/admin/sessions?per_page=1', 'json');
+  return res.json().total;
+}
+
+/** Stores `n` sessions for these users, straight into the store in parallel batches. */
+async function plantMany(t: TestApp, userIds: number[], n: number): Promise<void> {
+  const now = Date.now();
+  for (let i = 0; i < n; i += 500) {
+    const batch: SessionRecord[] = [];
+    for (let j = i; j < Math.min(n, i + 500); j++) {
+      const createdAt = now - 2 * HOUR - j * 100;
+      batch.push({
+        id: `${j.toString(16).padStart(8, '0')}${'e'.repeat(56)}`,
+        userId: userIds[j % userIds.length],
+        createdAt,
+        lastSeenAt: createdAt,
+        idleExpiresAt: now + 30 * MINUTE,
+        absoluteExpiresAt: now + 10 * HOUR,
+        ip: '198.51.100.7',
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+      });
+    }
+    if (t.kind === 'sqlite') {
+      await t.database.db
+        .insertInto('sessions')
+        .values(
+          batch.map((s) => ({
+            id: s.id,
+            user_id: s.userId,
+            created_at: s.createdAt,
+            last_seen_at: s.lastSeenAt,
+            idle_expires_at: s.idleExpiresAt,
+            absolute_expires_at: s.absoluteExpiresAt,
+            expires_at: Math.min(s.idleExpiresAt, s.absoluteExpiresAt),
+            ip: s.ip,
+            user_agent: s.userAgent,
+          })),
+        )
+        .execute();
+    } else {
+      await Promise.all(batch.map((s) => t.store.create(s)));
+    }
+  }
+}
