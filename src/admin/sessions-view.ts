@@ -7,8 +7,8 @@ import { ROLES } from '../db/schema.js';
 import type { SessionStatus } from '../sessions/session-store.js';
 import { html, type SafeHtml } from '../views/html.js';
 import { timeCell } from '../views/layout.js';
-import { exportButtons } from './export-view.js';
 import { sessionTabs } from './ended-view.js';
+import { exportButtons } from './export-view.js';
 import { filterSearch, hasFilters, type SessionFilters } from './session-filters.js';
 
 export interface SessionRowView {
