@@ -127,6 +127,15 @@ export interface StatsDeps {
   onError?: (section: string, err: unknown) => void;
 }
 
+/**
+ * The report's sections, each a snapshot of its own.
+ *
+ * LIMITATION: on SQLite (better-sqlite3 runs queries on the main thread) a refresh of the
+ * session figures scans the sessions table for the role and user counts and blocks the
+ * process while it runs; the duty factor bounds how often that happens (at most 1/20 of the
+ * time), not how long. A read-only connection in a worker thread, or counts kept per role as
+ * sessions are written, would remove the block.
+ */
 export class StatsService {
   readonly #deps: StatsDeps;
   readonly #sessions: CachedFigure<SessionFigures>;
@@ -151,14 +160,17 @@ export class StatsService {
   }
 
   async report(): Promise<StatsReport> {
-    // Health first: reading the sample prunes dangling entries it meets (as every reader of
-    // the Redis store does), and the health figures should count them before they go.
+    // The round trips are measured first, before the heavier reads queue up beside them.
+    const storeFigures = this.#store.get();
+    const databaseFigures = this.#database.get();
+    // Health before sessions: reading the sample prunes the dangling entries it meets (as
+    // every reader of the Redis store does), and the health figures should count them first.
     const health = await this.#health.get();
     const [sessions, activity, store, database] = await Promise.all([
       this.#sessions.get(),
       this.#activity.get(),
-      this.#store.get(),
-      this.#database.get(),
+      storeFigures,
+      databaseFigures,
     ]);
     const { state, since } = this.#deps.store.breaker;
     return {

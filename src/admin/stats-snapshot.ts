@@ -23,7 +23,7 @@ export interface SnapshotOptions {
    * so a computation never takes more than about 1/dutyFactor of the time. @default 20
    */
   dutyFactor?: number;
-  /** How long a request waits for a refresh before it is answered with the older figures. @default 50 */
+  /** How long a request waits for a refresh before it is answered with the older figures. @default 20 */
   waitMs?: number;
   /** The app's clock, for `takenAt`. */
   clock: () => number;
@@ -46,7 +46,7 @@ export class CachedFigure<T> {
 
   constructor(compute: () => Promise<T>, opts: SnapshotOptions) {
     this.#compute = compute;
-    this.#opts = { dutyFactor: 20, waitMs: 50, ...opts };
+    this.#opts = { dutyFactor: 20, waitMs: 20, ...opts };
   }
 
   async get(): Promise<Snapshot<T>> {
