@@ -35,6 +35,7 @@ import { createLogger } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { WardenMetrics } from './metrics/warden-metrics.js';
 import { authPages } from './pages/auth-pages.js';
+import { mySessionsPages } from './pages/my-sessions.js';
 import { type GuardedStore, guardStore, type StoreCallEvent } from './resilience/guarded-store.js';
 import { CleanupJob } from './sessions/cleanup-job.js';
 import {
@@ -273,6 +274,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(authPages);
+  await app.register(mySessionsPages, { prefix: '/me' });
   await app.register(authApiRoutes, { prefix: '/api/auth' });
   await app.register(adminRoutes, { prefix: '/admin' });
   await app.register(metricsRoutes);
