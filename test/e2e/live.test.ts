@@ -1,0 +1,200 @@
+/**
+ * The live console in headless Chromium: with the sessions page open, a sign-in made
+ * elsewhere appears in the table and the header count without a reload, within two seconds,
+ * keeping the rows the superuser had selected; a revocation elsewhere removes its row. When
+ * the server drops every connection and comes back on the same port, the page reconnects by
+ * itself and carries on. Every page must run without a page error or CSP violation.
+ */
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { UserRow } from '../../src/db/schema.js';
+import { makeApp, PASSWORD, storeKindsToRun } from '../support/app.js';
+import {
+  BrowserSession,
+  chromiumGate,
+  launchChromium,
+  serve,
+  signInThroughForm,
+  useBrowser,
+} from '../support/browser.js';
+import { redisServerAvailable, startOwnRedis } from '../support/redis-server.js';
+
+const kinds = await storeKindsToRun();
+const chromium = await chromiumGate('end-to-end console tests (live)');
+if (chromium.action === 'fail') throw new Error(`required service missing: ${chromium.reason}`);
+
+const ROOT = 'root@warden.test';
+const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+const LIVE_WITHIN_MS = 2_000;
+
+const row = (page: Page, id: string) => page.locator(`#sessions-table tr[data-session-id="${id}"]`);
+const headerCount = (page: Page) => page.locator('#live-active').getAttribute('data-active');
+const liveState = (page: Page) => page.locator('#live-active').getAttribute('data-state');
+
+/** Set on the page once; a reload would lose it. */
+async function markPage(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    (window as unknown as { wardenMark: boolean }).wardenMark = true;
+  });
+}
+const stillSamePage = (page: Page) =>
+  page.evaluate(() => (window as unknown as { wardenMark?: boolean }).wardenMark === true);
+
+/** Chromium's console lines about the live requests that failed while the server was down. */
+const DOWN_NOISE =
+  /net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|INCOMPLETE_CHUNKED_ENCODING) \(http:\/\/127\.0\.0\.1:\d+\/admin\/(events|live)/;
+/** What the live requests answer while the store is away. */
+const STORE_DOWN_NOISE = /(503 GET|status of 503).*\/admin\/(events|live)/;
+
+for (const { kind, skip } of kinds) {
+  const reason = skip ?? (chromium.action === 'skip' ? chromium.reason : null);
+
+  describe.skipIf(reason !== null)(`live console in Chromium (${kind})`, () => {
+    const e2e = useBrowser(kind);
+
+    const signInElsewhere = async (user: UserRow) =>
+      (await e2e.t.app.warden.sessions.signIn(user, { ip: '198.51.100.9', userAgent: UA })).session
+        .id;
+
+    async function openConsole(): Promise<Page> {
+      const page = await e2e.s.person('root');
+      await signInThroughForm(page, ROOT, PASSWORD);
+      await page.goto('/admin/sessions');
+      await expect.poll(() => liveState(page)).toBe('live');
+      await markPage(page);
+      return page;
+    }
+
+    it('should show sign-ins and revocations made elsewhere without a reload, keeping the selection', async () => {
+      const { t, s } = e2e;
+      await t.createUser(ROOT, 'superuser');
+      const kim = await t.createUser('kim@example.test');
+      const selected = await signInElsewhere(kim);
+      const page = await openConsole();
+      await expect.poll(() => headerCount(page)).toBe('2');
+      expect(await page.locator('#live-active').isVisible()).toBe(true);
+      await row(page, selected).getByRole('checkbox').check();
+
+      // A sign-in somewhere else: a new row at the top, the header count up, no reload.
+      const started = performance.now();
+      const fresh = await signInElsewhere(kim);
+      await row(page, fresh).waitFor({ timeout: LIVE_WITHIN_MS });
+      await expect.poll(() => headerCount(page), { timeout: LIVE_WITHIN_MS }).toBe('3');
+      expect(performance.now() - started).toBeLessThan(LIVE_WITHIN_MS + 500);
+      expect(await page.locator('#match-count').getAttribute('data-total')).toBe('3');
+      expect(await row(page, selected).getByRole('checkbox').isChecked()).toBe(true);
+      expect(await row(page, fresh).getByRole('checkbox').isChecked()).toBe(false);
+
+      // A revocation by another superuser: the row goes, the count comes down.
+      await t.createUser('deputy@warden.test', 'superuser');
+      const deputy = t.client();
+      await deputy.login('deputy@warden.test');
+      const res = await deputy.postJson(`/admin/sessions/revoke/${fresh}`);
+      expect(res.json().counts.revoked).toBe(1);
+      await row(page, fresh).waitFor({ state: 'detached', timeout: LIVE_WITHIN_MS });
+      // Root, the selected session and now the deputy's own.
+      await expect.poll(() => headerCount(page), { timeout: LIVE_WITHIN_MS }).toBe('3');
+      expect(await row(page, selected).getByRole('checkbox').isChecked()).toBe(true);
+      expect(await stillSamePage(page)).toBe(true);
+
+      // The header count follows on every console page, not only the sessions table.
+      await page.goto('/admin/users');
+      await expect.poll(() => liveState(page)).toBe('live');
+      const before = Number(await headerCount(page));
+      await signInElsewhere(kim);
+      await expect
+        .poll(() => headerCount(page), { timeout: LIVE_WITHIN_MS })
+        .toBe(String(before + 1));
+
+      expect(s.problemLines()).toEqual([]);
+    });
+
+    // The browser's reconnect does not depend on the store; the Redis setup has its own below.
+    it.skipIf(kind !== 'sqlite')(
+      'should reconnect by itself after the server drops the connection and comes back',
+      async () => {
+        const { t, s } = e2e;
+        await t.createUser(ROOT, 'superuser');
+        const kim = await t.createUser('kim@example.test');
+        const page = await openConsole();
+        const port = Number(new URL(s.baseURL).port);
+
+        // The server goes away: every connection cut, nothing listening on the port.
+        const server = t.app.server;
+        const closed = new Promise((resolve) => server.close(resolve));
+        server.closeAllConnections();
+        await closed;
+        await expect.poll(() => liveState(page), { timeout: 5_000 }).toBe('reconnecting');
+        // A change while the page cannot hear it.
+        const missed = await signInElsewhere(kim);
+        await new Promise((r) => setTimeout(r, 1_500));
+
+        // Back on the same port: the page reconnects, catches up, and hears the next change.
+        await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+        await expect.poll(() => liveState(page), { timeout: 8_000 }).toBe('live');
+        await row(page, missed).waitFor({ timeout: LIVE_WITHIN_MS });
+        const next = await signInElsewhere(kim);
+        await row(page, next).waitFor({ timeout: LIVE_WITHIN_MS });
+        expect(await stillSamePage(page)).toBe(true);
+
+        const problems = s.problemLines().filter((p) => !DOWN_NOISE.test(p));
+        expect(problems).toEqual([]);
+      },
+    );
+  });
+}
+
+const fleet = kinds.find((k) => k.kind === 'redis+postgres');
+const ownRedisReason =
+  fleet?.skip ??
+  (fleet ? null : 'redis+postgres not selected') ??
+  (chromium.action === 'skip' ? chromium.reason : null) ??
+  (redisServerAvailable() ? null : 'no redis-server binary');
+
+describe.skipIf(ownRedisReason !== null)('live console in Chromium while Redis goes away', () => {
+  it('should show the store banner while the store is away, and recover by itself when it returns', async () => {
+    const redis = await startOwnRedis();
+    const t = await makeApp('redis+postgres', { redisUrl: redis.url });
+    const browser = await launchChromium();
+    const s = new BrowserSession(browser, await serve(t));
+    try {
+      await t.createUser(ROOT, 'superuser');
+      const page = await s.person('root');
+      await signInThroughForm(page, ROOT, PASSWORD);
+      await page.goto('/admin/sessions');
+      await expect.poll(() => liveState(page)).toBe('live');
+      await markPage(page);
+      const banner = page.locator('#store-banner');
+      expect(await banner.count()).toBe(0);
+
+      // Redis stops answering: the open stream says so.
+      redis.pause();
+      await banner.waitFor({ timeout: 5_000 });
+      expect(await banner.textContent()).toContain('session store is unreachable');
+
+      // The connection drops too: reconnecting meets 503 until Redis is back.
+      t.app.server.closeAllConnections();
+      await expect.poll(() => liveState(page), { timeout: 5_000 }).toBe('reconnecting');
+      // Long enough for the browser's own retry to be refused, so that the script takes over.
+      await page.waitForResponse((r) => r.url().endsWith('/admin/live') && r.status() === 503, {
+        timeout: 8_000,
+      });
+      redis.resume();
+      await expect.poll(() => liveState(page), { timeout: 10_000 }).toBe('live');
+      await banner.waitFor({ state: 'detached', timeout: 5_000 });
+      expect(await stillSamePage(page)).toBe(true);
+
+      const lines = s.problemLines();
+      // The outage showed up as the expected failed live requests, and as nothing else.
+      expect(lines.some((p) => STORE_DOWN_NOISE.test(p))).toBe(true);
+      const problems = lines.filter((p) => !DOWN_NOISE.test(p) && !STORE_DOWN_NOISE.test(p));
+      expect(problems).toEqual([]);
+    } finally {
+      redis.resume();
+      await s.close();
+      await browser.close();
+      await t.close();
+      await redis.stop();
+    }
+  });
+});
