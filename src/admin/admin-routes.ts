@@ -12,6 +12,8 @@ import { endedRoutes } from './ended-routes.js';
 import { exportRoutes } from './export-routes.js';
 import { liveRoutes } from './live-routes.js';
 import { policyRoutes } from './policy-routes.js';
+import { captureFilterSchemas } from './saved-views.js';
+import { savedViewRoutes } from './saved-views-routes.js';
 import { sessionRoutes } from './session-routes.js';
 import { statsRoutes } from './stats-routes.js';
 import { userRoutes } from './user-routes.js';
@@ -28,6 +30,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.get('/', async (_request, reply) => reply.redirect('/admin/sessions', 303));
+  // Before the pages: saved views check a query against the schema each page declares.
+  await app.register(captureFilterSchemas);
   await app.register(sessionRoutes);
   await app.register(statsRoutes);
   await app.register(userRoutes);
@@ -37,4 +41,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(policyRoutes);
   await app.register(auditRoutes);
   await app.register(exportRoutes);
+  await app.register(savedViewRoutes);
 };

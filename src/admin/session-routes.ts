@@ -14,7 +14,9 @@ import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
 import type { BulkRevokeReport, RevokeStatus } from '../sessions/session-service.js';
 import { expiresAt, statusOf } from '../sessions/session-store.js';
+import { savedViewsMenuFor } from './saved-views.js';
 import {
+  filterSearch,
   readFilters,
   SessionFilterSchema,
   type SessionFilters,
@@ -169,6 +171,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         now,
         csrfToken: reply.csrfToken(),
         keep: new Set(flash?.keep ?? []),
+        savedViews: await savedViewsMenuFor(request, reply, 'sessions', filterSearch(filters)),
       }),
     });
   });

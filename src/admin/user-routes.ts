@@ -15,9 +15,10 @@ import { safeNext } from '../http/sign-in.js';
 import { expiresAt, statusOf } from '../sessions/session-store.js';
 import { publicUser } from '../users/user-repo.js';
 import { listHistory } from './ended-query.js';
+import { savedViewsMenuFor } from './saved-views.js';
 import { parseUserAgent } from './user-agent.js';
 import { HISTORY_PER_PAGE, type LiveSessionView, userDetailView } from './user-detail-view.js';
-import { DEFAULT_USERS_PER_PAGE, type UserFilters, usersView } from './users-view.js';
+import { DEFAULT_USERS_PER_PAGE, type UserFilters, userSearch, usersView } from './users-view.js';
 
 const MAX_PER_PAGE = 200;
 const DAY_MS = 86_400_000;
@@ -125,6 +126,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         now: clock(),
         selfId: request.auth!.user.id,
         csrfToken: reply.csrfToken(),
+        savedViews: await savedViewsMenuFor(request, reply, 'users', userSearch(filters, 1)),
       }),
     });
   });

@@ -117,6 +117,8 @@ export function usersView(d: {
   now: number;
   selfId: number;
   csrfToken: string;
+  /** The viewer's saved views of this table, and the form that saves the current filters. */
+  savedViews?: SafeHtml;
 }): SafeHtml {
   const f = d.filters;
   const back = `/admin/users${userSearch(f)}`;
@@ -127,6 +129,7 @@ export function usersView(d: {
   // because each row's own buttons are forms of their own and forms cannot nest.
   return html`<div class="d-flex align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Users</h1><span class="fs-5" id="user-count">${d.total.toLocaleString('en')} matching</span>
+  <div class="ms-auto">${d.savedViews ?? ''}</div>
 </div>
 ${filterForm(f)}
 <form method="post" action="/admin/users/bulk-approve" id="users-bulk" class="d-flex flex-wrap gap-2 mb-2">

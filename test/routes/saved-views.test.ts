@@ -1,0 +1,181 @@
+/**
+ * Saved views on both stores: a superuser names the current filters of the sessions or users
+ * table, finds them in the page's menu and reopens them; a query is checked against the page's
+ * own filter schema; only the owner can delete a view; saving and deleting are audited.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+import { auditRows, hiddenInput, lastAudit, signedIn, toastAfter } from './helpers.js';
+
+interface ViewJson {
+  id: number;
+  page: string;
+  name: string;
+  query: string;
+  url: string;
+}
+
+for (const { kind, skip } of await storeKindsToRun()) {
+  describe.skipIf(skip !== null)(`saved views (${kind})`, () => {
+    let t: TestApp;
+    let root: Client;
+    let other: Client;
+
+    const listViews = async (c: Client, page: string) => {
+      const res = await c.get(`/admin/saved-views?page=${page}`, 'json');
+      expect(res.statusCode).toBe(200);
+      return (res.json() as { items: ViewJson[] }).items;
+    };
+    const save = (c: Client, body: Record<string, unknown>) =>
+      c.postJson('/admin/saved-views', body);
+
+    beforeAll(async () => {
+      t = await makeApp(kind);
+      await t.createUser('root@views.test', 'superuser');
+      await t.createUser('other@views.test', 'superuser');
+      root = (await signedIn(t, 'root@views.test')).client;
+      other = (await signedIn(t, 'other@views.test')).client;
+    });
+
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    it('should save the filters shown on the sessions page and reopen them from its menu', async () => {
+      const page = await root.get('/admin/sessions?status=active&role=user&page=1', 'html');
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('id="saved-views"');
+      const query = hiddenInput(page.body, 'query');
+      expect(query).toBe('status=active&role=user');
+
+      const res = await root.postForm('/admin/saved-views', {
+        page: 'sessions',
+        name: 'Active users',
+        query,
+      });
+      expect(res.headers.location).toBe('/admin/sessions?status=active&role=user');
+      expect(await toastAfter(root, res)).toBe('Saved view "Active users".');
+
+      const after = await root.get('/admin/sessions', 'html');
+      expect(after.body).toContain('Saved views (1)');
+      expect(after.body).toMatch(
+        /href="\/admin\/sessions\?status=active&amp;role=user"[^>]*>Active users<\/a>/,
+      );
+      const [view] = await listViews(root, 'sessions');
+      expect(view).toMatchObject({ name: 'Active users', query: 'status=active&role=user' });
+      expect((await root.get(view.url, 'html')).statusCode).toBe(200);
+
+      const audit = await lastAudit(t, 'saved_views.create');
+      expect(audit).toMatchObject({ actor_email: 'root@views.test', target: `view:${view.id}` });
+      expect(audit.details).toEqual({ page: 'sessions', name: 'Active users', query: view.query });
+
+      // Another superuser has menus of their own.
+      expect(await listViews(other, 'sessions')).toEqual([]);
+    });
+
+    it('should save views of the users page against its own filters', async () => {
+      const res = await save(root, {
+        page: 'users',
+        name: 'Pending admins',
+        query: '?role=admin&status=pending&from=2026-01-01',
+      });
+      expect(res.statusCode).toBe(201);
+      expect(res.json().view).toMatchObject({
+        url: '/admin/users?role=admin&status=pending&from=2026-01-01',
+      });
+      const page = await root.get('/admin/users', 'html');
+      expect(page.body).toContain('Pending admins</a>');
+      expect(page.body).toContain('<input type="hidden" name="page" value="users">');
+      // A filter of the sessions page is not one of the users page.
+      const wrong = await save(root, {
+        page: 'users',
+        name: 'x',
+        query: 'created_from=2026-01-01',
+      });
+      expect(wrong.statusCode).toBe(400);
+      expect(wrong.json().error.details.field).toBe('query.created_from');
+    });
+
+    it('should leave the page and snapshot out of a saved query', async () => {
+      const res = await save(root, {
+        page: 'sessions',
+        name: 'Expired, page 3',
+        query: 'status=expired&page=3&as_of=1700000000000&per_page=100',
+      });
+      expect(res.statusCode).toBe(201);
+      expect(res.json().view.query).toBe('status=expired&per_page=100');
+    });
+
+    it('should answer 400 naming the field for a bad name or query', async () => {
+      const cases: [Record<string, unknown>, string][] = [
+        [{ page: 'sessions', name: '   ', query: '' }, 'name'],
+        [{ page: 'sessions', name: 'x'.repeat(81), query: '' }, 'name'],
+        [{ page: 'sessions', name: 'Active users', query: 'status=all' }, 'name'],
+        [{ page: 'sessions', name: 'a', query: 'colour=red' }, 'query.colour'],
+        [{ page: 'sessions', name: 'a', query: 'status=zombie' }, 'query.status'],
+        [{ page: 'sessions', name: 'a', query: 'status=active&status=expired' }, 'query.status'],
+        [{ page: 'sessions', name: 'a', query: 'created_from=2025-02-30' }, 'query.created_from'],
+        [{ page: 'sessions', name: 'a', query: 'per_page=5000' }, 'query.per_page'],
+        [{ page: 'users', name: 'a', query: 'role=emperor' }, 'query.role'],
+        [{ page: 'audit', name: 'a', query: '' }, 'page'],
+      ];
+      for (const [body, field] of cases) {
+        const res = await save(root, body);
+        expect(res.statusCode, JSON.stringify(body)).toBe(400);
+        expect(res.json().error.details.field, JSON.stringify(body)).toBe(field);
+      }
+      expect(
+        (await save(root, { page: 'sessions', name: 'é'.repeat(80), query: '' })).statusCode,
+      ).toBe(201);
+      // As a form: the error page says what was wrong.
+      const form = await root.postForm('/admin/saved-views', {
+        page: 'sessions',
+        name: '',
+        query: '',
+      });
+      expect(form.statusCode).toBe(400);
+      expect(form.body).toContain('name is required');
+    });
+
+    it('should refuse a save without a CSRF token', async () => {
+      const res = await root.postJson(
+        '/admin/saved-views',
+        { page: 'sessions', name: 'no token', query: '' },
+        { csrf: null },
+      );
+      expect(res.statusCode).toBe(403);
+      expect((await listViews(root, 'sessions')).map((v) => v.name)).not.toContain('no token');
+    });
+
+    it('should show a name as text, never as markup', async () => {
+      await save(root, { page: 'sessions', name: '<img src=x onerror=alert(1)>', query: '' });
+      const page = await root.get('/admin/sessions', 'html');
+      expect(page.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
+      expect(page.body).not.toContain('<img src=x');
+    });
+
+    it("should delete one's own view, and answer someone else's as not found", async () => {
+      const mine = (
+        await save(other, { page: 'sessions', name: 'Mine', query: 'role=admin' })
+      ).json().view as ViewJson;
+
+      const refused = await root.postJson(`/admin/saved-views/${mine.id}/delete`);
+      expect(refused.statusCode).toBe(404);
+      expect((await listViews(other, 'sessions')).map((v) => v.id)).toEqual([mine.id]);
+      expect((await lastAudit(t, 'saved_views.delete')).outcome).toBe('failure');
+
+      const res = await other.postForm(`/admin/saved-views/${mine.id}/delete`, {
+        return_to: '/admin/sessions?role=admin',
+      });
+      expect(res.headers.location).toBe('/admin/sessions?role=admin');
+      expect(await toastAfter(other, res)).toBe('Deleted view "Mine".');
+      expect(await listViews(other, 'sessions')).toEqual([]);
+      const deletes = await auditRows(t, 'saved_views.delete');
+      expect(deletes.at(-1)).toMatchObject({
+        actor_email: 'other@views.test',
+        outcome: 'success',
+        target: `view:${mine.id}`,
+      });
+    });
+  });
+}
