@@ -30,7 +30,7 @@ export function describeRepair(removed: Record<string, number>): string {
 }
 
 export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { store, database, users, audit, csrf, clock } = app.warden;
+  const { store, database, users, audit, csrf, clock, live } = app.warden;
   const stats = new StatsService({
     store,
     database,
@@ -39,6 +39,12 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onError: (section, err) =>
       app.log.warn({ event: 'stats_refresh_failed', section, err }, 'statistics not refreshed'),
   });
+
+  // A cleanup changes the expired and health figures that are otherwise kept for 15 s.
+  const stop = live.subscribe((event) => {
+    if (event.type === 'cleaned_up' || event.type === 'resync') stats.cleanedUp();
+  });
+  app.addHook('onClose', async () => stop());
 
   app.get('/sessions/stats', async (request, reply) => {
     const report = await stats.report();
@@ -78,7 +84,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         );
         throw err;
       }
-      stats.invalidate();
+      stats.repaired();
       await audit.write(
         actorOf(request),
         {

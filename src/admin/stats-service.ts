@@ -184,11 +184,22 @@ export class StatsService {
     };
   }
 
-  /** After a change the page should show at once (a repair, a cleanup). */
-  invalidate(): void {
-    this.#sessions.invalidate();
-    this.#health.invalidate();
-    this.#database.invalidate();
+  /** After a repair made here: every figure it changes is taken again on the next request. */
+  repaired(): void {
+    this.#sessions.invalidate('now');
+    this.#health.invalidate('now');
+    this.#database.invalidate('now');
+  }
+
+  /**
+   * After a cleanup (the console's button or the scheduled job, on any instance): the health
+   * card, where the button sits, at once; the others within their usual interval, so a long
+   * cleanup publishing many changes cannot force a computation per request.
+   */
+  cleanedUp(): void {
+    this.#health.invalidate('now');
+    this.#sessions.invalidate('soon');
+    this.#database.invalidate('soon');
   }
 
   async #takeSessions(): Promise<SessionFigures> {

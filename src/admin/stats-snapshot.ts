@@ -42,6 +42,8 @@ export class CachedFigure<T> {
   #current: Snapshot<T> = { takenAt: null, tookMs: 0, data: null, error: null };
   /** performance.now() after which the current figures are stale. */
   #staleAt = 0;
+  /** performance.now() when the current figures were taken. */
+  #takenPerf = 0;
   #inflight: Promise<void> | null = null;
 
   constructor(compute: () => Promise<T>, opts: SnapshotOptions) {
@@ -66,9 +68,15 @@ export class CachedFigure<T> {
     return this.#current;
   }
 
-  /** Marks the figures stale, so the next request computes them again (after a repair). */
-  invalidate(): void {
-    this.#staleAt = 0;
+  /**
+   * Marks the figures stale. `now` (after a repair): the next request takes them again.
+   * `soon` (after a change seen elsewhere, such as a cleanup run): once they are older than
+   * the maximum age, even if they were costly, so frequent changes cannot force a computation
+   * per request.
+   */
+  invalidate(when: 'now' | 'soon' = 'now'): void {
+    this.#staleAt =
+      when === 'now' ? 0 : Math.min(this.#staleAt, this.#takenPerf + this.#opts.maxAgeMs);
   }
 
   #refresh(): Promise<void> {
@@ -78,6 +86,7 @@ export class CachedFigure<T> {
         const data = await this.#compute();
         const tookMs = performance.now() - start;
         this.#current = { takenAt: this.#opts.clock(), tookMs, data, error: null };
+        this.#takenPerf = performance.now();
         this.#staleAt =
           performance.now() + Math.max(this.#opts.maxAgeMs, tookMs * this.#opts.dutyFactor);
       } catch (err) {
