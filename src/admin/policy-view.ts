@@ -40,6 +40,11 @@ const ACTION_LABELS: Record<LimitAction, string> = {
   evict_oldest: 'End the oldest session',
 };
 
+/** Whether an error's field is one the form shows (its message then sits under it). */
+function onForm(field: string | undefined): boolean {
+  return !!field && /^(idle_timeout|absolute_lifetime|max_sessions_\w+|on_limit_\w+)$/.test(field);
+}
+
 function invalid(field: string, error?: { field?: string }): string {
   return error?.field === field ? ' is-invalid' : '';
 }
@@ -132,7 +137,13 @@ export function policyView(d: {
   const e = d.error;
   return html`<h1 class="h3">Session policy</h1>
 ${inForce(d.policy, d.defaults, d.now)}
-${e ? html`<div class="alert alert-danger" role="alert" id="policy-error">${e.message}</div>` : ''}
+${
+  e
+    ? html`<div class="alert alert-danger" role="alert" id="policy-error">${
+        onForm(e.field) ? 'The policy was not saved: see the field marked below.' : e.message
+      }</div>`
+    : ''
+}
 <form method="post" action="/admin/policy" class="col-xl-9" novalidate>
   <input type="hidden" name="_csrf" value="${d.csrfToken}">
   <input type="hidden" name="version" value="${d.version}">

@@ -156,7 +156,7 @@ export class SavedViews {
     if (Number(count.n) >= MAX_VIEWS_PER_PAGE) {
       throw invalid(
         'name',
-        `: you have ${MAX_VIEWS_PER_PAGE} views of this page; delete one first`,
+        `cannot be saved: you have ${MAX_VIEWS_PER_PAGE} views of this page; delete one first`,
       );
     }
     try {

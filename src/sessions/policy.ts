@@ -148,11 +148,15 @@ export function validateOverrides(defaults: PolicyDefaults, o: PolicyOverrides):
   }
   const live = resolvePolicy(defaults, o);
   if (live.idleTimeoutMs > live.absoluteLifetimeMs) {
-    const field = o.idleTimeoutMs !== null ? 'idle_timeout' : 'absolute_lifetime';
-    throw bad(
-      field,
-      `: the idle timeout (${describeMs(live.idleTimeoutMs)}) must not be longer than the absolute lifetime (${describeMs(live.absoluteLifetimeMs)})`,
-    );
+    const idle = describeMs(live.idleTimeoutMs);
+    const absolute = describeMs(live.absoluteLifetimeMs);
+    // Named after the value that was set here: the other one may be the config's.
+    throw o.idleTimeoutMs !== null
+      ? bad('idle_timeout', `(${idle}) must not be longer than the absolute lifetime (${absolute})`)
+      : bad(
+          'absolute_lifetime',
+          `(${absolute}) must not be shorter than the idle timeout (${idle})`,
+        );
   }
   for (const role of ROLES) {
     const limit = o.roleLimits[role];
