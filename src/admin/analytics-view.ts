@@ -278,13 +278,14 @@ export function analyticsView(r: AnalyticsReport): SafeHtml {
   <span class="text-body-secondary small">${r.from} to ${r.to}, UTC days · figures of ${utc(r.generatedAt)}</span>
 </div>
 ${rangeForm(r)}
-<div class="row row-cols-2 row-cols-md-4 row-cols-xl-7 g-2 mb-3" id="analytics-totals">
+<div class="row row-cols-2 row-cols-md-4 row-cols-xxl-8 g-2 mb-3" id="analytics-totals">
   ${stat('Registrations', String(r.totals.registrations), 'total-registrations')}
   ${stat('Approvals', String(r.totals.approvals), 'total-approvals')}
   ${stat('Rejections', String(r.totals.rejections), 'total-rejections')}
   ${stat('Median time to approval', formatWait(r.totals.medianApprovalMs), 'total-median-wait')}
   ${stat('Pending at the end', String(pendingNow), 'total-pending')}
   ${stat('Signed in, last 24 h', String(r.activeNow.day), 'active-24h')}
+  ${stat('Signed in, last 7 days', String(r.activeNow.week), 'active-7d')}
   ${stat('Signed in, last 30 days', String(r.activeNow.month), 'active-30d')}
 </div>
 <div class="row row-cols-1 row-cols-xl-2 g-3 mb-4">

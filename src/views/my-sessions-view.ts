@@ -34,15 +34,20 @@ export function mySessionsView(d: {
   csrfToken: string;
 }): SafeHtml {
   const others = d.sessions.filter((s) => !s.current).length;
-  const minutes = Math.max(1, Math.round(d.touchIntervalMs / 60_000));
+  const seconds = Math.max(1, Math.round(d.touchIntervalMs / 1000));
+  const often =
+    seconds < 60
+      ? `every ${seconds} seconds`
+      : seconds < 120
+        ? 'once a minute'
+        : `every ${Math.round(seconds / 60)} minutes`;
   return html`<div class="col-xl-9">
 <div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">My sessions</h1>
   <span id="my-session-count" data-total="${d.sessions.length}">${d.sessions.length} signed in</span>
 </div>
 <p class="text-body-secondary">Every browser or device where you are signed in. If you do not
-  recognise one, end it, and change your password. "Last seen" is updated at most every
-  ${minutes} minute${minutes === 1 ? '' : 's'}.</p>
+  recognise one, end it, and change your password. “Last seen” is updated at most ${often}.</p>
 <form method="post" action="/me/sessions/revoke-others" class="mb-3">
   <input type="hidden" name="_csrf" value="${d.csrfToken}">
   <button class="btn btn-danger btn-sm" type="submit"${others === 0 ? html` disabled` : ''}>End all other sessions (${others})</button>
