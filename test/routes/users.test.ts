@@ -503,6 +503,24 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(after.json().items[0].status).toBe('pending');
       });
 
+      it('should refuse bulk decisions and user pages to anyone but a superuser', async () => {
+        const user = await newUser('pending');
+        const adminUser = await newUser('approved', 'admin');
+        const member = (await signedIn(t, adminUser.email)).client;
+        for (const decision of ['approve', 'reject']) {
+          const res = await member.postJson(`/admin/users/bulk-${decision}`, { ids: [user.id] });
+          expect(res.statusCode, decision).toBe(403);
+          expect(res.json().error.code).toBe('WARDEN_FORBIDDEN');
+          const anon = await t.client().postJson(`/admin/users/bulk-${decision}`, {
+            ids: [user.id],
+          });
+          expect(anon.statusCode, decision).toBe(401);
+        }
+        expect((await member.get(`/admin/users/${user.id}`, 'json')).statusCode).toBe(403);
+        const after = await admin.get(`/admin/users/${user.id}`, 'json');
+        expect(after.json().user.status).toBe('pending');
+      });
+
       it('should offer a checkbox for pending users only, tied to the bulk form', async () => {
         const p = await newUser('pending');
         const a = await newUser('approved');
