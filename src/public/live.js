@@ -5,7 +5,8 @@
 // EventSource reconnects by itself after a dropped connection; when the server answers the
 // reconnect with an error instead (restarting, store down, signed out), EventSource gives up,
 // and this script takes over: it asks GET /admin/live what is wrong and tries again with a
-// growing pause, or reloads the page when the session has ended.
+// growing pause, or reloads the page when the session has ended. The tabs of one browser
+// share one stream (see "the stream" below).
 (() => {
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 5000;
@@ -65,8 +66,11 @@
     document.querySelector('body > nav')?.after(el);
   }
 
-  /** Fills the header from GET /admin/live; says what the answer means for reconnecting. */
-  async function loadFigures() {
+  /**
+   * Reads GET /admin/live and passes the figures to `tell` (this page, or every tab); says
+   * what the answer means for reconnecting.
+   */
+  async function loadFigures(tell) {
     let res;
     try {
       res = await fetch('/admin/live', {
@@ -80,11 +84,11 @@
     if (res.status === 401 || res.status === 403) return 'signed-out';
     const body = await res.json().catch(() => null);
     if (res.ok && body) {
-      setCount(body.active);
-      showStoreDown(!body.storeUp);
+      tell('count', { active: body.active });
+      tell('store', { up: body.storeUp });
       return 'ok';
     }
-    if (body?.error?.code === 'WARDEN_STORE_UNAVAILABLE') showStoreDown(true);
+    if (body?.error?.code === 'WARDEN_STORE_UNAVAILABLE') tell('store', { up: false });
     return 'unavailable';
   }
 
@@ -199,7 +203,40 @@
     all.indeterminate = !all.checked && boxes.some((b) => b.checked);
   }
 
-  // ---- the stream
+  // ---- the stream, shared by the tabs of one browser
+
+  // Each open stream holds one of the six connections a browser keeps per host over
+  // HTTP/1.1; with one per tab, a seventh console tab would hang. So one tab (whichever holds
+  // the Web Lock) keeps the stream and passes every frame to the others on a BroadcastChannel.
+  // Where Web Locks are missing (plain http on a non-local host), every tab has its own.
+  const channel = 'BroadcastChannel' in window ? new BroadcastChannel('warden-live') : null;
+  const shared = Boolean(channel && navigator.locks);
+  const last = { state: 'connecting', active: null, up: true };
+
+  /** Applies one frame to this page. */
+  function handle(event, payload) {
+    if (event === 'state') setState(payload);
+    else if (event === 'count') setCount(payload.active);
+    else if (event === 'store') showStoreDown(payload.up === false);
+    else if (event === 'session' || event === 'resync') scheduleRefresh();
+    else if (event === 'bye') window.location.reload();
+  }
+
+  /** Applies a frame here and in every other tab (only the tab with the stream calls it). */
+  function emit(event, payload) {
+    if (event === 'state') last.state = payload;
+    if (event === 'count') last.active = payload.active;
+    if (event === 'store') last.up = payload.up !== false;
+    handle(event, payload);
+    channel?.postMessage({ event, payload });
+  }
+
+  /** Tells the other tabs what this one knows, for a tab that just opened. */
+  function snapshot() {
+    emit('state', last.state);
+    if (last.active !== null) emit('count', { active: last.active });
+    emit('store', { up: last.up });
+  }
 
   function data(event) {
     try {
@@ -212,35 +249,34 @@
   function connect() {
     source = new EventSource('/admin/events');
     source.addEventListener('open', () => {
-      setState('live');
+      emit('state', 'live');
       backoff = BACKOFF_MIN_MS;
       // Changes made while the connection was down were not announced.
-      if (opened) scheduleRefresh();
+      if (opened) emit('resync', {});
       opened = true;
     });
     source.addEventListener('error', () => {
       if (source.readyState === EventSource.CLOSED) recover();
-      else setState('reconnecting');
+      else emit('state', 'reconnecting');
     });
-    source.addEventListener('session', scheduleRefresh);
-    source.addEventListener('resync', scheduleRefresh);
-    source.addEventListener('count', (e) => setCount(data(e).active));
-    source.addEventListener('store', (e) => showStoreDown(data(e).up === false));
+    for (const name of ['session', 'resync', 'count', 'store']) {
+      source.addEventListener(name, (e) => emit(name, data(e)));
+    }
     source.addEventListener('bye', () => {
-      // This browser's own session ended (signed out or revoked elsewhere).
+      // This browser's own session ended (signed out or revoked elsewhere): every tab reloads.
       source.close();
-      window.location.reload();
+      emit('bye', {});
     });
   }
 
   function recover() {
     source?.close();
-    setState('reconnecting');
+    emit('state', 'reconnecting');
     clearTimeout(retryTimer);
     retryTimer = setTimeout(async () => {
-      const answer = await loadFigures();
+      const answer = await loadFigures(emit);
       if (answer === 'signed-out') {
-        window.location.reload();
+        emit('bye', {});
       } else if (answer === 'ok') {
         connect();
       } else {
@@ -250,10 +286,28 @@
     }, backoff);
   }
 
+  function lead() {
+    channel?.addEventListener('message', (e) => {
+      if (e.data?.event === 'hello') snapshot();
+    });
+    connect();
+  }
+
+  function start() {
+    loadFigures(handle);
+    if (!shared) {
+      lead();
+      return;
+    }
+    channel.addEventListener('message', (e) => handle(e.data?.event, e.data?.payload));
+    channel.postMessage({ event: 'hello' });
+    // Held until this tab goes away; then the next tab in line takes over the stream.
+    navigator.locks.request('warden-live', () => new Promise(lead));
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
     if (!badge()) return;
-    loadFigures();
-    connect();
+    start();
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden && dirty) scheduleRefresh();
     });

@@ -26,6 +26,8 @@ if (chromium.action === 'fail') throw new Error(`required service missing: ${chr
 const ROOT = 'root@warden.test';
 const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 const LIVE_WITHIN_MS = 2_000;
+/** Browser-side behaviour that does not depend on the store runs on the first store kind only. */
+const BROWSER_KIND = kinds.find((k) => k.skip === null)?.kind;
 
 const row = (page: Page, id: string) => page.locator(`#sessions-table tr[data-session-id="${id}"]`);
 const headerCount = (page: Page) => page.locator('#live-active').getAttribute('data-active');
@@ -109,8 +111,40 @@ for (const { kind, skip } of kinds) {
       expect(s.problemLines()).toEqual([]);
     });
 
-    // The browser's reconnect does not depend on the store; the Redis setup has its own below.
-    it.skipIf(kind !== 'sqlite')(
+    it.skipIf(kind !== BROWSER_KIND)(
+      'should share one stream among the tabs of a browser, and hand it on when that tab closes',
+      async () => {
+        const { t, s } = e2e;
+        await t.createUser(ROOT, 'superuser');
+        const kim = await t.createUser('kim@example.test');
+        const first = await openConsole();
+        const streams: string[] = [];
+        first.context().on('request', (r) => {
+          if (r.url().endsWith('/admin/events')) streams.push(r.url());
+        });
+        const second = await first.context().newPage();
+        await second.goto('/admin/sessions');
+        await expect.poll(() => liveState(second)).toBe('live');
+        await expect.poll(() => headerCount(second)).toBe(await headerCount(first));
+
+        // Both tabs follow the change through the first tab's stream.
+        const fresh = await signInElsewhere(kim);
+        await row(first, fresh).waitFor({ timeout: LIVE_WITHIN_MS });
+        await row(second, fresh).waitFor({ timeout: LIVE_WITHIN_MS });
+        expect(streams).toEqual([]);
+
+        // The tab with the stream goes away: the other one opens its own and carries on.
+        await first.close();
+        await expect.poll(() => streams.length, { timeout: 5_000 }).toBe(1);
+        const next = await signInElsewhere(kim);
+        await row(second, next).waitFor({ timeout: LIVE_WITHIN_MS });
+        await expect.poll(() => headerCount(second)).toBe('3');
+        expect(s.problemLines()).toEqual([]);
+      },
+    );
+
+    // The Redis setup has its own reconnect test below, through a store outage.
+    it.skipIf(kind !== BROWSER_KIND)(
       'should reconnect by itself after the server drops the connection and comes back',
       async () => {
         const { t, s } = e2e;
