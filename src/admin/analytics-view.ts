@@ -45,9 +45,12 @@ export function formatWait(ms: number | null): string {
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
+/** A day's key, or the days a week covers within the range ("2025-02-26 to 2025-03-02"). */
 function periodLabel(p: Period, granularity: string): string {
+  if (granularity === 'day') return p.key;
+  const first = new Date(p.start).toISOString().slice(0, 10);
   const last = new Date(p.end - 1).toISOString().slice(0, 10);
-  return granularity === 'day' || last === p.key ? p.key : `${p.key} to ${last}`;
+  return first === last ? first : `${first} to ${last}`;
 }
 
 /** The charts of a report, in page order. */

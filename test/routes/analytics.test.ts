@@ -350,6 +350,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
         );
       }
       const body = await report(`?from=${FROM}&to=${TO}&granularity=week`);
+      // Weeks cut by the range say which days they cover.
+      expect(res.body).toContain('>2025-02-26 to 2025-03-02</th>');
+      expect(res.body).toContain('>2025-03-17 to 2025-03-19</th>');
       const table = /id="table-registrations">([\s\S]*?)<\/table>/.exec(res.body)![1];
       const cells = [...table.matchAll(/<td class="text-end">(\d+)<\/td>/g)].map((m) =>
         Number(m[1]),
