@@ -2,6 +2,10 @@
  * @module admin/ended-routes
  * `GET /admin/sessions/ended`: the tab beside the live sessions that lists sessions which
  * ended within the history retention, when, why and by whom.
+ *
+ * LIMITATION: an expired session gets its history row when cleanup removes it, so its
+ * "ended" time is the removal, not the idle or absolute deadline it passed (the row says
+ * which). Writing the deadline into the row, a column of session_events, would remove this.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { wantsJson } from '../http/respond.js';
