@@ -19,29 +19,34 @@ import { Value } from '@sinclair/typebox/value';
 const SessionId = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const At = Type.Integer({ minimum: 0 });
 
+// Closed objects: a message with any field beyond these (a token, say) is not an event.
+const closed = { additionalProperties: false } as const;
+
 /** Every event on the bus, as JSON travels between instances. Times are epoch milliseconds. */
 export const LiveEventSchema = Type.Union([
-  Type.Object({
-    type: Type.Literal('signed_in'),
-    sessionId: SessionId,
-    userId: Type.Integer(),
-    at: At,
-  }),
-  Type.Object({
-    type: Type.Literal('signed_out'),
-    sessionId: SessionId,
-    userId: Type.Integer(),
-    at: At,
-  }),
-  Type.Object({
-    type: Type.Literal('revoked'),
-    sessionIds: Type.Array(SessionId, { maxItems: 1_000 }),
-    reason: Type.String({ maxLength: 64 }),
-    at: At,
-  }),
-  Type.Object({ type: Type.Literal('cleaned_up'), count: Type.Integer({ minimum: 0 }), at: At }),
+  Type.Object(
+    { type: Type.Literal('signed_in'), sessionId: SessionId, userId: Type.Integer(), at: At },
+    closed,
+  ),
+  Type.Object(
+    { type: Type.Literal('signed_out'), sessionId: SessionId, userId: Type.Integer(), at: At },
+    closed,
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('revoked'),
+      sessionIds: Type.Array(SessionId, { maxItems: 1_000 }),
+      reason: Type.String({ maxLength: 64 }),
+      at: At,
+    },
+    closed,
+  ),
+  Type.Object(
+    { type: Type.Literal('cleaned_up'), count: Type.Integer({ minimum: 0 }), at: At },
+    closed,
+  ),
   /** Changes may have been missed (a subscription came back): re-read everything. */
-  Type.Object({ type: Type.Literal('resync'), at: At }),
+  Type.Object({ type: Type.Literal('resync'), at: At }, closed),
 ]);
 export type LiveEvent = Static<typeof LiveEventSchema>;
 
