@@ -6,12 +6,13 @@
  * ZCOUNT), never by reading every session; where only a walk would do (browser and OS), it
  * reads a bounded sample and says so.
  */
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
-import { type DB, ROLES, type Role } from '../db/schema.js';
+import { ROLES, type Role } from '../db/schema.js';
 import type { GuardedStore } from '../resilience/guarded-store.js';
 import { expiresAt, type HealthReport } from '../sessions/session-store.js';
 import type { UserRepo } from '../users/user-repo.js';
+import { SignInCounts } from './stats-activity.js';
 import { CachedFigure, type Snapshot } from './stats-snapshot.js';
 import { parseUserAgent } from './user-agent.js';
 
@@ -143,9 +144,13 @@ export class StatsService {
   readonly #store: CachedFigure<StoreFigures>;
   readonly #database: CachedFigure<DatabaseFigures>;
   readonly #health: CachedFigure<HealthFigures>;
+  readonly #hours: SignInCounts;
+  readonly #days: SignInCounts;
 
   constructor(deps: StatsDeps) {
     this.#deps = deps;
+    this.#hours = new SignInCounts(deps.database.db, HOUR_MS, 24);
+    this.#days = new SignInCounts(deps.database.db, DAY_MS, 30);
     const figure = <T>(name: keyof typeof MAX_AGE_MS, compute: () => Promise<T>) =>
       new CachedFigure(compute, {
         maxAgeMs: MAX_AGE_MS[name],
@@ -253,11 +258,7 @@ export class StatsService {
 
   async #takeActivity(): Promise<ActivityFigures> {
     const now = this.#deps.clock();
-    const { db } = this.#deps.database;
-    const [hours, days] = await Promise.all([
-      signInsPer(db, HOUR_MS, 24, now),
-      signInsPer(db, DAY_MS, 30, now),
-    ]);
+    const [hours, days] = await Promise.all([this.#hours.counts(now), this.#days.counts(now)]);
     return { signInsPerHour: hours, signInsPerDay: days };
   }
 
@@ -319,32 +320,6 @@ function ranked(map: Map<string, number>, whole: number): CountRow[] {
   return [...map]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .map(([name, count]) => ({ name, count, share: whole > 0 ? count / whole : 0 }));
-}
-
-/**
- * Sign-ins per period from the history: one GROUP BY over the `at` index. Periods are UTC
- * hours or days; the last one is the one running at `now`.
- */
-async function signInsPer(
-  db: Kysely<DB>,
-  sizeMs: number,
-  periods: number,
-  now: number,
-): Promise<{ start: number; count: number }[]> {
-  const last = Math.floor(now / sizeMs);
-  const first = last - periods + 1;
-  const size = sql.lit(sizeMs);
-  // Integer division on both engines: `at` is INTEGER in SQLite and BIGINT in PostgreSQL.
-  const { rows } = await sql<{ bucket: number | string; n: number | string }>`
-    select at / ${size} as bucket, count(*) as n
-    from session_events
-    where kind = 'signed_in' and at >= ${first * sizeMs} and at < ${(last + 1) * sizeMs}
-    group by at / ${size}`.execute(db);
-  const counts = new Map(rows.map((r) => [Number(r.bucket), Number(r.n)]));
-  return Array.from({ length: periods }, (_, i) => ({
-    start: (first + i) * sizeMs,
-    count: counts.get(first + i) ?? 0,
-  }));
 }
 
 function num(raw: string | undefined): number | null {

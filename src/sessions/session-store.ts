@@ -153,7 +153,7 @@ export interface SessionStore {
   /** The newest readable sessions, newest first, at most `limit` (for per-client figures). */
   sample(limit: number): Promise<SessionRecord[]>;
 
-  /** Sessions by their user's role at `now`. */
+  /** Sessions by their user's role at `now`; sessions whose user is gone count as `user`. */
   countsByRole(now: number): Promise<Record<Role, SessionTally>>;
 
   /** The `limit` users with the most stored sessions. */

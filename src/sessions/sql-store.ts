@@ -197,27 +197,40 @@ export class SqlSessionStore implements SessionStore {
     return rows.map(toRecord);
   }
 
-  /** One GROUP BY over the join; sessions whose user is gone belong to no role. */
+  /**
+   * Counts the admin and superuser roles through their users' index entries, and the user
+   * role as the rest, so the cost follows the (few) privileged users' sessions rather than
+   * the whole table. Sessions whose user is gone count as the user role's, as on Redis.
+   */
   async countsByRole(now: number): Promise<Record<Role, SessionTally>> {
-    const rows = await this.#db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .select((eb) => [
-        'users.role',
-        eb.fn.countAll<number>().as('total'),
-        eb.fn
-          .count<number>(eb.case().when('sessions.expires_at', '>', now).then(1).end())
-          .as('active'),
-      ])
-      .groupBy('users.role')
-      .execute();
+    const privileged = ROLES.filter((r) => r !== 'user');
+    const [all, rows] = await Promise.all([
+      this.counts(now),
+      this.#db
+        .selectFrom('users')
+        .innerJoin('sessions', 'sessions.user_id', 'users.id')
+        .where('users.role', 'in', privileged)
+        .select((eb) => [
+          'users.role',
+          eb.fn.countAll<number>().as('total'),
+          eb.fn
+            .count<number>(eb.case().when('sessions.expires_at', '>', now).then(1).end())
+            .as('active'),
+        ])
+        .groupBy('users.role')
+        .execute(),
+    ]);
     const out = Object.fromEntries(ROLES.map((r) => [r, { total: 0, active: 0 }])) as Record<
       Role,
       SessionTally
     >;
-    for (const row of rows) {
-      if (row.role in out) out[row.role] = { total: Number(row.total), active: Number(row.active) };
-    }
+    for (const row of rows)
+      out[row.role] = { total: Number(row.total), active: Number(row.active) };
+    const taken = privileged.map((r) => out[r]);
+    out.user = {
+      total: all.active + all.expired - taken.reduce((n, t) => n + t.total, 0),
+      active: all.active - taken.reduce((n, t) => n + t.active, 0),
+    };
     return out;
   }
 
@@ -238,36 +251,37 @@ export class SqlSessionStore implements SessionStore {
     };
   }
 
+  /** Range counts on the expiry index, one per bucket, and an anti-join for orphans. */
   async healthReport(now: number, edgesMs: readonly number[]): Promise<HealthReport> {
     const bounds = [now, ...edgesMs.map((e) => now + e)];
     const row = await this.#db
-      .selectFrom('sessions')
-      .select((eb) => [
-        eb.fn.countAll<number>().as('total'),
-        eb.fn.count<number>(eb.case().when('expires_at', '<=', now).then(1).end()).as('expired'),
-        eb.fn.min<number | null>('expires_at').as('oldest'),
-        ...bounds.map((lower, i) => {
-          const upper = bounds[i + 1];
-          const inRange =
-            upper === undefined
-              ? eb('expires_at', '>', lower)
-              : eb.and([eb('expires_at', '>', lower), eb('expires_at', '<=', upper)]);
-          return eb.fn.count<number>(eb.case().when(inRange).then(1).end()).as(`b${i}`);
-        }),
-      ])
-      .executeTakeFirstOrThrow();
-    const orphans = await this.#orphans()
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .selectNoFrom((eb) => {
+        const count = () => eb.selectFrom('sessions').select(eb.fn.countAll<number>().as('n'));
+        return [
+          count().as('total'),
+          count().where('expires_at', '<=', now).as('expired'),
+          eb
+            .selectFrom('sessions')
+            .select((inner) => inner.fn.min<number>('expires_at').as('m'))
+            .as('oldest'),
+          this.#orphans().select(eb.fn.countAll<number>().as('n')).as('orphans'),
+          ...bounds.map((lower, i) => {
+            const upper = bounds[i + 1];
+            const q = count().where('expires_at', '>', lower);
+            return (upper === undefined ? q : q.where('expires_at', '<=', upper)).as(`b${i}`);
+          }),
+        ];
+      })
       .executeTakeFirstOrThrow();
 
     const counts = row as unknown as Record<string, number | string | null>;
-    const expired = Number(row.expired);
+    const expired = Number(counts.expired);
     return {
       remaining: bounds.map((_, i) => Number(counts[`b${i}`])),
       expired,
-      oldestExpiredAt: expired > 0 && row.oldest !== null ? Number(row.oldest) : null,
-      dangling: { orphan_sessions: Number(orphans.n) },
-      checked: Number(row.total),
+      oldestExpiredAt: expired > 0 && counts.oldest !== null ? Number(counts.oldest) : null,
+      dangling: { orphan_sessions: Number(counts.orphans) },
+      checked: Number(counts.total),
       complete: true,
     };
   }
@@ -276,13 +290,7 @@ export class SqlSessionStore implements SessionStore {
   async repairIndexes(): Promise<Record<string, number>> {
     const result = await this.#db
       .deleteFrom('sessions')
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('users').select('users.id').whereRef('users.id', '=', 'sessions.user_id'),
-          ),
-        ),
-      )
+      .where('user_id', 'not in', (eb) => eb.selectFrom('users').select('users.id'))
       .executeTakeFirst();
     return { orphan_sessions: Number(result.numDeletedRows) };
   }
@@ -296,16 +304,11 @@ export class SqlSessionStore implements SessionStore {
     // The database belongs to the app, which closes it.
   }
 
+  /** Sessions whose user no longer exists (NOT IN: one pass over the user index). */
   #orphans() {
     return this.#db
       .selectFrom('sessions')
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('users').select('users.id').whereRef('users.id', '=', 'sessions.user_id'),
-          ),
-        ),
-      );
+      .where('user_id', 'not in', (eb) => eb.selectFrom('users').select('users.id'));
   }
 
   /** `least(absolute_expires_at, x)`; SQLite spells it min(). */
