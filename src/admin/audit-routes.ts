@@ -76,7 +76,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/audit/export.csv',
-    { schema: { querystring: AuditFilterSchema } },
+    // No automatic HEAD: it would run (and audit) a whole export for nothing.
+    { schema: { querystring: AuditFilterSchema }, exposeHeadRoute: false },
     async (request, reply) => {
       const filters = readAuditFilters(request.query);
       const asOf = filters.asOf ?? (await audit.lastId());

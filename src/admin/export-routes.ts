@@ -28,7 +28,8 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
   for (const format of ['csv', 'json'] as const) {
     app.get(
       `/sessions/export.${format}`,
-      { schema: { querystring: SessionFilterSchema } },
+      // No automatic HEAD: it would run (and audit) a whole export for nothing.
+      { schema: { querystring: SessionFilterSchema }, exposeHeadRoute: false },
       async (request, reply) => {
         const filters = readFilters(request.query);
         const now = clock();
