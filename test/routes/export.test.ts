@@ -299,6 +299,37 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const audit = await lastAudit(t, 'sessions.export');
       expect(audit.details).toMatchObject({ format: 'csv', counts: { rows: expected } });
     });
+
+    it('should audit an export the client walked away from as a failure, with the rows sent', async () => {
+      // After the 20,000-row test: the app listens and the store is full.
+      const { port } = t.app.server.address() as AddressInfo;
+      const before = (await auditRowsOf(t)).length;
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/admin/sessions/export.json',
+            headers: { cookie: admin.cookieHeader() },
+          },
+          (res) => {
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
+        req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+      });
+      await expect
+        .poll(async () => (await auditRowsOf(t)).length, { timeout: 5_000 })
+        .toBe(before + 1);
+      const audit = await lastAudit(t, 'sessions.export');
+      expect(audit.outcome).toBe('failure');
+      expect(audit.details).toMatchObject({ format: 'json' });
+      const rows = (audit.details.counts as { rows: number }).rows;
+      expect(rows).toBeLessThan(20_000);
+    });
   });
 }
 
