@@ -50,6 +50,8 @@ export const DEFAULT_REDIS_PREFIX = 'warden:';
 const READ_CHUNK = 500;
 const WALK_CHUNK = 500;
 const DELETE_CHUNK = 200;
+// How many users' indexes are read at once.
+const USER_CHUNK = 100;
 // How many of the newest sessions topUsers draws its candidates from.
 const TOP_USERS_SAMPLE = 5_000;
 // How many entries of each global index healthReport checks, and up to how many users'
@@ -504,12 +506,18 @@ export class RedisSessionStore implements SessionStore {
     let restActive = all.active;
     for (const role of ROLES.filter((r) => r !== 'user')) {
       const users = await this.#resolveUserIds({ role });
-      for (const userId of users) {
-        const entries = await this.#collect(this.#userKey(userId), '-inf', '+inf');
-        const deadlines = await this.#deadlines(entries.map((e) => e.value));
-        const live = deadlines.filter((d) => d !== null);
-        out[role].total += live.length;
-        out[role].active += live.filter((d) => d > now).length;
+      // A chunk of users at a time: node-redis pipelines their reads into few round trips.
+      for (let i = 0; i < users.length; i += USER_CHUNK) {
+        const tallies = await Promise.all(
+          users.slice(i, i + USER_CHUNK).map(async (userId) => {
+            const entries = await this.#collect(this.#userKey(userId), '-inf', '+inf');
+            return (await this.#deadlines(entries.map((e) => e.value))).filter((d) => d !== null);
+          }),
+        );
+        for (const deadlines of tallies) {
+          out[role].total += deadlines.length;
+          out[role].active += deadlines.filter((d) => d > now).length;
+        }
       }
       restTotal -= out[role].total;
       restActive -= out[role].active;
