@@ -21,13 +21,18 @@ export async function signInRequest(
   password: string,
 ): Promise<{ user: UserRow; session: SessionRecord }> {
   const { users, sessions, config, clock, metrics } = request.server.warden;
+  const failed = (err: unknown, userId?: number) => {
+    const code = toWardenError(err).code;
+    logAuthEvent(request.log, { event: 'sign_in_failed', email, userId, reason: code });
+    metrics.signInFailed(code);
+    return err;
+  };
+
   let user: UserRow;
   try {
     user = await users.verifyCredentials(email, password);
   } catch (err) {
-    logAuthEvent(request.log, { event: 'sign_in_failed', email, reason: (err as Error).message });
-    metrics.signInFailed(toWardenError(err).code);
-    throw err;
+    throw failed(err);
   }
 
   let started: Awaited<ReturnType<typeof sessions.signIn>>;
@@ -38,8 +43,7 @@ export async function signInRequest(
     });
   } catch (err) {
     // A session limit that refuses, or a store that cannot answer, is a failed sign-in too.
-    metrics.signInFailed(toWardenError(err).code);
-    throw err;
+    throw failed(err, user.id);
   }
   const { token, session } = started;
   setSessionCookie(request, reply, token, session, clock(), { secure: config.cookieSecure });
