@@ -160,7 +160,7 @@ ${d.users.map(
   <td><span class="badge ${STATUS_BADGE[u.status] ?? ''}">${u.status}</span></td>
   <td>${timeCell(u.created_at, d.now)}</td>
   <td>${u.last_login_at ? timeCell(u.last_login_at, d.now) : '—'}</td>
-  <td class="d-flex flex-wrap gap-1">${userActions(u, d.selfId, d.csrfToken, back)}</td>
+  <td><div class="d-flex flex-wrap gap-1">${userActions(u, d.selfId, d.csrfToken, back)}</div></td>
 </tr>`,
 )}
 ${d.users.length === 0 ? html`<tr><td colspan="7" class="text-center text-body-secondary py-4">No user matches.</td></tr>` : ''}
