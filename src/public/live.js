@@ -213,13 +213,28 @@
   const shared = Boolean(channel && navigator.locks);
   const last = { state: 'connecting', active: null, up: true };
 
+  // Set when this page starts to leave: a sign-out or a revocation of one's own session from
+  // this very page ends the session too, and a reload then would race the form's own redirect.
+  let leaving = false;
+  window.addEventListener('beforeunload', () => {
+    leaving = true;
+  });
+  window.addEventListener('pageshow', () => {
+    leaving = false;
+  });
+
+  /** The session ended elsewhere: reload, which lands on the sign-in page. */
+  function signedOut() {
+    if (!leaving) window.location.reload();
+  }
+
   /** Applies one frame to this page. */
   function handle(event, payload) {
     if (event === 'state') setState(payload);
     else if (event === 'count') setCount(payload.active);
     else if (event === 'store') showStoreDown(payload.up === false);
     else if (event === 'session' || event === 'resync') scheduleRefresh();
-    else if (event === 'bye') window.location.reload();
+    else if (event === 'bye') signedOut();
   }
 
   /** Applies a frame here and in every other tab (only the tab with the stream calls it). */
