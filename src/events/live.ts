@@ -11,6 +11,11 @@
  * Events name sessions by their digest (the id the console shows), never by token.
  * Delivery is best effort: a change published while Redis is away is lost, so the Redis
  * bus tells its listeners to `resync` (re-read the figures) when its subscription returns.
+ *
+ * LIMITATION: several instances on the SQL store (PostgreSQL, no Redis) each hear only their
+ * own changes; a third implementation on PostgreSQL LISTEN/NOTIFY would lift that. Changes
+ * made by the CLI (`warden sessions revoke`, `cleanup`) reach no console until the runtime
+ * publishes them too (an onChange on its SessionService over this bus).
  */
 import { EventEmitter } from 'node:events';
 import { type Static, Type } from '@sinclair/typebox';

@@ -104,6 +104,10 @@
     return document.getElementById('sessions-table');
   }
 
+  // LIMITATION: a new row pushes the others down; a click aimed at a row just before it moved
+  // lands on the row below. The swap waits while a button is held down, not while one is aimed
+  // at; each button names its session in its URL, and a revocation answers with a toast.
+
   /** A bulk revoke in progress owns the table until it reloads the page. */
   function busy() {
     const bulk = document.querySelector('#bulk-form [data-action="bulk-revoke"]');
