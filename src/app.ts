@@ -30,7 +30,7 @@ import { SessionEvents } from './events/session-events.js';
 import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
-import { installRequestLog } from './http/request-log.js';
+import { WardenLogController } from './http/request-log.js';
 import { installErrorHandling } from './http/respond.js';
 import { createLogger } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
@@ -116,8 +116,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // A hop count trusts that many proxies nearest to Warden.
     trustProxy: typeof hops === 'number' ? (_addr: string, i: number) => i < hops : hops,
     bodyLimit: 256 * 1024,
-    // One line per request instead of two: see http/request-log.ts.
-    disableRequestLogging: true,
+    logController: new WardenLogController(),
     routerOptions: { maxParamLength: 200 },
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
@@ -274,7 +273,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     return this.type('text/html; charset=utf-8').send(body.value);
   });
   installErrorHandling(app);
-  installRequestLog(app);
 
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(authPages);
