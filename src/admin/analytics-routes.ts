@@ -9,6 +9,7 @@ import { WardenError } from '../errors.js';
 import { wantsJson } from '../http/respond.js';
 import { DAY_MS, type Granularity, UserAnalytics } from '../users/analytics.js';
 import { analyticsView } from './analytics-view.js';
+import { DayParam, parseDay } from './dates.js';
 
 /** The default range: the last 30 days, today included. */
 const DEFAULT_DAYS = 30;
@@ -16,10 +17,9 @@ const DEFAULT_DAYS = 30;
 export const MAX_RANGE_DAYS = 731;
 const EARLIEST = Date.UTC(2000, 0, 1);
 
-const Day = Type.String({ pattern: '^(\\d{4}-\\d{2}-\\d{2})?$', maxLength: 10 });
 export const AnalyticsQuery = Type.Object({
-  from: Type.Optional(Day),
-  to: Type.Optional(Day),
+  from: Type.Optional(DayParam),
+  to: Type.Optional(DayParam),
   granularity: Type.Optional(
     Type.Union([Type.Literal(''), Type.Literal('day'), Type.Literal('week')]),
   ),
@@ -33,15 +33,10 @@ export interface AnalyticsRange {
   granularity: Granularity;
 }
 
-function parseDay(field: string, value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const at = Date.parse(`${value}T00:00:00Z`);
-  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
-    throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
-      field,
-    });
-  }
-  if (at < EARLIEST) {
+/** A day of the range: a real date, and none before EARLIEST. */
+function rangeDay(field: string, value: string | undefined): number | undefined {
+  const at = parseDay(field, value ?? '');
+  if (at !== undefined && at < EARLIEST) {
     throw new WardenError('WARDEN_VALIDATION', [`${field} must be 2000-01-01 or later`], {
       field,
     });
@@ -52,8 +47,8 @@ function parseDay(field: string, value: string | undefined): number | undefined 
 /** The range a query asks for, with the defaults filled in; a 400 naming the field otherwise. */
 export function readRange(q: Static<typeof AnalyticsQuery>, now: number): AnalyticsRange {
   const today = Math.floor(now / DAY_MS) * DAY_MS;
-  const last = parseDay('to', q.to) ?? today;
-  const first = parseDay('from', q.from) ?? last - (DEFAULT_DAYS - 1) * DAY_MS;
+  const last = rangeDay('to', q.to) ?? today;
+  const first = rangeDay('from', q.from) ?? last - (DEFAULT_DAYS - 1) * DAY_MS;
   if (first > last) {
     throw new WardenError('WARDEN_VALIDATION', ['from is after to'], { field: 'from' });
   }

@@ -4,21 +4,18 @@
  * AuditLog query, one writer back into a query string for links and the export.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { WardenError } from '../errors.js';
 import type { AuditFilter } from '../events/audit.js';
 import { normalizeEmail } from '../users/email.js';
+import { DayParam, dayRange } from './dates.js';
 
 export const AUDIT_PER_PAGE = 50;
-const DAY_MS = 86_400_000;
-
-const DateParam = Type.String({ pattern: '^(\\d{4}-\\d{2}-\\d{2})?$', maxLength: 10 });
 
 /** Query string of the audit page; every field optional, empty means "any". */
 export const AuditFilterSchema = Type.Object({
   actor: Type.Optional(Type.String({ maxLength: 254 })),
   action: Type.Optional(Type.String({ maxLength: 100 })),
-  from: Type.Optional(DateParam),
-  to: Type.Optional(DateParam),
+  from: Type.Optional(DayParam),
+  to: Type.Optional(DayParam),
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   /** The newest id when the first page was shown: later pages stay put while rows arrive. */
   as_of: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
@@ -45,30 +42,14 @@ export function readAuditFilters(p: AuditFilterParams): AuditFilters {
   };
 }
 
-/** Start of a UTC day, or a 400 naming the field when the date does not exist. */
-function parseDay(field: string, value: string): number | undefined {
-  if (!value) return undefined;
-  const at = Date.parse(`${value}T00:00:00Z`);
-  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
-    throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
-      field,
-    });
-  }
-  return at;
-}
-
 /** The AuditLog query (dates are whole UTC days; `to` includes its day). */
 export function toAuditQuery(f: AuditFilters): AuditFilter {
-  const from = parseDay('from', f.from);
-  const to = parseDay('to', f.to);
-  if (from !== undefined && to !== undefined && from > to) {
-    throw new WardenError('WARDEN_VALIDATION', ['from is after to'], { field: 'from' });
-  }
+  const { from, to } = dayRange(['from', f.from], ['to', f.to]);
   return {
     ...(f.actor ? { actorEmail: normalizeEmail(f.actor) } : {}),
     ...(f.action ? { action: f.action } : {}),
     ...(from !== undefined ? { from } : {}),
-    ...(to !== undefined ? { to: to + DAY_MS } : {}),
+    ...(to !== undefined ? { to } : {}),
     ...(f.asOf !== undefined ? { maxId: f.asOf } : {}),
   };
 }

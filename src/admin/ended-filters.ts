@@ -5,12 +5,9 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { ROLES, type Role, type SessionEventKind } from '../db/schema.js';
-import { WardenError } from '../errors.js';
+import { DayParam, dayRange } from './dates.js';
 import { ENDING_KINDS, type HistoryFilter } from './ended-query.js';
 import { DEFAULT_PER_PAGE, MAX_PER_PAGE } from './session-filters.js';
-
-const DAY_MS = 86_400_000;
-const DateParam = Type.String({ pattern: '^(\\d{4}-\\d{2}-\\d{2})?$', maxLength: 10 });
 
 export const EndedFilterSchema = Type.Object({
   email: Type.Optional(Type.String({ maxLength: 254 })),
@@ -24,8 +21,8 @@ export const EndedFilterSchema = Type.Object({
       ...ENDING_KINDS.map((k) => Type.Literal(k)),
     ]),
   ),
-  ended_from: Type.Optional(DateParam),
-  ended_to: Type.Optional(DateParam),
+  ended_from: Type.Optional(DayParam),
+  ended_to: Type.Optional(DayParam),
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PER_PAGE })),
   /** The moment the first page was shown: later endings do not shift the pages after it. */
@@ -57,33 +54,15 @@ export function readEndedFilters(p: EndedFilterParams): EndedFilters {
   };
 }
 
-function parseDay(field: string, value: string): number | undefined {
-  if (!value) return undefined;
-  const at = Date.parse(`${value}T00:00:00Z`);
-  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
-    throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
-      field,
-    });
-  }
-  return at;
-}
-
 /**
  * The history filter for the tab: endings only, never older than `since` (the start of the
  * history retention), days as whole UTC days with "to" inclusive.
  */
 export function toHistoryFilter(f: EndedFilters, since: number): HistoryFilter {
-  const from = parseDay('ended_from', f.endedFrom);
-  const to = parseDay('ended_to', f.endedTo);
-  if (from !== undefined && to !== undefined && from > to) {
-    throw new WardenError('WARDEN_VALIDATION', ['ended_from is after ended_to'], {
-      field: 'ended_from',
-    });
-  }
-  const upper = [
-    to === undefined ? undefined : to + DAY_MS,
-    f.asOf === undefined ? undefined : f.asOf + 1,
-  ].filter((v): v is number => v !== undefined);
+  const { from, to } = dayRange(['ended_from', f.endedFrom], ['ended_to', f.endedTo]);
+  const upper = [to, f.asOf === undefined ? undefined : f.asOf + 1].filter(
+    (v): v is number => v !== undefined,
+  );
   return {
     kinds: f.kind === 'all' ? ENDING_KINDS : [f.kind],
     from: Math.max(from ?? since, since),

@@ -5,15 +5,12 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { ROLES } from '../db/schema.js';
-import { WardenError } from '../errors.js';
 import type { SessionQuery } from '../sessions/session-store.js';
 import { normalizeEmail } from '../users/email.js';
+import { DayParam, dayRange } from './dates.js';
 
 export const DEFAULT_PER_PAGE = 50;
 export const MAX_PER_PAGE = 200;
-const DAY_MS = 86_400_000;
-
-const DateParam = Type.String({ pattern: '^(\\d{4}-\\d{2}-\\d{2})?$', maxLength: 10 });
 
 /** Query string of the sessions table; every field optional, empty means "any". */
 export const SessionFilterSchema = Type.Object({
@@ -29,8 +26,8 @@ export const SessionFilterSchema = Type.Object({
   role: Type.Optional(
     Type.Union([Type.Literal(''), Type.Literal('all'), ...ROLES.map((r) => Type.Literal(r))]),
   ),
-  created_from: Type.Optional(DateParam),
-  created_to: Type.Optional(DateParam),
+  created_from: Type.Optional(DayParam),
+  created_to: Type.Optional(DayParam),
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PER_PAGE })),
   /**
@@ -52,18 +49,6 @@ export interface SessionFilters {
   asOf?: number;
 }
 
-/** Start of a UTC day, or a 400 naming the field when the date does not exist. */
-function parseDay(field: string, value: string): number | undefined {
-  if (!value) return undefined;
-  const at = Date.parse(`${value}T00:00:00Z`);
-  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
-    throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
-      field,
-    });
-  }
-  return at;
-}
-
 export function readFilters(params: SessionFilterParams): SessionFilters {
   return {
     email: (params.email ?? '').trim(),
@@ -82,16 +67,12 @@ export function toStoreQuery(
   f: SessionFilters,
   now: number,
 ): Omit<SessionQuery, 'offset' | 'limit'> {
-  const from = parseDay('created_from', f.createdFrom);
-  const to = parseDay('created_to', f.createdTo);
-  if (from !== undefined && to !== undefined && from > to) {
-    throw new WardenError('WARDEN_VALIDATION', ['created_from is after created_to'], {
-      field: 'created_from',
-    });
-  }
+  const { from, to: toDay } = dayRange(
+    ['created_from', f.createdFrom],
+    ['created_to', f.createdTo],
+  );
   const email = f.email ? normalizeEmail(f.email) : undefined;
   const role = f.role === 'all' ? undefined : f.role;
-  const toDay = to === undefined ? undefined : to + DAY_MS;
   const snapshot = f.asOf === undefined ? undefined : f.asOf + 1;
   const createdTo =
     toDay === undefined ? snapshot : snapshot === undefined ? toDay : Math.min(toDay, snapshot);

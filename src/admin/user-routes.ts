@@ -14,6 +14,7 @@ import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
 import { expiresAt, statusOf } from '../sessions/session-store.js';
 import { publicUser } from '../users/user-repo.js';
+import { DayParam, dayRange } from './dates.js';
 import { listHistory } from './ended-query.js';
 import { savedViewsMenuFor } from './saved-views.js';
 import { parseUserAgent } from './user-agent.js';
@@ -21,14 +22,12 @@ import { HISTORY_PER_PAGE, type LiveSessionView, userDetailView } from './user-d
 import { DEFAULT_USERS_PER_PAGE, type UserFilters, userSearch, usersView } from './users-view.js';
 
 const MAX_PER_PAGE = 200;
-const DAY_MS = 86_400_000;
 const UserId = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
 const UserIdParam = Type.Object({ userId: UserId });
 const FormBody = Type.Object({
   _csrf: Type.Optional(Type.String({ maxLength: 512 })),
   return_to: Type.Optional(Type.String({ maxLength: 2048 })),
 });
-const DateParam = Type.String({ pattern: '^(\\d{4}-\\d{2}-\\d{2})?$', maxLength: 10 });
 
 const UsersQuery = Type.Object({
   email: Type.Optional(Type.String({ maxLength: 254 })),
@@ -36,8 +35,8 @@ const UsersQuery = Type.Object({
   status: Type.Optional(
     Type.Union([Type.Literal(''), ...USER_STATUSES.map((s) => Type.Literal(s))]),
   ),
-  from: Type.Optional(DateParam),
-  to: Type.Optional(DateParam),
+  from: Type.Optional(DayParam),
+  to: Type.Optional(DayParam),
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PER_PAGE })),
 });
@@ -65,18 +64,6 @@ function back(body: { return_to?: string } | undefined): string {
   return target.startsWith('/admin/') ? target : '/admin/users';
 }
 
-/** Start of a UTC day, or a 400 naming the field when the date does not exist. */
-function parseDay(field: string, value: string): number | undefined {
-  if (!value) return undefined;
-  const at = Date.parse(`${value}T00:00:00Z`);
-  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
-    throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
-      field,
-    });
-  }
-  return at;
-}
-
 export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { users, sessions, audit, csrf, clock, config, database } = app.warden;
   const csrfChecked = requireCsrf({ audit, csrf });
@@ -92,11 +79,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       page: q.page ?? 1,
       perPage: q.per_page ?? DEFAULT_USERS_PER_PAGE,
     };
-    const from = parseDay('from', filters.from);
-    const to = parseDay('to', filters.to);
-    if (from !== undefined && to !== undefined && from > to) {
-      throw new WardenError('WARDEN_VALIDATION', ['from is after to'], { field: 'from' });
-    }
+    const { from, to } = dayRange(['from', filters.from], ['to', filters.to]);
 
     const result = await users.repo.list({
       email: filters.email || undefined,
@@ -104,7 +87,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       status: (filters.status || undefined) as UserStatus | undefined,
       ...(from !== undefined ? { createdFrom: from } : {}),
       // "to" is a whole day, its own included.
-      ...(to !== undefined ? { createdTo: to + DAY_MS } : {}),
+      ...(to !== undefined ? { createdTo: to } : {}),
       offset: (filters.page - 1) * filters.perPage,
       limit: filters.perPage,
     });
