@@ -189,6 +189,21 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('audit_log').dropColumn('prev_hash').execute();
       },
     },
+    '0004_step_up': {
+      // When each session last proved its password again, for the console's sensitive
+      // actions (http/step-up.ts); a row per session, keyed by its digest.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('step_ups')
+          .addColumn('session_id', 'text', (c) => c.primaryKey())
+          .addColumn('at', time, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('step_ups_at_idx').on('step_ups').column('at').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('step_ups').ifExists().execute();
+      },
+    },
   };
 }
 

@@ -101,6 +101,13 @@ export interface SavedViewsTable {
   created_at: number;
 }
 
+/** When a session last entered its password again (migration 0004, http/step-up.ts). */
+export interface StepUpsTable {
+  /** The session's digest. */
+  session_id: string;
+  at: number;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
@@ -113,6 +120,7 @@ export interface DB {
   session_events: SessionEventsTable;
   audit_log: AuditLogTable;
   saved_views: SavedViewsTable;
+  step_ups: StepUpsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
