@@ -2,8 +2,8 @@
  * @module admin/ended-query
  * Session history as the console reads it: the rows of `session_events` with the email and
  * role of the session's user and the email of whoever acted, filtered like the sessions
- * table. One query builder serves the ended-sessions tab, a user's history and (for whoever
- * builds it) a streamed export: `historyQuery(...).stream()` never holds the whole result.
+ * table. One query builder serves the ended-sessions tab, a user's history and the tab's
+ * export, which reads it in batches (historyBatches) so it never holds the whole result.
  */
 import type { Kysely, SelectQueryBuilder } from 'kysely';
 import type { Dialect } from '../db/database.js';
@@ -106,4 +106,36 @@ export async function listHistory(
     historyQuery(db, dialect, f).limit(page.limit).offset(page.offset).execute(),
   ]);
   return { items: items as HistoryRow[], total: Number(count.n) };
+}
+
+/** History rows read per query by an export: one batch is all it holds. */
+export const HISTORY_BATCH = 1_000;
+
+/**
+ * Every row matching a filter, newest first, in batches. Each batch starts below the last
+ * row sent, by (time, id) as the rows are ordered, rather than at an ever larger offset; and
+ * works on both dialects (Kysely's stream() would need a cursor package on PostgreSQL).
+ * Give the filter a `to` (a snapshot) so rows written during the export do not join it.
+ */
+export async function* historyBatches(
+  db: Kysely<DB>,
+  dialect: Dialect,
+  f: HistoryFilter,
+  batch = HISTORY_BATCH,
+): AsyncGenerator<HistoryRow[]> {
+  let after: { at: number; id: number } | undefined;
+  for (;;) {
+    let q = historyQuery(db, dialect, f);
+    if (after) {
+      const { at, id } = after;
+      q = q.where((eb) =>
+        eb.or([eb('e.at', '<', at), eb.and([eb('e.at', '=', at), eb('e.id', '<', id)])]),
+      );
+    }
+    const rows = (await q.limit(batch).execute()) as HistoryRow[];
+    if (rows.length > 0) yield rows;
+    if (rows.length < batch) return;
+    const last = rows[rows.length - 1];
+    after = { at: last.at, id: last.id };
+  }
 }

@@ -1,7 +1,9 @@
 /**
  * @module admin/ended-routes
  * `GET /admin/sessions/ended`: the tab beside the live sessions that lists sessions which
- * ended within the history retention, when, why and by whom.
+ * ended within the history retention, when, why and by whom; and
+ * `GET /admin/sessions/ended/export.csv` / `.json`: every ending the tab's filters match (all
+ * pages), streamed a batch at a time and audited with its row count.
  *
  * LIMITATION: an expired session gets its history row when cleanup removes it, so its
  * "ended" time is the removal, not the idle or absolute deadline it passed (the row says
@@ -9,14 +11,34 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { wantsJson } from '../http/respond.js';
-import { EndedFilterSchema, readEndedFilters, toHistoryFilter } from './ended-filters.js';
-import { listHistory } from './ended-query.js';
+import { DAY_MS } from './dates.js';
+import { ENDED_CSV_HEADER, endedCsvLine, endedJson } from './ended-export.js';
+import {
+  EndedFilterSchema,
+  type EndedFilters,
+  endedSearch,
+  readEndedFilters,
+  toHistoryFilter,
+} from './ended-filters.js';
+import { type HistoryRow, historyBatches, listHistory } from './ended-query.js';
 import { endedView } from './ended-view.js';
+import { exportFilename, framing, sendExport } from './export-csv.js';
+import { exportButtons } from './export-view.js';
+import { DEFAULT_PER_PAGE } from './session-filters.js';
 
-const DAY_MS = 86_400_000;
+/** The filters alone, without page or snapshot: what an export link and its audit row carry. */
+const filtersOnly = (f: EndedFilters): EndedFilters => ({
+  ...f,
+  page: 1,
+  perPage: DEFAULT_PER_PAGE,
+  asOf: undefined,
+});
 
 export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { database, config, clock } = app.warden;
+  const { database, config, clock, audit } = app.warden;
+  // The history retention is the session retention: what the console keeps listing as
+  // expired, it keeps listing as ended.
+  const since = (now: number) => now - config.retentionMs;
 
   app.get(
     '/sessions/ended',
@@ -24,19 +46,18 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const filters = readEndedFilters(request.query);
       const now = clock();
-      // The history retention is the session retention: what the console keeps listing as
-      // expired, it keeps listing as ended.
-      const since = now - config.retentionMs;
       const { items, total } = await listHistory(
         database.db,
         database.dialect,
-        toHistoryFilter(filters, since),
+        toHistoryFilter(filters, since(now)),
         { offset: (filters.page - 1) * filters.perPage, limit: filters.perPage },
       );
 
       if (wantsJson(request)) {
-        return { total, page: filters.page, perPage: filters.perPage, since, items };
+        return { total, page: filters.page, perPage: filters.perPage, since: since(now), items };
       }
+      // The export takes the moment this page was read, so the file holds the rows counted here.
+      const exportSearch = endedSearch({ ...filtersOnly(filters), asOf: filters.asOf ?? now });
       return reply.page({
         title: 'Ended sessions',
         nav: 'sessions',
@@ -46,8 +67,32 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
           total,
           now,
           retentionDays: Math.round((config.retentionMs / DAY_MS) * 10) / 10,
+          toolbar: exportButtons('/admin/sessions/ended/export', exportSearch),
         }),
       });
     },
   );
+
+  for (const format of ['csv', 'json'] as const) {
+    app.get(
+      `/sessions/ended/export.${format}`,
+      // No automatic HEAD: it would run (and audit) a whole export for nothing.
+      { schema: { querystring: EndedFilterSchema }, exposeHeadRoute: false },
+      async (request, reply) => {
+        const filters = readEndedFilters(request.query);
+        const now = clock();
+        // A snapshot: the page's when the link carried one, else this moment.
+        const filter = toHistoryFilter({ ...filters, asOf: filters.asOf ?? now }, since(now));
+
+        return sendExport<HistoryRow>(request, reply, audit, {
+          action: 'sessions.ended_export',
+          format,
+          filename: exportFilename('ended-sessions', now, format),
+          filters: endedSearch(filtersOnly(filters)).slice(1),
+          batches: historyBatches(database.db, database.dialect, filter),
+          ...framing(format, { header: ENDED_CSV_HEADER, row: endedCsvLine }, endedJson),
+        });
+      },
+    );
+  }
 };

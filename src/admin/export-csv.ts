@@ -34,15 +34,31 @@ export function csvLine(cells: readonly Cell[]): string {
 export const CSV_BOM = '\uFEFF';
 
 /** `sessions-20261204-153012.csv` */
-export function exportFilename(base: string, at: number, ext: 'csv' | 'json'): string {
+export function exportFilename(base: string, at: number, ext: ExportFormat): string {
   const stamp = new Date(at).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `${base}-${stamp}.${ext}`;
+}
+
+export type ExportFormat = 'csv' | 'json';
+
+/**
+ * How a table's rows sit in a file of either format: CSV with a byte order mark and a header
+ * record, or a JSON array with one object a line (so a reader can also take it line by line).
+ */
+export function framing<T>(
+  format: ExportFormat,
+  csv: { header: readonly string[]; row(item: T): string },
+  json: (item: T) => string,
+): Pick<ExportSpec<T>, 'head' | 'row' | 'separator' | 'tail'> {
+  return format === 'csv'
+    ? { head: CSV_BOM + csvLine(csv.header), row: csv.row }
+    : { head: '[\n', row: json, separator: ',\n', tail: '\n]\n' };
 }
 
 export interface ExportSpec<T> {
   /** Audit action, e.g. `sessions.export`. */
   action: string;
-  format: 'csv' | 'json';
+  format: ExportFormat;
   filename: string;
   /** The filters as a query string, for the audit row. */
   filters: string;

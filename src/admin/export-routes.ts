@@ -5,7 +5,7 @@
  * Each export is audited with its row count.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { CSV_BOM, csvLine, exportFilename, sendExport } from './export-csv.js';
+import { exportFilename, framing, sendExport } from './export-csv.js';
 import {
   type ExportRow,
   rowChunks,
@@ -37,7 +37,6 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // sessions signing in during the export do not join it.
         const query = toStoreQuery({ ...filters, asOf: filters.asOf ?? now }, now);
         const search = filterSearch({ ...filters, page: 1, perPage: DEFAULT_PER_PAGE });
-        const csv = format === 'csv';
 
         return sendExport<ExportRow>(request, reply, audit, {
           action: 'sessions.export',
@@ -45,9 +44,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
           filename: exportFilename('sessions', now, format),
           filters: search.slice(1),
           batches: rowChunks(sessionChunks(sessions.store, query), users.repo, now),
-          head: csv ? CSV_BOM + csvLine(SESSION_CSV_HEADER) : '[\n',
-          row: csv ? sessionCsvLine : sessionJson,
-          ...(csv ? {} : { separator: ',\n', tail: '\n]\n' }),
+          ...framing(format, { header: SESSION_CSV_HEADER, row: sessionCsvLine }, sessionJson),
         });
       },
     );
