@@ -8,17 +8,17 @@
  *   npm run bench -- --only validation,pages    some sections
  *   npm run bench -- --rounds 3 --seconds 10    load-run lengths
  *   npm run bench -- --sessions 1000000 --users 100000   scale of the console/memory sections
+ *   npm run bench -- --cap 20                   seconds at most per console query's samples
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runConsole } from './console.js';
 import { createDatabase, killAll, ROOT, run, startRedis } from './lib/procs.js';
 import { sqliteFile } from './lib/warden.js';
-import { runMemory } from './memory.js';
-import { runOperations } from './operations.js';
+import { connectRedisBytesPerSession } from './memory.js';
 import { runPages } from './pages.js';
+import { runScale } from './scale.js';
 import { runValidation } from './validation.js';
 
 const SECTIONS = ['validation', 'console', 'operations', 'memory', 'pages'] as const;
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '1000000' },
     users: { type: 'string', default: '100000' },
     samples: { type: 'string', default: '200' },
+    cap: { type: 'string', default: '20' },
+    stacks: { type: 'string', default: 'redis+postgres,sqlite' },
   },
 });
 const only = new Set<Section>(values.only ? (values.only.split(',') as Section[]) : [...SECTIONS]);
@@ -103,21 +105,41 @@ async function main(): Promise<void> {
       );
       emit(report.markdown);
     }
-    if (only.has('console')) {
-      emit('\n## 2. Console at scale\n');
-      emit(await runConsole({ sessions, users, samples, log }));
-    }
-    if (only.has('operations')) {
-      emit('\n## 3. Operations\n');
-      emit(await runOperations({ log }));
-    }
-    if (only.has('memory')) {
-      emit('\n## 4. Memory\n');
-      emit(await runMemory({ sessions, users, log }));
+    if (only.has('console') || only.has('operations') || only.has('memory')) {
+      const scale = await runScale({
+        sessions,
+        users,
+        samples,
+        capSeconds: Number(values.cap),
+        stacks: values.stacks.split(',') as Array<'redis+postgres' | 'sqlite'>,
+        operations: only.has('operations'),
+        log,
+      });
+      if (only.has('console')) {
+        emit(
+          `\n## 2. Console at scale (${samples} requests per query, at most ${values.cap} s each)\n`,
+        );
+        emit(scale.console);
+      }
+      if (only.has('operations')) {
+        emit('\n## 3. Operations\n');
+        emit(scale.operations);
+      }
+      if (only.has('memory')) {
+        emit('\n## 4. Memory\n');
+        emit(scale.memory);
+        const peer = await connectRedisBytesPerSession(sessions, log);
+        emit(
+          `- connect-redis storing the same fields, no index: **${Math.round(peer)} bytes per session**` +
+            (scale.redisBytesPerSession
+              ? ` (Warden ${(scale.redisBytesPerSession / peer).toFixed(2)}× that).`
+              : '.'),
+        );
+      }
     }
     if (only.has('pages')) {
       emit('\n## 5. Pages\n');
-      emit(await runPages({ log }));
+      emit(await runPages(log));
     }
   } finally {
     for (const c of cleanups.reverse()) await c().catch((e) => log(`cleanup: ${e}`));

@@ -1,0 +1,37 @@
+/**
+ * @module bench/lib/make-sessions
+ * Child-process helper: `tsx bench/lib/make-sessions.ts USER_ID COUNT` adds COUNT live
+ * sessions of one user straight through the configured store (as seed-demo does), and prints
+ * their ids as JSON. Signing in a thousand times would time the password hash, not the store.
+ */
+
+import pino from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { openRuntime } from '../../src/runtime.js';
+import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
+
+const [userId, count] = process.argv.slice(2).map(Number);
+const config = loadConfig();
+const runtime = await openRuntime(config, pino({ level: 'silent' }));
+try {
+  const now = runtime.clock();
+  const ids: string[] = [];
+  const all = Array.from({ length: count }, (_, i) => ({
+    id: sessionIdOf(newToken()),
+    userId,
+    createdAt: now - i,
+    lastSeenAt: now,
+    idleExpiresAt: now + config.idleTimeoutMs,
+    absoluteExpiresAt: now + config.absoluteLifetimeMs,
+    ip: '192.0.2.10',
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64) bench',
+  }));
+  for (let i = 0; i < all.length; i += 200) {
+    const chunk = all.slice(i, i + 200);
+    await Promise.all(chunk.map((s) => runtime.store.create(s)));
+    ids.push(...chunk.map((s) => s.id));
+  }
+  process.stdout.write(JSON.stringify(ids));
+} finally {
+  await runtime.close();
+}

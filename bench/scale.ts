@@ -1,0 +1,441 @@
+/**
+ * @module bench/scale
+ * Sections 2–4 on seeded fleets: the console's queries at a small and a large fleet, the
+ * operations (revoke a user, bulk revoke, revoke-matching, cleanup), Redis memory per
+ * session and Warden's memory during an export. One stack at a time, each on stores of its
+ * own (a fresh redis-server, a fresh PostgreSQL database or SQLite file).
+ */
+import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { createClient } from 'redis';
+import { Client } from './lib/client.js';
+import { createDatabase, ROOT, rssOf, run, startRedis, wardenCli } from './lib/procs.js';
+import { fmt, median, percentile, table } from './lib/stats.js';
+import {
+  ADMIN_EMAIL,
+  BENCH_PASSWORD,
+  createSuperuser,
+  sqliteFile,
+  startWarden,
+  type Warden,
+  type WardenSetup,
+  wardenEnv,
+} from './lib/warden.js';
+import { wrk } from './lib/wrk.js';
+
+export interface ScaleOptions {
+  sessions: number;
+  users: number;
+  samples: number;
+  /** Stop sampling one query after this long (a slow query still gets its figures). */
+  capSeconds: number;
+  stacks: Array<'redis+postgres' | 'sqlite'>;
+  operations: boolean;
+  log: (line: string) => void;
+}
+
+export interface ScaleReport {
+  console: string;
+  operations: string;
+  memory: string;
+  redisBytesPerSession?: number;
+}
+
+interface QueryFigures {
+  n: number;
+  p50: number;
+  p95: number;
+  max: number;
+  bytes: number;
+}
+
+interface Fleet {
+  warden: Warden;
+  seedSeconds: number;
+  redisBytes?: number;
+  sessions: number;
+  drop(): Promise<void>;
+  redisUrl?: string;
+}
+
+async function openFleet(
+  stack: 'redis+postgres' | 'sqlite',
+  users: number,
+  sessions: number,
+  tag: string,
+  log: (line: string) => void,
+): Promise<Fleet> {
+  const drops: Array<() => Promise<void>> = [];
+  let setup: WardenSetup;
+  let redisUrl: string | undefined;
+  if (stack === 'redis+postgres') {
+    const redis = await startRedis();
+    const db = await createDatabase(`warden_bench_${tag}`);
+    drops.push(db.drop, redis.stop);
+    redisUrl = redis.url;
+    setup = { name: stack, env: { REDIS_URL: redis.url, DATABASE_URL: db.url } };
+  } else {
+    setup = { name: stack, env: { DATABASE_URL: sqliteFile(tag) } };
+  }
+  await createSuperuser(setup, ADMIN_EMAIL);
+  const before = redisUrl ? await usedMemory(redisUrl) : 0;
+  const started = performance.now();
+  log(`${stack}: seeding ${users} users, ${sessions} sessions`);
+  await wardenCli(
+    ['seed-demo', '--users', String(users), '--sessions', String(sessions)],
+    wardenEnv(setup, 0),
+  );
+  const seedSeconds = (performance.now() - started) / 1000;
+  const redisBytes = redisUrl ? (await usedMemory(redisUrl)) - before : undefined;
+  log(`${stack}: seeded in ${seedSeconds.toFixed(1)} s`);
+  const warden = await startWarden(setup);
+  return {
+    warden,
+    seedSeconds,
+    redisBytes,
+    sessions,
+    redisUrl,
+    async drop() {
+      await warden.stop();
+      for (const d of drops.reverse()) await d();
+    },
+  };
+}
+
+export async function usedMemory(url: string): Promise<number> {
+  const client = createClient({ url });
+  await client.connect();
+  const info = await client.info('memory');
+  client.destroy();
+  return Number(/used_memory:(\d+)/.exec(info)?.[1]);
+}
+
+/** Emails of the fleet, to choose filters matching one, about 100 and about 10,000 users. */
+async function emails(warden: Warden): Promise<string[]> {
+  const url = warden.env.DATABASE_URL;
+  if (url.startsWith('postgres')) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query('SELECT email_normalized AS e FROM users');
+    await client.end();
+    return rows.map((r) => r.e as string);
+  }
+  const db = new Database(url, { readonly: true });
+  const rows = db.prepare('SELECT email_normalized AS e FROM users').all() as Array<{ e: string }>;
+  db.close();
+  return rows.map((r) => r.e);
+}
+
+function chooseFilters(all: string[]): { one: string; hundred: string; tenThousand: string } {
+  const demo = all.filter((e) => e.endsWith('@example.test') && !e.startsWith('bench-'));
+  const candidates = new Set<string>();
+  for (const e of demo.slice(0, 5_000)) {
+    const local = e.split('@')[0];
+    const [first, rest] = local.split('.');
+    candidates.add(`${first}.${rest.replace(/\d+$/, '')}`);
+    candidates.add(`${first}.`);
+    candidates.add(first.slice(0, 2));
+    candidates.add(first.slice(0, 1));
+  }
+  const counted = [...candidates].map((c) => ({ c, n: demo.filter((e) => e.includes(c)).length }));
+  const closest = (target: number) =>
+    counted.reduce((a, b) =>
+      Math.abs(Math.log(b.n / target)) < Math.abs(Math.log(a.n / target)) ? b : a,
+    ).c;
+  return {
+    one: demo[Math.floor(demo.length / 2)],
+    hundred: closest(100),
+    tenThousand: closest(10_000),
+  };
+}
+
+function day(offsetDays: number): string {
+  return new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+}
+
+function queries(f: ReturnType<typeof chooseFilters>): Array<[string, string]> {
+  const q = (params: Record<string, string>) => `/admin/sessions?${new URLSearchParams(params)}`;
+  return [
+    ['first page, unfiltered', '/admin/sessions'],
+    ['status active', q({ status: 'active' })],
+    ['status expired', q({ status: 'expired' })],
+    ['role admin', q({ role: 'admin' })],
+    ['email: one user', q({ email: f.one })],
+    [`email: ~100 users ("${f.hundred}")`, q({ email: f.hundred })],
+    [`email: ~10,000 users ("${f.tenThousand}")`, q({ email: f.tenThousand })],
+    ['created in one week', q({ created_from: day(-21), created_to: day(-14) })],
+    ['page 100, unfiltered', q({ page: '100' })],
+    ['status active + role admin', q({ status: 'active', role: 'admin' })],
+    ['stats page', '/admin/sessions/stats'],
+    ['analytics page', '/admin/analytics'],
+  ];
+}
+
+async function sample(
+  client: Client,
+  path: string,
+  samples: number,
+  capSeconds: number,
+): Promise<QueryFigures> {
+  const times: number[] = [];
+  let bytes = 0;
+  const deadline = performance.now() + capSeconds * 1000;
+  for (let i = 0; i < samples && (i < 3 || performance.now() < deadline); i++) {
+    const t0 = performance.now();
+    const res = await client.get(path, 'text/html');
+    const body = await res.text();
+    times.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${body.slice(0, 300)}`);
+    bytes = body.length;
+  }
+  return {
+    n: times.length,
+    p50: median(times),
+    p95: percentile(times, 95),
+    max: Math.max(...times),
+    bytes,
+  };
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const value = await fn();
+  return [value, performance.now() - t0];
+}
+
+async function makeSessions(warden: Warden, userId: number, count: number): Promise<string[]> {
+  const { stdout } = await run(
+    'node',
+    ['--import', 'tsx', 'bench/lib/make-sessions.ts', String(userId), String(count)],
+    { cwd: ROOT, env: { ...process.env, ...warden.env }, maxBuffer: 64 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout) as string[];
+}
+
+async function signInTimes(base: string, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const c = new Client(base);
+    const t0 = performance.now();
+    await c.wardenLogin(ADMIN_EMAIL, BENCH_PASSWORD);
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+async function operations(
+  fleet: Fleet,
+  filter: string,
+  log: (l: string) => void,
+): Promise<string[][]> {
+  const { warden } = fleet;
+  const admin = warden.admin;
+  const rows: string[][] = [];
+  const me = (await (await admin.get('/api/auth/session')).json()) as { id: number };
+  const name = warden.name;
+
+  // Two demo-free users of the bench's own, each with 1,000 sessions.
+  await createSuperuser({ name, env: warden.env }, 'bench-many@example.test');
+  await createSuperuser({ name, env: warden.env }, 'bench-bulk@example.test');
+  const ids = await emails(warden);
+  void ids;
+  const userIdOf = async (email: string) => {
+    const res = await admin.get(`/admin/users?email=${encodeURIComponent(email)}`);
+    const body = (await res.json()) as { items?: Array<{ id: number; email: string }> };
+    const found = body.items?.find((u) => u.email === email);
+    if (!found) throw new Error(`no user ${email}`);
+    return found.id;
+  };
+  const many = await userIdOf('bench-many@example.test');
+  const bulk = await userIdOf('bench-bulk@example.test');
+  await makeSessions(warden, many, 1_000);
+  const bulkIds = await makeSessions(warden, bulk, 1_000);
+
+  const [r1, ms1] = await timed(() =>
+    admin.postJson<{ counts: { revoked: number } }>(`/admin/sessions/revoke-user/${many}`, {}),
+  );
+  rows.push([
+    name,
+    'revoke all sessions of one user',
+    fmt(r1.counts.revoked),
+    fmt(ms1, 1),
+    '< 20 ms',
+  ]);
+  const [r2, ms2] = await timed(() =>
+    admin.postJson<{ counts: { revoked: number } }>('/admin/sessions/bulk-revoke', {
+      ids: bulkIds,
+    }),
+  );
+  rows.push([
+    name,
+    'bulk revoke of selected sessions',
+    fmt(r2.counts.revoked),
+    fmt(ms2, 1),
+    '< 100 ms',
+  ]);
+  log(`${name}: revoke-user ${ms1.toFixed(1)} ms, bulk ${ms2.toFixed(1)} ms`);
+
+  // Revoke-matching about 100,000 sessions while someone signs in, one after another.
+  const idle = await signInTimes(warden.base, 5);
+  const path = `/admin/sessions/revoke-matching?email=${encodeURIComponent(filter)}`;
+  const { total } = (await (await admin.get(path)).json()) as { total: number };
+  let revoking = true;
+  const during: number[] = [];
+  const signIns = (async () => {
+    while (revoking) during.push(...(await signInTimes(warden.base, 1)));
+  })();
+  const [r3, ms3] = await timed(() =>
+    admin.postJson<{ counts: { revoked: number } }>(path, { confirm: total }),
+  );
+  revoking = false;
+  await signIns;
+  rows.push([
+    name,
+    `revoke-matching (email "${filter}")`,
+    fmt(r3.counts.revoked),
+    fmt(ms3),
+    `${fmt(r3.counts.revoked / (ms3 / 1000))}/s; sign-ins during: ${during.length}, max ${fmt(Math.max(...during))} ms (idle median ${fmt(median(idle))} ms)`,
+  ]);
+  log(`${name}: revoke-matching ${r3.counts.revoked} in ${ms3.toFixed(0)} ms`);
+  void me;
+
+  // Cleanup of the expired sessions, with a validation load beside it.
+  const user = new Client(warden.base);
+  await user.wardenLogin(ADMIN_EMAIL, BENCH_PASSWORD);
+  const url = `${warden.base}/api/auth/session`;
+  const idleLoad = await wrk({ url, cookie: user.cookie, seconds: 5 });
+  const redis = fleet.redisUrl ? createClient({ url: fleet.redisUrl }) : undefined;
+  await redis?.connect();
+  await redis?.sendCommand(['SLOWLOG', 'RESET']);
+  const loadDuring = wrk({ url, cookie: user.cookie, seconds: 10 });
+  const [r4, ms4] = await timed(() =>
+    admin.postJson<{ removed: number }>('/admin/sessions/cleanup-expired', {}),
+  );
+  const load = await loadDuring;
+  let slow = 'n/a (SQL store)';
+  if (redis) {
+    const entries = (await redis.sendCommand(['SLOWLOG', 'GET', '1024'])) as unknown[][];
+    const worst = entries.reduce((m, e) => Math.max(m, Number(e[2])), 0);
+    slow = `${entries.length} commands ≥ 10 ms${entries.length ? `, worst ${fmt(worst / 1000, 1)} ms` : ''}`;
+    redis.destroy();
+  }
+  rows.push([
+    name,
+    'cleanup of expired sessions',
+    fmt(r4.removed),
+    fmt(ms4),
+    `${fmt(r4.removed / (ms4 / 1000))}/s; SLOWLOG: ${slow}; validation p99 ${fmt(idleLoad.p99Ms, 2)} ms idle, ${fmt(load.p99Ms, 2)} ms during (${ms4 > 10_000 ? 'load ended before cleanup' : 'load outlasted cleanup'})`,
+  ]);
+  log(`${name}: cleanup ${r4.removed} in ${ms4.toFixed(0)} ms`);
+  return rows;
+}
+
+async function exportRss(fleet: Fleet, filter: string): Promise<string> {
+  const { warden } = fleet;
+  const pid = warden.child.pid!;
+  const before = rssOf(pid);
+  let peak = before;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssOf(pid));
+  }, 100);
+  const t0 = performance.now();
+  const res = await warden.admin.get(
+    `/admin/sessions/export.csv?email=${encodeURIComponent(filter)}`,
+    'text/csv',
+  );
+  const body = await res.text();
+  clearInterval(timer);
+  const rows = body.split('\n').length - 2;
+  return `${warden.name}: exporting ${fmt(rows)} rows (${fmt(body.length / 2 ** 20, 1)} MiB CSV) took ${fmt(performance.now() - t0)} ms; Warden RSS ${fmt(before / 2 ** 20)} MiB before, peak ${fmt(peak / 2 ** 20)} MiB during.`;
+}
+
+export async function runScale(opts: ScaleOptions): Promise<ScaleReport> {
+  const consoleRows: string[][] = [];
+  const opRows: string[][] = [];
+  const memory: string[] = [];
+  const seeds: string[] = [];
+  let redisBytesPerSession: number | undefined;
+
+  for (const stack of opts.stacks) {
+    const small = {
+      users: Math.max(100, opts.users / 100),
+      sessions: Math.max(1_000, opts.sessions / 100),
+    };
+    const figures = new Map<string, { small?: QueryFigures; large?: QueryFigures }>();
+    for (const scale of ['small', 'large'] as const) {
+      const size = scale === 'small' ? small : { users: opts.users, sessions: opts.sessions };
+      const tag = `${stack === 'sqlite' ? 'sqlite' : 'rpg'}_${scale}`;
+      const fleet = await openFleet(stack, size.users, size.sessions, tag, opts.log);
+      try {
+        seeds.push(
+          `${stack}: seed-demo ${fmt(size.users)} users / ${fmt(size.sessions)} sessions in ${fmt(fleet.seedSeconds, 1)} s`,
+        );
+        if (fleet.redisBytes !== undefined && scale === 'large') {
+          redisBytesPerSession = fleet.redisBytes / size.sessions;
+          memory.push(
+            `Warden (Redis store): used_memory grew by ${fmt(fleet.redisBytes / 2 ** 20)} MiB over ${fmt(size.sessions)} sessions = **${fmt(redisBytesPerSession)} bytes per session**, indexes included.`,
+          );
+        }
+        const filters = chooseFilters(await emails(fleet.warden));
+        for (const [label, path] of queries(filters)) {
+          // The label names the filter; the key must match across fleet sizes.
+          const key = label.replace(/ \(".*"\)$/, '');
+          const f = await sample(fleet.warden.admin, path, opts.samples, opts.capSeconds);
+          const entry = figures.get(key) ?? {};
+          entry[scale] = f;
+          figures.set(key, entry);
+          opts.log(
+            `${stack} ${scale} ${label}: n=${f.n} p50 ${f.p50.toFixed(1)} p95 ${f.p95.toFixed(1)} ms`,
+          );
+        }
+        if (scale === 'large') {
+          memory.push(await exportRss(fleet, filters.tenThousand));
+          if (opts.operations)
+            opRows.push(...(await operations(fleet, filters.tenThousand, opts.log)));
+        }
+      } finally {
+        await fleet.drop();
+      }
+    }
+    for (const [label, { small: s, large: l }] of figures) {
+      const verdict =
+        l && s ? (l.p95 < 50 && l.p95 <= 2 * Math.max(s.p95, 1) ? 'met' : 'missed') : 'n/a';
+      consoleRows.push([
+        stack,
+        label,
+        s ? fmt(s.p95, 1) : '',
+        l ? fmt(l.p50, 1) : '',
+        l ? fmt(l.p95, 1) : '',
+        l ? fmt(l.max) : '',
+        l ? `${l.n}` : '',
+        s && l ? `${fmt(l.p95 / s.p95, 1)}×` : '',
+        verdict,
+      ]);
+    }
+  }
+
+  return {
+    console: [
+      seeds.map((s) => `- ${s}`).join('\n'),
+      '',
+      table(
+        [
+          'stack',
+          'query',
+          `p95 ms at ${fmt(opts.sessions / 100)}`,
+          `p50 ms at ${fmt(opts.sessions)}`,
+          `p95 ms at ${fmt(opts.sessions)}`,
+          'max ms',
+          'samples',
+          'growth',
+          'target (p95 < 50 ms, ≤ 2× small)',
+        ],
+        consoleRows,
+      ),
+    ].join('\n'),
+    operations: table(['stack', 'operation', 'sessions', 'ms', 'notes'], opRows),
+    memory: memory.map((m) => `- ${m}`).join('\n'),
+    redisBytesPerSession,
+  };
+}
