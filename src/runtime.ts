@@ -11,8 +11,9 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrations.js';
 import { AuditLog } from './events/audit.js';
+import { createRedisLiveBus, type LiveBus } from './events/live.js';
 import { SessionEvents } from './events/session-events.js';
-import { RedisSessionStore } from './sessions/redis-store.js';
+import { DEFAULT_REDIS_PREFIX, RedisSessionStore } from './sessions/redis-store.js';
 import { SessionService } from './sessions/session-service.js';
 import type { SessionStore } from './sessions/session-store.js';
 import { SqlSessionStore } from './sessions/sql-store.js';
@@ -113,7 +114,25 @@ export async function openRuntime(
     const clock = options.clock ?? storeTime!.now;
 
     const events = new SessionEvents(database.db);
-    const sessions = new SessionService({ store, users: userRepo, events, policy: config, clock });
+    // With Redis, what a command changes (`warden sessions revoke`, `cleanup`) reaches every
+    // open console as the servers' own changes do: published on their live channel. This
+    // bus only publishes; its subscriber connection is never opened.
+    const live: LiveBus | undefined = redis
+      ? createRedisLiveBus({
+          client: redis,
+          prefix: redisPrefix ?? DEFAULT_REDIS_PREFIX,
+          onError: (err, what) =>
+            logger.warn({ event: 'live_bus', what, err }, 'live update not published'),
+        })
+      : undefined;
+    const sessions = new SessionService({
+      store,
+      users: userRepo,
+      events,
+      policy: config,
+      clock,
+      ...(live ? { onChange: (change) => live.publish({ ...change, at: clock() }) } : {}),
+    });
     return {
       config,
       database,
@@ -128,6 +147,7 @@ export async function openRuntime(
       clock,
       close: once(async () => {
         storeTime?.stop();
+        await live?.close();
         await store.close();
         if (redis) await closeRedis(redis);
         await database.close();

@@ -13,9 +13,9 @@
  * bus tells its listeners to `resync` (re-read the figures) when its subscription returns.
  *
  * LIMITATION: several instances on the SQL store (PostgreSQL, no Redis) each hear only their
- * own changes; a third implementation on PostgreSQL LISTEN/NOTIFY would lift that. Changes
- * made by the CLI (`warden sessions revoke`, `cleanup`) reach no console until the runtime
- * publishes them too (an onChange on its SessionService over this bus).
+ * own changes, and changes made by the CLI (`warden sessions revoke`, `cleanup`) reach no
+ * console; a third implementation on PostgreSQL LISTEN/NOTIFY would lift both. With Redis,
+ * the CLI's runtime publishes its changes on this bus like any instance.
  */
 import { EventEmitter } from 'node:events';
 import { type Static, Type } from '@sinclair/typebox';
