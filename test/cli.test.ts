@@ -2,95 +2,20 @@
  * The `warden` command line, run as a user runs it: `node bin/warden.js …` in a child
  * process, on a SQLite file in a temp dir of its own. Every child is killed after its test.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCli } from './support/cli.js';
 
-const BIN = path.resolve(import.meta.dirname, '../bin/warden.js');
 const PASSWORD = 'correct horse battery';
 const SESSION_ID_RE = /^[0-9a-f]{64}$/;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const children = new Set<ChildProcess>();
-let dir: string;
-let dbFile: string;
-
-/** The child's environment: only what the test sets, so the machine's own settings stay out. */
-function envFor(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: dbFile, ...extra };
-}
-
-function start(args: string[], extra: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: envFor(extra),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-function warden(args: string[], extra: Record<string, string> = {}): Promise<Result> {
-  const child = start(args, extra);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Runs a query on the test database, read-only, after the CLI has exited. */
-function query<T>(sql: string, ...params: unknown[]): T[] {
-  const db = new SQLite(dbFile, { readonly: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
-
-function count(sql: string, ...params: unknown[]): number {
-  return query<{ n: number }>(sql, ...params)[0].n;
-}
+const cli = useCli('warden-cli-');
+const { start, run: warden, query, count } = cli;
 
 async function seed(users = 30, sessions = 120): Promise<void> {
   const res = await warden(['seed-demo', '--users', String(users), '--sessions', String(sessions)]);
   expect(res.code, res.stderr).toBe(0);
 }
-
-beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-cli-'));
-  dbFile = path.join(dir, 'warden.db');
-});
-
-afterEach(async () => {
-  await Promise.all(
-    [...children].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
-  fs.rmSync(dir, { recursive: true, force: true });
-});
 
 describe('warden (usage and config)', () => {
   it('should exit 1 with one line naming the variable when a setting is bad', async () => {
@@ -377,7 +302,7 @@ describe('warden audit verify', () => {
     await warden(['sessions', 'cleanup']);
     const intact = await warden(['audit', 'verify', '--json']);
 
-    const db = new SQLite(dbFile);
+    const db = new SQLite(cli.dbFile);
     db.prepare("update audit_log set details = '{}' where action = 'demo.seed'").run();
     const [changed] = db.prepare("select id from audit_log where action = 'demo.seed'").all() as {
       id: number;

@@ -3,87 +3,20 @@
  * when the config can give the Redis store a key prefix, on the shared Redis under a prefix
  * of its own. Every child is killed after its test; every key it wrote is deleted.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { createClient } from 'redis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { useCli } from './support/cli.js';
 import { checkRedis, gate, TEST_REDIS_URL } from './support/services.js';
 
-const BIN = path.resolve(import.meta.dirname, '../bin/warden.js');
 const DEMO_PASSWORD = 'demo password 123';
 const DOC_ADDRESS_RE = /^(192\.0\.2|198\.51\.100|203\.0\.113)\.\d{1,3}$|^2001:db8:/;
 const DEMO_EMAIL_RE = /^[a-z]+\.[a-z]+\d+@example\.test$/;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const children = new Set<ChildProcess>();
-let dir: string;
-let dbFile: string;
-
-function warden(args: string[], extra: Record<string, string> = {}): Promise<Result> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    // Only what the test sets: the machine's own REDIS_URL or DATABASE_URL stay out.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: dbFile, ...extra },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function query<T>(sql: string, ...params: unknown[]): T[] {
-  const db = new SQLite(dbFile, { readonly: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
-
-function count(sql: string, ...params: unknown[]): number {
-  return query<{ n: number }>(sql, ...params)[0].n;
-}
-
-beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-seed-'));
-  dbFile = path.join(dir, 'warden.db');
-});
-
-afterEach(async () => {
-  await Promise.all(
-    [...children].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const cli = useCli('warden-seed-');
+const { run: warden, query, count } = cli;
 
 describe('warden seed-demo on SQLite', () => {
   it('should create the asked numbers of users and sessions, some expired', async () => {
@@ -168,7 +101,7 @@ describe('warden seed-demo on SQLite', () => {
     const withSuperuser = await warden(['seed-demo', '--users', '5', '--sessions', '5']);
     expect(withSuperuser.code, withSuperuser.stderr).toBe(0);
 
-    const db = new SQLite(dbFile);
+    const db = new SQLite(cli.dbFile);
     db.prepare(
       `insert into users
          (email, email_normalized, password_hash, role, status, created_at, updated_at)
