@@ -59,6 +59,9 @@ export class Client {
     this.#csrf = ((await csrf.json()) as { token: string }).token;
     const res = await this.request('POST', '/api/auth/login', { json: { email, password } });
     if (res.status !== 200) throw new Error(`login ${email}: ${res.status} ${await res.text()}`);
+    // The token is bound to the session: take the signed-in one's.
+    const again = await this.get('/api/auth/csrf');
+    this.#csrf = ((await again.json()) as { token: string }).token;
   }
 
   /** A JSON POST with the CSRF header; throws unless 2xx. */
