@@ -4,6 +4,7 @@
  * `WARDEN_REQUIRE_SERVICES=1` turns a missing service into a failure instead of a skip.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import type { Role } from '../src/db/schema.js';
 import { type RedisSessionClient, RedisSessionStore } from '../src/sessions/redis-store.js';
 import {
   expiresAt,
+  LateWriteError,
   type ResolveUserIds,
   type SessionQuery,
   type SessionRecord,
@@ -54,6 +56,12 @@ interface Fixture {
    * healthReport should find, by its keys.
    */
   plantDangling(userId: number, otherSession: SessionRecord): Promise<Record<string, number>>;
+  /**
+   * Writes, behind the store's back, session entries of `userId` that cannot be read, each of a
+   * kind this store can hold (wrong type, missing fields, bad JSON or values, a gone user), met
+   * by an unfiltered listing; returns how many.
+   */
+  plantUnreadable(userId: number): Promise<number>;
 }
 
 interface RedisFixture extends Fixture {
@@ -130,6 +138,24 @@ async function sqlHarness(database: Database, drop?: () => Promise<void>): Promi
           const gone = session(2_147_483_000);
           await new SqlSessionStore(db, database.dialect).create(gone);
           return { orphan_sessions: 1 };
+        },
+        async plantUnreadable(userId) {
+          const store = new SqlSessionStore(db, database.dialect);
+          await store.create(session(2_147_483_001));
+          const [a, b] = [session(userId), session(userId)];
+          await store.create(a);
+          if (database.dialect === 'postgres') {
+            // A bigint no JavaScript number holds exactly.
+            await sql`update sessions set created_at = 9223372036854775807 where id = ${a.id}`.execute(
+              db,
+            );
+            return 2;
+          }
+          // SQLite keeps the value a column is given, whatever the column's declared type.
+          await store.create(b);
+          await sql`update sessions set created_at = 'yesterday' where id = ${a.id}`.execute(db);
+          await sql`update sessions set user_agent = x'00ff' where id = ${b.id}`.execute(db);
+          return 3;
         },
       };
     },
@@ -225,6 +251,20 @@ async function redisHarness(): Promise<Harness<RedisFixture>> {
             value: otherSession.id,
           });
           return { by_created: 2, by_expiry: 2, user_indexes: 3 };
+        },
+        async plantUnreadable(userId) {
+          const [missingFields, wrongType, badJson] = [1, 2, 3].map(newSessionId);
+          await client.hSet(`${prefix}s:${missingFields}`, { user: String(userId), ip: '::1' });
+          await client.rPush(`${prefix}s:${wrongType}`, 'not a hash');
+          // What a writer storing JSON strings would leave, cut off half-way.
+          await client.set(`${prefix}s:${badJson}`, '{"user":1,"created":');
+          for (const id of [missingFields!, wrongType!, badJson!]) {
+            await client.pExpire(`${prefix}s:${id}`, HOUR);
+            await client.zAdd(`${prefix}sessions:by-created`, { score: -(T0 - HOUR), value: id });
+            await client.zAdd(`${prefix}sessions:by-expiry`, { score: T0 + HOUR, value: id });
+            await client.zAdd(`${prefix}{u${userId}}:sessions`, { score: -(T0 - HOUR), value: id });
+          }
+          return 3;
         },
       };
     },
@@ -359,6 +399,21 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
   });
 
   describe('create and get', () => {
+    it('should refuse a create that reaches the store after its notAfter, and store nothing', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const late = session(alice);
+      const onTime = session(alice);
+
+      await expect(fx.store.create(late, { notAfter: Date.now() - 1_000 })).rejects.toThrow(
+        LateWriteError,
+      );
+      await fx.store.create(onTime, { notAfter: Date.now() + 60_000 });
+
+      expect(await fx.store.get(late.id)).toBeNull();
+      expect(await fx.traces(late.id)).toEqual([]);
+      expect(await fx.store.get(onTime.id)).toEqual(onTime);
+    });
+
     it('should return exactly what was created', async () => {
       const alice = await fx.addUser('alice@example.com');
       const s = session(alice, { ip: '2001:db8::1', userAgent: 'Mozilla/5.0 (X11; Linux) é ✓' });
@@ -741,6 +796,25 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       const expired = fleet.sessions.filter((s) => expiresAt(s) <= T0).length;
       expect(await fx.store.counts(T0)).toEqual({ active: all.length - expired, expired });
       expect(Object.values(await fx.store.repairIndexes()).every((n) => n === 0)).toBe(true);
+    });
+
+    it('should skip unreadable entries in a listing, count them, and remove them on removeUnreadable', async () => {
+      const fleet = await seedFleet(fx);
+      const planted = await fx.plantUnreadable(fleet.users.alice);
+      const all = expectedIds(fleet, { now: T0 });
+
+      const page = await fx.store.list({ now: T0, offset: 0, limit: 1000 });
+      expect(page.items.map((s) => s.id)).toEqual(all);
+      expect(page.skipped).toBe(planted);
+      expect(page.total).toBe(all.length + planted);
+
+      expect(await fx.store.removeUnreadable()).toBe(planted);
+      const after = await fx.store.list({ now: T0, offset: 0, limit: 1000 });
+      expect(after.items.map((s) => s.id)).toEqual(all);
+      expect(after).toMatchObject({ skipped: 0, total: all.length });
+      const expired = fleet.sessions.filter((s) => expiresAt(s) <= T0).length;
+      expect(await fx.store.counts(T0)).toEqual({ active: all.length - expired, expired });
+      expect(await fx.store.removeUnreadable()).toBe(0);
     });
 
     it("should describe the store's server in name-value pairs", async () => {

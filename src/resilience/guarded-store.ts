@@ -9,11 +9,12 @@ import {
   CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
-  handleAll,
+  handleWhen,
   TimeoutStrategy,
   timeout,
   wrap,
 } from 'cockatiel';
+import { ErrorReply } from 'redis';
 import type { SessionStore } from '../sessions/session-store.js';
 
 /** The session store could not answer (down, timed out, or the breaker is open). */
@@ -69,7 +70,7 @@ const BULK_OPS = new Set([
 ]);
 
 /** Walks of the whole store, run on an operator's request; bounded by `repairTimeoutMs`. */
-const REPAIR_OPS = new Set(['repairIndexes']);
+const REPAIR_OPS = new Set(['repairIndexes', 'removeUnreadable']);
 
 const STATE_NAMES: Record<CircuitState, 'closed' | 'open' | 'half_open'> = {
   [CircuitState.Closed]: 'closed',
@@ -82,8 +83,42 @@ export interface GuardedStore extends SessionStore {
   readonly breaker: { state: 'closed' | 'open' | 'half_open'; since: number };
 }
 
+// Redis replies that mean "not now" rather than "wrong request": loading its data after a
+// restart, a script hogging it, a replica cut off from its primary, a full memory.
+const TRANSIENT_REPLY_RE = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|OOM)\b/;
+// SQLSTATE classes of a statement the database understood and refused: data exception,
+// integrity constraint, syntax or access rule. A bug to fix, not an outage to wait out.
+const SQL_REFUSAL_RE = /^(22|23|42)[0-9A-Z]{3}$/;
+const SQLITE_REFUSAL_RE = /^SQLITE_(CONSTRAINT|MISMATCH|RANGE|ERROR$)/;
+
+/**
+ * True when an error says the store could not answer (down, slow, overloaded), false when it
+ * answered and refused (a bug, a bad argument, a constraint). Only the first kind counts
+ * towards opening the breaker and becomes a 503: a request that trips over a bug must not
+ * take the store away from everybody else. Unknown errors count as faults, so the doubt
+ * fails closed.
+ */
+export function isStoreFault(error: unknown): boolean {
+  if (error instanceof ErrorReply) return TRANSIENT_REPLY_RE.test(error.message);
+  if (
+    error instanceof RangeError ||
+    error instanceof TypeError ||
+    error instanceof SyntaxError ||
+    error instanceof ReferenceError
+  ) {
+    return false;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (SQL_REFUSAL_RE.test(code) || SQLITE_REFUSAL_RE.test(code))) {
+    return false;
+  }
+  return true;
+}
+
 export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStore {
-  const breaker: CircuitBreakerPolicy = circuitBreaker(handleAll, {
+  // One trial call at a time in half-open (cockatiel holds the others until it settles, and
+  // the timeout below bounds it), so a store coming back is not hit by every waiting request.
+  const breaker: CircuitBreakerPolicy = circuitBreaker(handleWhen(isStoreFault), {
     halfOpenAfter: opts.halfOpenAfterMs ?? 2_000,
     breaker: new ConsecutiveBreaker(opts.failuresToOpen ?? 5),
   });
@@ -116,8 +151,9 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
       opts.onCall?.({ op, durationMs: performance.now() - start, ok: true });
       return result;
     } catch (err) {
-      const error = new StoreUnavailableError(op, err);
-      opts.onCall?.({ op, durationMs: performance.now() - start, ok: false, error: error.message });
+      const error = isStoreFault(err) ? new StoreUnavailableError(op, err) : err;
+      const message = error instanceof Error ? error.message : String(error);
+      opts.onCall?.({ op, durationMs: performance.now() - start, ok: false, error: message });
       throw error;
     }
   };
@@ -125,7 +161,7 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
   return {
     kind: inner.kind,
     breaker: status,
-    create: (s) => call('create', () => inner.create(s)),
+    create: (s, options) => call('create', () => inner.create(s, options)),
     get: (id) => call('get', () => inner.get(id)),
     touch: (id, at, idle) => call('touch', () => inner.touch(id, at, idle)),
     delete: (id) => call('delete', () => inner.delete(id)),
@@ -142,6 +178,7 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     topUsers: (limit) => call('topUsers', () => inner.topUsers(limit)),
     healthReport: (now, edges) => call('healthReport', () => inner.healthReport(now, edges)),
     repairIndexes: () => call('repairIndexes', () => inner.repairIndexes()),
+    removeUnreadable: () => call('removeUnreadable', () => inner.removeUnreadable()),
     info: () => call('info', () => inner.info()),
     close: () => inner.close(),
   };

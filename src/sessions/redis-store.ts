@@ -9,6 +9,8 @@
  *   P {u<userId>}:sessions   zset: that user's session ids, score -createdAt
  *   P sessions:by-created    zset: every session id, score -createdAt
  *   P sessions:by-expiry     zset: every session id, score min(idle, absolute) deadline
+ *   P sessions:unreadable    hash: id -> user index it was met in ('' when none) for keys a
+ *                            reader found unreadable, until cleanup removes them
  *
  * The session hash is keyed by id alone: get() and touch() run on every request and only have
  * the id, so a user tag in that key would cost each request a lookup first. What is per user
@@ -30,9 +32,11 @@
 import { createHash } from 'node:crypto';
 import { ROLES, type Role } from '../db/schema.js';
 import {
+  type CreateOptions,
   type DeleteOutcome,
   expiresAt,
   type HealthReport,
+  LateWriteError,
   type ResolveUserIds,
   type SessionPage,
   type SessionQuery,
@@ -140,8 +144,16 @@ end
 `;
 
 // KEYS: session hash, user index, by-created, by-expiry.
-// ARGV: id, user, created, seen, idle, absolute, ip, ua, -created, expires at, key deadline.
+// ARGV: id, user, created, seen, idle, absolute, ip, ua, -created, expires at, key deadline,
+// not after ('' for no bound). A write that arrives past its bound (Redis was paused while it
+// sat in the socket) writes nothing: its sign-in has already been answered 503.
 const CREATE = script(`
+if ARGV[12] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[12]) then
+    return redis.error_reply('ERR warden: late write')
+  end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('ERR warden: a session with this id is already stored')
 end
@@ -189,6 +201,41 @@ for i = 3, #KEYS do
   end
 end
 return gone
+`);
+
+// KEYS: quarantine hash. ARGV: its TTL in ms, then pairs of id and the user index it was met
+// in ('' for none).
+const QUARANTINE = script(`
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`);
+
+// KEYS: by-created, by-expiry, quarantine, then one session key per id.
+// ARGV: user index key before the user id, after it, then per id: id, user index met in ('').
+// Removes each key that is (still) unreadable, or gone, with its index entries; a key that
+// reads as a session again is left alone. Every id leaves the quarantine. Returns how many
+// were removed.
+const REMOVE_UNREADABLE = script(`${LUA_READABLE}
+local removed = 0
+for i = 4, #KEYS do
+  local id = ARGV[3 + (i - 4) * 2]
+  local met = ARGV[4 + (i - 4) * 2]
+  if not fields(KEYS[i]) then
+    local user = false
+    if redis.call('TYPE', KEYS[i]).ok == 'hash' then user = redis.call('HGET', KEYS[i], 'user') end
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    if user and string.match(user, '^%-?%d+$') then
+      redis.call('ZREM', ARGV[1] .. user .. ARGV[2], id)
+    end
+    if met ~= '' then redis.call('ZREM', ARGV[1] .. met .. ARGV[2], id) end
+    removed = removed + 1
+  end
+  redis.call('HDEL', KEYS[3], id)
+end
+return removed
 `);
 
 // KEYS: session hashes. Per key: the user field of a hash, '' when there is no key, '?' when
@@ -257,7 +304,14 @@ interface Loaded {
   skipped: number;
   /** Index entries whose hash is gone, to prune. */
   dangling: Candidate[];
+  /** Entries whose key is there but is no readable session, for cleanup to remove. */
+  corrupt: Candidate[];
 }
+
+// Quarantined ids handled by one removal script.
+const REMOVE_CHUNK = 200;
+// How long the quarantine outlives its last addition when no cleanup empties it.
+const QUARANTINE_TTL_MS = 86_400_000;
 
 /**
  * The Redis session store. Writes are atomic Lua scripts (EVALSHA, falling back to EVAL when
@@ -275,6 +329,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #onPartialFailure: ((error: unknown) => void) | undefined;
   readonly #byCreated: string;
   readonly #byExpiry: string;
+  readonly #unreadable: string;
 
   constructor(options: RedisSessionStoreOptions) {
     const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
@@ -293,10 +348,14 @@ export class RedisSessionStore implements SessionStore {
     this.#onPartialFailure = options.onPartialFailure;
     this.#byCreated = `${prefix}sessions:by-created`;
     this.#byExpiry = `${prefix}sessions:by-expiry`;
+    this.#unreadable = `${prefix}sessions:unreadable`;
   }
 
-  /** Stores a new session with its index entries; throws if the id is already stored. */
-  async create(s: SessionRecord): Promise<void> {
+  /**
+   * Stores a new session with its index entries; throws if the id is already stored, and
+   * LateWriteError when Redis runs the script after `notAfter` by its own clock.
+   */
+  async create(s: SessionRecord, options: CreateOptions = {}): Promise<void> {
     const times = [s.userId, s.createdAt, s.lastSeenAt, s.idleExpiresAt, s.absoluteExpiresAt];
     if (!times.every(Number.isSafeInteger)) {
       throw new RangeError(`session ${s.id}: user id and times must be whole numbers`);
@@ -306,24 +365,38 @@ export class RedisSessionStore implements SessionStore {
       throw new RangeError(`session ${s.id}: its retention ended before it was stored`);
     }
 
-    await this.#run(
-      CREATE,
-      [this.#sessionKey(s.id), this.#userKey(s.userId), this.#byCreated, this.#byExpiry],
-      [
-        s.id,
-        ...times.map(String),
-        s.ip,
-        s.userAgent,
-        String(-s.createdAt),
-        String(expiresAt(s)),
-        String(keyDeadline),
-      ],
-    );
+    const notAfter = options.notAfter;
+    try {
+      await this.#run(
+        CREATE,
+        [this.#sessionKey(s.id), this.#userKey(s.userId), this.#byCreated, this.#byExpiry],
+        [
+          s.id,
+          ...times.map(String),
+          s.ip,
+          s.userAgent,
+          String(-s.createdAt),
+          String(expiresAt(s)),
+          String(keyDeadline),
+          notAfter === undefined ? '' : String(Math.floor(notAfter)),
+        ],
+      );
+    } catch (error) {
+      if (
+        notAfter !== undefined &&
+        error instanceof Error &&
+        /warden: late write/.test(error.message)
+      ) {
+        throw new LateWriteError(s.id, notAfter);
+      }
+      throw error;
+    }
   }
 
-  /** The session, or null when it is missing or its hash cannot be read. */
+  /** The session, or null when it is missing or its hash cannot be read (then quarantined). */
   async get(id: string): Promise<SessionRecord | null> {
     const found = await this.#fetch(id);
+    if (found === 'corrupt') await this.#quarantine([{ id, score: 0 }]);
     return typeof found === 'object' ? found : null;
   }
 
@@ -676,6 +749,28 @@ export class RedisSessionStore implements SessionStore {
     return removed;
   }
 
+  /**
+   * Removes the keys readers met that were no readable session (see `sessions:unreadable`),
+   * re-checking each inside the script, with their index entries.
+   *
+   * LIMITATION: only what a reader met is known: a corrupt key that no index points to is never
+   * listed, so it does no harm, but only its TTL (if it has one) removes it; finding it would
+   * take a SCAN of the keyspace.
+   */
+  async removeUnreadable(): Promise<number> {
+    const met = Object.entries(await this.#client.hGetAll(this.#unreadable));
+    let removed = 0;
+    for (let i = 0; i < met.length; i += REMOVE_CHUNK) {
+      const chunk = met.slice(i, i + REMOVE_CHUNK);
+      const keys = [this.#byCreated, this.#byExpiry, this.#unreadable];
+      keys.push(...chunk.map(([id]) => this.#sessionKey(id)));
+      const args = [`${this.#prefix}{u`, '}:sessions', ...chunk.flat()];
+      removed += Number(await this.#run(REMOVE_UNREADABLE, keys, args));
+    }
+
+    return removed;
+  }
+
   /** INFO (every default section) as name → value. */
   async info(): Promise<Record<string, string>> {
     const text = await this.#client.info();
@@ -842,7 +937,7 @@ export class RedisSessionStore implements SessionStore {
 
   /** Reads hashes in chunks (node-redis pipelines the concurrent HGETALLs), keeping order. */
   async #load(candidates: readonly Candidate[]): Promise<Loaded> {
-    const loaded: Loaded = { records: [], skipped: 0, dangling: [] };
+    const loaded: Loaded = { records: [], skipped: 0, dangling: [], corrupt: [] };
     for (let i = 0; i < candidates.length; i += READ_CHUNK) {
       const chunk = candidates.slice(i, i + READ_CHUNK);
       const found = await Promise.all(chunk.map((c) => this.#fetch(c.id)));
@@ -854,10 +949,19 @@ export class RedisSessionStore implements SessionStore {
         }
         loaded.skipped += 1;
         if (session === 'missing') loaded.dangling.push(c);
+        if (session === 'corrupt') loaded.corrupt.push(c);
       });
     }
+    await this.#quarantine(loaded.corrupt);
 
     return loaded;
+  }
+
+  /** Notes unreadable keys for removeUnreadable (one script call; nothing when none). */
+  async #quarantine(corrupt: readonly Candidate[]): Promise<void> {
+    if (corrupt.length === 0) return;
+    const pairs = corrupt.flatMap((c) => [c.id, c.owner === undefined ? '' : String(c.owner)]);
+    await this.#run(QUARANTINE, [this.#unreadable], [String(QUARANTINE_TTL_MS), ...pairs]);
   }
 
   async #fetch(id: string): Promise<SessionRecord | 'missing' | 'corrupt'> {

@@ -103,11 +103,29 @@ export interface HealthReport {
   complete: boolean;
 }
 
+export interface CreateOptions {
+  /**
+   * The store's time (epoch milliseconds) after which the write must not happen any more: by
+   * then the caller has given up waiting and answered that the sign-in failed. A store that
+   * receives the write later (a paused server resuming, a stalled connection) refuses it with
+   * LateWriteError instead of creating a session nobody holds the token of.
+   */
+  notAfter?: number;
+}
+
+/** A create that reached the store after its `notAfter`: nothing was written. */
+export class LateWriteError extends Error {
+  override name = 'LateWriteError';
+  constructor(id: string, notAfter: number) {
+    super(`session ${id}: the store got the write after ${notAfter}, when its caller had given up`);
+  }
+}
+
 export interface SessionStore {
   readonly kind: 'sql' | 'redis';
 
   /** Stores a new session. Only sign-in creates sessions. */
-  create(session: SessionRecord): Promise<void>;
+  create(session: SessionRecord, options?: CreateOptions): Promise<void>;
 
   /** The session, or null when it does not exist (or cannot be read). */
   get(id: string): Promise<SessionRecord | null>;
@@ -170,6 +188,14 @@ export interface SessionStore {
    * removed, by the same keys. Safe to run again and beside live traffic.
    */
   repairIndexes(): Promise<Record<string, number>>;
+
+  /**
+   * Removes session entries that cannot be read: on Redis the keys readers met that are not a
+   * readable session hash (wrong type, missing fields, bad values), with their index entries;
+   * in SQL rows with values of the wrong type or out of range, and rows whose user is gone.
+   * Returns how many were removed. Safe to run again and beside live traffic; cleanup runs it.
+   */
+  removeUnreadable(): Promise<number>;
 
   /** The server's own figures (Redis INFO fields); empty for the SQL store. */
   info(): Promise<Record<string, string>>;

@@ -6,9 +6,11 @@ import { type ExpressionBuilder, type Kysely, type SelectQueryBuilder, sql } fro
 import type { Dialect } from '../db/database.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
 import {
+  type CreateOptions,
   type DeleteOutcome,
   expiresAt,
   type HealthReport,
+  LateWriteError,
   type SessionPage,
   type SessionQuery,
   type SessionRecord,
@@ -20,7 +22,22 @@ import {
 // Keeps every statement's parameter count well under SQLite's and PostgreSQL's limits.
 const ID_CHUNK = 500;
 
-function toRecord(row: SessionRow): SessionRecord {
+/**
+ * The session a row holds, or null when the row cannot be read: SQLite keeps whatever value a
+ * column is given (text in a time column, a blob for the address), and a PostgreSQL bigint
+ * past 2^53 has no exact JavaScript number.
+ */
+function toRecord(row: SessionRow): SessionRecord | null {
+  const numbers = [
+    row.user_id,
+    row.created_at,
+    row.last_seen_at,
+    row.idle_expires_at,
+    row.absolute_expires_at,
+  ];
+  if (!numbers.every(Number.isSafeInteger)) return null;
+  if (typeof row.id !== 'string' || typeof row.ip !== 'string') return null;
+  if (typeof row.user_agent !== 'string') return null;
   return {
     id: row.id,
     userId: row.user_id,
@@ -32,6 +49,21 @@ function toRecord(row: SessionRow): SessionRecord {
     userAgent: row.user_agent,
   };
 }
+
+function readable(rows: readonly SessionRow[]): SessionRecord[] {
+  return rows.map(toRecord).filter((r) => r !== null);
+}
+
+// The largest integer a JavaScript number holds exactly (2^53 - 1).
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const NUMBER_COLUMNS = [
+  'user_id',
+  'created_at',
+  'last_seen_at',
+  'idle_expires_at',
+  'absolute_expires_at',
+  'expires_at',
+] as const;
 
 type Filters = Omit<SessionQuery, 'offset' | 'limit'>;
 
@@ -45,7 +77,27 @@ export class SqlSessionStore implements SessionStore {
     this.#dialect = dialect;
   }
 
-  async create(s: SessionRecord): Promise<void> {
+  /**
+   * Inserts the row. With `notAfter`, PostgreSQL inserts only while its own clock is not past
+   * it (a statement held up in a stalled connection writes nothing when it finally runs);
+   * SQLite runs in this process, where a write cannot arrive late, so the bound is checked here.
+   */
+  async create(s: SessionRecord, options: CreateOptions = {}): Promise<void> {
+    const { notAfter } = options;
+    if (notAfter !== undefined && this.#dialect === 'postgres') {
+      const result = await sql`insert into sessions
+        (id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, expires_at,
+         ip, user_agent)
+        select ${s.id}::text, ${s.userId}::integer, ${s.createdAt}::bigint,
+          ${s.lastSeenAt}::bigint, ${s.idleExpiresAt}::bigint, ${s.absoluteExpiresAt}::bigint,
+          ${expiresAt(s)}::bigint, ${s.ip}::text, ${s.userAgent}::text
+        where floor(extract(epoch from clock_timestamp()) * 1000) <= ${Math.floor(notAfter)}`.execute(
+        this.#db,
+      );
+      if (Number(result.numAffectedRows ?? 0) === 0) throw new LateWriteError(s.id, notAfter);
+      return;
+    }
+    if (notAfter !== undefined && Date.now() > notAfter) throw new LateWriteError(s.id, notAfter);
     await this.#db
       .insertInto('sessions')
       .values({
@@ -116,9 +168,14 @@ export class SqlSessionStore implements SessionStore {
       .orderBy('created_at', 'desc')
       .orderBy('id')
       .execute();
-    return rows.map(toRecord);
+    return readable(rows);
   }
 
+  /**
+   * A page through a LEFT JOIN, so that rows whose user is gone, like rows that cannot be read,
+   * are counted in `total` and left out of the page as `skipped` (as the Redis store does with
+   * entries it cannot read) rather than vanishing; removeUnreadable removes them.
+   */
   async list(query: SessionQuery): Promise<SessionPage> {
     if (query.userIds?.length === 0) return { items: [], total: 0, skipped: 0 };
 
@@ -127,18 +184,21 @@ export class SqlSessionStore implements SessionStore {
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
       base
         .selectAll('sessions')
+        .select('users.id as known_user')
         .orderBy('sessions.created_at', 'desc')
         .orderBy('sessions.id')
         .limit(query.limit)
         .offset(query.offset)
         .execute(),
     ]);
-    return { items: rows.map(toRecord), total: Number(countRow.n), skipped: 0 };
+    const items = readable(rows.filter((r) => r.known_user !== null));
+    return { items, total: Number(countRow.n), skipped: rows.length - items.length };
   }
 
   async listIds(query: Filters): Promise<string[]> {
     if (query.userIds?.length === 0) return [];
     const rows = await this.#filtered(query)
+      .where('users.id', 'is not', null)
       .select('sessions.id')
       .orderBy('sessions.created_at', 'desc')
       .orderBy('sessions.id')
@@ -154,7 +214,7 @@ export class SqlSessionStore implements SessionStore {
       .orderBy('expires_at')
       .limit(limit)
       .execute();
-    return rows.map(toRecord);
+    return readable(rows);
   }
 
   async counts(now: number): Promise<{ active: number; expired: number }> {
@@ -194,7 +254,7 @@ export class SqlSessionStore implements SessionStore {
       .orderBy('id')
       .limit(limit)
       .execute();
-    return rows.map(toRecord);
+    return readable(rows);
   }
 
   /**
@@ -295,6 +355,30 @@ export class SqlSessionStore implements SessionStore {
     return { orphan_sessions: Number(result.numDeletedRows) };
   }
 
+  /** Deletes rows whose user is gone, and rows holding values no session can have. */
+  async removeUnreadable(): Promise<number> {
+    const orphans = await this.repairIndexes();
+    const result = await this.#db
+      .deleteFrom('sessions')
+      .where((eb) =>
+        eb.or(
+          this.#dialect === 'sqlite'
+            ? [
+                ...NUMBER_COLUMNS.map((c) => eb(sql`typeof(${sql.ref(c)})`, '!=', 'integer')),
+                ...(['id', 'ip', 'user_agent'] as const).map((c) =>
+                  eb(sql`typeof(${sql.ref(c)})`, '!=', 'text'),
+                ),
+              ]
+            : // user_id is a PostgreSQL integer, which always fits.
+              NUMBER_COLUMNS.filter((c) => c !== 'user_id').map((c) =>
+                eb(sql`abs(${sql.ref(c)})`, '>', MAX_SAFE),
+              ),
+        ),
+      )
+      .executeTakeFirst();
+    return orphans.orphan_sessions + Number(result.numDeletedRows);
+  }
+
   async info(): Promise<Record<string, string>> {
     // The SQL store lives in the app's database, whose figures the console reads directly.
     return {};
@@ -320,7 +404,7 @@ export class SqlSessionStore implements SessionStore {
   #filtered(q: Filters): SelectQueryBuilder<DB, 'sessions' | 'users', object> {
     let query = this.#db
       .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id') as SelectQueryBuilder<
+      .leftJoin('users', 'users.id', 'sessions.user_id') as unknown as SelectQueryBuilder<
       DB,
       'sessions' | 'users',
       object
