@@ -44,12 +44,24 @@ describe('warden seed-demo on SQLite', () => {
       status: string;
       created_at: number;
       approved_at: number | null;
-    }>('select email, role, status, created_at, approved_at from users');
+      rejected_at: number | null;
+      decided_at: number | null;
+    }>('select email, role, status, created_at, approved_at, rejected_at, decided_at from users');
     for (const u of users) {
       expect(u.email).toMatch(DEMO_EMAIL_RE);
       expect(['user', 'admin', 'superuser']).toContain(u.role);
       expect(u.created_at).toBeLessThan(started);
-      if (u.status === 'approved') expect(u.approved_at).toBeGreaterThanOrEqual(u.created_at);
+      // The decision times as the approval workflow writes them, each after the registration.
+      const { approved_at: approved, rejected_at: rejected, decided_at: decided } = u;
+      if (u.status === 'pending') expect([approved, rejected, decided]).toEqual([null, null, null]);
+      if (u.status === 'approved' || u.status === 'disabled') {
+        expect(approved).toBeGreaterThan(u.created_at);
+        expect([rejected, decided]).toEqual([null, approved]);
+      }
+      if (u.status === 'rejected') {
+        expect(rejected).toBeGreaterThan(u.created_at);
+        expect([approved, decided]).toEqual([null, rejected]);
+      }
     }
     expect(users.some((u) => u.status === 'approved')).toBe(true);
 

@@ -282,15 +282,20 @@ function demoUser(
   // More recent registrations than old ones: a growing service.
   const createdAt = now - 15 * MINUTE - Math.floor(DEMO_SPAN_MS * Math.random() ** 1.5);
 
+  // The decision columns as the console's approval workflow writes them (user-repo.ts), so
+  // the analytics page's approvals, rejections, waits and pending queue are exact: every
+  // decision comes at least a minute after the registration it decides.
   let approvedAt: number | null = null;
+  let rejectedAt: number | null = null;
   let updatedAt = createdAt;
   if (status === 'approved' || status === 'disabled') {
-    const wait = Math.floor(-Math.log(1 - Math.random()) * 6 * HOUR);
-    approvedAt = Math.max(createdAt, Math.min(createdAt + wait, now - 10 * MINUTE));
+    const wait = MINUTE + Math.floor(-Math.log(1 - Math.random()) * 6 * HOUR);
+    approvedAt = Math.min(createdAt + wait, now - 10 * MINUTE);
     updatedAt = approvedAt;
     if (status === 'disabled') updatedAt += Math.floor(Math.random() * (now - approvedAt));
   } else if (status === 'rejected') {
-    updatedAt = Math.min(createdAt + Math.floor(Math.random() * DAY), now - MINUTE);
+    rejectedAt = Math.min(createdAt + MINUTE + Math.floor(Math.random() * DAY), now - MINUTE);
+    updatedAt = rejectedAt;
   }
 
   return {
@@ -302,6 +307,10 @@ function demoUser(
     created_at: createdAt,
     approved_at: approvedAt,
     approved_by: approvedAt === null ? null : approverId,
+    rejected_at: rejectedAt,
+    rejected_by: rejectedAt === null ? null : approverId,
+    // A disabled account left `pending` when it was approved.
+    decided_at: approvedAt ?? rejectedAt,
     last_login_at: null,
     updated_at: updatedAt,
   };
