@@ -28,6 +28,7 @@ import {
 } from './events/live.js';
 import { SessionEvents } from './events/session-events.js';
 import { installAuth } from './http/auth.js';
+import { healthRoutes } from './http/health-routes.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { WardenLogController } from './http/request-log.js';
@@ -38,6 +39,7 @@ import { WardenMetrics } from './metrics/warden-metrics.js';
 import { authPages } from './pages/auth-pages.js';
 import { mySessionsPages } from './pages/my-sessions.js';
 import { type GuardedStore, guardStore, type StoreCallEvent } from './resilience/guarded-store.js';
+import { PendingDeletes } from './resilience/pending-deletes.js';
 import { CleanupJob } from './sessions/cleanup-job.js';
 import {
   type JobLock,
@@ -152,6 +154,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const live = deps.redis
     ? createRedisLiveBus({ client: deps.redis, prefix: redisPrefix, onError: onLiveError })
     : createLocalLiveBus({ onError: onLiveError });
+  // Sessions a failed sign-in may have left behind, deleted once the store answers again.
+  const pendingDeletes = new PendingDeletes({
+    store,
+    clock,
+    onDrop: (sessionId) =>
+      app.log.error({ event: 'undo_dropped', sessionId }, 'too many sign-ins to undo; one left'),
+    onFlush: (result) => app.log.info({ event: 'undo_flushed', ...result }, 'failed sign-ins undone'),
+  });
   const sessions = new SessionService({
     store,
     users: userRepo,
@@ -159,6 +169,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     policy: config,
     policies,
     clock,
+    // Half the store timeout: a create that Redis or PostgreSQL runs later than this writes
+    // nothing, so a sign-in answered 503 by the timeout never leaves a session behind.
+    createWindowMs: Math.floor(config.storeTimeoutMs / 2),
+    undo: (id, until) => pendingDeletes.add(id, until),
     onChange: (change) => {
       metrics.sessionChange(change);
       live.publish({ ...change, at: clock() });
@@ -197,6 +211,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.addHook('onClose', async () => {
     await cleanup.stop();
     await live.close();
+    await pendingDeletes.stop();
   });
 
   // Before any route, so that every route's TypeBox schema lands in the document.
@@ -280,6 +295,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(authApiRoutes, { prefix: '/api/auth' });
   await app.register(adminRoutes, { prefix: '/admin' });
   await app.register(metricsRoutes);
+  await app.register(healthRoutes);
   return app;
 }
 

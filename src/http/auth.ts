@@ -16,6 +16,7 @@ import {
   setSessionCookie,
 } from './cookies.js';
 import type { Csrf } from './csrf.js';
+import { PROBE_PATHS } from './health-routes.js';
 
 export interface AuthDeps {
   sessions: SessionService;
@@ -37,7 +38,7 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
   app.decorateRequest('csrfSecret', undefined);
 
   app.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith('/static/')) return;
+    if (request.url.startsWith('/static/') || PROBE_PATHS.includes(request.url)) return;
     const token = request.cookies[SESSION_COOKIE];
     if (!token) return;
 

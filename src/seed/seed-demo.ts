@@ -12,12 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { DB, NewUserRow, Role, UserStatus } from '../db/schema.js';
-import {
-  expiresAt,
-  type SessionRecord,
-  type SessionStore,
-  statusOf,
-} from '../sessions/session-store.js';
+import { type SessionRecord, type SessionStore, statusOf } from '../sessions/session-store.js';
+import { toRow } from '../sessions/sql-store.js';
 import { normalizeEmail } from '../users/email.js';
 import { hashPassword } from '../users/passwords.js';
 import {
@@ -240,7 +236,7 @@ async function seedSessions(
         // any other store gets its own create(), whose calls node-redis pipelines.
         const sessions =
           store.kind === 'sql'
-            ? trx.insertInto('sessions').values(batch.map(sessionRow)).execute()
+            ? trx.insertInto('sessions').values(batch.map(toRow)).execute()
             : Promise.all(batch.map((s) => store.create(s)));
         await Promise.all([sessions, events]);
         for (const s of batch) if (statusOf(s, now) === 'expired') report.expiredSessions += 1;
@@ -390,20 +386,6 @@ function between(lo: number, hi: number): number {
 
 function randomBits(): number {
   return Math.floor(Math.random() * 2 ** 32);
-}
-
-function sessionRow(s: SessionRecord) {
-  return {
-    id: s.id,
-    user_id: s.userId,
-    created_at: s.createdAt,
-    last_seen_at: s.lastSeenAt,
-    idle_expires_at: s.idleExpiresAt,
-    absolute_expires_at: s.absoluteExpiresAt,
-    expires_at: expiresAt(s),
-    ip: s.ip,
-    user_agent: s.userAgent,
-  };
 }
 
 function signedInRow(s: SessionRecord) {

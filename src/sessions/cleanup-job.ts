@@ -31,12 +31,12 @@ const SCHEDULER: Actor = { id: null, email: null, ip: null };
 const RECENT_FRACTION = 0.8;
 
 export type CleanupOutcome =
-  | { status: 'ran'; removed: number; durationMs: number }
+  | { status: 'ran'; removed: number; unreadable: number; durationMs: number }
   | { status: 'failed'; error: string; durationMs: number }
   | { status: 'skipped'; reason: 'locked' | 'recent' | 'stopped' };
 
 export interface CleanupJobOptions {
-  sessions: Pick<SessionService, 'cleanupExpired'>;
+  sessions: Pick<SessionService, 'cleanupExpired'> & Partial<Pick<SessionService, 'cleanupUnreadable'>>;
   audit: Pick<AuditLog, 'write'>;
   lock: JobLock;
   db: Kysely<DB>;
@@ -127,7 +127,10 @@ export class CleanupJob {
     let outcome: CleanupOutcome;
     try {
       const removed = await this.#o.sessions.cleanupExpired(before, null);
-      outcome = { status: 'ran', removed, durationMs: Math.round(performance.now() - started) };
+      // Entries no reader can use are removed whatever their age (see removeUnreadable).
+      const unreadable = (await this.#o.sessions.cleanupUnreadable?.()) ?? 0;
+      const durationMs = Math.round(performance.now() - started);
+      outcome = { status: 'ran', removed, unreadable, durationMs };
     } catch (err) {
       outcome = {
         status: 'failed',
@@ -152,7 +155,7 @@ export class CleanupJob {
             trigger: 'scheduler',
             before,
             ...(outcome.status === 'ran'
-              ? { counts: { removed: outcome.removed } }
+              ? { counts: { removed: outcome.removed, unreadable: outcome.unreadable } }
               : { error: outcome.error }),
           },
           durationMs: outcome.durationMs,

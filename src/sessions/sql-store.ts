@@ -50,6 +50,21 @@ function toRecord(row: SessionRow): SessionRecord | null {
   };
 }
 
+/** The `sessions` row of a session (the seed writes rows in bulk with it). */
+export function toRow(s: SessionRecord): SessionRow {
+  return {
+    id: s.id,
+    user_id: s.userId,
+    created_at: s.createdAt,
+    last_seen_at: s.lastSeenAt,
+    idle_expires_at: s.idleExpiresAt,
+    absolute_expires_at: s.absoluteExpiresAt,
+    expires_at: expiresAt(s),
+    ip: s.ip,
+    user_agent: s.userAgent,
+  };
+}
+
 function readable(rows: readonly SessionRow[]): SessionRecord[] {
   return rows.map(toRecord).filter((r) => r !== null);
 }
@@ -98,20 +113,7 @@ export class SqlSessionStore implements SessionStore {
       return;
     }
     if (notAfter !== undefined && Date.now() > notAfter) throw new LateWriteError(s.id, notAfter);
-    await this.#db
-      .insertInto('sessions')
-      .values({
-        id: s.id,
-        user_id: s.userId,
-        created_at: s.createdAt,
-        last_seen_at: s.lastSeenAt,
-        idle_expires_at: s.idleExpiresAt,
-        absolute_expires_at: s.absoluteExpiresAt,
-        expires_at: expiresAt(s),
-        ip: s.ip,
-        user_agent: s.userAgent,
-      })
-      .execute();
+    await this.#db.insertInto('sessions').values(toRow(s)).execute();
   }
 
   async get(id: string): Promise<SessionRecord | null> {

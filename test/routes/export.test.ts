@@ -14,6 +14,7 @@ import type {
   SessionRecord,
   SessionStore,
 } from '../../src/sessions/session-store.js';
+import { toRow } from '../../src/sessions/sql-store.js';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
 import { csvObjects } from '../support/csv.js';
 import { dayStart, HOUR, isoDay, lastAudit, MINUTE, plantSession, signedIn } from './helpers.js';
@@ -361,22 +362,7 @@ async function plantMany(t: TestApp, userIds: number[], n: number): Promise<void
       });
     }
     if (t.kind === 'sqlite') {
-      await t.database.db
-        .insertInto('sessions')
-        .values(
-          batch.map((s) => ({
-            id: s.id,
-            user_id: s.userId,
-            created_at: s.createdAt,
-            last_seen_at: s.lastSeenAt,
-            idle_expires_at: s.idleExpiresAt,
-            absolute_expires_at: s.absoluteExpiresAt,
-            expires_at: Math.min(s.idleExpiresAt, s.absoluteExpiresAt),
-            ip: s.ip,
-            user_agent: s.userAgent,
-          })),
-        )
-        .execute();
+      await t.database.db.insertInto('sessions').values(batch.map(toRow)).execute();
     } else {
       await Promise.all(batch.map((s) => t.store.create(s)));
     }
