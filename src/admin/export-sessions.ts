@@ -61,13 +61,13 @@ export async function* sessionChunks(
   }
 }
 
-/** The table's row for a session (the sessions page builds the same). */
-export function rowView(
+/** The sessions table's row for a session, as the page and the export show it. */
+export function tableRow(
   s: SessionRecord,
   owner: { email: string; role: string } | undefined,
   now: number,
   parse: typeof parseUserAgent = parseUserAgent,
-): Omit<SessionRowView, 'own'> & { userAgent: string } {
+): Omit<SessionRowView, 'own'> {
   return {
     id: s.id,
     userId: s.userId,
@@ -79,8 +79,17 @@ export function rowView(
     expiresAt: expiresAt(s),
     ip: s.ip,
     ...parse(s.userAgent),
-    userAgent: s.userAgent,
   };
+}
+
+/** The table's row with the raw User-Agent header, which the files carry too. */
+export function rowView(
+  s: SessionRecord,
+  owner: { email: string; role: string } | undefined,
+  now: number,
+  parse: typeof parseUserAgent = parseUserAgent,
+): Omit<SessionRowView, 'own'> & { userAgent: string } {
+  return { ...tableRow(s, owner, now, parse), userAgent: s.userAgent };
 }
 
 export type ExportRow = ReturnType<typeof rowView>;

@@ -13,7 +13,7 @@ import { takeFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
 import type { BulkRevokeReport, RevokeStatus } from '../sessions/session-service.js';
-import { expiresAt, statusOf } from '../sessions/session-store.js';
+import { tableRow } from './export-sessions.js';
 import { savedViewsMenuFor } from './saved-views.js';
 import {
   filterSearch,
@@ -23,7 +23,6 @@ import {
   toStoreQuery,
 } from './session-filters.js';
 import { revokeMatchingView, type SessionRowView, sessionsView } from './sessions-view.js';
-import { parseUserAgent } from './user-agent.js';
 
 const SessionIdParam = Type.Object({
   sessionId: Type.String({ pattern: '^[0-9a-f]{64}$', maxLength: 64 }),
@@ -130,22 +129,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     ]);
     const owners = await users.repo.findMany(page.items.map((s) => s.userId));
     const ownId = request.auth?.session.id;
-    const rows: SessionRowView[] = page.items.map((s) => {
-      const owner = owners.get(s.userId);
-      return {
-        id: s.id,
-        userId: s.userId,
-        email: owner?.email ?? `(deleted user ${s.userId})`,
-        role: owner?.role ?? '',
-        status: statusOf(s, now),
-        createdAt: s.createdAt,
-        lastSeenAt: s.lastSeenAt,
-        expiresAt: expiresAt(s),
-        ip: s.ip,
-        ...parseUserAgent(s.userAgent),
-        own: s.id === ownId,
-      };
-    });
+    const rows: SessionRowView[] = page.items.map((s) => ({
+      ...tableRow(s, owners.get(s.userId), now),
+      own: s.id === ownId,
+    }));
 
     if (wantsJson(request)) {
       return {
@@ -367,25 +354,22 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const started = performance.now();
       const removed = await sessions.cleanupExpired(clock(), request.auth!.user.id);
-      const unreadable = await sessions.cleanupUnreadable();
       await audit.write(
         actorOf(request),
         {
           action: 'sessions.cleanup_expired',
           outcome: 'success',
-          details: { counts: { removed, unreadable } },
+          details: { counts: { removed } },
           durationMs: Math.round(performance.now() - started),
         },
         request.log,
       );
-      const alsoUnreadable =
-        unreadable > 0 ? ` and ${unreadable} unreadable entr${unreadable === 1 ? 'y' : 'ies'}` : '';
       return done(request, reply, {
-        json: { removed, unreadable },
+        json: { removed },
         redirectTo: returnTo(request.body),
         flash: {
           kind: 'success',
-          message: `${removed} expired session${removed === 1 ? '' : 's'}${alsoUnreadable} cleaned up.`,
+          message: `${removed} expired session${removed === 1 ? '' : 's'} cleaned up.`,
         },
       });
     },
