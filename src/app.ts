@@ -28,9 +28,9 @@ import {
 } from './events/live.js';
 import { SessionEvents } from './events/session-events.js';
 import { installAuth } from './http/auth.js';
-import { healthRoutes } from './http/health-routes.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
+import { healthRoutes } from './http/health-routes.js';
 import { WardenLogController } from './http/request-log.js';
 import { installErrorHandling } from './http/respond.js';
 import { createLogger } from './logger.js';
@@ -160,7 +160,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     clock,
     onDrop: (sessionId) =>
       app.log.error({ event: 'undo_dropped', sessionId }, 'too many sign-ins to undo; one left'),
-    onFlush: (result) => app.log.info({ event: 'undo_flushed', ...result }, 'failed sign-ins undone'),
+    onFlush: (result) =>
+      app.log.info({ event: 'undo_flushed', ...result }, 'failed sign-ins undone'),
   });
   const sessions = new SessionService({
     store,

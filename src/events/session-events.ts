@@ -58,6 +58,21 @@ export class SessionEvents {
     return known;
   }
 
+  /** Every history row of these sessions (a few per session). */
+  async ofSessions(ids: readonly string[]): Promise<SessionEventRow[]> {
+    const rows: SessionEventRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      rows.push(
+        ...(await this.#db
+          .selectFrom('session_events')
+          .selectAll()
+          .where('session_id', 'in', ids.slice(i, i + 500))
+          .execute()),
+      );
+    }
+    return rows;
+  }
+
   /** A user's history, newest first. */
   async forUser(userId: number, limit = 100): Promise<SessionEventRow[]> {
     return this.#db

@@ -36,7 +36,8 @@ export type CleanupOutcome =
   | { status: 'skipped'; reason: 'locked' | 'recent' | 'stopped' };
 
 export interface CleanupJobOptions {
-  sessions: Pick<SessionService, 'cleanupExpired'> & Partial<Pick<SessionService, 'cleanupUnreadable'>>;
+  sessions: Pick<SessionService, 'cleanupExpired'> &
+    Partial<Pick<SessionService, 'cleanupUnreadable'>>;
   audit: Pick<AuditLog, 'write'>;
   lock: JobLock;
   db: Kysely<DB>;

@@ -99,6 +99,8 @@ export class SessionService {
   readonly #clock: () => number;
   readonly #onChange: (change: SessionChange) => void;
   readonly #policies: PolicySource | undefined;
+  readonly #createWindowMs: number | undefined;
+  readonly #undo: ((id: string, until: number) => void) | undefined;
 
   constructor(deps: {
     store: SessionStore;
@@ -110,6 +112,17 @@ export class SessionService {
     onChange?: (change: SessionChange) => void;
     /** The console's policy (sessions/policy.ts); without it, `policy` with no role limits. */
     policies?: PolicySource;
+    /**
+     * How long after it is sent a sign-in's create may still be written, in milliseconds; set
+     * it below the store timeout, so that a create reaching a resumed store after the sign-in
+     * was answered 503 writes nothing. @default unbounded
+     */
+    createWindowMs?: number;
+    /**
+     * Told of a session that may have been stored for a sign-in that failed, to delete once
+     * the store answers (resilience/pending-deletes.ts).
+     */
+    undo?: (id: string, until: number) => void;
   }) {
     this.#store = deps.store;
     this.#users = deps.users;
@@ -118,6 +131,8 @@ export class SessionService {
     this.#clock = deps.clock;
     this.#onChange = deps.onChange ?? (() => {});
     this.#policies = deps.policies;
+    this.#createWindowMs = deps.createWindowMs;
+    this.#undo = deps.undo;
   }
 
   get store(): SessionStore {
@@ -155,19 +170,37 @@ export class SessionService {
       userAgent: client.userAgent.slice(0, 512),
     };
 
-    await this.#store.create(session);
-    const evicted = await settleSessionLimit(
-      { store: this.#store, events: this.#events },
-      user,
-      session,
-      policy,
-      now,
-    );
-    if (evicted.length > 0) {
-      this.#onChange({ type: 'revoked', sessionIds: evicted, reason: 'evicted_by_limit' });
+    const window = this.#createWindowMs;
+    try {
+      await this.#store.create(session, {
+        notAfter: window === undefined ? undefined : this.#clock() + window,
+      });
+    } catch (err) {
+      // A timed-out create may still land (or have landed just before the store died).
+      this.#undo?.(session.id, session.absoluteExpiresAt);
+      throw err;
     }
-    await this.#users.recordLogin(user.id, now);
-    await this.#events.record([session], { kind: 'signed_in' }, now);
+
+    try {
+      const evicted = await settleSessionLimit(
+        { store: this.#store, events: this.#events },
+        user,
+        session,
+        policy,
+        now,
+      );
+      if (evicted.length > 0) {
+        this.#onChange({ type: 'revoked', sessionIds: evicted, reason: 'evicted_by_limit' });
+      }
+      await this.#users.recordLogin(user.id, now);
+      await this.#events.record([session], { kind: 'signed_in' }, now);
+    } catch (err) {
+      // The sign-in fails, so its session must not stay behind: nobody was given its token.
+      await this.#store.delete(session.id).catch(() => {
+        this.#undo?.(session.id, session.absoluteExpiresAt);
+      });
+      throw err;
+    }
     this.#onChange({ type: 'signed_in', sessionId: session.id, userId: user.id });
     return { token, session };
   }
@@ -279,6 +312,11 @@ export class SessionService {
     return page.total;
   }
 
+  /** Removes session entries that cannot be read (see SessionStore.removeUnreadable). */
+  async cleanupUnreadable(): Promise<number> {
+    return this.#store.removeUnreadable();
+  }
+
   /**
    * Removes sessions whose deadline passed before `before` (now, for the console's
    * cleanup; now minus retention, for the scheduled one). Safe to run again.
@@ -352,12 +390,50 @@ export class SessionService {
     if (removedExpired.length > 0) {
       this.#onChange({ type: 'cleaned_up', count: removedExpired.length });
     }
-    const known = missing.length > 0 ? await this.#events.knownIds(missing) : new Set<string>();
+    if (missing.length > 0) await this.#settleMissing(missing, opts, now, results);
+  }
+
+  /**
+   * Ids the store no longer holds: `not_found` when history never saw them, `already_ended`
+   * when it records their end. A session whose history shows a sign-in and no end, recent
+   * enough that no TTL can have removed it, was ended by a delete whose answer never came back
+   * (an earlier run of this revoke, cut off by a store fault, reported it failed): it is
+   * reported revoked now, once, and its history row written now.
+   */
+  async #settleMissing(
+    missing: readonly string[],
+    opts: RevokeOptions,
+    now: number,
+    results: Map<string, RevokeResult>,
+  ): Promise<void> {
+    const rows = await this.#events.ofSessions(missing);
+    const ended = new Set(rows.filter((r) => r.kind !== 'signed_in').map((r) => r.session_id));
+    const horizon = now - this.#policy.absoluteLifetimeMs - this.#policy.retentionMs;
+    const unconfirmed = new Map<
+      string,
+      Pick<SessionRecord, 'id' | 'userId' | 'ip' | 'userAgent'>
+    >();
+    for (const r of rows) {
+      if (r.kind !== 'signed_in' || ended.has(r.session_id) || r.at <= horizon) continue;
+      unconfirmed.set(r.session_id, {
+        id: r.session_id,
+        userId: r.user_id,
+        ip: r.ip ?? '',
+        userAgent: r.user_agent ?? '',
+      });
+    }
+
+    const reason = opts.reason ?? 'revoked';
+    const late = [...unconfirmed.values()];
+    await this.#events.record(late, { kind: 'revoked', reason, actorId: opts.actorId }, now);
+    if (late.length > 0) {
+      this.#onChange({ type: 'revoked', sessionIds: late.map((s) => s.id), reason });
+    }
+    const known = new Set(rows.map((r) => r.session_id));
     for (const id of missing) {
-      results.set(
-        id,
-        known.has(id) ? { id, status: 'already_ended' } : { id, status: 'not_found' },
-      );
+      if (unconfirmed.has(id)) results.set(id, { id, status: 'revoked' });
+      else if (known.has(id)) results.set(id, { id, status: 'already_ended' });
+      else results.set(id, { id, status: 'not_found' });
     }
   }
 }

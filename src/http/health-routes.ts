@@ -1,0 +1,97 @@
+/**
+ * @module http/health-routes
+ * Probes for load balancers and orchestrators, outside /admin, without sign-in, in JSON:
+ *
+ * - `GET /healthz`: the process is alive and serving. Touches no store, so a store outage
+ *   never gets a healthy process restarted.
+ * - `GET /readyz`: the session store and the database answer within a short bound, and the
+ *   store's circuit breaker state; 503 when either does not answer. A probe while the breaker is
+ *   open and its pause is over is the trial call that closes it again.
+ *
+ * Answers name what failed by kind only (`timeout`, `circuit_open`, `unreachable`): addresses
+ * and driver messages go to the log, not to an unauthenticated client.
+ */
+
+import { BrokenCircuitError, TaskCancelledError } from 'cockatiel';
+import type { FastifyPluginAsync } from 'fastify';
+
+/** Paths the auth hook leaves alone: probes carry no cookie and must not touch a store. */
+export const PROBE_PATHS: readonly string[] = ['/healthz', '/readyz'];
+
+/** Longest a readiness check waits for one store, in milliseconds. */
+export const READY_CHECK_TIMEOUT_MS = 1_000;
+
+type Failure = 'timeout' | 'circuit_open' | 'unreachable';
+
+interface Check {
+  ok: boolean;
+  latencyMs: number | null;
+  error?: Failure;
+}
+
+class CheckTimeout extends Error {}
+
+/** Runs a check, bounded by `ms`; never throws. */
+async function probe(run: () => Promise<unknown>, ms: number, onError: (err: unknown) => void) {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      run(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new CheckTimeout()), ms);
+      }),
+    ]);
+    return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+  } catch (err) {
+    onError(err);
+    return { ok: false, latencyMs: null, error: failureOf(err) } satisfies Check;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function failureOf(err: unknown): Failure {
+  const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+  if (cause instanceof BrokenCircuitError) return 'circuit_open';
+  if (cause instanceof TaskCancelledError || err instanceof CheckTimeout) return 'timeout';
+  if (/timeout/i.test(err instanceof Error ? err.message : '')) return 'timeout';
+  return 'unreachable';
+}
+
+export const healthRoutes: FastifyPluginAsync = async (app) => {
+  const { store, database, config } = app.warden;
+  const bound = Math.min(READY_CHECK_TIMEOUT_MS, config.storeTimeoutMs * 2);
+  const headers = { 'cache-control': 'no-store' };
+
+  // Probes come every few seconds: their request lines are logged only when they fail.
+  app.get('/healthz', { logLevel: 'warn', schema: { hide: true } }, async (_request, reply) =>
+    reply.headers(headers).send({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }),
+  );
+
+  app.get('/readyz', { logLevel: 'warn', schema: { hide: true } }, async (request, reply) => {
+    const log = (what: string) => (err: unknown) =>
+      request.log.warn({ event: 'not_ready', what, err }, 'readiness check failed');
+    const [sessionStore, db] = await Promise.all([
+      probe(() => store.ping(), bound, log('session store')),
+      probe(() => database.ping(), bound, log('database')),
+    ]);
+    const ready = sessionStore.ok && db.ok;
+
+    return reply
+      .code(ready ? 200 : 503)
+      .headers(headers)
+      .send({
+        status: ready ? 'ready' : 'not_ready',
+        sessionStore: {
+          kind: store.kind,
+          ...sessionStore,
+          circuit: {
+            state: store.breaker.state,
+            since: new Date(store.breaker.since).toISOString(),
+          },
+        },
+        database: { kind: database.dialect, ...db },
+      });
+  });
+};
