@@ -354,22 +354,25 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const started = performance.now();
       const removed = await sessions.cleanupExpired(clock(), request.auth!.user.id);
+      const unreadable = await sessions.cleanupUnreadable();
       await audit.write(
         actorOf(request),
         {
           action: 'sessions.cleanup_expired',
           outcome: 'success',
-          details: { counts: { removed } },
+          details: { counts: { removed, unreadable } },
           durationMs: Math.round(performance.now() - started),
         },
         request.log,
       );
+      const alsoUnreadable =
+        unreadable > 0 ? ` and ${unreadable} unreadable entr${unreadable === 1 ? 'y' : 'ies'}` : '';
       return done(request, reply, {
-        json: { removed },
+        json: { removed, unreadable },
         redirectTo: returnTo(request.body),
         flash: {
           kind: 'success',
-          message: `${removed} expired session${removed === 1 ? '' : 's'} cleaned up.`,
+          message: `${removed} expired session${removed === 1 ? '' : 's'}${alsoUnreadable} cleaned up.`,
         },
       });
     },
