@@ -11,8 +11,8 @@
  *   data-chart="signInsPerHour"    a Chart.js canvas (data-x: the label key and its format)
  *   data-taken, data-error         the card's time of figures and its refresh error
  */
+import { type Format, formatFigure, NUMERIC } from '../public/stats-format.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { type Format, formatFigure, NUMERIC } from './stats-format.js';
 import { CLIENT_SAMPLE, MAX_AGE_MS, type StatsReport } from './stats-service.js';
 import type { Snapshot } from './stats-snapshot.js';
 

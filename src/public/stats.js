@@ -1,15 +1,16 @@
 // The statistics page refreshes its own figures: it asks the same route for JSON every few
 // seconds and rewrites the elements the server marked (see src/admin/stats-view.ts for the
-// attributes). Formatting follows src/admin/stats-format.ts, so a figure reads the same
-// before and after a refresh. Without this script the page still shows every figure.
-(() => {
+// attributes). Figures are written by stats-format.js, the module the server renders them
+// with, so a figure reads the same before and after a refresh. Without this script the page
+// still shows every figure. (A classic script: import() resolves next to this file.)
+(async () => {
   const root = document.getElementById('stats');
   if (!root) return;
+  const { formatFigure: format, NUMERIC } = await import('./stats-format.js');
 
   const src = root.dataset.src;
   const every = Number(root.dataset.refreshMs) || 3000;
   const status = document.getElementById('stats-refresh');
-  const NUMERIC = new Set(['int', 'bytes', 'ms', 'ratio', 'percent', 'duration']);
   const BREAKER = {
     closed: ['text-bg-success', 'closed'],
     half_open: ['text-bg-warning', 'half open'],
@@ -20,69 +21,6 @@
   let timer = null;
   let stopped = false;
   let refreshes = 0;
-
-  // --- formatting (mirror of stats-format.ts) ---------------------------------------------
-
-  const int = (n) => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-
-  function bytes(n) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = n;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-      value /= 1024;
-      unit += 1;
-    }
-    return unit === 0 ? `${int(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
-  }
-
-  function duration(seconds) {
-    const parts = [
-      [86400, 'd'],
-      [3600, 'h'],
-      [60, 'min'],
-      [1, 's'],
-    ];
-    const out = [];
-    let rest = Math.max(0, Math.floor(seconds));
-    for (const [size, label] of parts) {
-      if (rest >= size || (out.length === 0 && size === 1)) {
-        out.push(`${Math.floor(rest / size)} ${label}`);
-        rest %= size;
-      }
-      if (out.length === 2) break;
-    }
-    return out.join(' ');
-  }
-
-  function format(value, kind) {
-    if (value === null || value === undefined) return '—';
-    if (kind === 'text') return String(value);
-    const n = Number(value);
-    if (!Number.isFinite(n)) return '—';
-    switch (kind) {
-      case 'int':
-        return int(n);
-      case 'bytes':
-        return bytes(n);
-      case 'ms':
-        return `${n.toFixed(2)} ms`;
-      case 'ratio':
-        return n.toFixed(2);
-      case 'percent':
-        return `${(n * 100).toFixed(1)} %`;
-      case 'duration':
-        return duration(n);
-      case 'time':
-        return `${new Date(n).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
-      case 'hour':
-        return `${new Date(n).toISOString().slice(11, 13)}:00`;
-      case 'day':
-        return new Date(n).toISOString().slice(0, 10);
-      default:
-        return String(value);
-    }
-  }
 
   function at(data, path) {
     let value = data;

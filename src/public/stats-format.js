@@ -1,38 +1,20 @@
-/**
- * @module admin/stats-format
- * How the statistics page writes its figures. /static/stats.js writes refreshed figures with
- * the same rules (same names, same output), so a figure reads alike before and after a refresh.
- */
-
-export type Format =
-  | 'text'
-  | 'int'
-  | 'bytes'
-  | 'ms'
-  | 'ratio'
-  | 'percent'
-  | 'duration'
-  | 'time'
-  | 'hour'
-  | 'day';
+// How the statistics page writes its figures, in one module for both sides: the server
+// renders the page with it (src/admin/stats-view.ts, typed by stats-format.d.ts) and
+// /static/stats.js rewrites refreshed figures with it, so a figure reads alike before and
+// after a refresh. Plain JavaScript, as the browser gets no build step.
 
 /** Formats whose cells are right-aligned in tables. */
-export const NUMERIC: ReadonlySet<Format> = new Set([
-  'int',
-  'bytes',
-  'ms',
-  'ratio',
-  'percent',
-  'duration',
-]);
+export const NUMERIC = new Set(['int', 'bytes', 'ms', 'ratio', 'percent', 'duration']);
 
 const DASH = '—';
 
-function int(n: number): string {
+/** @param {number} n */
+function int(n) {
   return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-function bytes(n: number): string {
+/** @param {number} n */
+function bytes(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = n;
   let unit = 0;
@@ -43,15 +25,19 @@ function bytes(n: number): string {
   return unit === 0 ? `${int(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Seconds as the two largest units: "3 d 4 h", "5 min 2 s". */
-function duration(seconds: number): string {
-  const parts: [number, string][] = [
+/**
+ * Seconds as the two largest units: "3 d 4 h", "5 min 2 s".
+ * @param {number} seconds
+ */
+function duration(seconds) {
+  /** @type {[number, string][]} */
+  const parts = [
     [86_400, 'd'],
     [3_600, 'h'],
     [60, 'min'],
     [1, 's'],
   ];
-  const out: string[] = [];
+  const out = [];
   let rest = Math.max(0, Math.floor(seconds));
   for (const [size, label] of parts) {
     if (rest >= size || (out.length === 0 && size === 1)) {
@@ -63,7 +49,13 @@ function duration(seconds: number): string {
   return out.join(' ');
 }
 
-export function formatFigure(value: unknown, format: Format): string {
+/**
+ * A figure as the page shows it; a dash for a missing or non-numeric one.
+ * @param {unknown} value
+ * @param {string} format one of the Format names in stats-format.d.ts
+ * @returns {string}
+ */
+export function formatFigure(value, format) {
   if (value === null || value === undefined) return DASH;
   if (format === 'text') return String(value);
   const n = Number(value);
@@ -87,6 +79,7 @@ export function formatFigure(value: unknown, format: Format): string {
       return `${new Date(n).toISOString().slice(11, 13)}:00`;
     case 'day':
       return new Date(n).toISOString().slice(0, 10);
+    default:
+      return String(value);
   }
-  return String(value);
 }
