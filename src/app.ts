@@ -31,13 +31,17 @@ import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { healthRoutes } from './http/health-routes.js';
+import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './http/rate-limit.js';
 import { WardenLogController } from './http/request-log.js';
 import { installErrorHandling } from './http/respond.js';
+import { StepUps } from './http/step-up.js';
+import { stepUpRoutes } from './http/step-up-routes.js';
 import { createLogger } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { WardenMetrics } from './metrics/warden-metrics.js';
 import { authPages } from './pages/auth-pages.js';
 import { mySessionsPages } from './pages/my-sessions.js';
+import { passwordApi, passwordPages } from './pages/password.js';
 import { type GuardedStore, guardStore, type StoreCallEvent } from './resilience/guarded-store.js';
 import { PendingDeletes } from './resilience/pending-deletes.js';
 import { CleanupJob } from './sessions/cleanup-job.js';
@@ -98,11 +102,24 @@ export interface Services {
   /** What /metrics reports: counters of this process, fed by the store guard and the session service. */
   metrics: WardenMetrics;
 }
+  /** Wrong passwords counted per IP and per account (sign-in, step-up, password change). */
+  attempts: PasswordAttempts;
+  /** When each session last entered its password again, for sensitive console actions. */
+  stepUps: StepUps;
+}
+
+/** One route as registered: what tests walk to cover every route (test/security). */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  schema?: Record<string, unknown>;
 
 declare module 'fastify' {
   interface FastifyInstance {
     warden: Services;
   }
+    /** Every route of the app, in the order registered. */
+    routeTable: readonly RouteEntry[];
 }
 
 const require = createRequire(import.meta.url);
@@ -123,6 +140,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
 
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      routeTable.push({ method, url: route.url, schema: route.schema as RouteEntry['schema'] });
+    }
+  });
   const { db } = deps.database;
   const cookieSecret = await sharedSecret(db, 'cookie_secret');
   const csrfKey = await sharedSecret(db, 'csrf_hmac_key');
@@ -195,6 +219,19 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   };
   app.decorate('warden', services);
 
+    attempts: new PasswordAttempts(
+      deps.redis
+        ? redisAttemptCounter(deps.redis, redisPrefix, config.storeTimeoutMs)
+        : memoryAttemptCounter(),
+      {
+        perAccount: config.signInLimitAccount,
+        perIp: config.signInLimitIp,
+        windowMs: config.signInLimitWindowMs,
+        onError: (err) =>
+          app.log.warn({ event: 'rate_limit_counter', err }, 'password attempts not counted'),
+      },
+    ),
+    stepUps: new StepUps(db, clock, config.stepUpWindowMs),
   const cleanup = new CleanupJob({
     sessions,
     audit: services.audit,
@@ -250,6 +287,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
   await app.register(fastifyStatic, {
     root: path.join(here, 'public'),
+    frameguard: { action: 'deny' },
+    // Sent below, and only over HTTPS: over plain HTTP the header means nothing to a browser
+    // and would pin a development host to HTTPS for a year.
+    strictTransportSecurity: false,
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.protocol === 'https') {
+      reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    }
     prefix: '/static/',
     decorateReply: false,
   });
@@ -296,7 +342,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(authApiRoutes, { prefix: '/api/auth' });
   await app.register(adminRoutes, { prefix: '/admin' });
   await app.register(metricsRoutes);
+  await app.register(passwordPages, { prefix: '/me' });
   await app.register(healthRoutes);
+  await app.register(passwordApi, { prefix: '/api/auth' });
+  await app.register(stepUpRoutes, { prefix: '/api/auth' });
   return app;
 }
 

@@ -13,9 +13,15 @@ export const DEFAULT_ABSOLUTE_LIFETIME_MS = 12 * 3_600_000;
 export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
 export const DEFAULT_TOUCH_INTERVAL_MS = 60_000;
 export const DEFAULT_STORE_TIMEOUT_MS = 500;
+export const DEFAULT_DATABASE_TIMEOUT_MS = 5_000;
 export const DEFAULT_BULK_REVOKE_MAX = 1_000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 export const DEFAULT_CLEANUP_INTERVAL_MS = 5 * 60_000;
+export const DEFAULT_STEP_UP_WINDOW_MS = 5 * 60_000;
+export const DEFAULT_STEP_UP_BULK_THRESHOLD = 50;
+export const DEFAULT_SIGN_IN_LIMIT_ACCOUNT = 10;
+export const DEFAULT_SIGN_IN_LIMIT_IP = 50;
+export const DEFAULT_SIGN_IN_LIMIT_WINDOW_MS = 15 * 60_000;
 
 export type Database = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
 
@@ -42,6 +48,8 @@ export interface Config {
   readonly touchIntervalMs: number;
   /** Every store call gives up after this long, in milliseconds. @default 500 */
   readonly storeTimeoutMs: number;
+  /** Every PostgreSQL query, and every wait for a connection, gives up after this long, in milliseconds. @default 5 seconds */
+  readonly databaseTimeoutMs: number;
   /** Mark the session cookie Secure. @default false (true is implied behind HTTPS) */
   readonly cookieSecure: boolean;
   /** Trust X-Forwarded-* from these proxies (`true`, a hop count, or addresses/CIDRs). @default false */
@@ -59,6 +67,16 @@ export interface Config {
    * only. @default unset
    */
   readonly metricsToken: string | undefined;
+  /** A superuser's password, entered this long ago at most, covers a sensitive action, in milliseconds. @default 5 minutes */
+  readonly stepUpWindowMs: number;
+  /** A bulk revoke of more ids than this asks for the password again. @default 50 */
+  readonly stepUpBulkThreshold: number;
+  /** Failed sign-ins (or password checks) one account may have per window. @default 10 */
+  readonly signInLimitAccount: number;
+  /** Failed sign-ins one client IP may have per window. @default 50 */
+  readonly signInLimitIp: number;
+  /** The window the sign-in limits count over, in milliseconds. @default 15 minutes */
+  readonly signInLimitWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -175,6 +193,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const raw = get(name);
     return raw === undefined ? fallback : parseDuration(name, raw);
   };
+  const integer = (name: string, fallback: number, min: number) => {
+    const raw = get(name);
+    return raw === undefined ? fallback : parseInteger(name, raw, min, 1_000_000);
+  };
 
   const redisUrl = parseRedisUrl(get('REDIS_URL'));
   const redisPrefix = get('REDIS_PREFIX');
@@ -207,6 +229,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retentionMs: duration('SESSION_RETENTION', DEFAULT_RETENTION_MS),
     touchIntervalMs: duration('TOUCH_INTERVAL', DEFAULT_TOUCH_INTERVAL_MS),
     storeTimeoutMs: duration('STORE_TIMEOUT', DEFAULT_STORE_TIMEOUT_MS),
+    databaseTimeoutMs: duration('DATABASE_TIMEOUT', DEFAULT_DATABASE_TIMEOUT_MS),
     cookieSecure: parseBoolean('COOKIE_SECURE', get('COOKIE_SECURE') ?? 'false'),
     trustProxy: parseTrustProxy(get('TRUST_PROXY')),
     bulkRevokeMax:
@@ -220,6 +243,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : duration('CLEANUP_INTERVAL', DEFAULT_CLEANUP_INTERVAL_MS),
     logLevel: logLevel as Config['logLevel'],
     metricsToken: parseMetricsToken(get('METRICS_TOKEN')),
+    stepUpWindowMs: duration('STEP_UP_WINDOW', DEFAULT_STEP_UP_WINDOW_MS),
+    stepUpBulkThreshold: integer('STEP_UP_BULK_THRESHOLD', DEFAULT_STEP_UP_BULK_THRESHOLD, 1),
+    signInLimitAccount: integer('SIGN_IN_LIMIT_ACCOUNT', DEFAULT_SIGN_IN_LIMIT_ACCOUNT, 1),
+    signInLimitIp: integer('SIGN_IN_LIMIT_IP', DEFAULT_SIGN_IN_LIMIT_IP, 1),
+    signInLimitWindowMs: duration('SIGN_IN_LIMIT_WINDOW', DEFAULT_SIGN_IN_LIMIT_WINDOW_MS),
   };
 
   if (config.idleTimeoutMs > config.absoluteLifetimeMs) {

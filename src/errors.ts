@@ -22,6 +22,10 @@ export const ERRORS = {
   },
   WARDEN_FORBIDDEN: { status: 403, message: 'Superusers only' },
   WARDEN_CSRF_INVALID: { status: 403, message: 'Missing or invalid CSRF token: %s' },
+  WARDEN_STEP_UP_REQUIRED: {
+    status: 403,
+    message: 'Enter your password again first (POST /api/auth/step-up)',
+  },
   WARDEN_METRICS_FORBIDDEN: { status: 403, message: 'Metrics are served only to %s' },
   WARDEN_NOT_FOUND: { status: 404, message: 'Not found: %s' },
   WARDEN_USER_EMAIL_TAKEN: { status: 409, message: 'An account with this email exists' },

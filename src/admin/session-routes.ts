@@ -12,6 +12,7 @@ import { actorOf, requireCsrf } from '../http/auth.js';
 import { takeFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
+import { requireStepUp } from '../http/step-up.js';
 import type { BulkRevokeReport, RevokeStatus } from '../sessions/session-service.js';
 import { tableRow } from './export-sessions.js';
 import { savedViewsMenuFor } from './saved-views.js';
@@ -204,7 +205,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/sessions/revoke-user/:userId',
-    { schema: { params: UserIdParam, body: Type.Optional(ActionBody) }, preHandler: csrfChecked },
+    {
+      schema: { params: UserIdParam, body: Type.Optional(ActionBody) },
+      preHandler: [csrfChecked, requireStepUp('Ending every session of a user')],
+    },
     async (request, reply) => {
       const started = performance.now();
       const { userId } = request.params;
@@ -242,7 +246,17 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/sessions/bulk-revoke',
-    { schema: { body: ActionBody }, preHandler: csrfChecked },
+    {
+      schema: { body: ActionBody },
+      preHandler: [
+        csrfChecked,
+        // Past the limit the handler refuses anyway; no password is asked for that.
+        requireStepUp('Revoking many sessions at once', (request) => {
+          const n = (request.body as { ids?: unknown[] } | undefined)?.ids?.length ?? 0;
+          return n > config.stepUpBulkThreshold && n <= config.bulkRevokeMax;
+        }),
+      ],
+    },
     async (request, reply) => {
       const started = performance.now();
       const ids = request.body.ids ?? [];
@@ -300,7 +314,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           }),
         ]),
       },
-      preHandler: csrfChecked,
+      preHandler: [csrfChecked, requireStepUp('Revoking every session that matches the filters')],
     },
     async (request, reply) => {
       const started = performance.now();
@@ -350,7 +364,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/sessions/cleanup-expired',
-    { schema: { body: Type.Optional(ActionBody) }, preHandler: csrfChecked },
+    {
+      schema: { body: Type.Optional(ActionBody) },
+      preHandler: [csrfChecked, requireStepUp('Removing every expired session')],
+    },
     async (request, reply) => {
       const started = performance.now();
       const removed = await sessions.cleanupExpired(clock(), request.auth!.user.id);

@@ -9,6 +9,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf, requireCsrf } from '../http/auth.js';
 import { done, wantsJson } from '../http/respond.js';
+import { requireStepUp } from '../http/step-up.js';
 import { StatsService } from './stats-service.js';
 import { statsView } from './stats-view.js';
 
@@ -63,7 +64,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         body: Type.Optional(Type.Object({ _csrf: Type.Optional(Type.String({ maxLength: 512 })) })),
       },
-      preHandler: requireCsrf({ audit, csrf }),
+      preHandler: [requireCsrf({ audit, csrf }), requireStepUp('Repairing the session indexes')],
     },
     async (request, reply) => {
       const started = performance.now();

@@ -12,6 +12,7 @@ import { WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
+import { requireStepUp } from '../http/step-up.js';
 import { expiresAt, statusOf } from '../sessions/session-store.js';
 import { publicUser } from '../users/user-repo.js';
 import { DayParam, dayRange } from './dates.js';
@@ -320,7 +321,13 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
           Type.Object({ role: Type.Union(ROLES.map((r) => Type.Literal(r))) }),
         ]),
       },
-      preHandler: csrfChecked,
+      preHandler: [
+        csrfChecked,
+        requireStepUp(
+          'Making someone a superuser',
+          (request) => (request.body as { role?: string } | undefined)?.role === 'superuser',
+        ),
+      ],
     },
     async (request, reply) => {
       const { userId } = request.params;

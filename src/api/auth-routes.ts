@@ -55,10 +55,17 @@ export const authApiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.post('/logout', { preHandler: csrfChecked }, async (request, reply) => {
-    if (!request.auth && request.storeDown) throw new WardenError('WARDEN_STORE_UNAVAILABLE');
-    return { signedOut: await signOutRequest(request, reply) };
-  });
+  app.post(
+    '/logout',
+    {
+      schema: { body: Type.Optional(Type.Object({}, { additionalProperties: false })) },
+      preHandler: csrfChecked,
+    },
+    async (request, reply) => {
+      if (!request.auth && request.storeDown) throw new WardenError('WARDEN_STORE_UNAVAILABLE');
+      return { signedOut: await signOutRequest(request, reply) };
+    },
+  );
 
   app.get('/session', { preHandler: requireUser }, async (request) => {
     const { user, session } = request.auth!;

@@ -30,7 +30,13 @@ export function logAuthEvent(
   log: Logger,
   fields: {
     /** `sign_out_elsewhere`: a person ended other sessions of their own (My sessions). */
-    event: 'sign_in' | 'sign_in_failed' | 'sign_out' | 'sign_out_elsewhere' | 'register';
+    event:
+      | 'sign_in'
+      | 'sign_in_failed'
+      | 'sign_out'
+      | 'sign_out_elsewhere'
+      | 'register'
+      | 'password_changed';
     userId?: number;
     email?: string;
     sessionId?: string;

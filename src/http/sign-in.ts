@@ -11,8 +11,10 @@ import { toWardenError } from './respond.js';
 
 /**
  * Checks credentials and starts a new session, setting its cookie. Throws a coded
- * error for bad credentials or an unapproved account; the redirect or answer that
- * follows is sent only after the session is stored.
+ * error for bad credentials or an unapproved account, and 429 once this IP or this
+ * account has used up its attempts; the redirect or answer that follows is sent only
+ * after the session is stored. The token is always new: a session the browser carried
+ * before (planted or its own) is ended, so no value from before sign-in authenticates after.
  */
 export async function signInRequest(
   request: FastifyRequest,
@@ -20,7 +22,7 @@ export async function signInRequest(
   email: string,
   password: string,
 ): Promise<{ user: UserRow; session: SessionRecord }> {
-  const { users, sessions, config, clock, metrics } = request.server.warden;
+  const { users, sessions, config, clock, metrics, attempts, stepUps } = request.server.warden;
   const failed = (err: unknown, userId?: number) => {
     const code = toWardenError(err).code;
     logAuthEvent(request.log, { event: 'sign_in_failed', email, userId, reason: code });
@@ -30,7 +32,10 @@ export async function signInRequest(
 
   let user: UserRow;
   try {
-    user = await users.verifyCredentials(email, password);
+    // Only a wrong password (or an unknown email) uses up an attempt.
+    user = await attempts.check(request, reply, email, () =>
+      users.verifyCredentials(email, password),
+    );
   } catch (err) {
     throw failed(err);
   }
@@ -47,8 +52,27 @@ export async function signInRequest(
   }
   const { token, session } = started;
   setSessionCookie(request, reply, token, session, clock(), { secure: config.cookieSecure });
+  // Entering the password at sign-in counts for step-up (http/step-up.ts).
+  if (user.role === 'superuser') await stepUps.record(session.id);
+  await endPreviousSession(request);
   logAuthEvent(request.log, { event: 'sign_in', userId: user.id, sessionId: session.id });
   return { user, session };
+}
+
+/**
+ * The session the browser signed in from, if it still had one: it ends, so a token known
+ * before sign-in (a planted cookie, or one read off this browser earlier) is worth nothing.
+ */
+async function endPreviousSession(request: FastifyRequest): Promise<void> {
+  const previous = request.auth;
+  if (!previous) return;
+  await request.server.warden.sessions.signOut(request.cookies[SESSION_COOKIE]);
+  logAuthEvent(request.log, {
+    event: 'sign_out',
+    userId: previous.user.id,
+    sessionId: previous.session.id,
+    reason: 'signed_in_again',
+  });
 }
 
 /** Ends the request's session (if any) and clears the cookie; says whether one ended. */

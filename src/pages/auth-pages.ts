@@ -4,7 +4,9 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
+import { actorOf } from '../http/auth.js';
 import { setFlash } from '../http/flash.js';
 import { safeNext, signInRequest, signOutRequest } from '../http/sign-in.js';
 import { MIN_PASSWORD_LENGTH } from '../users/passwords.js';
@@ -17,9 +19,31 @@ const CredentialsForm = Type.Object({
   _csrf: Type.Optional(Type.String({ maxLength: 512 })),
 });
 
+/** A form that carries nothing but its CSRF token. */
+const FormOnly = Type.Optional(
+  Type.Object({ _csrf: Type.Optional(Type.String({ maxLength: 512 })) }),
+);
+
 export const authPages: FastifyPluginAsyncTypebox = async (app) => {
   const { csrf, users } = app.warden;
   const needsSuperuser = async () => (await users.repo.countSuperusers()) === 0;
+
+  /** The CSRF problem of a form post, audited with its reason, or null when it passes. */
+  async function csrfRefused(request: FastifyRequest): Promise<string | null> {
+    const problem = csrf.problem(request);
+    if (!problem) return null;
+    await app.warden.audit.write(
+      actorOf(request),
+      {
+        action: 'csrf.refused',
+        target: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        outcome: 'refused',
+        details: { reason: problem },
+      },
+      request.log,
+    );
+    return problem;
+  }
 
   app.get('/', async (request, reply) => {
     if (!request.auth) {
@@ -78,18 +102,7 @@ export const authPages: FastifyPluginAsyncTypebox = async (app) => {
       });
 
     // A form left open too long: say so and hand out a fresh one, not a bare 403.
-    const problem = csrf.problem(request);
-    if (problem) {
-      await app.warden.audit.write(
-        { id: null, email: null, ip: request.ip },
-        {
-          action: 'csrf.refused',
-          target: 'POST /login',
-          outcome: 'refused',
-          details: { reason: problem },
-        },
-        request.log,
-      );
+    if (await csrfRefused(request)) {
       return again(403, null, 'This form expired. Please sign in again.');
     }
 
@@ -125,7 +138,7 @@ export const authPages: FastifyPluginAsyncTypebox = async (app) => {
         }),
       });
 
-    if (csrf.problem(request)) return again(403, 'This form expired. Please try again.');
+    if (await csrfRefused(request)) return again(403, 'This form expired. Please try again.');
     try {
       await users.register({ email, password });
     } catch (err) {
@@ -135,7 +148,7 @@ export const authPages: FastifyPluginAsyncTypebox = async (app) => {
     return reply.page({ title: 'Registered', body: registeredView(email) });
   });
 
-  app.post('/logout', async (request, reply) => {
+  app.post('/logout', { schema: { body: FormOnly } }, async (request, reply) => {
     // Signing out of a session that already ended is not an attack worth a 403 page:
     // there is nothing left to end, so say so and show the sign-in form.
     if (!request.auth) {
@@ -146,8 +159,8 @@ export const authPages: FastifyPluginAsyncTypebox = async (app) => {
       });
       return reply.redirect('/login', 303);
     }
-    const problem = csrf.problem(request);
-    if (problem) throw new WardenError('WARDEN_CSRF_INVALID', [problem]);
+    const problem = await csrfRefused(request);
+    if (problem) throw new WardenError('WARDEN_CSRF_INVALID', [problem], { reason: problem });
 
     await signOutRequest(request, reply);
     setFlash(reply, { kind: 'success', message: 'You are signed out.' });

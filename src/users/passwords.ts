@@ -4,6 +4,7 @@
  * self-describing string so the parameters can change without breaking old hashes.
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { isCommonPassword } from './common-passwords.js';
 
 const N = 2 ** 17;
 const R = 8;
@@ -57,5 +58,6 @@ export function passwordProblem(password: string): string | null {
   if (password.length > MAX_PASSWORD_LENGTH) {
     return `must be at most ${MAX_PASSWORD_LENGTH} characters`;
   }
+  if (isCommonPassword(password)) return 'is too common; choose one that is harder to guess';
   return null;
 }

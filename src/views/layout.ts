@@ -21,6 +21,7 @@ export interface Flash {
 export type NavKey =
   | 'home'
   | 'my-sessions'
+  | 'password'
   | 'sessions'
   | 'stats'
   | 'analytics'
@@ -94,6 +95,7 @@ ${isSuperuser ? html`<script src="/static/live.js" defer></script>` : ''}
       <ul class="navbar-nav me-auto">
         ${viewer ? navLink('/', 'Home', nav === 'home') : ''}
         ${viewer ? navLink('/me/sessions', 'My sessions', nav === 'my-sessions') : ''}
+        ${viewer ? navLink('/me/password', 'Password', nav === 'password') : ''}
         ${isSuperuser ? CONSOLE_NAV.map(([key, href, label]) => navLink(href, label, nav === key)) : ''}
       </ul>
       ${isSuperuser ? liveBadge() : ''}
