@@ -6,7 +6,7 @@
  * repeat rows sharing one time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { historyBatches, historyQuery } from '../../src/admin/ended-query.js';
+import { type HistoryRow, historyBatches, historyQuery } from '../../src/admin/ended-query.js';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
 import { csvObjects } from '../support/csv.js';
 import { DAY, HOUR, isoDay, lastAudit, plantSession, signedIn } from './helpers.js';
@@ -16,20 +16,8 @@ const FORMULA_UAS = ["=cmd|' /C calc'!A0", '+SUM(1,2)', '-2+3', '@SUM(A1:A2)', '
 const AWKWARD_UA = 'Agent "quoted", with comma\nand a line break';
 const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
 
-interface TableRow {
-  id: number;
-  sessionId: string;
-  userId: number;
-  email: string | null;
-  role: string | null;
-  kind: string;
-  reason: string | null;
-  actorId: number | null;
-  actorEmail: string | null;
-  at: number;
-  ip: string | null;
-  userAgent: string | null;
-}
+/** A row as the tab's JSON lists it. */
+type TableRow = HistoryRow;
 
 for (const { kind, skip } of await storeKindsToRun()) {
   describe.skipIf(skip !== null)(`ended sessions export (${kind})`, () => {
