@@ -59,6 +59,7 @@ import type { SessionStore } from './sessions/session-store.js';
 import { storeClock } from './sessions/store-clock.js';
 import { UserRepo } from './users/user-repo.js';
 import { UserService } from './users/user-service.js';
+import { redisUserVersions, type UserVersionClient } from './users/user-versions.js';
 import { page } from './views/layout.js';
 
 export interface AppDeps {
@@ -79,7 +80,7 @@ export interface AppDeps {
    * The Redis client of the session store, when there is one: live updates then go over its
    * pub/sub (a duplicate connection subscribes) and the scheduled cleanup locks in Redis.
    */
-  redis?: LiveRedisClient & RedisLockClient;
+  redis?: LiveRedisClient & RedisLockClient & UserVersionClient;
   /** The session store's key prefix; the live channel and the lock live under it. @default 'warden:' */
   redisPrefix?: string;
 }
@@ -173,6 +174,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const events = new SessionEvents(db);
   const policies = new SessionPolicies(db, config);
   const redisPrefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX;
+  // Instances sharing Redis share the users' change counter, so each may cache user rows.
+  if (deps.redis) userRepo.useVersions(redisUserVersions(deps.redis, redisPrefix));
   const onLiveError = (err: unknown, what: string) =>
     app.log.warn({ event: 'live_bus', what, err }, 'live updates disturbed');
   const live = deps.redis

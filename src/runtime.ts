@@ -20,6 +20,7 @@ import { SqlSessionStore } from './sessions/sql-store.js';
 import { storeClock } from './sessions/store-clock.js';
 import { UserRepo } from './users/user-repo.js';
 import { UserService } from './users/user-service.js';
+import { redisUserVersions } from './users/user-versions.js';
 
 /** Gives up on one TCP connect to Redis after this long, in milliseconds. */
 export const REDIS_CONNECT_TIMEOUT_MS = 2_000;
@@ -90,6 +91,8 @@ export async function openRuntime(
     if (config.sessionStore === 'redis' && config.redisUrl !== undefined) {
       redis = createRedisClient(config.redisUrl, logger);
       await connectRedis(redis, config.redisUrl, options.redisUnavailable ?? 'fail', logger);
+      // The CLI's user changes (create-superuser) must reach the servers' cached rows too.
+      userRepo.useVersions(redisUserVersions(redis, redisPrefix ?? DEFAULT_REDIS_PREFIX));
       store = new RedisSessionStore({
         client: redis,
         prefix: redisPrefix,

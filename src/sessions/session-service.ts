@@ -213,7 +213,13 @@ export class SessionService {
     if (!token || !isWellFormedToken(token)) return null;
     const now = this.#clock();
 
-    const stored = await this.#store.get(sessionIdOf(token));
+    // The users' change counter travels with the session read (one round trip on Redis), so
+    // the user row may come from memory yet a disable or role change shows on the next request.
+    // Without an answer from it the row is read from the table, as without a counter.
+    const [stored, userVersion] = await Promise.all([
+      this.#store.get(sessionIdOf(token)),
+      this.#users.validationVersion().catch(() => null),
+    ]);
     if (!stored || statusOf(stored, now) === 'expired') return null;
     // The policy in force may have been shortened since the deadlines were stored.
     const policy = await this.#currentPolicy();
@@ -223,7 +229,7 @@ export class SessionService {
       return null;
     }
 
-    const user = await this.#users.findById(session.userId);
+    const user = await this.#users.findForSession(session.userId, userVersion);
     if (user?.status !== 'approved') return null;
 
     if (now - session.lastSeenAt < this.#policy.touchIntervalMs) {

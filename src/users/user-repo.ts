@@ -8,6 +8,19 @@ import type { Dialect } from '../db/database.js';
 import type { DB, Role, UserRow, UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
 import { normalizeEmail } from './email.js';
+import type { UserVersions } from './user-versions.js';
+
+// How long a cached user row may serve validation at most: the bound on staleness when a
+// change's counter bump was lost (Redis unreachable at that moment), never the usual path.
+export const USER_CACHE_TTL_MS = 5_000;
+// Rows kept per process; past it the oldest entry goes (a Map iterates in insertion order).
+const USER_CACHE_MAX = 10_000;
+
+interface CachedUser {
+  row: UserRow | undefined;
+  version: string;
+  at: number;
+}
 
 export interface UserQuery {
   /** Part of the email as typed; normalized here. */
@@ -25,10 +38,61 @@ export type PublicUser = Omit<UserRow, 'password_hash' | 'email_normalized'>;
 export class UserRepo {
   readonly #db: Kysely<DB>;
   readonly #dialect: Dialect;
+  #versions: UserVersions | undefined;
+  readonly #cache = new Map<number, CachedUser>();
 
   constructor(db: Kysely<DB>, dialect: Dialect) {
     this.#db = db;
     this.#dialect = dialect;
+  }
+
+  /**
+   * Shares a change counter with every instance (users/user-versions.ts): from then on the
+   * repo raises it after each status, role or password change, and `findForSession` may answer
+   * from memory while the counter stands still. Without it every validation reads the table.
+   */
+  useVersions(versions: UserVersions): void {
+    this.#versions = versions;
+  }
+
+  /** The shared counter's value, read beside the session (null: no counter, no cache). */
+  async validationVersion(): Promise<string | null> {
+    return this.#versions ? this.#versions.read() : null;
+  }
+
+  /**
+   * The user a session belongs to, for validation: from memory when the row was read under the
+   * same counter value (and not long ago), else from the table. The counter must have been read
+   * before this call: a change that commits after the read raises it, so the next request
+   * reloads whatever this one cached.
+   */
+  async findForSession(id: number, version: string | null): Promise<UserRow | undefined> {
+    if (version === null) return this.findById(id);
+    const now = performance.now();
+    const hit = this.#cache.get(id);
+    if (hit && hit.version === version && now - hit.at < USER_CACHE_TTL_MS) return hit.row;
+    const row = await this.findById(id);
+    this.#cache.delete(id);
+    if (this.#cache.size >= USER_CACHE_MAX) {
+      this.#cache.delete(this.#cache.keys().next().value as number);
+    }
+    this.#cache.set(id, { row, version, at: now });
+    return row;
+  }
+
+  /**
+   * After a change validation depends on: this process forgets its rows at once, and the
+   * shared counter tells the other instances. LIMITATION: when Redis cannot take the bump, the
+   * other instances may serve the old row for up to USER_CACHE_TTL_MS (5 s); the change itself
+   * stands, and sessions a disable ends are deleted in the store as before.
+   */
+  async #changed(): Promise<void> {
+    this.#cache.clear();
+    try {
+      await this.#versions?.bump();
+    } catch {
+      // The write is committed; failing it now would tell the admin it did not happen.
+    }
   }
 
   /** Inserts a user; throws WARDEN_USER_EMAIL_TAKEN when the normalized email exists. */
@@ -137,12 +201,14 @@ export class UserRepo {
   }
 
   async setStatus(id: number, status: UserStatus, actorId: number | null, now: number) {
-    return this.#db
+    const row = await this.#db
       .updateTable('users')
       .set((eb) => ({ status, updated_at: now, ...decisionColumns(eb, status, actorId, now) }))
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
+    await this.#changed();
+    return row;
   }
 
   /**
@@ -168,16 +234,19 @@ export class UserRepo {
         .execute();
       for (const r of rows) changed.add(r.id);
     }
+    if (changed.size > 0) await this.#changed();
     return changed;
   }
 
   async setRole(id: number, role: Role, now: number) {
-    return this.#db
+    const row = await this.#db
       .updateTable('users')
       .set({ role, updated_at: now })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
+    await this.#changed();
+    return row;
   }
 
   async setPassword(id: number, passwordHash: string, now: number) {
@@ -186,6 +255,7 @@ export class UserRepo {
       .set({ password_hash: passwordHash, updated_at: now })
       .where('id', '=', id)
       .execute();
+    await this.#changed();
   }
 
   async recordLogin(id: number, now: number) {
