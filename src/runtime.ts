@@ -26,8 +26,11 @@ import { redisUserVersions } from './users/user-versions.js';
 export const REDIS_CONNECT_TIMEOUT_MS = 2_000;
 /** First pause before reconnecting to Redis, in milliseconds; doubles per attempt. */
 export const REDIS_RECONNECT_BASE_MS = 100;
-/** Longest pause between reconnect attempts, in milliseconds. */
-export const REDIS_RECONNECT_MAX_MS = 5_000;
+/**
+ * Longest pause between reconnect attempts, in milliseconds: short, so that Warden is back within
+ * about a second of Redis (an attempt at a closed port costs next to nothing).
+ */
+export const REDIS_RECONNECT_MAX_MS = 1_000;
 /** How long opening waits for Redis to become ready, in milliseconds. */
 export const REDIS_READY_WAIT_MS = 5_000;
 /** How long close() waits for Redis to answer queued commands before cutting the socket. */
@@ -79,7 +82,11 @@ export async function openRuntime(
   logger: Logger,
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
-  const database = openDatabase(config.database);
+  const database = openDatabase(config.database, {
+    timeoutMs: config.databaseTimeoutMs,
+    onBreakerChange: (state) =>
+      logger.warn({ event: 'database_breaker', state }, 'database breaker changed'),
+  });
   const redisPrefix = config.redisPrefix;
   let redis: RedisClient | undefined;
 

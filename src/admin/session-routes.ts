@@ -128,6 +128,13 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }),
       sessions.store.counts(now),
     ]);
+    if (page.skipped > 0) {
+      // One line per listing, however many entries it skipped; cleanup removes them.
+      request.log.warn(
+        { event: 'sessions_unreadable', skipped: page.skipped, store: sessions.store.kind },
+        'unreadable session entries skipped',
+      );
+    }
     const owners = await users.repo.findMany(page.items.map((s) => s.userId));
     const ownId = request.auth?.session.id;
     const rows: SessionRowView[] = page.items.map((s) => ({

@@ -8,6 +8,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database as DatabaseConfig } from '../config.js';
+import { type CircuitStateName, guardPool } from '../resilience/guarded-database.js';
 import type { DB } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -17,6 +18,8 @@ export interface Database {
   readonly dialect: Dialect;
   /** Round trip of a trivial query, in milliseconds. */
   ping(): Promise<number>;
+  /** PostgreSQL's circuit breaker (see resilience/guarded-database.ts); none for SQLite. */
+  readonly breaker?: { state: CircuitStateName; since: number };
   close(): Promise<void>;
 }
 
@@ -31,19 +34,35 @@ const pgTypes = {
   },
 };
 
-export function openDatabase(config: DatabaseConfig): Database {
+/** Bound on one PostgreSQL query or connection wait when none is given, in milliseconds. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
+
+export interface OpenOptions {
+  /** Bound on one PostgreSQL query and on waiting for a connection, in milliseconds. */
+  timeoutMs?: number;
+  /** Told when PostgreSQL's breaker changes state. */
+  onBreakerChange?: (state: CircuitStateName) => void;
+}
+
+/**
+ * Opens the database. On PostgreSQL every query is bounded and goes through a breaker; SQLite
+ * runs in this process and has no connection to lose.
+ */
+export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Database {
   if (config.kind === 'postgres') {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
     const pool = new pg.Pool({
       connectionString: config.url,
       max: 10,
-      connectionTimeoutMillis: 2_000,
+      connectionTimeoutMillis: timeoutMs,
       types: pgTypes,
     });
     // An idle client losing its connection must not crash the process; the next query
     // gets a fresh one.
     pool.on('error', () => {});
-    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    return wrap(db, 'postgres');
+    const guarded = guardPool(pool, { timeoutMs, onStateChange: options.onBreakerChange });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: guarded }) });
+    return { ...wrap(db, 'postgres'), breaker: guarded.breaker };
   }
 
   if (config.file !== ':memory:') fs.mkdirSync(path.dirname(config.file), { recursive: true });

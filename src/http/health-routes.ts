@@ -59,6 +59,10 @@ function failureOf(err: unknown): Failure {
   return 'unreachable';
 }
 
+function circuitOf(breaker: { state: string; since: number }) {
+  return { state: breaker.state, since: new Date(breaker.since).toISOString() };
+}
+
 export const healthRoutes: FastifyPluginAsync = async (app) => {
   const { store, database, config } = app.warden;
   const bound = Math.min(READY_CHECK_TIMEOUT_MS, config.storeTimeoutMs * 2);
@@ -86,12 +90,13 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
         sessionStore: {
           kind: store.kind,
           ...sessionStore,
-          circuit: {
-            state: store.breaker.state,
-            since: new Date(store.breaker.since).toISOString(),
-          },
+          circuit: circuitOf(store.breaker),
         },
-        database: { kind: database.dialect, ...db },
+        database: {
+          kind: database.dialect,
+          ...db,
+          ...(database.breaker ? { circuit: circuitOf(database.breaker) } : {}),
+        },
       });
   });
 };

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorBody, type ErrorCode, WardenError } from '../errors.js';
+import { DatabaseUnavailableError } from '../resilience/guarded-database.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import { html } from '../views/html.js';
 import type { Flash } from '../views/layout.js';
@@ -36,6 +37,9 @@ export function toWardenError(err: unknown): WardenError {
   if (err instanceof WardenError) return err;
   if (err instanceof StoreUnavailableError) {
     return new WardenError('WARDEN_STORE_UNAVAILABLE', [], undefined, { cause: err });
+  }
+  if (err instanceof DatabaseUnavailableError) {
+    return new WardenError('WARDEN_DATABASE_UNAVAILABLE', [], undefined, { cause: err });
   }
   const e = err as FastifyError & { code?: string };
   if (e?.validation) {
