@@ -339,8 +339,13 @@ async function operations(
   let slow = 'n/a (SQL store)';
   if (redis) {
     const entries = (await redis.sendCommand(['SLOWLOG', 'GET', '1024'])) as unknown[][];
-    const worst = entries.reduce((m, e) => Math.max(m, Number(e[2])), 0);
-    slow = `${entries.length} commands ≥ 10 ms${entries.length ? `, worst ${fmt(worst / 1000, 1)} ms` : ''}`;
+    const worst = entries.reduce<unknown[] | undefined>(
+      (m, e) => (!m || Number(e[2]) > Number(m[2]) ? e : m),
+      undefined,
+    );
+    // Which command: its name and, for EVALSHA, nothing more (arguments are session ids).
+    const what = worst ? String((worst[3] as unknown[])[0]) : '';
+    slow = `${entries.length} commands ≥ 10 ms${worst ? `, worst ${fmt(Number(worst[2]) / 1000, 1)} ms (${what})` : ''}`;
     redis.destroy();
   }
   rows.push([
