@@ -42,7 +42,12 @@ import { WardenMetrics } from './metrics/warden-metrics.js';
 import { authPages } from './pages/auth-pages.js';
 import { mySessionsPages } from './pages/my-sessions.js';
 import { passwordApi, passwordPages } from './pages/password.js';
-import { type GuardedStore, guardStore, type StoreCallEvent } from './resilience/guarded-store.js';
+import {
+  failFastWhileOpen,
+  type GuardedStore,
+  guardStore,
+  type StoreCallEvent,
+} from './resilience/guarded-store.js';
 import { PendingDeletes } from './resilience/pending-deletes.js';
 import { CleanupJob } from './sessions/cleanup-job.js';
 import {
@@ -224,7 +229,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
     attempts: new PasswordAttempts(
       deps.redis
-        ? redisAttemptCounter(deps.redis, redisPrefix, config.storeTimeoutMs)
+        ? // Same Redis as the sessions: while their breaker is open, do not wait on it here.
+          failFastWhileOpen(
+            redisAttemptCounter(deps.redis, redisPrefix, config.storeTimeoutMs),
+            store,
+          )
         : memoryAttemptCounter(),
       {
         perAccount: config.signInLimitAccount,

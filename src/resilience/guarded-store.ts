@@ -183,3 +183,21 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     close: () => inner.close(),
   };
 }
+
+/**
+ * Makes every method of `target` fail at once while the session store's breaker is open: for
+ * helpers that call the same Redis directly (the sign-in attempt counter), which would otherwise
+ * wait out their own timeout on every call during an outage.
+ */
+export function failFastWhileOpen<T extends object>(target: T, store: GuardedStore): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) =>
+        store.breaker.state === 'open'
+          ? Promise.reject(new StoreUnavailableError(String(prop), 'the breaker is open'))
+          : value.apply(obj, args);
+    },
+  });
+}

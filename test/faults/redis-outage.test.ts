@@ -1,0 +1,224 @@
+/**
+ * Redis killed, then paused (SIGSTOP), under a steady load of whoami, console and sign-in
+ * requests, on a Warden built as `warden serve` builds it with a redis-server of its own:
+ * while Redis is away every answer comes within a second, no signed-in route answers 200 and
+ * none answers 500; after it returns Warden recovers by itself within 3 s and the sessions
+ * from before the outage are valid again. C07 (no unbounded queue) is the pause.
+ */
+
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionStore } from '../../src/sessions/session-store.js';
+import { type Client, PASSWORD } from '../support/app.js';
+import { type OwnRedis, redisServerAvailable, startOwnRedis } from '../support/redis-server.js';
+import { servicesRequired } from '../support/services.js';
+import { runLoad, type Sample, sleep, startWarden, type Warden, waitFor } from './harness.js';
+
+const OUTAGE_MS = 5_000;
+const SIGNER = 'signer@example.test';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+describe.skipIf(!redisServerAvailable() && !servicesRequired())('Redis outage under load', () => {
+  let own: OwnRedis;
+  let w: Warden;
+  let admin: Client;
+  let signerId: number;
+  const people: Client[] = [];
+  /** Store calls that got past the breaker to Redis. */
+  const reached = { calls: 0 };
+
+  beforeAll(async () => {
+    own = await startOwnRedis({ persist: true });
+    w = await startWarden({
+      env: { REDIS_URL: own.url },
+      wrapStore: (inner) => counted(inner, reached),
+    });
+    await w.createUser('root@example.test', 'superuser');
+    signerId = await w.createUser(SIGNER);
+    admin = w.client();
+    await admin.login('root@example.test');
+    for (let i = 0; i < 3; i++) {
+      await w.createUser(`person${i}@example.test`);
+      const c = w.client();
+      await c.login(`person${i}@example.test`);
+      people.push(c);
+    }
+  }, 30_000);
+
+  afterAll(async () => {
+    own?.resume();
+    await w?.close();
+    await own?.stop();
+  });
+
+  function startLoad() {
+    return runLoad([
+      ...people.map((c): [string, () => ReturnType<Client['get']>] => [
+        'whoami',
+        () => c.get('/api/auth/session'),
+      ]),
+      ['console', () => admin.get('/admin/sessions', 'json')],
+      ['console page', () => admin.get('/admin/sessions', 'html')],
+      [
+        'sign-in',
+        () => w.client().postJson('/api/auth/login', { email: SIGNER, password: PASSWORD }),
+      ],
+    ]);
+  }
+
+  async function everyoneBack() {
+    for (const c of [...people, admin]) {
+      const res = await c.get('/api/auth/session');
+      if (res.statusCode !== 200) return false;
+    }
+    return true;
+  }
+
+  /** Sign-ins answered 200 must be exactly the signer's stored sessions: 503 left none. */
+  async function expectOnlyAnsweredSignIns(samples: Sample[], before: number) {
+    const answered = samples.filter((s) => s.kind === 'sign-in' && s.status === 200).length;
+    await waitFor(
+      async () => (await w.runtime.store.listByUser(signerId)).length === before + answered,
+      3_000,
+      'no session from a sign-in answered 503',
+    );
+    await sleep(300);
+    expect((await w.runtime.store.listByUser(signerId)).length).toBe(before + answered);
+  }
+
+  function expectBoundedAndClosed(window: Sample[]) {
+    expect(window.length).toBeGreaterThan(100);
+    for (const s of window) {
+      expect(s.latencyMs, `${s.kind} at ${Math.round(s.at)} ms`).toBeLessThan(1_000);
+      expect(s.status, `${s.kind} at ${Math.round(s.at)} ms`).not.toBe(500);
+      if (s.kind === 'console page') expect(s.status).toBe(503);
+      else
+        expect({ status: s.status, code: s.code }, s.kind).toEqual({
+          status: 503,
+          code: 'WARDEN_STORE_UNAVAILABLE',
+        });
+    }
+  }
+
+  it('should answer fast and let nobody in while Redis is killed, and recover within 3 s with sessions kept', async () => {
+    const signerBefore = (await w.runtime.store.listByUser(signerId)).length;
+    const load = startLoad();
+    await sleep(300);
+
+    const downAt = load.now();
+    await own.kill();
+    await sleep(OUTAGE_MS / 2);
+    const ready = await w.app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json().sessionStore).toMatchObject({ ok: false, circuit: { state: 'open' } });
+    expect((await w.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    await sleep(OUTAGE_MS / 2);
+
+    const upAt = load.now();
+    await own.start();
+    const recoveredMs = await waitFor(everyoneBack, 3_000, 'sessions valid again');
+    const backAt = load.now();
+    await sleep(300);
+    const samples = await load.stop();
+
+    expectBoundedAndClosed(samples.filter((s) => s.at > downAt && s.at + s.latencyMs < upAt));
+    expect(recoveredMs).toBeLessThan(3_000);
+    const after = samples.filter((s) => s.at > backAt && s.kind === 'whoami');
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.filter((s) => s.status !== 200)).toEqual([]);
+    expect((await w.app.inject({ url: '/readyz' })).json()).toMatchObject({
+      status: 'ready',
+      sessionStore: { ok: true, circuit: { state: 'closed' } },
+    });
+    // One line when Redis went, one when it came back: not one per failed request.
+    expect(w.logs.filter((l) => l.event === 'redis_down')).toHaveLength(1);
+    expect(w.logs.filter((l) => l.event === 'redis_up')).toHaveLength(1);
+    await expectOnlyAnsweredSignIns(samples, signerBefore);
+  }, 30_000);
+
+  it('C07: with Redis paused, timeouts answer within 1 s, calls reaching Redis and memory stay bounded, and no 503 sign-in leaves a session', async () => {
+    const signerBefore = (await w.runtime.store.listByUser(signerId)).length;
+    gc();
+    const memoryBefore = process.memoryUsage();
+    const load = startLoad();
+    await sleep(300);
+
+    const pausedAt = load.now();
+    const reachedAtPause = reached.calls;
+    own.pause();
+    await sleep(OUTAGE_MS - 1_000);
+    const reachedWhilePaused = reached.calls - reachedAtPause;
+    gc();
+    const memoryPaused = process.memoryUsage();
+
+    const resumedAt = load.now();
+    own.resume();
+    const recoveredMs = await waitFor(everyoneBack, 3_000, 'sessions valid again');
+    await sleep(200);
+    const samples = await load.stop();
+
+    const window = samples.filter((s) => s.at > pausedAt && s.at + s.latencyMs < resumedAt);
+    expectBoundedAndClosed(window);
+    expect(recoveredMs).toBeLessThan(3_000);
+    // Every request during the pause asked the store at least once; only those before the
+    // breaker opened and one trial per pause got through to wait on the frozen socket.
+    expect(reachedWhilePaused).toBeLessThan(60);
+    expect(window.length).toBeGreaterThan(4 * reachedWhilePaused);
+    expect(memoryPaused.heapUsed - memoryBefore.heapUsed).toBeLessThan(30 * 2 ** 20);
+    expect(memoryPaused.rss - memoryBefore.rss).toBeLessThan(80 * 2 ** 20);
+    // Creates written to the frozen socket ran on SIGCONT; each came too late and wrote nothing.
+    await expectOnlyAnsweredSignIns(samples, signerBefore);
+  }, 30_000);
+
+  it('C07: sign-ins whose create sat in the socket of a paused Redis leave no session once it resumes', async () => {
+    expect(w.runtime.store.kind).toBe('redis');
+    // Different people: one account's password checks take turns, which is not the point here.
+    const emails = Array.from({ length: 8 }, (_, i) => `late${i}@example.test`);
+    const ids = await Promise.all(emails.map((e) => w.createUser(e)));
+    const clients = emails.map(() => w.client());
+    const tokens = await Promise.all(clients.map((c) => c.csrf()));
+
+    own.pause();
+    const started = performance.now();
+    const answers = await Promise.all(
+      clients.map((c, i) =>
+        c.postJson(
+          '/api/auth/login',
+          { email: emails[i], password: PASSWORD },
+          { csrf: tokens[i] },
+        ),
+      ),
+    );
+    const tookMs = performance.now() - started;
+    own.resume();
+
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(8).fill(503));
+    // Password checks of one IP take turns four at a time: two rounds of timeouts at most.
+    expect(tookMs).toBeLessThan(2_000);
+    // The creates run now, late: each is refused, or deleted if it landed.
+    await waitFor(
+      async () => (await admin.get('/api/auth/session')).statusCode === 200,
+      3_000,
+      'back',
+    );
+    await sleep(1_500);
+    for (const id of ids) expect(await w.runtime.store.listByUser(id)).toEqual([]);
+  }, 20_000);
+});
+
+/** Counts the calls that reach the raw store (past the guard's breaker). */
+function counted(inner: SessionStore, reached: { calls: number }): SessionStore {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        reached.calls += 1;
+        return value.apply(target, args);
+      };
+    },
+  });
+}
