@@ -61,6 +61,9 @@ const TOP_USERS_SAMPLE = 5_000;
 // How many entries of each global index healthReport checks, and up to how many users'
 // indexes; past either bound the report says it is partial and repair walks everything.
 const HEALTH_CHECK_LIMIT = 5_000;
+// A status-only page counts from the expiry index when at most this many entries lie outside
+// its created range (walked to correct the count); past it, the full walk.
+const STATUS_OUTSIDE_LIMIT = 20_000;
 const HEALTH_USER_LIMIT = 500;
 
 interface ByScore {
@@ -481,16 +484,79 @@ export class RedisSessionStore implements SessionStore {
       return { items: loaded.records, total, skipped: loaded.skipped };
     }
 
-    const found = await this.#candidates(q, users);
+    const found: { ids: Candidate[]; skipped: number; total?: number } =
+      users === null
+        ? ((await this.#statusPage(q)) ?? (await this.#candidates(q, users)))
+        : await this.#candidates(q, users);
     const page = found.ids.slice(q.offset, q.offset + Math.max(q.limit, 0));
     const loaded = await this.#load(page);
     await this.#prune(loaded.dangling);
 
     return {
       items: loaded.records,
-      total: found.ids.length,
+      total: found.total ?? found.ids.length,
       skipped: found.skipped + loaded.skipped,
     };
+  }
+
+  /**
+   * A page filtered by status alone, without walking the fleet: the total from the expiry
+   * index (one ZCOUNT, less the matching entries outside the created range, which are few: the
+   * sign-ins since `as_of`), and the newest entries walked only until the page is full. Null
+   * when the created range leaves many entries outside it (a date filter): then the full walk.
+   * Like list()'s unfiltered total, an entry whose hash is gone counts until a reader prunes it.
+   * Measured on the bench: status=active at 1,000,000 sessions took 3.4 s per page before.
+   */
+  async #statusPage(
+    q: SessionQuery,
+  ): Promise<{ ids: Candidate[]; skipped: number; total: number } | null> {
+    const status = q.status ?? 'all';
+    if (status === 'all') return null;
+    const active = status === 'active';
+    const [min, max] = createdRange(q);
+    const outside: Array<[string, string]> = [];
+    if (min !== '-inf') outside.push(['-inf', String(-q.createdTo!)]);
+    if (max !== '+inf') outside.push([`(${max}`, '+inf']);
+    const outsideCounts = await Promise.all(
+      outside.map(([lo, hi]) => this.#client.zCount(this.#byCreated, lo, hi)),
+    );
+    if (outsideCounts.reduce((a, b) => a + b, 0) > STATUS_OUTSIDE_LIMIT) return null;
+
+    const matches = (deadline: number) => deadline > q.now === active;
+    let total = await this.#client.zCount(
+      this.#byExpiry,
+      active ? `(${q.now}` : '-inf',
+      active ? '+inf' : String(q.now),
+    );
+    for (const [lo, hi] of outside) {
+      for await (const chunk of this.#walk(this.#byCreated, lo, hi, WALK_CHUNK)) {
+        const deadlines = await this.#client.zmScore(
+          this.#byExpiry,
+          chunk.map((e) => e.value),
+        );
+        for (const d of deadlines) if (d !== null && d !== undefined && matches(d)) total -= 1;
+      }
+    }
+
+    const wanted = q.offset + Math.max(q.limit, 0);
+    const ids: Candidate[] = [];
+    const unscored: Candidate[] = [];
+    if (wanted > 0) {
+      for await (const chunk of this.#walk(this.#byCreated, min, max, READ_CHUNK)) {
+        const deadlines = await this.#client.zmScore(
+          this.#byExpiry,
+          chunk.map((e) => e.value),
+        );
+        chunk.forEach((e, j) => {
+          const d = deadlines[j];
+          if (d === null || d === undefined) unscored.push({ id: e.value, score: e.score });
+          else if (matches(d)) ids.push({ id: e.value, score: e.score });
+        });
+        if (ids.length >= wanted) break;
+      }
+    }
+    if (unscored.length > 0) await this.#prune((await this.#load(unscored)).dangling);
+    return { ids, skipped: unscored.length, total: Math.max(total, 0) };
   }
 
   /** Ids of every readable session matching the filters, newest first. */
@@ -884,9 +950,10 @@ export class RedisSessionStore implements SessionStore {
     const [min, max] = createdRange(q);
     let entries: Candidate[];
     if (users === null) {
-      // LIMITATION: with a status filter and no user filter, this walks every entry of the
-      // creation index inside the created range (one ZRANGE and one ZMSCORE per 500 ids), so
-      // the page costs as much as the fleet in that range. A pair of zsets per status would
+      // LIMITATION: with a status filter, a date filter and no user filter (status alone goes
+      // through #statusPage), this walks every entry of the creation index inside the created
+      // range (one ZRANGE and one ZMSCORE per 500 ids), so the page costs as much as the fleet
+      // in that range. A pair of zsets per status would
       // not stay true as time passes; what removes the walk is a by-expiry index per day of
       // creation (or per user bucket) to intersect with, or counting the page lazily.
       const all = await this.#collect(this.#byCreated, min, max);
