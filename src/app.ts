@@ -107,7 +107,6 @@ export interface Services {
   live: LiveBus;
   /** What /metrics reports: counters of this process, fed by the store guard and the session service. */
   metrics: WardenMetrics;
-}
   /** Wrong passwords counted per IP and per account (sign-in, step-up, password change). */
   attempts: PasswordAttempts;
   /** When each session last entered its password again, for sensitive console actions. */
@@ -119,13 +118,14 @@ export interface RouteEntry {
   method: string;
   url: string;
   schema?: Record<string, unknown>;
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
     warden: Services;
-  }
     /** Every route of the app, in the order registered. */
     routeTable: readonly RouteEntry[];
+  }
 }
 
 const require = createRequire(import.meta.url);
@@ -145,7 +145,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     routerOptions: { maxParamLength: 200 },
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
-
   const routeTable: RouteEntry[] = [];
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (route) => {
@@ -153,6 +152,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       routeTable.push({ method, url: route.url, schema: route.schema as RouteEntry['schema'] });
     }
   });
+
   const { db } = deps.database;
   const cookieSecret = await sharedSecret(db, 'cookie_secret');
   const csrfKey = await sharedSecret(db, 'csrf_hmac_key');
@@ -224,9 +224,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     policies,
     live,
     metrics,
-  };
-  app.decorate('warden', services);
-
     attempts: new PasswordAttempts(
       deps.redis
         ? // Same Redis as the sessions: while their breaker is open, do not wait on it here.
@@ -244,6 +241,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       },
     ),
     stepUps: new StepUps(db, clock, config.stepUpWindowMs),
+  };
+  app.decorate('warden', services);
+
   const cleanup = new CleanupJob({
     sessions,
     audit: services.audit,
@@ -296,9 +296,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       },
     },
     referrerPolicy: { policy: 'same-origin' },
-  });
-  await app.register(fastifyStatic, {
-    root: path.join(here, 'public'),
     frameguard: { action: 'deny' },
     // Sent below, and only over HTTPS: over plain HTTP the header means nothing to a browser
     // and would pin a development host to HTTPS for a year.
@@ -308,6 +305,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     if (request.protocol === 'https') {
       reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     }
+  });
+  await app.register(fastifyStatic, {
+    root: path.join(here, 'public'),
     prefix: '/static/',
     decorateReply: false,
   });
@@ -351,13 +351,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(authPages);
   await app.register(mySessionsPages, { prefix: '/me' });
-  await app.register(authApiRoutes, { prefix: '/api/auth' });
-  await app.register(adminRoutes, { prefix: '/admin' });
-  await app.register(metricsRoutes);
   await app.register(passwordPages, { prefix: '/me' });
-  await app.register(healthRoutes);
+  await app.register(authApiRoutes, { prefix: '/api/auth' });
   await app.register(passwordApi, { prefix: '/api/auth' });
   await app.register(stepUpRoutes, { prefix: '/api/auth' });
+  await app.register(adminRoutes, { prefix: '/admin' });
+  await app.register(metricsRoutes);
+  await app.register(healthRoutes);
   return app;
 }
 
