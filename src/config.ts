@@ -14,7 +14,6 @@ export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
 export const DEFAULT_TOUCH_INTERVAL_MS = 60_000;
 export const DEFAULT_STORE_TIMEOUT_MS = 500;
 export const DEFAULT_DATABASE_TIMEOUT_MS = 5_000;
-export const DEFAULT_DATABASE_TIMEOUT_MS = 5_000;
 export const DEFAULT_BULK_REVOKE_MAX = 1_000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 export const DEFAULT_CLEANUP_INTERVAL_MS = 5 * 60_000;
@@ -49,8 +48,6 @@ export interface Config {
   readonly touchIntervalMs: number;
   /** Every store call gives up after this long, in milliseconds. @default 500 */
   readonly storeTimeoutMs: number;
-  /** Every PostgreSQL query, and every wait for a connection, gives up after this long, in milliseconds. @default 5 seconds */
-  readonly databaseTimeoutMs: number;
   /** Every PostgreSQL query, and every wait for a connection, gives up after this long, in milliseconds. @default 5 seconds */
   readonly databaseTimeoutMs: number;
   /** Mark the session cookie Secure. @default false (true is implied behind HTTPS) */
@@ -232,7 +229,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retentionMs: duration('SESSION_RETENTION', DEFAULT_RETENTION_MS),
     touchIntervalMs: duration('TOUCH_INTERVAL', DEFAULT_TOUCH_INTERVAL_MS),
     storeTimeoutMs: duration('STORE_TIMEOUT', DEFAULT_STORE_TIMEOUT_MS),
-    databaseTimeoutMs: duration('DATABASE_TIMEOUT', DEFAULT_DATABASE_TIMEOUT_MS),
     databaseTimeoutMs: duration('DATABASE_TIMEOUT', DEFAULT_DATABASE_TIMEOUT_MS),
     cookieSecure: parseBoolean('COOKIE_SECURE', get('COOKIE_SECURE') ?? 'false'),
     trustProxy: parseTrustProxy(get('TRUST_PROXY')),
