@@ -71,7 +71,7 @@ function option(value: string, label: string, selected: string): SafeHtml {
 function filterForm(f: EndedFilters): SafeHtml {
   return html`<form method="get" action="/admin/sessions/ended" class="row g-2 align-items-end mb-3"
     role="search" aria-label="Filter ended sessions">
-  <div class="col-sm-6 col-lg-3">
+  <div class="col-sm-6 col-lg">
     <label class="form-label small mb-0" for="e-email">User email contains</label>
     <input class="form-control form-control-sm" id="e-email" name="email" value="${f.email}" maxlength="254">
   </div>
@@ -95,7 +95,7 @@ function filterForm(f: EndedFilters): SafeHtml {
     <label class="form-label small mb-0" for="e-to">Ended to</label>
     <input class="form-control form-control-sm" type="date" id="e-to" name="ended_to" value="${f.endedTo}">
   </div>
-  <div class="col-lg-1 d-flex gap-1">
+  <div class="col-auto d-flex gap-1">
     <button class="btn btn-primary btn-sm" type="submit">Filter</button>
     <a class="btn btn-outline-secondary btn-sm" href="/admin/sessions/ended">Clear</a>
   </div>

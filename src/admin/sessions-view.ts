@@ -52,7 +52,7 @@ function option(value: string, label: string, selected: string): SafeHtml {
 function filterForm(f: SessionFilters): SafeHtml {
   return html`<form method="get" action="/admin/sessions" class="row g-2 align-items-end mb-3" role="search"
     aria-label="Filter sessions">
-  <div class="col-sm-6 col-lg-3">
+  <div class="col-sm-6 col-lg">
     <label class="form-label small mb-0" for="f-email">User email contains</label>
     <input class="form-control form-control-sm" id="f-email" name="email" value="${f.email}"
       placeholder="e.g. alice" maxlength="254">
@@ -77,7 +77,7 @@ function filterForm(f: SessionFilters): SafeHtml {
     <label class="form-label small mb-0" for="f-to">Created to</label>
     <input class="form-control form-control-sm" type="date" id="f-to" name="created_to" value="${f.createdTo}">
   </div>
-  <div class="col-lg-1 d-flex gap-1">
+  <div class="col-auto d-flex gap-1">
     <button class="btn btn-primary btn-sm" type="submit">Filter</button>
     <a class="btn btn-outline-secondary btn-sm" href="/admin/sessions">Clear</a>
   </div>
@@ -108,7 +108,7 @@ function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtm
   return html`<tr data-session-id="${r.id}" data-user-id="${r.userId}">
   <td><input class="form-check-input" type="checkbox" name="ids" value="${r.id}"
     aria-label="Select session of ${r.email}"${keep.has(r.id) ? html` checked` : ''}></td>
-  <td class="text-break">${r.email}${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
+  <td class="text-nowrap">${r.email}${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
   <td>${r.role}</td>
   <td><span class="badge ${STATUS_BADGE[r.status]}" data-status>${r.status}</span></td>
   <td>${timeCell(r.createdAt, now)}</td>

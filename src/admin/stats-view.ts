@@ -47,7 +47,8 @@ function table(data: Data, path: string, columns: Column[], caption: string): Sa
   const list = at(data, path);
   const items = Array.isArray(list) ? (list as Record<string, unknown>[]) : [];
   const spec = columns.map(([key, format]) => `${key}:${format}`).join(',');
-  return html`<table class="table table-sm mb-2">
+  // Scrolls on its own on a narrow screen (a long email), rather than widening the page.
+  return html`<div class="table-responsive"><table class="table table-sm mb-2">
     <caption class="visually-hidden">${caption}</caption>
     <thead><tr>${columns.map(
       ([, format, header]) =>
@@ -60,7 +61,7 @@ function table(data: Data, path: string, columns: Column[], caption: string): Sa
             html`<td${NUMERIC.has(format) ? html` class="text-end"` : ''}>${formatFigure(item[key], format)}</td>`,
         )}</tr>`,
     )}</tbody>
-  </table>`;
+  </table></div>`;
 }
 
 function card(

@@ -75,7 +75,7 @@ export function userActions(u: UserRow, selfId: number, csrf: string, back: stri
 
 function filterForm(f: UserFilters): SafeHtml {
   return html`<form method="get" action="/admin/users" class="row g-2 align-items-end mb-3" role="search" aria-label="Filter users">
-  <div class="col-sm-6 col-lg-3">
+  <div class="col-sm-6 col-lg">
     <label class="form-label small mb-0" for="u-email">Email contains</label>
     <input class="form-control form-control-sm" id="u-email" name="email" value="${f.email}" maxlength="254">
   </div>
@@ -89,7 +89,7 @@ function filterForm(f: UserFilters): SafeHtml {
     <label class="form-label small mb-0" for="u-to">Registered to</label>
     <input class="form-control form-control-sm" type="date" id="u-to" name="to" value="${f.to}">
   </div>
-  <div class="col-lg-1 d-flex gap-1">
+  <div class="col-auto d-flex gap-1">
     <button class="btn btn-primary btn-sm" type="submit">Filter</button>
     <a class="btn btn-outline-secondary btn-sm" href="/admin/users">Clear</a>
   </div>
@@ -127,7 +127,7 @@ export function usersView(d: {
   const pendingHere = d.users.some((u) => u.status === 'pending');
   // The checkboxes sit in the table but belong to this form through their form attribute,
   // because each row's own buttons are forms of their own and forms cannot nest.
-  return html`<div class="d-flex align-items-baseline gap-3 mb-2">
+  return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Users</h1><span class="fs-5" id="user-count">${d.total.toLocaleString('en')} matching</span>
   <div class="ms-auto">${d.savedViews ?? ''}</div>
 </div>
@@ -155,12 +155,12 @@ ${d.users.map(
     aria-label="Select ${u.email}">`
       : ''
   }</td>
-  <td class="text-break"><a href="/admin/users/${u.id}">${u.email}</a></td>
+  <td class="text-nowrap"><a href="/admin/users/${u.id}">${u.email}</a></td>
   <td>${u.role}</td>
   <td><span class="badge ${STATUS_BADGE[u.status] ?? ''}">${u.status}</span></td>
   <td>${timeCell(u.created_at, d.now)}</td>
   <td>${u.last_login_at ? timeCell(u.last_login_at, d.now) : '—'}</td>
-  <td><div class="d-flex flex-wrap gap-1">${userActions(u, d.selfId, d.csrfToken, back)}</div></td>
+  <td><div class="d-flex flex-nowrap flex-md-wrap gap-1">${userActions(u, d.selfId, d.csrfToken, back)}</div></td>
 </tr>`,
 )}
 ${d.users.length === 0 ? html`<tr><td colspan="7" class="text-center text-body-secondary py-4">No user matches.</td></tr>` : ''}
