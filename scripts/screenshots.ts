@@ -14,11 +14,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+// The suites' Chromium (Debian's, headless, loopback only) and their sign-in through the form.
+import { launchChromium, signInThroughForm } from '../test/support/browser.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin/warden.js');
-const CHROMIUM = '/usr/bin/chromium';
 const SUPERUSER = 'ops@example.test';
 /** A fleet big enough for every chart and table to look lived-in. */
 const DEMO = { users: '300', sessions: '2000' };
@@ -64,18 +65,7 @@ try {
   server = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const base = await listeningUrl(server);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      // Loopback only, whatever a page asks for.
-      '--no-proxy-server',
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-  });
+  browser = await launchChromium();
   fs.mkdirSync(outDir, { recursive: true });
   for (const { name: size, ...device } of VIEWPORTS) {
     const context = await browser.newContext({
@@ -87,7 +77,7 @@ try {
     });
     const page = await context.newPage();
     const problems = watch(page);
-    await signIn(page);
+    await signInThroughForm(page, SUPERUSER, password);
     for (const { name, path: url } of PAGES) {
       await page.goto(url);
       await settled(page);
@@ -96,7 +86,9 @@ try {
         problems.push(`${url} (${size}) is wider than the screen: ${overflow}`);
       const file = path.join(outDir, `${name}-${size}.png`);
       await page.screenshot({ path: file });
-      console.log(`${path.relative(ROOT, file)}  ${Math.round(fs.statSync(file).size / 1024)} KiB`);
+      console.log(
+        `${path.relative(process.cwd(), file)}  ${Math.round(fs.statSync(file).size / 1024)} KiB`,
+      );
     }
     await context.close();
     if (problems.length > 0) throw new Error(`the pages were not clean:\n${problems.join('\n')}`);
@@ -166,17 +158,6 @@ function watch(page: Page): string[] {
     if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`);
   });
   return problems;
-}
-
-async function signIn(page: Page): Promise<void> {
-  await page.goto('/login');
-  const form = page.locator('main form[action="/login"]');
-  await form.getByLabel('Email').fill(SUPERUSER);
-  await form.getByLabel('Password').fill(password);
-  await Promise.all([
-    page.waitForURL((url) => url.pathname !== '/login'),
-    form.getByRole('button', { name: 'Sign in' }).click(),
-  ]);
 }
 
 /** Waits until every visible chart canvas has drawn something and the fonts are in. */
