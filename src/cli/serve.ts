@@ -106,7 +106,12 @@ function nextSignal(logger: Logger): Promise<NodeJS.Signals> {
  */
 async function closeWithin(app: FastifyInstance, graceMs: number, logger: Logger) {
   const closing = app.close().then(() => true);
-  if (await raceTimer(closing, graceMs)) return;
+  // A keep-alive connection whose last request ends after close() began would stay open, idle,
+  // until the grace is over: close each one as soon as it is idle.
+  const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+  const closed = await raceTimer(closing, graceMs);
+  clearInterval(idle);
+  if (closed) return;
 
   logger.warn({ event: 'shutdown_grace_over', graceMs }, 'grace over; closing connections');
   app.server.closeAllConnections();
