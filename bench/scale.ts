@@ -300,14 +300,14 @@ async function operations(
     while (revoking) during.push(...(await signInTimes(warden.base, 1)));
   })();
   const [r3, ms3] = await timed(() =>
-    admin.postJson<{ counts: { revoked: number } }>(path, { confirm: total }),
+    admin.postJson<{ counts: { revoked: number; failed: number } }>(path, { confirm: total }),
   );
   revoking = false;
   await signIns;
   rows.push([
     name,
-    `revoke-matching (email "${filter}")`,
-    fmt(r3.counts.revoked),
+    `revoke-matching (email "${filter}", ${fmt(total)} matching)`,
+    `${fmt(r3.counts.revoked)}${r3.counts.failed ? ` (+${fmt(r3.counts.failed)} failed)` : ''}`,
     fmt(ms3),
     `${fmt(r3.counts.revoked / (ms3 / 1000))}/s; sign-ins during: ${during.length}, max ${fmt(Math.max(...during))} ms (idle median ${fmt(median(idle))} ms)`,
   ]);
@@ -329,7 +329,10 @@ async function operations(
   let cleaning = true;
   const duringP99: number[] = [];
   const loadDuring = (async () => {
-    while (cleaning) duringP99.push((await wrk({ url, cookie: user.cookie, seconds: 2 })).p99Ms);
+    while (cleaning) {
+      const r = await wrk({ url, cookie: user.cookie, seconds: 2 }).catch(() => null);
+      if (r) duringP99.push(r.p99Ms);
+    }
   })();
   const [r4, ms4] = await timed(() =>
     admin.postJson<{ removed: number }>('/admin/sessions/cleanup-expired', {}),
@@ -419,8 +422,17 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleReport> {
         }
         if (scale === 'large') {
           memory.push(await exportRss(fleet, filters.tenThousand));
-          if (opts.operations)
-            opRows.push(...(await operations(fleet, filters.tenThousand, opts.sessions, opts.log)));
+          if (opts.operations) {
+            // A failure is a figure too: the row says what broke, and the other stacks still run.
+            try {
+              opRows.push(
+                ...(await operations(fleet, filters.tenThousand, opts.sessions, opts.log)),
+              );
+            } catch (err) {
+              opts.log(`${stack}: operations failed: ${err}`);
+              opRows.push([stack, 'operations stopped', '', '', String(err).slice(0, 300)]);
+            }
+          }
         }
       } finally {
         await fleet.drop();
