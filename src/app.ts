@@ -180,7 +180,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const policies = new SessionPolicies(db, config);
   const redisPrefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX;
   // Instances sharing Redis share the users' change counter, so each may cache user rows.
-  if (deps.redis) userRepo.useVersions(redisUserVersions(deps.redis, redisPrefix));
+  if (deps.redis) {
+    // Read beside every session, on the same Redis: bounded and behind the store's breaker too.
+    const versions = redisUserVersions(deps.redis, redisPrefix);
+    userRepo.useVersions(failFastWhileOpen(versions, store, config.storeTimeoutMs));
+  }
   const onLiveError = (err: unknown, what: string) =>
     app.log.warn({ event: 'live_bus', what, err }, 'live updates disturbed');
   const live = deps.redis

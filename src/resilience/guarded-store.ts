@@ -185,19 +185,36 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
 }
 
 /**
- * Makes every method of `target` fail at once while the session store's breaker is open: for
- * helpers that call the same Redis directly (the sign-in attempt counter), which would otherwise
- * wait out their own timeout on every call during an outage.
+ * Makes every method of `target` fail at once while the session store's breaker is open, and
+ * (with `timeoutMs`) give up after that long otherwise: for helpers that call the same Redis
+ * directly (the sign-in attempt counter, the users' change counter). Without it each of their
+ * calls would wait in the client's queue for as long as a paused Redis stays paused, one more
+ * per request: the unbounded queue of case C07.
  */
-export function failFastWhileOpen<T extends object>(target: T, store: GuardedStore): T {
+export function failFastWhileOpen<T extends object>(
+  target: T,
+  store: GuardedStore,
+  timeoutMs?: number,
+): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver);
       if (typeof value !== 'function') return value;
-      return (...args: unknown[]) =>
-        store.breaker.state === 'open'
-          ? Promise.reject(new StoreUnavailableError(String(prop), 'the breaker is open'))
-          : value.apply(obj, args);
+      return (...args: unknown[]) => {
+        if (store.breaker.state === 'open') {
+          return Promise.reject(new StoreUnavailableError(String(prop), 'the breaker is open'));
+        }
+        const call = Promise.resolve(value.apply(obj, args));
+        return timeoutMs === undefined ? call : bounded(call, timeoutMs, String(prop));
+      };
     },
   });
+}
+
+function bounded<T>(work: Promise<T>, ms: number, op: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(op, `no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
