@@ -102,7 +102,7 @@ export async function confirmPassword(
     {
       action: 'auth.step_up',
       target: `session:${session.id}`,
-      outcome: right ? 'success' : 'failure',
+      outcome: right ? 'success' : 'refused',
       details: right ? {} : { reason: 'wrong password' },
     },
     request.log,
