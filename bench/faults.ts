@@ -3,7 +3,8 @@
  * The fault suite's scenario as figures (`npm run bench:faults`): a Warden built as `warden
  * serve` builds it, on a redis-server of its own, under a steady load of whoami, console and
  * sign-in requests; Redis is killed (then started again with its data) or paused (SIGSTOP, then
- * SIGCONT) for `--outage` seconds. Prints, per fault: requests during the outage, latencies,
+ * SIGCONT) for `--outage` seconds, or PostgreSQL (users in a database of its own, behind a TCP
+ * proxy) stalls: connections stay open and nothing is answered. Prints, per fault: requests during the outage, latencies,
  * answers by status and error code, seconds until every signed-in user is back, calls that got
  * through to Redis while it was away, and heap growth.
  *
@@ -13,33 +14,43 @@
  * Warden runs in this process and requests go through Fastify's inject (no sockets), so the
  * figures are Warden's own and not the network's. Never part of `npm test`.
  */
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import pg from 'pg';
 import { createClient } from 'redis';
 import type { SessionStore } from '../src/sessions/session-store.js';
 import {
   runLoad,
   type Sample,
   sleep,
+  startProxy,
   startWarden,
   type Warden,
   waitFor,
 } from '../test/faults/harness.js';
 import { type Client, PASSWORD } from '../test/support/app.js';
 import { startOwnRedis } from '../test/support/redis-server.js';
+import { TEST_POSTGRES_URL } from '../test/support/services.js';
 import { fmt, percentile, table } from './lib/stats.js';
 
 const { values } = parseArgs({
   options: {
     outage: { type: 'string', default: '5' },
-    faults: { type: 'string', default: 'kill,pause' },
+    faults: { type: 'string', default: 'kill,pause,pg-stall' },
     whoami: { type: 'string', default: '8' },
   },
 });
 const OUTAGE_MS = Number(values.outage) * 1_000;
-const FAULTS = values.faults.split(',') as Array<'kill' | 'pause'>;
+type Fault = 'kill' | 'pause' | 'pg-stall';
+const FAULTS = values.faults.split(',') as Fault[];
+const LABELS: Record<Fault, string> = {
+  kill: 'Redis killed (SIGKILL), restarted',
+  pause: 'Redis paused (SIGSTOP, SIGCONT)',
+  'pg-stall': 'PostgreSQL stalled, resumed',
+};
 const WHOAMI_USERS = Number(values.whoami);
 
 v8.setFlagsFromString('--expose-gc');
@@ -55,14 +66,51 @@ interface Figures {
   afterTotal: number;
 }
 
-async function scenario(fault: 'kill' | 'pause'): Promise<Figures> {
+/** A PostgreSQL database of its own behind a proxy that can stall; dropped by `drop()`. */
+async function ownPostgres() {
+  const name = `warden_bench_faults_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const version = (await admin.query('show server_version')).rows[0].server_version as string;
+  await admin.end();
+  const target = new URL(TEST_POSTGRES_URL);
+  const proxy = await startProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  const url = new URL(TEST_POSTGRES_URL);
+  url.port = String(proxy.port);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    proxy,
+    version,
+    async drop() {
+      await proxy.close();
+      const c = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+let postgresVersion = 'not used';
+
+async function scenario(fault: Fault): Promise<Figures> {
   const own = await startOwnRedis({ persist: true });
-  const reached = { calls: 0, counting: false };
+  const db = fault === 'pg-stall' ? await ownPostgres() : undefined;
+  if (db) postgresVersion = db.version;
+  const reached = { calls: 0 };
   let w: Warden | undefined;
   try {
     w = await startWarden({
       // Production bounds: the fault suite shortens them, the bench keeps the defaults.
-      env: { REDIS_URL: own.url, STORE_TIMEOUT: '500ms', LOG_LEVEL: 'warn' },
+      env: {
+        REDIS_URL: own.url,
+        STORE_TIMEOUT: '500ms',
+        DATABASE_TIMEOUT: '5s',
+        LOG_LEVEL: 'warn',
+        ...(db ? { DATABASE_URL: db.url } : {}),
+      },
       wrapStore: (inner) => counted(inner, reached),
     });
     const warden = w;
@@ -109,7 +157,8 @@ async function scenario(fault: 'kill' | 'pause'): Promise<Figures> {
     const downAt = load.now();
     reached.calls = 0;
     if (fault === 'kill') await own.kill();
-    else own.pause();
+    else if (fault === 'pause') own.pause();
+    else db?.proxy.stall();
     await sleep(OUTAGE_MS);
     const reachedDuring = reached.calls;
     gc();
@@ -117,7 +166,8 @@ async function scenario(fault: 'kill' | 'pause'): Promise<Figures> {
 
     const upAt = load.now();
     if (fault === 'kill') await own.start();
-    else own.resume();
+    else if (fault === 'pause') own.resume();
+    else db?.proxy.resume();
     const recoveredMs = await waitFor(everyoneBack, 30_000, 'recovery').catch(() => Number.NaN);
     const backAt = load.now();
     await sleep(2_000);
@@ -126,7 +176,8 @@ async function scenario(fault: 'kill' | 'pause'): Promise<Figures> {
     const after = samples.filter((s) => s.at > backAt);
     return {
       fault,
-      during: samples.filter((s) => s.at > downAt && s.at + s.latencyMs < upAt),
+      // Started while the store was away, however long they took to be answered.
+      during: samples.filter((s) => s.at > downAt && s.at < upAt),
       recoverS: recoveredMs / 1000,
       reached: reachedDuring,
       heapGrowthMb,
@@ -135,8 +186,10 @@ async function scenario(fault: 'kill' | 'pause'): Promise<Figures> {
     };
   } finally {
     own.resume();
+    db?.proxy.resume();
     await w?.close();
     await own.stop();
+    await db?.drop();
   }
 }
 
@@ -166,27 +219,27 @@ function answersByKind(during: Sample[]): string {
     .join('; ');
 }
 
-async function versions(): Promise<{ redis: string; postgres: string }> {
+async function redisVersion(): Promise<string> {
   const own = await startOwnRedis();
   const c = createClient({ url: own.url });
   await c.connect();
   const info = await c.info('server');
   c.destroy();
   await own.stop();
-  const redis = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-  return { redis, postgres: 'not used (users in SQLite)' };
+  return /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
 }
 
 const results: Figures[] = [];
 for (const fault of FAULTS) results.push(await scenario(fault));
-const v = await versions();
+const redis = await redisVersion();
 
 const signedIn = (s: Sample) => s.kind !== 'sign-in';
 console.log(
-  `\n## Faults\n\nRedis ${OUTAGE_MS / 1000} s away under load (${WHOAMI_USERS} whoami users, ` +
-    "a console user on JSON and HTML, one sign-in loop; 10 ms between a user's requests), " +
-    `STORE_TIMEOUT 500ms. ${os.cpus().length} cores, Node ${process.version}, Redis ${v.redis}, ` +
-    `PostgreSQL ${v.postgres}.\n`,
+  `\n## Faults\n\nA store away for ${OUTAGE_MS / 1000} s under load (${WHOAMI_USERS} whoami ` +
+    "users, a console user on JSON and HTML, one sign-in loop; 10 ms between a user's " +
+    'requests), default bounds (STORE_TIMEOUT 500ms, DATABASE_TIMEOUT 5s); users in SQLite for ' +
+    `the Redis faults. ${os.cpus().length} cores, Node ${process.version}, Redis ${redis}, ` +
+    `PostgreSQL ${postgresVersion}.\n`,
 );
 console.log(
   table(
@@ -199,7 +252,7 @@ console.log(
       'worst ms',
       'signed-in 200',
       '500',
-      'calls to Redis',
+      'store calls let through',
       'recover s',
       'heap +MB',
       'ok after',
@@ -207,7 +260,7 @@ console.log(
     results.map((r) => {
       const ms = r.during.map((s) => s.latencyMs);
       return [
-        r.fault === 'kill' ? 'kill (SIGKILL, restart)' : 'pause (SIGSTOP, SIGCONT)',
+        LABELS[r.fault as Fault],
         fmt(r.during.length),
         fmt(r.during.length / (OUTAGE_MS / 1000)),
         fmt(percentile(ms, 50), 1),
