@@ -1,0 +1,184 @@
+/**
+ * Password rules and the person's own password change: a minimum length and a list of common
+ * passwords shipped with Warden, checked at registration, at a password change and by
+ * `create-superuser`; a change needs the current password, ends every other session of the
+ * person (history reason `password_changed`) and keeps the one that made it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commonPasswords } from '../../src/users/common-passwords.js';
+import { passwordProblem } from '../../src/users/passwords.js';
+import { toastAfter, whoamiStatus } from '../routes/helpers.js';
+import { makeApp, PASSWORD, storeKindsToRun, type TestApp } from '../support/app.js';
+import { useCli } from '../support/cli.js';
+
+const NEW_PASSWORD = 'a fresh and unusual passphrase';
+
+describe('the common-password list', () => {
+  it('should hold a few thousand entries, each one the length rule would let through', () => {
+    const list = commonPasswords();
+    expect(list.size).toBeGreaterThan(3_000);
+    for (const entry of list) {
+      expect(entry.length).toBeGreaterThanOrEqual(10);
+      expect(entry).toBe(entry.toLowerCase());
+    }
+  });
+
+  it('should refuse common passwords whatever their case, and accept unusual ones', () => {
+    for (const common of ['password1234', 'Qwerty123456', 'iloveyou2024', '1234567890']) {
+      expect(passwordProblem(common), common).toMatch(/too common/);
+    }
+    for (const fine of [PASSWORD, NEW_PASSWORD, 'Tr0mbone-Lantern-42']) {
+      expect(passwordProblem(fine), fine).toBeNull();
+    }
+    expect(passwordProblem('short')).toMatch(/at least 10 characters/);
+  });
+});
+
+describe('create-superuser', () => {
+  const cli = useCli('warden-security-cli-');
+
+  it('should refuse a common password and create nobody', async () => {
+    const res = await cli.run(['create-superuser', '--email', 'root@example.test'], {
+      WARDEN_PASSWORD: 'Password123!',
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/password is too common/);
+  });
+});
+
+for (const { kind, skip } of await storeKindsToRun()) {
+  describe.skipIf(skip !== null)(`passwords (${kind})`, () => {
+    let t: TestApp;
+    let seq = 0;
+    const fresh = async () => t.createUser(`person${++seq}@example.test`);
+
+    beforeAll(async () => {
+      t = await makeApp(kind);
+    });
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    it('should refuse a common or short password at registration, naming the field', async () => {
+      for (const password of ['letmein12345', 'tooshort']) {
+        const res = await t
+          .client()
+          .postJson('/api/auth/register', { email: `new${++seq}@example.test`, password });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error).toMatchObject({
+          code: 'WARDEN_VALIDATION',
+          details: { field: 'password' },
+        });
+      }
+      const form = await t
+        .client()
+        .postForm('/register', { email: 'form@example.test', password: 'football2024' });
+      expect(form.statusCode).toBe(400);
+      expect(form.body).toContain('password is too common');
+    });
+
+    it('should change the password, end every other session and keep this one', async () => {
+      const user = await fresh();
+      const me = t.client();
+      await me.login(user.email);
+      const others = [t.client(), t.client()];
+      for (const o of others) await o.login(user.email);
+
+      const res = await me.postJson('/api/auth/password', {
+        current_password: PASSWORD,
+        new_password: NEW_PASSWORD,
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ changed: true, sessionsEnded: 2, failed: 0 });
+
+      expect(await whoamiStatus(me)).toBe(200);
+      for (const o of others) expect(await whoamiStatus(o)).toBe(401);
+      const history = await t.database.db
+        .selectFrom('session_events')
+        .select(['reason', 'actor_id'])
+        .where('user_id', '=', user.id)
+        .where('kind', '=', 'revoked')
+        .execute();
+      expect(history).toEqual([
+        { reason: 'password_changed', actor_id: user.id },
+        { reason: 'password_changed', actor_id: user.id },
+      ]);
+
+      // The old password opens nothing any more; the new one does.
+      const old = await t.client().postJson('/api/auth/login', {
+        email: user.email,
+        password: PASSWORD,
+      });
+      expect(old.statusCode).toBe(401);
+      await t.client().login(user.email, NEW_PASSWORD);
+    });
+
+    it('should change the password through the form, with a toast saying what ended', async () => {
+      const user = await fresh();
+      const me = t.client();
+      await me.login(user.email);
+      await t.client().login(user.email);
+
+      const page = await me.get('/me/password', 'html');
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('name="current_password"');
+      const res = await me.postForm('/me/password', {
+        current_password: PASSWORD,
+        new_password: NEW_PASSWORD,
+        confirm_password: NEW_PASSWORD,
+      });
+      expect(await toastAfter(me, res)).toBe('Your password is changed; 1 other session ended.');
+    });
+
+    it.each([
+      ['a wrong current password', { current_password: 'not it at all' }, 'current_password'],
+      ['a common new password', { new_password: 'password2024' }, 'new_password'],
+      ['a short new password', { new_password: 'short' }, 'new_password'],
+      ['the same password again', { new_password: PASSWORD }, 'new_password'],
+    ])(
+      'should refuse %s with 400 naming the field and change nothing',
+      async (_what, patch, field) => {
+        const user = await fresh();
+        const me = t.client();
+        await me.login(user.email);
+        const other = t.client();
+        await other.login(user.email);
+        const hash = () =>
+          t.database.db
+            .selectFrom('users')
+            .select('password_hash')
+            .where('id', '=', user.id)
+            .executeTakeFirstOrThrow();
+        const before = await hash();
+
+        const body = { current_password: PASSWORD, new_password: NEW_PASSWORD, ...patch };
+        const json = await me.postJson('/api/auth/password', body);
+        expect(json.statusCode).toBe(400);
+        expect(json.json().error).toMatchObject({ code: 'WARDEN_VALIDATION', details: { field } });
+
+        const form = await me.postForm('/me/password', {
+          ...body,
+          confirm_password: body.new_password,
+        });
+        expect(form.statusCode).toBe(400);
+        expect(form.body).toContain(`id="${field}-error"`);
+
+        expect(await hash()).toEqual(before);
+        expect(await whoamiStatus(other)).toBe(200);
+      },
+    );
+
+    it('should refuse a confirmation that differs, on the form', async () => {
+      const user = await fresh();
+      const me = t.client();
+      await me.login(user.email);
+      const res = await me.postForm('/me/password', {
+        current_password: PASSWORD,
+        new_password: NEW_PASSWORD,
+        confirm_password: `${NEW_PASSWORD}!`,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.body).toContain('does not match the new password');
+    });
+  });
+}
