@@ -1,0 +1,164 @@
+/**
+ * Input limits: every route's body, query and path parameters are declared by schema (checked
+ * over the route table), input of the wrong shape answers 400 naming the field (JSON) or a page
+ * saying so, a bulk revoke past BULK_REVOKE_MAX says so, and an oversized body is refused.
+ * And the audit log has no way out: no route and no code path updates or deletes its rows.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pageErrorCode } from '../routes/helpers.js';
+import { makeApp, type TestApp } from '../support/app.js';
+import { makeWorld, routesOf, STATE_CHANGING, type World } from './support.js';
+
+describe('input limits', () => {
+  let t: TestApp;
+  let w: World;
+
+  beforeAll(async () => {
+    t = await makeApp('sqlite', { env: { BULK_REVOKE_MAX: '20', STEP_UP_BULK_THRESHOLD: '5' } });
+    w = await makeWorld(t);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('should declare a schema for the body of every state-changing route and for every path parameter', () => {
+    for (const r of routesOf(t)) {
+      const what = `${r.method} ${r.url}`;
+      if (STATE_CHANGING.has(r.method)) expect(r.schema.body, what).toBeDefined();
+      if (r.url.includes(':')) expect(r.schema.params, what).toBeDefined();
+    }
+  });
+
+  it.each([
+    ['/admin/sessions?page=0', 'page'],
+    ['/admin/sessions?page=abc', 'page'],
+    ['/admin/sessions?per_page=100000', 'per_page'],
+    ['/admin/sessions?status=sideways', 'status'],
+    ['/admin/sessions?created_from=2024-13-45', 'created_from'],
+    ['/admin/sessions?created_from=yesterday', 'created_from'],
+    ['/admin/users?from=2024-02-30', 'from'],
+    ['/admin/users?page=-3', 'page'],
+    ['/admin/users/abc', 'userId'],
+    ['/admin/users/0', 'userId'],
+    ['/admin/users/99999999999999', 'userId'],
+    ['/admin/audit?from=31-12-2024', 'from'],
+    ['/admin/analytics?from=2020-01-01&to=2025-01-01', 'to'],
+    ['/admin/sessions/ended?kind=exploded', 'kind'],
+    ['/admin/saved-views?page=everything', 'page'],
+  ])('should answer GET %s with 400 naming %s, as JSON and as a page', async (url, field) => {
+    const json = await w.su.get(url, 'json');
+    expect(json.statusCode, json.body).toBe(400);
+    expect(json.json().error.code).toBe('WARDEN_VALIDATION');
+    expect(json.json().error.details.field, json.body).toBe(field);
+    expect(json.json().error.message).toContain(field);
+
+    const page = await w.su.get(url, 'html');
+    expect(page.statusCode).toBe(400);
+    expect(pageErrorCode(page.body)).toBe('WARDEN_VALIDATION');
+    expect(page.body).toContain(field);
+  });
+
+  it.each([
+    ['/admin/sessions/revoke/not-a-session-id', {}, 'sessionId'],
+    [`/admin/sessions/revoke/${'A'.repeat(64)}`, {}, 'sessionId'],
+    ['/admin/sessions/revoke-user/-1', {}, 'userId'],
+    ['/admin/users/bulk-approve', { ids: ['seven'] }, 'ids.0'],
+    ['/admin/users/1/role', { role: 'emperor' }, 'role'],
+    ['/admin/saved-views', { page: 'sessions' }, 'name'],
+    ['/admin/saved-views/x/delete', {}, 'viewId'],
+    ['/admin/sessions/revoke-matching', {}, 'confirm'],
+    ['/api/auth/login', { email: 'a@b.test' }, 'password'],
+    ['/api/auth/step-up', {}, 'password'],
+  ])(
+    'should answer POST %s with a body of the wrong shape with 400 naming the field',
+    async (url, body, field) => {
+      const res = await w.su.postJson(url, body);
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().error.code).toBe('WARDEN_VALIDATION');
+      expect(res.json().error.details.field).toBe(field);
+    },
+  );
+
+  it('should refuse a bulk revoke of more than BULK_REVOKE_MAX ids and say so', async () => {
+    const ids = Array.from({ length: 21 }, (_, i) => i.toString(16).padStart(64, '0'));
+    const res = await w.su.postJson('/admin/sessions/bulk-revoke', { ids });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatchObject({ code: 'WARDEN_BULK_TOO_MANY', details: { max: 20 } });
+    expect(res.json().error.message).toBe('Too many ids: 21 given, at most 20 allowed');
+
+    const form = await w.su.postForm('/admin/sessions/bulk-revoke', { ids });
+    expect(form.statusCode).toBe(400);
+    expect(form.body).toContain('at most 20 allowed');
+  });
+
+  it('should refuse a body over 256 KB, and malformed JSON, with a clear 400', async () => {
+    const big = await w.su.postJson('/admin/saved-views', {
+      page: 'sessions',
+      name: 'x',
+      query: 'a'.repeat(300 * 1024),
+    });
+    expect(big.statusCode).toBe(400);
+    expect(big.json().error).toMatchObject({
+      code: 'WARDEN_VALIDATION',
+      message: 'Invalid request: body is too large',
+    });
+
+    const broken = await w.su.request({
+      method: 'POST',
+      url: '/admin/saved-views',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': await w.su.csrf() },
+      json: undefined,
+    });
+    expect([400, 415]).toContain(broken.statusCode);
+    const garbled = await w.su.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': await w.su.csrf() },
+      payload: '{"email": ',
+    });
+    expect(garbled.statusCode).toBe(400);
+    expect(garbled.json().error.code).toBe('WARDEN_VALIDATION');
+  });
+});
+
+describe('the audit log is append-only', () => {
+  const SRC = path.resolve(import.meta.dirname, '../../src');
+  const files = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) return files(full);
+      return /\.(ts|js)$/.test(e.name) ? [full] : [];
+    });
+
+  it('should have no code path that updates or deletes an audit row (migrations aside)', () => {
+    const writes =
+      /updateTable\(\s*['"]audit_log|deleteFrom\(\s*['"]audit_log|(?:update|delete\s+from|truncate(?:\s+table)?)\s+audit_log|dropTable\(\s*['"]audit_log/i;
+    const offenders = files(SRC)
+      .filter((f) => !f.endsWith(path.join('db', 'migrations.ts')))
+      .filter((f) => writes.test(fs.readFileSync(f, 'utf8')))
+      .map((f) => path.relative(SRC, f));
+    expect(offenders).toEqual([]);
+
+    // The one migration that rewrites rows only fills in the chain columns it added.
+    const migrations = fs.readFileSync(path.join(SRC, 'db', 'migrations.ts'), 'utf8');
+    const updates = migrations.match(/update audit_log set [^`]*/gi) ?? [];
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toMatch(
+      /^update audit_log set prev_hash = \$\{prev\}, hash = \$\{hash\} where id/,
+    );
+  });
+
+  it('should have no route that changes the audit log', async () => {
+    const t = await makeApp('sqlite');
+    try {
+      const routes = routesOf(t);
+      expect(routes.filter((r) => ['PUT', 'PATCH', 'DELETE'].includes(r.method))).toEqual([]);
+      const auditWrites = routes.filter((r) => STATE_CHANGING.has(r.method) && /audit/.test(r.url));
+      expect(auditWrites).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+});
