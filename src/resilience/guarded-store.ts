@@ -4,6 +4,8 @@
  * circuit breaker: while the store is down, calls fail fast with StoreUnavailableError
  * instead of piling up, and the breaker probes again by itself.
  */
+
+import { setMaxListeners } from 'node:events';
 import {
   type CircuitBreakerPolicy,
   CircuitState,
@@ -14,6 +16,7 @@ import {
   timeout,
   wrap,
 } from 'cockatiel';
+import { neverAbortedSignal } from 'cockatiel/dist/common/abort.js';
 import { ErrorReply } from 'redis';
 import type { SessionStore } from '../sessions/session-store.js';
 
@@ -82,6 +85,11 @@ const STATE_NAMES: Record<CircuitState, 'closed' | 'open' | 'half_open'> = {
 export interface GuardedStore extends SessionStore {
   readonly breaker: { state: 'closed' | 'open' | 'half_open'; since: number };
 }
+
+// Calls held while a half-open trial runs are retried by cockatiel on its one shared signal, each
+// adding a listener for as long as it runs: one per waiting request, released as each ends.
+// Node's warning past ten listeners would fire on every outage with some traffic.
+setMaxListeners(0, neverAbortedSignal);
 
 // Redis replies that mean "not now" rather than "wrong request": loading its data after a
 // restart, a script hogging it, a replica cut off from its primary, a full memory.
@@ -185,8 +193,8 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
 }
 
 /**
- * Makes every method of `target` fail at once while the session store's breaker is open, and
- * (with `timeoutMs`) give up after that long otherwise: for helpers that call the same Redis
+ * Makes every method of `target` fail at once while the session store's breaker is not closed,
+ * and (with `timeoutMs`) give up after that long otherwise: for helpers that call the same Redis
  * directly (the sign-in attempt counter, the users' change counter). Without it each of their
  * calls would wait in the client's queue for as long as a paused Redis stays paused, one more
  * per request: the unbounded queue of case C07.
@@ -201,7 +209,8 @@ export function failFastWhileOpen<T extends object>(
       const value = Reflect.get(obj, prop, receiver);
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
-        if (store.breaker.state === 'open') {
+        // Half-open too: then the store gets the breaker's one trial call and nothing else.
+        if (store.breaker.state !== 'closed') {
           return Promise.reject(new StoreUnavailableError(String(prop), 'the breaker is open'));
         }
         const call = Promise.resolve(value.apply(obj, args));

@@ -201,7 +201,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
         const res = await admin.postJson('/admin/sessions/cleanup-expired');
         expect(res.statusCode).toBe(200);
-        expect(res.json()).toEqual({ removed: before.total });
+        expect(res.json()).toEqual({ removed: before.total, unreadable: 0 });
 
         const after = await listJson(admin, '?status=expired');
         expect(after.total).toBe(0);
@@ -211,10 +211,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
         const audit = await lastAudit(t, 'sessions.cleanup_expired');
         expect(audit).toMatchObject({ actor_id: adminId, outcome: 'success' });
-        expect(audit.details).toEqual({ counts: { removed: before.total } });
+        expect(audit.details).toEqual({ counts: { removed: before.total, unreadable: 0 } });
 
         const again = await admin.postJson('/admin/sessions/cleanup-expired');
-        expect(again.json()).toEqual({ removed: 0 });
+        expect(again.json()).toEqual({ removed: 0, unreadable: 0 });
       });
 
       it('should redirect a form back with the filters and a toast with the number removed', async () => {
