@@ -124,6 +124,12 @@
           credentials: 'same-origin',
         });
         const body = await res.json().catch(() => ({}));
+        if (body?.error?.code === 'WARDEN_STEP_UP_REQUIRED') {
+          // The server wants the password again: send the form itself (the rows still
+          // selected), which answers with the page that asks for it and then revokes them.
+          HTMLFormElement.prototype.submit.call(form);
+          return;
+        }
         if (!res.ok) throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
         for (const r of body.results) {
           counts[r.status] += 1;
