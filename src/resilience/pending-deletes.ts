@@ -70,12 +70,20 @@ export class PendingDeletes {
     return this.#flushing;
   }
 
-  /** Stops retrying after one last round. */
-  async stop(): Promise<void> {
+  /** Stops retrying after one last round, given at most `lastRoundMs` (a shutdown waits on it). */
+  async stop(lastRoundMs = 1_000): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.flush();
+    if (this.#ids.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.flush(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, lastRoundMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   async #round(): Promise<void> {
