@@ -139,7 +139,9 @@ function chooseFilters(all: string[]): { one: string; hundred: string; tenThousa
     candidates.add(first.slice(0, 2));
     candidates.add(first.slice(0, 1));
   }
-  const counted = [...candidates].map((c) => ({ c, n: demo.filter((e) => e.includes(c)).length }));
+  // Only strings absent from the shared domain: "m" would match every demo address.
+  const usable = [...candidates].filter((c) => !'@example.test'.includes(c));
+  const counted = usable.map((c) => ({ c, n: demo.filter((e) => e.includes(c)).length }));
   const closest = (target: number) =>
     counted.reduce((a, b) =>
       Math.abs(Math.log(b.n / target)) < Math.abs(Math.log(a.n / target)) ? b : a,
