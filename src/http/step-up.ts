@@ -10,6 +10,11 @@
  * same form (its fields as hidden inputs, the password as `step_up_password`) to the same
  * route; a JSON client gets 403 WARDEN_STEP_UP_REQUIRED and calls `POST /api/auth/step-up`.
  * Refusals, and every password entered for it, are audit rows.
+ *
+ * LIMITATION: the bulk threshold counts the ids of one request, so a client that sends many
+ * small bulk revokes is not asked (the console's script sends chunks of 100, past the default
+ * threshold of 50); revoke-matching and revoke-all of a user always ask. Counting ids per
+ * session over the window would close it.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';

@@ -172,6 +172,22 @@ for (const { kind, skip } of await storeKindsToRun()) {
       }
     });
 
+    it('should serve /metrics to loopback only, whoever is signed in, unless it has a token', async () => {
+      for (const c of [t.client(), w.user, w.su]) {
+        const far = await t.app.inject({
+          url: '/metrics',
+          remoteAddress: '203.0.113.9',
+          headers: {
+            accept: 'application/json',
+            ...(c.cookies.size > 0 ? { cookie: c.cookieHeader() } : {}),
+          },
+        });
+        expect(far.statusCode).toBe(403);
+        expect(far.json().error.code).toBe('WARDEN_METRICS_FORBIDDEN');
+        expect((await c.get('/metrics')).statusCode).toBe(200);
+      }
+    });
+
     it('should carry out every state-changing route for the person it is for, and audit every console action', async () => {
       for (const r of routes.filter((r) => STATE_CHANGING.has(r.method))) {
         const p = await prepare(w, r);
