@@ -166,7 +166,7 @@ export interface PasswordAttemptLimits {
   onError?: (err: unknown) => void;
 }
 
-// Checks of one IP at a time: at least libuv's thread pool, so that scrypt is never idle.
+// How many checks of one IP run at once: libuv's thread pool, so that scrypt is never idle.
 const CHECKS_PER_IP = 4;
 const CHECKS_PER_ACCOUNT = 1;
 
@@ -205,7 +205,8 @@ export class PasswordAttempts {
   ): Promise<T> {
     const { perIp, perAccount, windowMs } = this.#limits;
     const keys: [string, number, number][] = [
-      [`ip:${digest(normalizeIP(request.ip))}`, perIp, CHECKS_PER_IP],
+      // A socket already gone has no address; such attempts share one key.
+      [`ip:${digest(normalizeIP(request.ip ?? ''))}`, perIp, CHECKS_PER_IP],
       [`account:${digest(normalizeEmail(email))}`, perAccount, CHECKS_PER_ACCOUNT],
     ];
 
