@@ -206,9 +206,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     policy: config,
     policies,
     clock,
-    // Half the store timeout: a create that Redis or PostgreSQL runs later than this writes
-    // nothing, so a sign-in answered 503 by the timeout never leaves a session behind.
-    createWindowMs: Math.floor(config.storeTimeoutMs / 2),
+    // The store timeout: a create that Redis or PostgreSQL runs after its sign-in has given up
+    // writes nothing (one that lands just before is deleted afterwards, see pendingDeletes).
+    createWindowMs: config.storeTimeoutMs,
     undo: (id, until) => pendingDeletes.add(id, until),
     onChange: (change) => {
       metrics.sessionChange(change);

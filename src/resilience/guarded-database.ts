@@ -10,6 +10,7 @@
  * through unbounded: an export may rightly run for minutes, and its reader has its own limits.
  */
 import {
+  BrokenCircuitError,
   type CircuitBreakerPolicy,
   CircuitState,
   ConsecutiveBreaker,
@@ -81,6 +82,8 @@ export function guardPool(pool: pg.Pool, opts: DatabaseGuardOptions): GuardedPoo
     policy: CircuitBreakerPolicy | typeof bounded,
   ) => {
     try {
+      // One trial at a time, the others refused at once rather than held for up to the bound.
+      if (status.state === 'half_open') throw new BrokenCircuitError('a trial query is under way');
       return await policy.execute(fn, new AbortController().signal);
     } catch (err) {
       throw isStoreFault(err) ? new DatabaseUnavailableError(op, err) : err;
@@ -92,6 +95,12 @@ export function guardPool(pool: pg.Pool, opts: DatabaseGuardOptions): GuardedPoo
     async connect(): Promise<PostgresPoolClient> {
       const client = await run('connect', () => pool.connect(), breaker);
       let broken = false;
+      // A connection lost while checked out between two queries: pg emits it on the client,
+      // where nobody listens (the pool listens only to idle ones), and the process would crash.
+      const lost = () => {
+        broken = true;
+      };
+      client.on('error', lost);
       const query = (text: unknown, parameters?: ReadonlyArray<unknown>) => {
         if (typeof text !== 'string') return client.query(text as pg.Submittable);
         return run('query', () => client.query(text, parameters as unknown[]), bounded).catch(
@@ -103,7 +112,10 @@ export function guardPool(pool: pg.Pool, opts: DatabaseGuardOptions): GuardedPoo
       };
       return {
         query: query as unknown as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(broken || destroy === true),
+        release: (destroy?: boolean) => {
+          client.off('error', lost);
+          client.release(broken || destroy === true);
+        },
       };
     },
     end: () => pool.end(),

@@ -7,6 +7,7 @@
 
 import { setMaxListeners } from 'node:events';
 import {
+  BrokenCircuitError,
   type CircuitBreakerPolicy,
   CircuitState,
   ConsecutiveBreaker,
@@ -124,8 +125,8 @@ export function isStoreFault(error: unknown): boolean {
 }
 
 export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStore {
-  // One trial call at a time in half-open (cockatiel holds the others until it settles, and
-  // the timeout below bounds it), so a store coming back is not hit by every waiting request.
+  // One trial call at a time in half-open (the others fail at once, see `call`), so a store
+  // coming back is not hit by every waiting request.
   const breaker: CircuitBreakerPolicy = circuitBreaker(handleWhen(isStoreFault), {
     halfOpenAfter: opts.halfOpenAfterMs ?? 2_000,
     breaker: new ConsecutiveBreaker(opts.failuresToOpen ?? 5),
@@ -152,6 +153,10 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
   const call = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
     const start = performance.now();
     try {
+      // While the trial call runs, the others fail at once: cockatiel would hold them until the
+      // trial settles, and a trial that is a listing may take the bulk bound (seconds), far
+      // past the single-call bound those requests were promised.
+      if (status.state === 'half_open') throw new BrokenCircuitError('a trial call is under way');
       // A signal per call: without one, cockatiel hangs every call on one shared signal
       // and Node warns once more than ten run at a time.
       const signal = new AbortController().signal;

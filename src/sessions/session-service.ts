@@ -113,9 +113,9 @@ export class SessionService {
     /** The console's policy (sessions/policy.ts); without it, `policy` with no role limits. */
     policies?: PolicySource;
     /**
-     * How long after it is sent a sign-in's create may still be written, in milliseconds; set
-     * it below the store timeout, so that a create reaching a resumed store after the sign-in
-     * was answered 503 writes nothing. @default unbounded
+     * How long after it is sent a sign-in's create may still be written, in milliseconds; the
+     * store timeout, so that a create reaching a resumed store after the sign-in was answered
+     * 503 writes nothing. @default unbounded
      */
     createWindowMs?: number;
     /**

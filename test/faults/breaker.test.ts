@@ -26,6 +26,12 @@ function flakyStore() {
       if (state.down) throw new Error('connect ECONNREFUSED 127.0.0.1:6399');
       return 0.1;
     },
+    async list() {
+      state.calls += 1;
+      if (state.hang) await sleep(1_000);
+      if (state.down) throw new Error('connect ECONNREFUSED 127.0.0.1:6399');
+      return { items: [], total: 0, skipped: 0 };
+    },
     async get(id: string) {
       state.calls += 1;
       throw new RangeError(`bad id ${id}`);
@@ -104,6 +110,23 @@ describe('C08 the circuit breaker', () => {
     await sleep(HALF_OPEN_AFTER_MS + 20);
     await expect(g.ping()).resolves.toBe(0.1);
     expect(g.breaker.state).toBe('closed');
+  });
+
+  it('C08: a slow trial (a listing, with its longer bound) never holds the other calls', async () => {
+    const { state, store } = flakyStore();
+    const { g } = guarded(store);
+    state.down = true;
+    await failures(g, 3);
+
+    state.hang = true;
+    await sleep(HALF_OPEN_AFTER_MS + 20);
+    const trial = g.list({ now: 0, offset: 0, limit: 10 });
+    const started = performance.now();
+    await expect(g.ping()).rejects.toThrow(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(g.breaker.state).toBe('half_open');
+    await expect(trial).rejects.toThrow(StoreUnavailableError);
+    expect(g.breaker.state).toBe('open');
   });
 
   it('should pass a refusal through as itself, without counting it towards opening', async () => {

@@ -45,9 +45,9 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
       user = (await w.runtime.userRepo.findById(userId))!;
       admin = w.client();
       await admin.login('root@example.test');
-      for (let i = 0; i < SESSIONS; i += 100) {
+      for (let i = 0; i < SESSIONS; i += 25) {
         const batch = await Promise.all(
-          Array.from({ length: 100 }, () =>
+          Array.from({ length: 25 }, () =>
             w.app.warden.sessions.signIn(user, { ip: '192.0.2.1', userAgent: 'load' }),
           ),
         );

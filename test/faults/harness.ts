@@ -188,6 +188,7 @@ export async function startProxy(target: { host: string; port: number }) {
   const pairs = new Set<[net.Socket, net.Socket]>();
   const server = net.createServer((client) => {
     if (mode === 'cut') {
+      client.on('error', () => {});
       client.resetAndDestroy();
       return;
     }
@@ -201,13 +202,13 @@ export async function startProxy(target: { host: string; port: number }) {
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    if (mode === 'stalled') {
-      client.pause();
-      upstream.pause();
-    }
+    // Opened during a stall: piped on resume, not now (piping twice would send bytes twice).
+    if (mode === 'open') join(pair);
   });
+  const join = ([a, b]: [net.Socket, net.Socket]) => {
+    a.pipe(b);
+    b.pipe(a);
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
 
@@ -225,11 +226,7 @@ export async function startProxy(target: { host: string; port: number }) {
     resume() {
       const wasStalled = mode === 'stalled';
       mode = 'open';
-      if (!wasStalled) return;
-      for (const [a, b] of pairs) {
-        a.pipe(b);
-        b.pipe(a);
-      }
+      if (wasStalled) for (const pair of pairs) join(pair);
     },
     cut() {
       mode = 'cut';
