@@ -76,7 +76,9 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
 
       expect(first.statusCode).toBe(200);
       const one = first.json() as Report;
-      expect(one.counts.revoked).toBeGreaterThanOrEqual(400);
+      // At least 400 were gone from the index when Redis died; the last chunk of 50 may have
+      // been deleted without its answer arriving, and is then (rightly) not claimed.
+      expect(one.counts.revoked).toBeGreaterThanOrEqual(350);
       expect(one.counts.failed).toBeGreaterThan(0);
       expect(one.counts.revoked + one.counts.failed).toBe(SESSIONS);
       const revokedFirst = new Set(
