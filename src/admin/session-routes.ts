@@ -74,6 +74,15 @@ function includeOwn(body: { include_own?: unknown } | undefined): boolean {
   return v === true || v === '1' || v === 'on';
 }
 
+/** Who revokes, and whether their own session may go too (only when they ticked the box). */
+function revokeOptions(request: FastifyRequest) {
+  return {
+    actorId: request.auth!.user.id,
+    ownSessionId: request.auth!.session.id,
+    includeOwn: includeOwn(request.body as { include_own?: unknown } | undefined),
+  };
+}
+
 export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { sessions, audit, csrf, users, clock, config } = app.warden;
   const csrfChecked = requireCsrf({ audit, csrf });
@@ -180,11 +189,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const started = performance.now();
       const { sessionId } = request.params;
-      const report = await sessions.revokeIds([sessionId], {
-        actorId: request.auth!.user.id,
-        ownSessionId: request.auth!.session.id,
-        includeOwn: includeOwn(request.body),
-      });
+      const report = await sessions.revokeIds([sessionId], revokeOptions(request));
       if (report.counts.not_found === 1 && wantsJson(request)) {
         await audit.write(
           actorOf(request),
@@ -234,11 +239,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`], { id: userId });
       }
 
-      const report = await sessions.revokeUser(userId, {
-        actorId: request.auth!.user.id,
-        ownSessionId: request.auth!.session.id,
-        includeOwn: includeOwn(request.body),
-      });
+      const report = await sessions.revokeUser(userId, revokeOptions(request));
       return answer(
         request,
         reply,
@@ -277,11 +278,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           max: config.bulkRevokeMax,
         });
       }
-      const report = await sessions.revokeIds(ids, {
-        actorId: request.auth!.user.id,
-        ownSessionId: request.auth!.session.id,
-        includeOwn: includeOwn(request.body),
-      });
+      const report = await sessions.revokeIds(ids, revokeOptions(request));
       return answer(
         request,
         reply,
@@ -351,11 +348,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
       }
 
-      const report = await sessions.revokeMatching(query, {
-        actorId: request.auth!.user.id,
-        ownSessionId: request.auth!.session.id,
-        includeOwn: includeOwn(request.body),
-      });
+      const report = await sessions.revokeMatching(query, revokeOptions(request));
       const target = new URLSearchParams(request.query as Record<string, string>).toString();
       return answer(
         request,
