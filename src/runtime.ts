@@ -45,6 +45,12 @@ export interface RuntimeOptions {
    * store calls until the client, reconnecting by itself, gets through). @default 'fail'
    */
   redisUnavailable?: 'fail' | 'continue';
+  /**
+   * Bound every PostgreSQL query by DATABASE_TIMEOUT behind a breaker: the server, which must
+   * answer fast while the database stalls. One-shot commands leave it off, as their statements
+   * (a migration, a seed, a full audit walk) may rightly run long. @default false
+   */
+  boundDatabase?: boolean;
   /** A fixed clock (tests). @default the store's clock, measured once at open and every 30 s */
   clock?: () => number;
 }
@@ -83,7 +89,7 @@ export async function openRuntime(
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
   const database = openDatabase(config.database, {
-    timeoutMs: config.databaseTimeoutMs,
+    timeoutMs: options.boundDatabase ? config.databaseTimeoutMs : undefined,
     onBreakerChange: (state) =>
       logger.warn({ event: 'database_breaker', state }, 'database breaker changed'),
   });

@@ -39,7 +39,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
 
   const config = ctx.config();
   const logger = serverLogger(config);
-  const runtime = await openRuntime(config, logger, { redisUnavailable: 'continue' });
+  const runtime = await openRuntime(config, logger, {
+    redisUnavailable: 'continue',
+    boundDatabase: true,
+  });
   let app: FastifyInstance | undefined;
   try {
     await warnWithoutSuperuser(runtime, logger, ctx);

@@ -34,32 +34,42 @@ const pgTypes = {
   },
 };
 
-/** Bound on one PostgreSQL query or connection wait when none is given, in milliseconds. */
-export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
+/** How long an unbounded pool waits for a new connection, in milliseconds. */
+const CONNECT_TIMEOUT_MS = 2_000;
 
 export interface OpenOptions {
-  /** Bound on one PostgreSQL query and on waiting for a connection, in milliseconds. */
+  /**
+   * Bound on one PostgreSQL query and on waiting for a connection, in milliseconds, behind a
+   * circuit breaker. @default unbounded queries (one-shot commands), connections in 2 s
+   */
   timeoutMs?: number;
   /** Told when PostgreSQL's breaker changes state. */
   onBreakerChange?: (state: CircuitStateName) => void;
 }
 
 /**
- * Opens the database. On PostgreSQL every query is bounded and goes through a breaker; SQLite
- * runs in this process and has no connection to lose.
+ * Opens the database. On PostgreSQL with `timeoutMs`, every query is bounded and goes through a
+ * breaker; SQLite runs in this process and has no connection to lose.
+ *
+ * LIMITATION: `warden serve` migrates through its bounded pool, so a migration statement slower
+ * than DATABASE_TIMEOUT (an index built over a large table) fails there; `warden migrate`, which
+ * is unbounded, runs it. A pool of their own for migrations would remove this.
  */
 export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Database {
   if (config.kind === 'postgres') {
-    const timeoutMs = options.timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+    const { timeoutMs } = options;
     const pool = new pg.Pool({
       connectionString: config.url,
       max: 10,
-      connectionTimeoutMillis: timeoutMs,
+      connectionTimeoutMillis: timeoutMs ?? CONNECT_TIMEOUT_MS,
       types: pgTypes,
     });
     // An idle client losing its connection must not crash the process; the next query
     // gets a fresh one.
     pool.on('error', () => {});
+    if (timeoutMs === undefined) {
+      return wrap(new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+    }
     const guarded = guardPool(pool, { timeoutMs, onStateChange: options.onBreakerChange });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: guarded }) });
     return { ...wrap(db, 'postgres'), breaker: guarded.breaker };

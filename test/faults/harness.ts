@@ -64,7 +64,10 @@ export async function startWarden(
     },
   } as unknown as NodeJS.WritableStream;
   const logger = createLogger(config, stream);
-  const runtime = await openRuntime(config, logger, { redisUnavailable: 'continue' });
+  const runtime = await openRuntime(config, logger, {
+    redisUnavailable: 'continue',
+    boundDatabase: true,
+  });
   const app = await buildApp(config, {
     database: runtime.database,
     store: opts.wrapStore ? opts.wrapStore(runtime.store) : runtime.store,
