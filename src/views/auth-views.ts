@@ -10,6 +10,15 @@ function alert(kind: string, message: string | null | undefined): SafeHtml | '' 
   return message ? html`<div class="alert alert-${kind}" role="alert">${message}</div>` : '';
 }
 
+/** The email field both forms start with, keeping what the person typed. */
+function emailField(email: string | undefined): SafeHtml {
+  return html`<div class="mb-3">
+      <label class="form-label" for="email">Email</label>
+      <input class="form-control" type="email" id="email" name="email" value="${email ?? ''}"
+        autocomplete="username" required autofocus>
+    </div>`;
+}
+
 export function loginView(opts: {
   csrfToken: string;
   email?: string;
@@ -33,11 +42,7 @@ export function loginView(opts: {
   <form method="post" action="/login" novalidate>
     <input type="hidden" name="_csrf" value="${opts.csrfToken}">
     <input type="hidden" name="next" value="${opts.next ?? ''}">
-    <div class="mb-3">
-      <label class="form-label" for="email">Email</label>
-      <input class="form-control" type="email" id="email" name="email" value="${opts.email ?? ''}"
-        autocomplete="username" required autofocus>
-    </div>
+    ${emailField(opts.email)}
     <div class="mb-3">
       <label class="form-label" for="password">Password</label>
       <input class="form-control" type="password" id="password" name="password"
@@ -60,11 +65,7 @@ export function registerView(opts: {
   ${alert('danger', opts.error)}
   <form method="post" action="/register" novalidate>
     <input type="hidden" name="_csrf" value="${opts.csrfToken}">
-    <div class="mb-3">
-      <label class="form-label" for="email">Email</label>
-      <input class="form-control" type="email" id="email" name="email" value="${opts.email ?? ''}"
-        autocomplete="username" required autofocus>
-    </div>
+    ${emailField(opts.email)}
     <div class="mb-3">
       <label class="form-label" for="password">Password</label>
       <input class="form-control" type="password" id="password" name="password"
