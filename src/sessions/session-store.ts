@@ -54,13 +54,22 @@ export interface SessionQuery {
   now: number;
   offset: number;
   limit: number;
+  /**
+   * Count no further than this: when more sessions match, `total` is this number and
+   * `totalCapped` is true ("more than 10,000"). What a console page asks for, so that it
+   * costs what the page costs rather than what the whole match costs. Without it the total
+   * is exact (the confirmation of revoke-matching, the export).
+   */
+  countUpTo?: number;
 }
 
 export interface SessionPage {
   /** Newest first by creation. */
   items: SessionRecord[];
-  /** How many sessions match in all (not only this page). */
+  /** How many sessions match in all (not only this page); see `totalCapped`. */
   total: number;
+  /** True when the query's `countUpTo` was reached: more than `total` sessions match. */
+  totalCapped?: boolean;
   /** Entries met on the way that could not be read (corrupt or dangling) and were left out. */
   skipped: number;
 }
