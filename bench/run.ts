@@ -113,6 +113,7 @@ async function main(): Promise<void> {
         capSeconds: Number(values.cap),
         stacks: values.stacks.split(',') as Array<'redis+postgres' | 'sqlite'>,
         operations: only.has('operations'),
+        console: only.has('console'),
         log,
       });
       if (only.has('console')) {

@@ -32,6 +32,8 @@ export interface ScaleOptions {
   capSeconds: number;
   stacks: Array<'redis+postgres' | 'sqlite'>;
   operations: boolean;
+  /** Sample the console queries (and seed the small fleet they are compared with). @default true */
+  console?: boolean;
   log: (line: string) => void;
 }
 
@@ -407,7 +409,9 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleReport> {
       sessions: Math.max(1_000, opts.sessions / 100),
     };
     const figures = new Map<string, { small?: QueryFigures; large?: QueryFigures }>();
-    for (const scale of ['small', 'large'] as const) {
+    // Operations or memory alone need only the full fleet, not the console's small one.
+    const scales = opts.console === false ? (['large'] as const) : (['small', 'large'] as const);
+    for (const scale of scales) {
       const size = scale === 'small' ? small : { users: opts.users, sessions: opts.sessions };
       const tag = `${stack === 'sqlite' ? 'sqlite' : 'rpg'}_${scale}`;
       const fleet = await openFleet(stack, size.users, size.sessions, tag, opts.log);
@@ -422,7 +426,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleReport> {
           );
         }
         const filters = chooseFilters(await emails(fleet.warden));
-        for (const [label, path] of queries(filters)) {
+        for (const [label, path] of opts.console === false ? [] : queries(filters)) {
           // The label names the filter; the key must match across fleet sizes.
           const key = label.replace(/ \(".*"\)$/, '');
           const f = await sample(fleet.warden.admin, path, opts.samples, opts.capSeconds);
