@@ -5,6 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
+import {
+  createActivityTables,
+  createUserCounters,
+  dropActivityTables,
+  dropUserCounters,
+  fillActivityFromHistory,
+} from './activity-tables.js';
 import type { Dialect } from './database.js';
 
 function migrations(dialect: Dialect): Record<string, Migration> {
@@ -202,6 +209,20 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       },
       async down(db: Kysely<unknown>) {
         await db.schema.dropTable('step_ups').ifExists().execute();
+      },
+    },
+    '0008_activity': {
+      // The analytics page's figures pre-aggregated per day: sign-in activity per user and day
+      // (users/activity.ts) and users counters kept by triggers, both filled from the rows
+      // already written so an upgrade keeps every past figure.
+      async up(db: Kysely<unknown>) {
+        await createActivityTables(db, dialect);
+        await fillActivityFromHistory(db, dialect);
+        await createUserCounters(db, dialect);
+      },
+      async down(db: Kysely<unknown>) {
+        await dropUserCounters(db, dialect);
+        await dropActivityTables(db);
       },
     },
   };

@@ -14,6 +14,7 @@ import type { Database } from '../db/database.js';
 import type { DB, NewUserRow, Role, UserStatus } from '../db/schema.js';
 import { type SessionRecord, type SessionStore, statusOf } from '../sessions/session-store.js';
 import { toRow } from '../sessions/sql-store.js';
+import { rebuildActivity } from '../users/activity.js';
 import { normalizeEmail } from '../users/email.js';
 import { hashPassword } from '../users/passwords.js';
 import {
@@ -140,6 +141,7 @@ export async function seedDemo(
       db,
       owners.ids.reduce((a, b) => Math.min(a, b)),
     );
+    await rebuildActivity(db, dialect); // the analytics aggregates, from the history just written
   }
 
   return report;

@@ -18,6 +18,11 @@
  *   are not used. LIMITATION: a session that spans a period boundary counts only for the
  *   period it began in; as a session lives at most ABSOLUTE_LIFETIME (12 h by default), a
  *   person who uses Warden every day signs in every day. Removing this needs activity rows.
+ *   The counts are read from aggregates kept at each sign-in (users/activity.ts, migration
+ *   0008), not from the history rows, so they cost the same at any number of sign-ins.
+ * - The rolling "last 24 hours / 7 / 30 days" counts are users whose latest sign-in falls in
+ *   the window. LIMITATION: a user whose latest sign-in is later than `now` (a clock set back)
+ *   is not counted in them.
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Dialect } from '../db/database.js';
@@ -130,23 +135,25 @@ export class UserAnalytics {
     now: number,
   ): Promise<AnalyticsReport> {
     const { from, to, granularity: unit } = range;
-    const [registrations, arrivals, departures, approvals, rejections, medians, overall, start] =
-      await Promise.all([
-        this.#countBy(sql`created_at`, unit, from, to),
-        this.#countBy(
-          sql`created_at`,
-          unit,
-          from,
-          to,
-          sql`(${LEFT} is null or ${LEFT} > created_at)`,
-        ),
-        this.#countBy(LEFT, unit, from, to, sql`${LEFT} > created_at`),
-        this.#countBy(sql`approved_at`, unit, from, to, sql`approved_at > created_at`),
-        this.#countBy(sql`rejected_at`, unit, from, to, sql`rejected_at > created_at`),
-        this.#medianWait(this.#bucket(sql`approved_at`, unit), from, to),
-        this.#medianWait(sql`0`, from, to),
-        this.#pendingAt(from),
-      ]);
+    const [days, medians, overall, start] = await Promise.all([
+      this.#userDays(from, to),
+      this.#medianWait(this.#bucket(sql`approved_at`, unit), from, to),
+      this.#medianWait(sql`0`, from, to),
+      this.#pendingAt(from),
+    ]);
+    const perPeriod = (field: string) => {
+      const out = new Map<number, number>();
+      for (const r of days) {
+        const k = periodIndex(num(r.day) * DAY_MS, unit);
+        out.set(k, (out.get(k) ?? 0) + num(r[field]));
+      }
+      return out;
+    };
+    const registrations = perPeriod('registrations');
+    const arrivals = perPeriod('pending_in');
+    const departures = perPeriod('pending_out');
+    const approvals = perPeriod('approvals');
+    const rejections = perPeriod('rejections');
 
     let pending = start;
     const periods = periodsOf(from, to, unit).map(({ index, ...p }) => {
@@ -162,14 +169,16 @@ export class UserAnalytics {
     });
     const sum = (pick: (p: DecisionPeriod) => number) => periods.reduce((n, p) => n + pick(p), 0);
 
-    const [byRole, byStatus, activeDay, activeWeek, activeMonth, activeNow] = await Promise.all([
-      this.#groupCount('role', ROLES),
-      this.#groupCount('status', USER_STATUSES),
-      this.#active('day', from, to),
-      this.#active('week', from, to),
-      this.#active('month', from, to),
+    const [totals, active, activeNow] = await Promise.all([
+      sql<Row>`select name, n from user_totals`.execute(this.#db),
+      this.#active(from, to),
       this.#activeSince(now),
     ]);
+    const total = new Map(totals.rows.map((r) => [String(r.name), num(r.n)]));
+    const byRole = Object.fromEntries(ROLES.map((k) => [k, total.get(`role:${k}`) ?? 0]));
+    const byStatus = Object.fromEntries(
+      USER_STATUSES.map((k) => [k, total.get(`status:${k}`) ?? 0]),
+    );
 
     return {
       from: isoDay(from),
@@ -184,9 +193,9 @@ export class UserAnalytics {
         medianApprovalMs: overall.get(0) ?? null,
         pendingAtStart: start,
       },
-      byRole,
-      byStatus,
-      active: { day: activeDay, week: activeWeek, month: activeMonth },
+      byRole: byRole as Record<Role, number>,
+      byStatus: byStatus as Record<UserStatus, number>,
+      active,
       activeNow,
     };
   }
@@ -206,19 +215,15 @@ export class UserAnalytics {
     return sql`(cast(strftime('%Y', ${at}) as integer) * 12 + cast(strftime('%m', ${at}) as integer) - 1)`;
   }
 
-  /** How many users have `column` in [from, to), per period of `column`. */
-  async #countBy(
-    column: RawBuilder<unknown>,
-    unit: PeriodUnit,
-    from: number,
-    to: number,
-    extra: RawBuilder<unknown> = sql`1 = 1`,
-  ): Promise<Map<number, number>> {
+  /**
+   * The users counters (migration 0008, kept by triggers on `users`) of the days in
+   * [from, to): at most MAX_RANGE_DAYS rows, whatever the number of users.
+   */
+  async #userDays(from: number, to: number): Promise<Row[]> {
     const { rows } = await sql<Row>`
-      select ${this.#bucket(column, unit)} as k, count(*) as n from users
-      where ${column} >= ${from} and ${column} < ${to} and ${extra}
-      group by 1`.execute(this.#db);
-    return new Map(rows.map((r) => [num(r.k), num(r.n)]));
+      select day, registrations, approvals, rejections, pending_in, pending_out from user_days
+      where day >= ${from / DAY_MS} and day < ${to / DAY_MS}`.execute(this.#db);
+    return rows;
   }
 
   /**
@@ -241,71 +246,96 @@ export class UserAnalytics {
     return new Map(rows.map((r) => [num(r.k), Math.round(num(r.m))]));
   }
 
-  /** Accounts created before `at` that had not left `pending` by then. */
+  /**
+   * Accounts created before `at` (a day's start) that had not left `pending` by then: those
+   * that entered the queue on an earlier day less those that left it on one. Reads one counter
+   * row per day since the first account.
+   */
   async #pendingAt(at: number): Promise<number> {
     const { rows } = await sql<Row>`
-      select count(*) as n from users
-      where created_at < ${at} and (${LEFT} is null or ${LEFT} >= ${at})`.execute(this.#db);
+      select sum(pending_in) - sum(pending_out) as n from user_days
+      where day < ${at / DAY_MS}`.execute(this.#db);
     return num(rows[0]?.n);
   }
 
-  async #groupCount<K extends string>(
-    column: 'role' | 'status',
-    keys: readonly K[],
-  ): Promise<Record<K, number>> {
-    const rows = await this.#db
-      .selectFrom('users')
-      .select([column, (eb) => eb.fn.countAll<number>().as('n')])
-      .groupBy(column)
-      .execute();
-    const out = Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
-    for (const r of rows) {
-      const key = (r as Row)[column] as K;
-      if (key in out) out[key] = num(r.n);
+  /**
+   * Distinct users who signed in, per day, week and month within [from, to), from the
+   * per-day counters of users/activity.ts: one read of the counter rows of the days the
+   * periods span (at most about 800), whatever the number of users or sign-ins.
+   */
+  async #active(from: number, to: number): Promise<AnalyticsReport['active']> {
+    const units = ['day', 'week', 'month'] as const;
+    const periods = Object.fromEntries(
+      units.map((unit) => [unit, periodsOf(from, to, unit).map((p) => ({ ...p, unit }))]),
+    ) as Record<PeriodUnit, (Period & { index: number; unit: PeriodUnit })[]>;
+    const full = (p: { index: number; unit: PeriodUnit }) => ({
+      start: periodStart(p.index, p.unit) / DAY_MS,
+      end: periodStart(p.index + 1, p.unit) / DAY_MS,
+    });
+    const all = units.flatMap((u) => periods[u]);
+    const firstDay = Math.min(...all.map((p) => full(p).start));
+    const endDay = Math.max(...all.map((p) => full(p).end));
+    const { rows } = await sql<Row>`
+      select day, users, week_firsts, week_lasts, month_firsts, month_lasts from activity_days
+      where day >= ${firstDay} and day < ${endDay}`.execute(this.#db);
+    const byDay = new Map(rows.map((r) => [num(r.day), r]));
+    const sum = (field: string, start: number, end: number) => {
+      let n = 0;
+      for (let d = start; d < end; d++) n += num(byDay.get(d)?.[field]);
+      return n;
+    };
+
+    const count = async (p: Period & { index: number; unit: PeriodUnit }): Promise<number> => {
+      const a = p.start / DAY_MS;
+      const b = p.end / DAY_MS;
+      if (p.unit === 'day') return sum('users', a, b);
+      const whole = full(p);
+      const firsts = `${p.unit}_firsts`;
+      const lasts = `${p.unit}_lasts`;
+      // A user is active in [a, b) of their period if their first day in it is before b and
+      // the period starts at a, or their last day is from a on and the period ends at b; a
+      // side with no sign-in at all counts as an end.
+      if (a === whole.start || sum('users', whole.start, a) === 0) {
+        return sum(firsts, whole.start, b);
+      }
+      if (b === whole.end || sum('users', b, whole.end) === 0) return sum(lasts, a, whole.end);
+      // LIMITATION: a range inside one week or month, with sign-ins on both sides of it in
+      // that period, is counted from the user-day rows of the range: its cost grows with the
+      // users active in the range (fewer than a month of days).
+      const { rows } = await sql<Row>`
+        select count(distinct user_id) as n from activity_user_days
+        where day >= ${a} and day < ${b}`.execute(this.#db);
+      return num(rows[0]?.n);
+    };
+
+    const out = {} as AnalyticsReport['active'];
+    for (const unit of units) {
+      out[unit] = await Promise.all(
+        periods[unit].map(async (p) => {
+          const { index: _index, unit: _unit, ...period } = p;
+          return { ...period, users: await count(p) };
+        }),
+      );
     }
     return out;
   }
 
-  /** Distinct users who signed in, per period of `unit` within [from, to). */
-  async #active(unit: PeriodUnit, from: number, to: number): Promise<ActivePeriod[]> {
-    const { rows } = await sql<Row>`
-      select ${this.#bucket(sql`at`, unit)} as k, count(distinct user_id) as n
-      from session_events
-      where kind = 'signed_in' and at >= ${from} and at < ${to}
-      group by 1`.execute(this.#db);
-    const byKey = new Map(rows.map((r) => [num(r.k), num(r.n)]));
-    return periodsOf(from, to, unit).map(({ index, ...p }) => ({
-      ...p,
-      users: byKey.get(index) ?? 0,
-    }));
-  }
-
+  /**
+   * Users whose latest sign-in is within the last 24 hours, 7 days and 30 days: one range
+   * read of the index on each user's latest sign-in.
+   */
   async #activeSince(now: number): Promise<AnalyticsReport['activeNow']> {
-    const since = async (ms: number) => {
-      const row = await this.#db
-        .selectFrom('session_events')
-        .select((eb) => eb.fn.count<number>('user_id').distinct().as('n'))
-        .where('kind', '=', 'signed_in')
-        .where('at', '>', now - ms)
-        .where('at', '<=', now)
-        .executeTakeFirstOrThrow();
-      return num(row.n);
-    };
-    const [day, week, month] = await Promise.all([
-      since(DAY_MS),
-      since(WEEK_MS),
-      since(30 * DAY_MS),
-    ]);
-    return { day, week, month };
+    const { rows } = await sql<Row>`
+      select
+        sum(case when last_at > ${now - DAY_MS} then 1 else 0 end) as day,
+        sum(case when last_at > ${now - WEEK_MS} then 1 else 0 end) as week,
+        count(*) as month
+      from activity_last where last_at > ${now - 30 * DAY_MS} and last_at <= ${now}`.execute(
+      this.#db,
+    );
+    return { day: num(rows[0]?.day), week: num(rows[0]?.week), month: num(rows[0]?.month) };
   }
 }
-
-/**
- * When an account left `pending`, or null while it is pending. Rows written before migration
- * 0002 (or by tools that set only `approved_at`) fall back to the best time known.
- */
-const LEFT = sql`(case when status = 'pending' then null
-  else coalesce(decided_at, approved_at, rejected_at, updated_at) end)`;
 
 function isoDay(at: number): string {
   return new Date(at).toISOString().slice(0, 10);

@@ -7,6 +7,7 @@ import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from 'kysely';
 import type { Dialect } from '../db/database.js';
 import type { DB, Role, UserRow, UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
+import { recordSignInActivity } from './activity.js';
 import { normalizeEmail } from './email.js';
 import type { UserVersions } from './user-versions.js';
 
@@ -260,6 +261,8 @@ export class UserRepo {
 
   async recordLogin(id: number, now: number) {
     await this.#db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute();
+    // Every sign-in passes here (SessionService.signIn): the analytics page's aggregates.
+    await recordSignInActivity(this.#db, this.#dialect, id, now);
   }
 
   #filtered(q: Partial<UserQuery>): SelectQueryBuilder<DB, 'users', object> {

@@ -5,6 +5,7 @@
  */
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { rebuildActivity } from '../../src/users/activity.js';
 import { PASSWORD, storeKindsToRun, type TestApp } from '../support/app.js';
 import { chromiumGate, signInThroughForm, useBrowser } from '../support/browser.js';
 
@@ -68,6 +69,8 @@ async function seed(t: TestApp) {
       ),
     )
     .execute();
+  // History written directly (not through sign-in): the page's aggregates come from it.
+  await rebuildActivity(db, t.database.dialect);
 }
 
 /**

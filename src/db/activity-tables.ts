@@ -1,0 +1,261 @@
+/**
+ * @module db/activity-tables
+ * The analytics page's pre-aggregated tables as migration 0008 creates and backfills them:
+ * sign-in activity (see users/activity.ts for what it holds), and counters of the users table
+ * per day and by role and status, kept by triggers. The fill is also how `rebuildActivity` recomputes
+ * them, so the two cannot disagree; a later change of these tables needs a migration of its own
+ * that copies what it changes, as 0008 must keep doing what it did.
+ */
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+import type { Dialect } from './database.js';
+
+const DAY_MS = sql.lit(86_400_000);
+
+export async function createActivityTables(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  const time = dialect === 'postgres' ? 'bigint' : 'integer';
+  await db.schema
+    .createTable('activity_user_days')
+    .addColumn('user_id', 'integer', (c) => c.notNull())
+    .addColumn('day', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('activity_user_days_pk', ['user_id', 'day'])
+    .execute();
+  // Distinct users of any span of days, for the one case the counters cannot answer.
+  await db.schema
+    .createIndex('activity_user_days_day_idx')
+    .on('activity_user_days')
+    .columns(['day', 'user_id'])
+    .execute();
+  await db.schema
+    .createTable('activity_user_periods')
+    .addColumn('user_id', 'integer', (c) => c.notNull())
+    .addColumn('unit', 'text', (c) => c.notNull())
+    .addColumn('period', 'integer', (c) => c.notNull())
+    .addColumn('first_day', 'integer', (c) => c.notNull())
+    .addColumn('last_day', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('activity_user_periods_pk', ['user_id', 'unit', 'period'])
+    .execute();
+  await db.schema
+    .createTable('activity_days')
+    .addColumn('day', 'integer', (c) => c.primaryKey())
+    .addColumn('users', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('week_firsts', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('week_lasts', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('month_firsts', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('month_lasts', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .createTable('activity_last')
+    .addColumn('user_id', 'integer', (c) => c.primaryKey())
+    .addColumn('last_at', time, (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex('activity_last_at_idx')
+    .on('activity_last')
+    .column('last_at')
+    .execute();
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the migration's Kysely<unknown> or the app's
+export async function dropActivityTables(db: Kysely<any>): Promise<void> {
+  for (const table of [
+    'activity_last',
+    'activity_days',
+    'activity_user_periods',
+    'activity_user_days',
+  ]) {
+    await db.schema.dropTable(table).ifExists().execute();
+  }
+}
+
+/** The month index (year * 12 + month - 1) of a day number, in SQL. */
+function monthOf(day: RawBuilder<unknown>, dialect: Dialect): RawBuilder<unknown> {
+  if (dialect === 'postgres') {
+    const at = sql`(to_timestamp(cast(${day} as bigint) * 86400) at time zone 'UTC')`;
+    return sql`cast(extract(year from ${at}) * 12 + extract(month from ${at}) - 1 as integer)`;
+  }
+  const at = sql`${day} * 86400, 'unixepoch'`;
+  return sql`(cast(strftime('%Y', ${at}) as integer) * 12 + cast(strftime('%m', ${at}) as integer) - 1)`;
+}
+
+/**
+ * Fills the (empty) activity tables from every `signed_in` history row: four INSERT ... SELECT,
+ * so nothing is shipped to Node. Times are non-negative integers, so `/` is floor on both engines.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: raw SQL on any Kysely schema or transaction
+export async function fillActivityFromHistory(db: Kysely<any>, dialect: Dialect): Promise<void> {
+  await sql`insert into activity_user_days (user_id, day)
+    select distinct user_id, cast(at / ${DAY_MS} as integer) from session_events
+    where kind = 'signed_in'`.execute(db);
+  const week = sql`((day - 4) / 7)`;
+  await sql`insert into activity_user_periods (user_id, unit, period, first_day, last_day)
+    select user_id, 'week', ${week}, min(day), max(day) from activity_user_days
+    group by user_id, ${week}`.execute(db);
+  const month = monthOf(sql`day`, dialect);
+  await sql`insert into activity_user_periods (user_id, unit, period, first_day, last_day)
+    select user_id, 'month', ${month}, min(day), max(day) from activity_user_days
+    group by user_id, ${month}`.execute(db);
+  await sql`insert into activity_days
+    (day, users, week_firsts, week_lasts, month_firsts, month_lasts)
+    select day, sum(u), sum(wf), sum(wl), sum(mf), sum(ml) from (
+      select day, count(*) as u, 0 as wf, 0 as wl, 0 as mf, 0 as ml
+        from activity_user_days group by day
+      union all
+      select first_day, 0, sum(case when unit = 'week' then 1 else 0 end), 0,
+        sum(case when unit = 'month' then 1 else 0 end), 0
+        from activity_user_periods group by first_day
+      union all
+      select last_day, 0, 0, sum(case when unit = 'week' then 1 else 0 end), 0,
+        sum(case when unit = 'month' then 1 else 0 end)
+        from activity_user_periods group by last_day
+    ) parts group by day`.execute(db);
+  await sql`insert into activity_last (user_id, last_at)
+    select user_id, max(at) from session_events where kind = 'signed_in'
+    group by user_id`.execute(db);
+}
+
+/**
+ * When a users row left `pending`, or null while pending: the page's definition (see
+ * users/analytics.ts), written for a row alias (`new`, `old`, or the table).
+ */
+function leftOf(r: string): string {
+  return `(case when ${r}.status = 'pending' then null
+    else coalesce(${r}.decided_at, ${r}.approved_at, ${r}.rejected_at, ${r}.updated_at) end)`;
+}
+
+/**
+ * The `user_days` counters one users row adds to (sign 1) or takes from (-1), as a SELECT of
+ * (day, registrations, approvals, rejections, pending_in, pending_out): registered that day;
+ * approved or rejected that day after waiting; entered the pending queue that day (registered
+ * and not decided at once); left it that day.
+ */
+function dayContributions(r: string, sign: 1 | -1, from = ''): string {
+  const left = leftOf(r);
+  const day = (column: string) => `${column} / 86400000`;
+  const where = (cond: string) => `${from ? `${from} where` : 'where'} ${cond}`;
+  return `select ${day(`${r}.created_at`)} as day, ${sign} as registrations, 0 as approvals,
+      0 as rejections,
+      case when ${left} is null or ${left} > ${r}.created_at then ${sign} else 0 end as pending_in,
+      0 as pending_out ${from}
+    union all select ${day(`${r}.approved_at`)}, 0, ${sign}, 0, 0, 0
+      ${where(`${r}.approved_at > ${r}.created_at`)}
+    union all select ${day(`${r}.rejected_at`)}, 0, 0, ${sign}, 0, 0
+      ${where(`${r}.rejected_at > ${r}.created_at`)}
+    union all select ${day(left)}, 0, 0, 0, 0, ${sign} ${where(`${left} > ${r}.created_at`)}`;
+}
+
+function addToUserDays(parts: string[]): string {
+  const fields = ['registrations', 'approvals', 'rejections', 'pending_in', 'pending_out'];
+  return `insert into user_days (day, ${fields.join(', ')})
+    select day, ${fields.map((f) => `sum(${f})`).join(', ')}
+    from (${parts.join(' union all ')}) c group by day
+    on conflict (day) do update set
+      ${fields.map((f) => `${f} = user_days.${f} + excluded.${f}`).join(',\n      ')}`;
+}
+
+function addToUserTotals(rows: [string, 1 | -1][]): string {
+  const parts = rows.flatMap(([r, sign]) => [
+    `select 'role:' || ${r}.role as name, ${sign} as n`,
+    `select 'status:' || ${r}.status, ${sign}`,
+  ]);
+  return `insert into user_totals (name, n)
+    select name, sum(n) from (${parts.join(' union all ')}) t group by name
+    on conflict (name) do update set n = user_totals.n + excluded.n`;
+}
+
+/** The columns whose change can move a user's counters (not last_login_at: every sign-in). */
+const COUNTED_COLUMNS =
+  'created_at, approved_at, rejected_at, decided_at, updated_at, status, role';
+
+/**
+ * Per-day counters of the users table and totals by role and status, kept by triggers so that
+ * every writer (the application, the seeder, a tool, a test inserting rows) keeps them right,
+ * and filled from the rows already there.
+ */
+export async function createUserCounters(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  await db.schema
+    .createTable('user_days')
+    .addColumn('day', 'integer', (c) => c.primaryKey())
+    .addColumn('registrations', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('approvals', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('rejections', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('pending_in', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('pending_out', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .createTable('user_totals')
+    .addColumn('name', 'text', (c) => c.primaryKey())
+    .addColumn('n', 'integer', (c) => c.notNull())
+    .execute();
+  // The waits of approvals in a range, read from the index alone for the medians.
+  await db.schema
+    .createIndex('users_approval_wait_idx')
+    .on('users')
+    .columns(['approved_at', 'created_at'])
+    .execute();
+
+  const onInsert = [addToUserDays([dayContributions('new', 1)]), addToUserTotals([['new', 1]])];
+  const onUpdate = [
+    addToUserDays([dayContributions('old', -1), dayContributions('new', 1)]),
+    addToUserTotals([
+      ['old', -1],
+      ['new', 1],
+    ]),
+  ];
+  const onDelete = [addToUserDays([dayContributions('old', -1)]), addToUserTotals([['old', -1]])];
+  if (dialect === 'postgres') {
+    const body = (statements: string[]) => statements.map((s) => `${s};`).join('\n');
+    await sql
+      .raw(`create function users_counters() returns trigger language plpgsql as $$
+        begin
+          if tg_op = 'INSERT' then ${body(onInsert)}
+          elsif tg_op = 'UPDATE' then ${body(onUpdate)}
+          else ${body(onDelete)}
+          end if;
+          return null;
+        end $$`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_counters_write after insert or delete on users
+        for each row execute function users_counters()`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_counters_update after update of ${COUNTED_COLUMNS} on users
+        for each row execute function users_counters()`)
+      .execute(db);
+  } else {
+    const body = (statements: string[]) => statements.map((s) => `${s};`).join('\n');
+    await sql
+      .raw(`create trigger users_counters_insert after insert on users begin ${body(onInsert)} end`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_counters_update after update of ${COUNTED_COLUMNS} on users
+        begin ${body(onUpdate)} end`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_counters_delete after delete on users begin ${body(onDelete)} end`)
+      .execute(db);
+  }
+
+  await sql.raw(addToUserDays([dayContributions('users', 1, 'from users')])).execute(db);
+  await sql
+    .raw(`insert into user_totals (name, n)
+      select 'role:' || role, count(*) from users group by role
+      union all select 'status:' || status, count(*) from users group by status`)
+    .execute(db);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the migration's Kysely<unknown> or the app's
+export async function dropUserCounters(db: Kysely<any>, dialect: Dialect): Promise<void> {
+  if (dialect === 'postgres') {
+    await sql`drop trigger if exists users_counters_write on users`.execute(db);
+    await sql`drop trigger if exists users_counters_update on users`.execute(db);
+    await sql`drop function if exists users_counters()`.execute(db);
+  } else {
+    for (const name of ['insert', 'update', 'delete']) {
+      await sql`drop trigger if exists ${sql.raw(`users_counters_${name}`)}`.execute(db);
+    }
+  }
+  await db.schema.dropIndex('users_approval_wait_idx').ifExists().execute();
+  await db.schema.dropTable('user_totals').ifExists().execute();
+  await db.schema.dropTable('user_days').ifExists().execute();
+}
