@@ -230,6 +230,12 @@ export class UserAnalytics {
    * The median of `approved_at - created_at` per key, for approvals in [from, to). Window
    * functions run alike on SQLite (3.25+) and PostgreSQL: the middle one or two rows of each
    * group are averaged, so no wait leaves the database.
+   *
+   * LIMITATION: the only figure of the page not read from counters: it reads and sorts every
+   * approval of the range (from the index on (approved_at, created_at), twice: per period and
+   * over the range), so its cost grows with the approvals in the range. Bounding it needs a
+   * histogram of waits per day kept by the users triggers, which makes the median approximate
+   * to the histogram's buckets (a change of definition the page would have to state).
    */
   async #medianWait(key: RawBuilder<unknown>, from: number, to: number) {
     const { rows } = await sql<Row>`
