@@ -28,6 +28,11 @@ import { revokeMatchingView, type SessionRowView, sessionsView } from './session
 const SessionIdParam = Type.Object({
   sessionId: Type.String({ pattern: '^[0-9a-f]{64}$', maxLength: 64 }),
 });
+// The sessions page counts its matches up to here and then says "more than": an exact count
+// of a broad filter costs what the whole match costs. JSON keeps the exact total (API clients
+// page until it), and revoke-matching counts exactly.
+const COUNT_UP_TO = 1_000;
+
 const UserIdParam = Type.Object({ userId: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) });
 
 /** Fields every action form may carry besides its own. */
@@ -129,11 +134,13 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const filters = readFilters(request.query);
     const now = clock();
     const query = toStoreQuery(filters, now);
+    const json = wantsJson(request);
     const [page, counts] = await Promise.all([
       sessions.store.list({
         ...query,
         offset: (filters.page - 1) * filters.perPage,
         limit: filters.perPage,
+        ...(json ? {} : { countUpTo: COUNT_UP_TO }),
       }),
       sessions.store.counts(now),
     ]);
@@ -151,7 +158,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       own: s.id === ownId,
     }));
 
-    if (wantsJson(request)) {
+    if (json) {
       return {
         total: page.total,
         page: filters.page,
@@ -170,6 +177,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         filters,
         rows,
         total: page.total,
+        totalCapped: page.totalCapped === true,
         skipped: page.skipped,
         activeCount: counts.active,
         now,

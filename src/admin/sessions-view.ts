@@ -30,6 +30,8 @@ export interface SessionsPageData {
   filters: SessionFilters;
   rows: SessionRowView[];
   total: number;
+  /** More than `total` match: the count stopped there (the store's countUpTo). */
+  totalCapped?: boolean;
   skipped: number;
   activeCount: number;
   now: number;
@@ -84,8 +86,16 @@ function filterForm(f: SessionFilters): SafeHtml {
 </form>`;
 }
 
-function pagination(f: SessionFilters, total: number, now: number): SafeHtml | '' {
-  const pages = Math.max(1, Math.ceil(total / f.perPage));
+function pagination(
+  f: SessionFilters,
+  total: number,
+  now: number,
+  capped: boolean,
+  full: boolean,
+): SafeHtml | '' {
+  // A capped count knows no last page: Next stays open while pages come back full.
+  const counted = Math.max(1, Math.ceil(total / f.perPage));
+  const pages = capped ? Math.max(counted, full ? f.page + 1 : f.page) : counted;
   if (pages === 1) return '';
   const asOf = f.asOf ?? now;
   const link = (p: number, label: string, disabled: boolean, current = false) =>
@@ -100,7 +110,7 @@ function pagination(f: SessionFilters, total: number, now: number): SafeHtml | '
     ${link(Math.max(1, f.page - 1), '‹ Previous', f.page === 1)}
     ${around.map((p) => link(p, String(p), false, p === f.page))}
     ${link(Math.min(pages, f.page + 1), 'Next ›', f.page >= pages)}
-    ${link(pages, `Last (${pages}) »`, f.page >= pages)}
+    ${capped ? '' : link(pages, `Last (${pages}) »`, f.page >= pages)}
   </ul></nav>`;
 }
 
@@ -130,12 +140,16 @@ function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtm
 export function sessionsView(d: SessionsPageData): SafeHtml {
   const f = d.filters;
   const returnTo = `/admin/sessions${filterSearch(f)}`;
+  const capped = d.totalCapped === true;
   const first = d.total === 0 ? 0 : (f.page - 1) * f.perPage + 1;
-  const last = Math.min(d.total, f.page * f.perPage);
+  const last = capped ? first + d.rows.length - 1 : Math.min(d.total, f.page * f.perPage);
+  const matching = capped
+    ? `more than ${d.total.toLocaleString('en')}`
+    : d.total.toLocaleString('en');
 
   return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Sessions</h1>
-  <span class="fs-5" id="match-count" data-total="${d.total}">${d.total.toLocaleString('en')} matching</span>
+  <span class="fs-5" id="match-count" data-total="${d.total}"${capped ? html` data-capped` : ''}>${matching} matching</span>
   <span class="text-body-secondary small" id="active-count">${d.activeCount.toLocaleString('en')} active in all</span>
   <div class="ms-auto d-flex flex-wrap align-items-center gap-2">${d.savedViews ?? ''}${exportButtons('/admin/sessions/export', filterSearch({ ...f, page: 1 }))}</div>
 </div>
@@ -154,7 +168,7 @@ ${
     <button class="btn btn-danger btn-sm" type="submit" data-action="bulk-revoke">Bulk revoke selected</button>
     <a class="btn btn-outline-danger btn-sm${d.total === 0 ? ' disabled' : ''}"
       href="/admin/sessions/revoke-matching${filterSearch({ ...f, page: 1, asOf: undefined })}"
-      >Revoke all ${d.total.toLocaleString('en')} matching…</a>
+      >Revoke all ${capped ? '' : `${d.total.toLocaleString('en')} `}matching…</a>
     <button class="btn btn-outline-secondary btn-sm" type="submit" formaction="/admin/sessions/cleanup-expired"
       data-action="cleanup">Clean up expired</button>
     <div class="form-check ms-2">
@@ -168,7 +182,7 @@ ${
   </div>
   <div class="table-responsive">
   <table class="table table-sm table-hover align-middle" id="sessions-table">
-    <caption class="small">Showing ${first}–${last} of ${d.total.toLocaleString('en')}${hasFilters(f) ? ' (filtered)' : ''}.
+    <caption class="small">Showing ${first}–${last} of ${matching}${hasFilters(f) ? ' (filtered)' : ''}.
       Times are relative; hover for the exact UTC time.</caption>
     <thead><tr>
       <th scope="col"><input class="form-check-input" type="checkbox" id="select-all" aria-label="Select all on this page"></th>
@@ -186,7 +200,7 @@ ${
   </table>
   </div>
 </form>
-${pagination(f, d.total, d.now)}`;
+${pagination(f, d.total, d.now, capped, d.rows.length >= f.perPage)}`;
 }
 
 export function revokeMatchingView(d: {

@@ -3,7 +3,7 @@
  * Queries on the users table. Email comparisons use the stored normal form, and the
  * email filter is a plain substring test, never a LIKE pattern.
  */
-import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type { Dialect } from '../db/database.js';
 import type { DB, Role, UserRow, UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
@@ -16,6 +16,8 @@ import type { UserVersions } from './user-versions.js';
 export const USER_CACHE_TTL_MS = 5_000;
 // Rows kept per process; past it the oldest entry goes (a Map iterates in insertion order).
 const USER_CACHE_MAX = 10_000;
+// Ids per `in (...)` list of idsMatching's `among`.
+const AMONG_CHUNK = 500;
 
 interface CachedUser {
   row: UserRow | undefined;
@@ -175,12 +177,32 @@ export class UserRepo {
     return { items, total: Number(count.n) };
   }
 
-  /** Ids of users matching email (already normalized) and role; answers the Redis store. */
-  async idsMatching(filter: { email?: string; role?: Role }): Promise<number[]> {
-    const rows = await this.#filtered({ email: filter.email, role: filter.role })
-      .select('id')
-      .execute();
-    return rows.map((r) => r.id);
+  /**
+   * Ids of users matching email (already normalized) and role; answers the Redis store.
+   * `among` narrows to those ids (a page's owners: a primary-key lookup, not a scan), and
+   * `limit` stops the scan early, lowest ids first (with `after`, one keyset page), so a broad
+   * filter costs what its page needs.
+   */
+  async idsMatching(
+    filter: { email?: string; role?: Role },
+    // The shape of sessions/session-store ResolveOptions.
+    options: { among?: readonly number[]; after?: number; limit?: number } = {},
+  ): Promise<number[]> {
+    const among = options.among === undefined ? undefined : [...new Set(options.among)];
+    if (among?.length === 0) return [];
+    const ids: number[] = [];
+    // Chunked so a long `among` stays under either database's parameter limit.
+    for (let i = 0; i < (among?.length ?? 1); i += AMONG_CHUNK) {
+      let query = this.#filtered({ email: filter.email, role: filter.role }).select('id');
+      if (among !== undefined) query = query.where('id', 'in', among.slice(i, i + AMONG_CHUNK));
+      if (options.after !== undefined) query = query.where('id', '>', options.after);
+      if (options.limit !== undefined) {
+        query = query.orderBy('id').limit(Math.max(options.limit - ids.length, 0));
+      }
+      for (const r of await query.execute()) ids.push(r.id);
+      if (options.limit !== undefined && ids.length >= options.limit) break;
+    }
+    return ids;
   }
 
   async countAll(): Promise<number> {
@@ -269,10 +291,16 @@ export class UserRepo {
     let query = this.#db.selectFrom('users') as SelectQueryBuilder<DB, 'users', object>;
     if (q.email) {
       const needle = normalizeEmail(q.email);
-      const fn = this.#dialect === 'postgres' ? 'strpos' : 'instr';
-      query = query.where((eb) =>
-        eb(eb.fn(fn, [eb.ref('email_normalized'), eb.val(needle)]), '>', 0),
-      );
+      if (this.#dialect === 'postgres') {
+        // LIKE with every wildcard escaped is still a plain substring test, and unlike strpos
+        // it can use the trigram index of migration 0005 (needles of 3 characters or more).
+        const pattern = `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        query = query.where(sql<boolean>`email_normalized like ${pattern} escape '\\'`);
+      } else {
+        query = query.where((eb) =>
+          eb(eb.fn('instr', [eb.ref('email_normalized'), eb.val(needle)]), '>', 0),
+        );
+      }
     }
     if (q.role) query = query.where('role', '=', q.role);
     if (q.status) query = query.where('status', '=', q.status);

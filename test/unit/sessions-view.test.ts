@@ -1,0 +1,71 @@
+/**
+ * The sessions table when the store stopped counting at the page's cap: the page says "more
+ * than", offers no last page it cannot know, keeps Next open while pages come back full, and
+ * leaves the exact number to revoke-matching's confirmation.
+ */
+import { describe, expect, it } from 'vitest';
+import { readFilters } from '../../src/admin/session-filters.js';
+import { type SessionRowView, sessionsView } from '../../src/admin/sessions-view.js';
+
+const NOW = Date.UTC(2026, 0, 15, 12);
+
+function rows(n: number): SessionRowView[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: String(i).padStart(64, '0'),
+    userId: i + 1,
+    email: `u${i}@example.com`,
+    role: 'admin',
+    status: 'active',
+    createdAt: NOW - i * 60_000,
+    lastSeenAt: NOW,
+    expiresAt: NOW + 3_600_000,
+    ip: '127.0.0.1',
+    browser: 'Firefox',
+    os: 'Linux',
+    own: false,
+  }));
+}
+
+function page(opts: { total: number; totalCapped?: boolean; page: number; rows: number }) {
+  return sessionsView({
+    filters: readFilters({ role: 'admin', page: opts.page, per_page: 50 }),
+    rows: rows(opts.rows),
+    total: opts.total,
+    ...(opts.totalCapped ? { totalCapped: true } : {}),
+    skipped: 0,
+    activeCount: 5,
+    now: NOW,
+    csrfToken: 'token',
+    keep: new Set(),
+  }).value;
+}
+
+describe('sessions view with a capped count', () => {
+  it('should say "more than" the cap, with no last page and no number to revoke', () => {
+    const body = page({ total: 10_000, totalCapped: true, page: 1, rows: 50 });
+    expect(body).toContain('more than 10,000 matching');
+    expect(body).toContain('Showing 1–50 of more than 10,000 (filtered)');
+    expect(body).not.toContain('Last (');
+    expect(body).toContain('Revoke all matching…');
+    expect(body).toMatch(/href="\/admin\/sessions\?role=admin&amp;page=2[^"]*"\s*>Next/);
+  });
+
+  it('should keep Next open past the counted pages while pages are full, and close it on a short one', () => {
+    const past = page({ total: 10_000, totalCapped: true, page: 200, rows: 50 });
+    expect(past).toContain('Showing 9951–10000 of more than 10,000');
+    expect(past).toMatch(/page=201[^"]*"\s*>Next/);
+
+    const end = page({ total: 10_000, totalCapped: true, page: 230, rows: 7 });
+    expect(end).toContain('Showing 11451–11457 of more than 10,000');
+    expect(end).toMatch(
+      /<li class="page-item disabled">\s*<a class="page-link" href="[^"]*page=230[^"]*"\s*>Next/,
+    );
+  });
+
+  it('should show an exact count with its last page as before', () => {
+    const body = page({ total: 120, page: 1, rows: 50 });
+    expect(body).toContain('120 matching');
+    expect(body).toContain('Last (3) »');
+    expect(body).toContain('Revoke all 120 matching…');
+  });
+});
