@@ -8,7 +8,8 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database as DatabaseConfig } from '../config.js';
-import { type CircuitStateName, guardPool } from '../resilience/guarded-database.js';
+import type { CircuitStateName } from '../resilience/breaker.js';
+import { guardPool } from '../resilience/guarded-database.js';
 import type { DB } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -12,8 +12,8 @@
  * and driver messages go to the log, not to an unauthenticated client.
  */
 
-import { BrokenCircuitError, TaskCancelledError } from 'cockatiel';
 import type { FastifyPluginAsync } from 'fastify';
+import { CircuitOpenError, DeadlineError } from '../resilience/breaker.js';
 
 /** Paths the auth hook leaves alone: probes carry no cookie and must not touch a store. */
 export const PROBE_PATHS: readonly string[] = ['/healthz', '/readyz'];
@@ -53,8 +53,8 @@ async function probe(run: () => Promise<unknown>, ms: number, onError: (err: unk
 
 function failureOf(err: unknown): Failure {
   const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-  if (cause instanceof BrokenCircuitError) return 'circuit_open';
-  if (cause instanceof TaskCancelledError || err instanceof CheckTimeout) return 'timeout';
+  if (cause instanceof CircuitOpenError) return 'circuit_open';
+  if (cause instanceof DeadlineError || err instanceof CheckTimeout) return 'timeout';
   if (/timeout/i.test(err instanceof Error ? err.message : '')) return 'timeout';
   return 'unreachable';
 }

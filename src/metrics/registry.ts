@@ -36,8 +36,11 @@ function checkName(name: string, labelNames: readonly string[]): void {
 }
 
 /** One key per label set, in the order the metric declared its label names. */
+// Label values are short names from the code; a control character cannot occur in them.
 function keyOf(labelNames: readonly string[], labels: Labels): string {
-  return JSON.stringify(labelNames.map((n) => labels[n] ?? ''));
+  let key = '';
+  for (const name of labelNames) key += `${labels[name] ?? ''}\u0001`;
+  return key;
 }
 
 /** A value that only goes up, per label set. */

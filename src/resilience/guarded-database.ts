@@ -9,19 +9,9 @@
  * is destroyed on release rather than handed to the next query. Streams (cursors) pass
  * through unbounded: an export may rightly run for minutes, and its reader has its own limits.
  */
-import {
-  BrokenCircuitError,
-  type CircuitBreakerPolicy,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  handleWhen,
-  TimeoutStrategy,
-  timeout,
-  wrap,
-} from 'cockatiel';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
+import { Breaker, type CircuitStateName } from './breaker.js';
 import { isStoreFault } from './guarded-store.js';
 
 /** The database could not answer (down, too slow, or the breaker is open). */
@@ -34,8 +24,6 @@ export class DatabaseUnavailableError extends Error {
     );
   }
 }
-
-export type CircuitStateName = 'closed' | 'open' | 'half_open';
 
 export interface GuardedPool extends PostgresPool {
   readonly breaker: { state: CircuitStateName; since: number };
@@ -51,49 +39,30 @@ export interface DatabaseGuardOptions {
   onStateChange?: (state: CircuitStateName) => void;
 }
 
-const STATE_NAMES: Record<CircuitState, CircuitStateName> = {
-  [CircuitState.Closed]: 'closed',
-  [CircuitState.Open]: 'open',
-  [CircuitState.HalfOpen]: 'half_open',
-  [CircuitState.Isolated]: 'open',
-};
-
 /**
  * Wraps a pg Pool for Kysely's PostgresDialect. Waiting for a connection is bounded by the
  * pool's own `connectionTimeoutMillis` (set it to the same timeout), which also gives back a
  * connection that arrives late; the breaker counts those failures too.
  */
 export function guardPool(pool: pg.Pool, opts: DatabaseGuardOptions): GuardedPool {
-  const breaker: CircuitBreakerPolicy = circuitBreaker(handleWhen(isStoreFault), {
-    halfOpenAfter: opts.halfOpenAfterMs ?? 2_000,
-    breaker: new ConsecutiveBreaker(opts.failuresToOpen ?? 5),
+  const breaker = new Breaker({
+    isFault: isStoreFault,
+    failuresToOpen: opts.failuresToOpen,
+    halfOpenAfterMs: opts.halfOpenAfterMs,
+    onStateChange: opts.onStateChange,
   });
-  const status = { state: 'closed' as CircuitStateName, since: Date.now() };
-  breaker.onStateChange((state) => {
-    status.state = STATE_NAMES[state];
-    status.since = Date.now();
-    opts.onStateChange?.(status.state);
-  });
-  const bounded = wrap(breaker, timeout(opts.timeoutMs, TimeoutStrategy.Aggressive));
+  const status = breaker.status;
 
-  const run = async <T>(
-    op: string,
-    fn: () => Promise<T>,
-    policy: CircuitBreakerPolicy | typeof bounded,
-  ) => {
-    try {
-      // One trial at a time, the others refused at once rather than held for up to the bound.
-      if (status.state === 'half_open') throw new BrokenCircuitError('a trial query is under way');
-      return await policy.execute(fn, new AbortController().signal);
-    } catch (err) {
+  /** `bounded`: the query gets the timeout; waiting for a connection has the pool's own. */
+  const run = <T>(op: string, fn: () => Promise<T>, bounded: boolean): Promise<T> =>
+    breaker.run(fn, bounded ? opts.timeoutMs : undefined).catch((err: unknown) => {
       throw isStoreFault(err) ? new DatabaseUnavailableError(op, err) : err;
-    }
-  };
+    });
 
   return {
     breaker: status,
     async connect(): Promise<PostgresPoolClient> {
-      const client = await run('connect', () => pool.connect(), breaker);
+      const client = await run('connect', () => pool.connect(), false);
       let broken = false;
       // A connection lost while checked out between two queries: pg emits it on the client,
       // where nobody listens (the pool listens only to idle ones), and the process would crash.
@@ -103,7 +72,7 @@ export function guardPool(pool: pg.Pool, opts: DatabaseGuardOptions): GuardedPoo
       client.on('error', lost);
       const query = (text: unknown, parameters?: ReadonlyArray<unknown>) => {
         if (typeof text !== 'string') return client.query(text as pg.Submittable);
-        return run('query', () => client.query(text, parameters as unknown[]), bounded).catch(
+        return run('query', () => client.query(text, parameters as unknown[]), true).catch(
           (err: unknown) => {
             if (err instanceof DatabaseUnavailableError) broken = true;
             throw err;

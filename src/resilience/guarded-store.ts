@@ -5,21 +5,9 @@
  * instead of piling up, and the breaker probes again by itself.
  */
 
-import { setMaxListeners } from 'node:events';
-import {
-  BrokenCircuitError,
-  type CircuitBreakerPolicy,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  handleWhen,
-  TimeoutStrategy,
-  timeout,
-  wrap,
-} from 'cockatiel';
-import { neverAbortedSignal } from 'cockatiel/dist/common/abort.js';
 import { ErrorReply } from 'redis';
 import type { SessionStore } from '../sessions/session-store.js';
+import { Breaker, type CircuitStateName, DeadlineError, withDeadline } from './breaker.js';
 
 /** The session store could not answer (down, timed out, or the breaker is open). */
 export class StoreUnavailableError extends Error {
@@ -57,11 +45,13 @@ export interface GuardOptions {
   /** Pause before the breaker lets a trial call through, in milliseconds. @default 2000 */
   halfOpenAfterMs?: number;
   onCall?: (event: StoreCallEvent) => void;
-  onStateChange?: (state: 'closed' | 'open' | 'half_open', at: number) => void;
+  onStateChange?: (state: CircuitStateName, at: number) => void;
 }
 
 const BULK_OPS = new Set([
   'deleteMany',
+  'takeMany',
+  'takeExpired',
   'list',
   'listIds',
   'listExpired',
@@ -76,21 +66,9 @@ const BULK_OPS = new Set([
 /** Walks of the whole store, run on an operator's request; bounded by `repairTimeoutMs`. */
 const REPAIR_OPS = new Set(['repairIndexes', 'removeUnreadable']);
 
-const STATE_NAMES: Record<CircuitState, 'closed' | 'open' | 'half_open'> = {
-  [CircuitState.Closed]: 'closed',
-  [CircuitState.Open]: 'open',
-  [CircuitState.HalfOpen]: 'half_open',
-  [CircuitState.Isolated]: 'open',
-};
-
 export interface GuardedStore extends SessionStore {
-  readonly breaker: { state: 'closed' | 'open' | 'half_open'; since: number };
+  readonly breaker: { state: CircuitStateName; since: number };
 }
-
-// Calls held while a half-open trial runs are retried by cockatiel on its one shared signal, each
-// adding a listener for as long as it runs: one per waiting request, released as each ends.
-// Node's warning past ten listeners would fire on every outage with some traffic.
-setMaxListeners(0, neverAbortedSignal);
 
 // Redis replies that mean "not now" rather than "wrong request": loading its data after a
 // restart, a script hogging it, a replica cut off from its primary, a full memory.
@@ -125,50 +103,32 @@ export function isStoreFault(error: unknown): boolean {
 }
 
 export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStore {
-  // One trial call at a time in half-open (the others fail at once, see `call`), so a store
-  // coming back is not hit by every waiting request.
-  const breaker: CircuitBreakerPolicy = circuitBreaker(handleWhen(isStoreFault), {
-    halfOpenAfter: opts.halfOpenAfterMs ?? 2_000,
-    breaker: new ConsecutiveBreaker(opts.failuresToOpen ?? 5),
+  const breaker = new Breaker({
+    isFault: isStoreFault,
+    failuresToOpen: opts.failuresToOpen,
+    halfOpenAfterMs: opts.halfOpenAfterMs,
+    onStateChange: opts.onStateChange,
   });
-  const status = { state: 'closed' as 'closed' | 'open' | 'half_open', since: Date.now() };
-  breaker.onStateChange((state) => {
-    status.state = STATE_NAMES[state];
-    status.since = Date.now();
-    opts.onStateChange?.(status.state, status.since);
-  });
+  const status = breaker.status;
+  const bulkMs = opts.bulkTimeoutMs ?? opts.timeoutMs * 20;
+  const repairMs = opts.repairTimeoutMs ?? opts.timeoutMs * 120;
+  const boundOf = (op: string) =>
+    REPAIR_OPS.has(op) ? repairMs : BULK_OPS.has(op) ? bulkMs : opts.timeoutMs;
 
-  const single = wrap(breaker, timeout(opts.timeoutMs, TimeoutStrategy.Aggressive));
-  const bulk = wrap(
-    breaker,
-    timeout(opts.bulkTimeoutMs ?? opts.timeoutMs * 20, TimeoutStrategy.Aggressive),
-  );
-
-  const repair = wrap(
-    breaker,
-    timeout(opts.repairTimeoutMs ?? opts.timeoutMs * 120, TimeoutStrategy.Aggressive),
-  );
-  const policyOf = (op: string) => (REPAIR_OPS.has(op) ? repair : BULK_OPS.has(op) ? bulk : single);
-
-  const call = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
+  const call = <T>(op: string, fn: () => Promise<T>): Promise<T> => {
     const start = performance.now();
-    try {
-      // While the trial call runs, the others fail at once: cockatiel would hold them until the
-      // trial settles, and a trial that is a listing may take the bulk bound (seconds), far
-      // past the single-call bound those requests were promised.
-      if (status.state === 'half_open') throw new BrokenCircuitError('a trial call is under way');
-      // A signal per call: without one, cockatiel hangs every call on one shared signal
-      // and Node warns once more than ten run at a time.
-      const signal = new AbortController().signal;
-      const result = await policyOf(op).execute(fn, signal);
-      opts.onCall?.({ op, durationMs: performance.now() - start, ok: true });
-      return result;
-    } catch (err) {
-      const error = isStoreFault(err) ? new StoreUnavailableError(op, err) : err;
-      const message = error instanceof Error ? error.message : String(error);
-      opts.onCall?.({ op, durationMs: performance.now() - start, ok: false, error: message });
-      throw error;
-    }
+    return breaker.run(fn, boundOf(op)).then(
+      (result) => {
+        opts.onCall?.({ op, durationMs: performance.now() - start, ok: true });
+        return result;
+      },
+      (err: unknown) => {
+        const error = isStoreFault(err) ? new StoreUnavailableError(op, err) : err;
+        const message = error instanceof Error ? error.message : String(error);
+        opts.onCall?.({ op, durationMs: performance.now() - start, ok: false, error: message });
+        throw error;
+      },
+    );
   };
 
   return {
@@ -179,6 +139,8 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     touch: (id, at, idle) => call('touch', () => inner.touch(id, at, idle)),
     delete: (id) => call('delete', () => inner.delete(id)),
     deleteMany: (ids) => call('deleteMany', () => inner.deleteMany(ids)),
+    takeMany: (ids) => call('takeMany', () => inner.takeMany(ids)),
+    takeExpired: (before, limit) => call('takeExpired', () => inner.takeExpired(before, limit)),
     listByUser: (userId) => call('listByUser', () => inner.listByUser(userId)),
     list: (q) => call('list', () => inner.list(q)),
     listIds: (q) => call('listIds', () => inner.listIds(q)),
@@ -219,16 +181,11 @@ export function failFastWhileOpen<T extends object>(
           return Promise.reject(new StoreUnavailableError(String(prop), 'the breaker is open'));
         }
         const call = Promise.resolve(value.apply(obj, args));
-        return timeoutMs === undefined ? call : bounded(call, timeoutMs, String(prop));
+        if (timeoutMs === undefined) return call;
+        return withDeadline(call, timeoutMs).catch((err: unknown) => {
+          throw err instanceof DeadlineError ? new StoreUnavailableError(String(prop), err) : err;
+        });
       };
     },
   });
-}
-
-function bounded<T>(work: Promise<T>, ms: number, op: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(op, `no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

@@ -14,7 +14,7 @@ import { isStream, makeWorld, routesOf, urlFor, type World } from './support.js'
 
 type Headers = LightMyRequestResponse['headers'] | http.IncomingHttpHeaders;
 
-function expectSecurityHeaders(headers: Headers, what: string) {
+function cspOf(headers: Headers) {
   const csp = String(headers['content-security-policy'] ?? '');
   const directives = new Map(
     csp.split(';').map((d) => {
@@ -22,6 +22,23 @@ function expectSecurityHeaders(headers: Headers, what: string) {
       return [name, values.join(' ')] as const;
     }),
   );
+  return { csp, directives };
+}
+
+/** A JSON API answer: nothing may load or frame it, it is never sniffed, never cached. */
+function expectApiHeaders(headers: Headers, what: string) {
+  const { csp, directives } = cspOf(headers);
+  expect(directives.get('default-src'), `${what}: ${csp}`).toBe("'none'");
+  expect(directives.get('frame-ancestors'), what).toBe("'none'");
+  expect(headers['x-content-type-options'], what).toBe('nosniff');
+  expect(headers['x-frame-options'], what).toBe('DENY');
+  expect(headers['cache-control'], what).toBe('no-store');
+  expect(headers['strict-transport-security'], what).toBeUndefined();
+}
+
+function expectSecurityHeaders(headers: Headers, what: string) {
+  if (what.startsWith('GET /api/')) return expectApiHeaders(headers, what);
+  const { csp, directives } = cspOf(headers);
   expect(directives.get('default-src'), `${what}: ${csp}`).toBe("'self'");
   expect(directives.get('script-src'), what).toBe("'self'");
   expect(directives.get('style-src'), what).toBe("'self'");
@@ -33,6 +50,11 @@ function expectSecurityHeaders(headers: Headers, what: string) {
   expect(headers['referrer-policy'], what).toBe('same-origin');
   expect(headers['x-frame-options'], what).toBe('DENY');
   expect(headers['strict-transport-security'], what).toBeUndefined();
+  // Every page depends on who asks: a shared cache or the back button must not keep it.
+  // Static files are the same for everybody and may be cached.
+  // (The live updates stream says no-cache, as event streams do.)
+  if (!what.includes(' /static/'))
+    expect(headers['cache-control'], what).toMatch(/^no-(store|cache)/);
 }
 
 /** Markup that the CSP would block: it must not be on any page in the first place. */
@@ -73,7 +95,7 @@ describe('security headers', () => {
           );
           req.on('error', reject);
         });
-        expectSecurityHeaders(headers, url);
+        expectSecurityHeaders(headers, `GET ${url}`);
         continue;
       }
       for (const client of [w.su, t.client()]) {
@@ -99,6 +121,9 @@ describe('security headers', () => {
       expectSecurityHeaders(res.headers, `${res.statusCode}`);
       expectNoInlineCode(res.body, `${res.statusCode}`);
     }
+    const refused = await t.client().get('/api/auth/session');
+    expect(refused.statusCode).toBe(401);
+    expectApiHeaders(refused.headers, 'GET /api/auth/session without a cookie');
   });
 });
 
