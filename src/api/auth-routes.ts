@@ -9,6 +9,7 @@ import { Type } from '@sinclair/typebox';
 import { WardenError } from '../errors.js';
 import { logAuthEvent } from '../events/log-lines.js';
 import { requireCsrf, requireUser } from '../http/auth.js';
+import { whoAmI } from '../http/session-fast-path.js';
 import { signInRequest, signOutRequest } from '../http/sign-in.js';
 import { expiresAt } from '../sessions/session-store.js';
 
@@ -19,6 +20,21 @@ const Credentials = Type.Object(
   },
   { additionalProperties: false },
 );
+
+// The answer, for the API document. A plain 200 is usually written by the fast path
+// (http/session-fast-path.ts) before this route is reached.
+const WhoAmI = Type.Object({
+  id: Type.Integer(),
+  email: Type.String(),
+  role: Type.String(),
+  session: Type.Object({
+    id: Type.String(),
+    createdAt: Type.Number(),
+    lastSeenAt: Type.Number(),
+    expiresAt: Type.Number(),
+    absoluteExpiresAt: Type.Number(),
+  }),
+});
 
 export const authApiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { audit, csrf, users } = app.warden;
@@ -67,19 +83,9 @@ export const authApiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.get('/session', { preHandler: requireUser }, async (request) => {
-    const { user, session } = request.auth!;
-    return {
-      id: user.id,
-      email: user.email,
-      role: user.role,
-      session: {
-        id: session.id,
-        createdAt: session.createdAt,
-        lastSeenAt: session.lastSeenAt,
-        expiresAt: expiresAt(session),
-        absoluteExpiresAt: session.absoluteExpiresAt,
-      },
-    };
-  });
+  app.get(
+    '/session',
+    { schema: { response: { 200: WhoAmI } }, preHandler: requireUser },
+    async (request) => whoAmI(request.auth!),
+  );
 };

@@ -17,6 +17,7 @@ import {
 } from './cookies.js';
 import type { Csrf } from './csrf.js';
 import { PROBE_PATHS } from './health-routes.js';
+import { preAuthOf } from './session-fast-path.js';
 
 export interface AuthDeps {
   sessions: SessionService;
@@ -43,7 +44,10 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
     if (!token) return;
 
     try {
-      const auth = await deps.sessions.authenticate(token);
+      // The fast path may have asked the store already (session-fast-path.ts): not twice.
+      const pre = preAuthOf(request.raw);
+      if (pre && 'error' in pre) throw pre.error;
+      const auth = pre ? pre.auth : await deps.sessions.authenticate(token);
       request.auth = auth;
       if (auth?.touched) {
         setSessionCookie(request, reply, token, auth.session, deps.clock(), deps.cookies);

@@ -1,0 +1,152 @@
+/**
+ * @module http/session-fast-path
+ * `GET /api/auth/session` answered before Fastify when the answer is a plain 200.
+ *
+ * Services that use Warden call this route on every request of theirs, so its cost is theirs.
+ * Measured under load, Fastify's routing, hook chain, reply and per-request child logger cost
+ * about as much as the validation itself. Here the same validation (SessionService.authenticate,
+ * the one every route uses) runs on the raw request, and when it says "signed in, nothing to
+ * re-issue" the answer is written at once: the same body, the same headers and the same log line
+ * as the route would produce (test/routes/session-fast-path.test.ts compares the two).
+ *
+ * Every other outcome goes on to Fastify with the outcome attached (`preAuthOf`), so the store
+ * is asked once: no cookie or a bad one (401), a store that cannot answer (503), a touched
+ * session whose cookie must be re-issued, a server that is closing.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
+import type { FastifyBaseLogger } from 'fastify';
+import { levels } from 'pino';
+import type { Authenticated, SessionService } from '../sessions/session-service.js';
+import { expiresAt } from '../sessions/session-store.js';
+import { SESSION_COOKIE } from './cookies.js';
+import { API_HEADERS } from './security-headers.js';
+
+export const SESSION_PATH = '/api/auth/session';
+
+/** What the fast path learned about a request it handed on. */
+export type PreAuth = { auth: Authenticated | null } | { error: unknown };
+
+const PRE_AUTH = Symbol('warden.preAuth');
+type Tagged = IncomingMessage & { [PRE_AUTH]?: PreAuth };
+
+/** The fast path's verdict on this request, when it handed the request on after asking. */
+export function preAuthOf(raw: IncomingMessage): PreAuth | undefined {
+  return (raw as Tagged)[PRE_AUTH];
+}
+
+/** The answer of `GET /api/auth/session`, one definition for both paths. */
+export function whoAmI({ user, session }: Authenticated) {
+  return {
+    id: user.id,
+    email: user.email,
+    role: user.role,
+    session: {
+      id: session.id,
+      createdAt: session.createdAt,
+      lastSeenAt: session.lastSeenAt,
+      expiresAt: expiresAt(session),
+      absoluteExpiresAt: session.absoluteExpiresAt,
+    },
+  };
+}
+
+/** The client's address as Fastify's `request.ip` computes it with the same trust. */
+export type TrustFn = (addr: string, hop: number) => boolean;
+
+export interface FastPathDeps {
+  sessions: SessionService;
+  log: FastifyBaseLogger;
+  /** The proxy trust Fastify was given, or null when no proxy is trusted. */
+  trust: TrustFn | null;
+  /** Fastify's request ids, so the line looks like every other request's. */
+  genReqId: (req: IncomingMessage) => string;
+  /** True once the server is closing: Fastify then answers 503 itself. */
+  closing: () => boolean;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const HEADERS: Array<[string, string]> = [
+  ...API_HEADERS.map(([name, value]): [string, string] => [name, value]),
+  ['cache-control', 'no-store'],
+  ['content-type', 'application/json; charset=utf-8'],
+];
+
+/** Wraps Fastify's request handler with the fast path. */
+export function withSessionFastPath(
+  fastify: Handler,
+  depsOf: () => FastPathDeps | undefined,
+): Handler {
+  return (req, res) => {
+    const deps = depsOf();
+    if (!deps || req.method !== 'GET' || req.url !== SESSION_PATH || deps.closing()) {
+      return fastify(req, res);
+    }
+    const token = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    // A percent-encoded value is decoded by Fastify's cookie parser: let it.
+    if (token === undefined || token.includes('%')) return fastify(req, res);
+    const started = performance.now();
+    deps.sessions.authenticate(token).then(
+      (auth) => {
+        if (!auth || auth.touched) {
+          (req as Tagged)[PRE_AUTH] = { auth };
+          return fastify(req, res);
+        }
+        const body = JSON.stringify(whoAmI(auth));
+        for (const [name, value] of HEADERS) res.setHeader(name, value);
+        res.setHeader('content-length', Buffer.byteLength(body));
+        res.end(body);
+        logAnswer(deps, req, auth.user.id, started);
+      },
+      (error: unknown) => {
+        (req as Tagged)[PRE_AUTH] = { error };
+        fastify(req, res);
+      },
+    );
+  };
+}
+
+function logAnswer(deps: FastPathDeps, req: IncomingMessage, userId: number, started: number) {
+  // As WardenLogController writes it; skipped (not even built) when info is off.
+  if (levels.values.info < (levels.values[deps.log.level] ?? 0)) return;
+  const ip = deps.trust ? proxyAddr(req, deps.trust) : req.socket.remoteAddress;
+  deps.log.info(
+    {
+      reqId: deps.genReqId(req),
+      event: 'request',
+      method: 'GET',
+      route: SESSION_PATH,
+      url: SESSION_PATH,
+      status: 200,
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+      userId,
+      ip,
+    },
+    'request',
+  );
+}
+
+/**
+ * One cookie's value from a Cookie header, as @fastify/cookie reads it for a token (which is
+ * base64url: nothing to decode). The first occurrence wins, as there.
+ */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  let at = 0;
+  while (at < header.length) {
+    const eq = header.indexOf('=', at);
+    if (eq === -1) return undefined;
+    let end = header.indexOf(';', at);
+    if (end === -1) end = header.length;
+    if (eq < end && header.slice(at, eq).trim() === name) {
+      let value = header.slice(eq + 1, end).trim();
+      if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) {
+        value = value.slice(1, -1);
+      }
+      return value;
+    }
+    at = end + 1;
+  }
+  return undefined;
+}
