@@ -47,6 +47,11 @@ interface UserInfo {
 /** One store under test, empty, for one test. */
 interface Fixture {
   store: SessionStore;
+  /**
+   * The same store, where it answers a user filter one way for a few matching users and
+   * another way for many (SQL): set to take the way for many on every filter.
+   */
+  manyUsersStore?: SessionStore;
   addUser(email: string, role?: Role): Promise<number>;
   /** Where an id is still recorded: `row`, or `hash` and index names. Empty once gone. */
   traces(id: string): Promise<string[]>;
@@ -114,6 +119,7 @@ async function sqlHarness(database: Database, drop?: () => Promise<void>): Promi
       await db.deleteFrom('users').execute();
       return {
         store: new SqlSessionStore(db, database.dialect),
+        manyUsersStore: new SqlSessionStore(db, database.dialect, { userSetLimit: 0 }),
         async addUser(email, role = 'user') {
           const row = await db
             .insertInto('users')
@@ -592,12 +598,40 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       const q: Filters = { ...build(fleet.users), now: T0 };
       const want = expectedIds(fleet, q);
 
-      const page = await fx.store.list({ ...q, offset: 0, limit: 1000 });
-      expect(page.items.map((s) => s.id)).toEqual(want);
-      expect(page.total).toBe(want.length);
-      expect(page.skipped).toBe(0);
-      expect(await fx.store.listIds(q)).toEqual(want);
+      for (const store of [fx.store, fx.manyUsersStore ?? fx.store]) {
+        const page = await store.list({ ...q, offset: 0, limit: 1000 });
+        expect(page.items.map((s) => s.id)).toEqual(want);
+        expect(page.total).toBe(want.length);
+        expect(page.skipped).toBe(0);
+        expect(await store.listIds(q)).toEqual(want);
+        const second = await store.list({ ...q, offset: 2, limit: 3 });
+        expect(second.items.map((s) => s.id)).toEqual(want.slice(2, 5));
+      }
     });
+
+    it.each(QUERIES)(
+      'should stop counting %s at countUpTo and say that more match',
+      async (_name, build) => {
+        const q: Filters = { ...build(fleet.users), now: T0 };
+        const want = expectedIds(fleet, q);
+        const cap = Math.max(0, want.length - 2);
+
+        for (const store of [fx.store, fx.manyUsersStore ?? fx.store]) {
+          const page = await store.list({ ...q, countUpTo: cap, offset: 0, limit: 4 });
+          expect(page.items.map((s) => s.id)).toEqual(want.slice(0, 4));
+          // A store may count exactly anyway; one that stops says so, and stops at the cap.
+          if (page.totalCapped || store.kind === 'sql') {
+            expect(page.total).toBe(cap);
+            expect(page.totalCapped ?? false).toBe(want.length > cap);
+          } else {
+            expect(page.total).toBe(want.length);
+          }
+          const roomy = await store.list({ ...q, countUpTo: want.length, offset: 0, limit: 0 });
+          expect(roomy.total).toBe(want.length);
+          expect(roomy.totalCapped ?? false).toBe(false);
+        }
+      },
+    );
 
     it('should match nothing for an empty userIds list', async () => {
       const q = { userIds: [], now: T0 };

@@ -211,6 +211,42 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropTable('step_ups').ifExists().execute();
       },
     },
+    '0007_session_listing': {
+      // The console lists sessions newest first with `id` breaking ties: an index in exactly
+      // that order lets a page stop after its rows instead of sorting every match. The user
+      // and the deadline ride along, so user and status filters are tested on the index
+      // entry without reading the row; it serves every range the creation index served. The
+      // user index gains the deadline too, so a count of some users' live sessions reads
+      // only that index.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createIndex('sessions_listing_idx')
+          .on('sessions')
+          .columns(['created_at desc', 'id', 'user_id', 'expires_at'])
+          .execute();
+        await db.schema.dropIndex('sessions_created_idx').ifExists().execute();
+        await db.schema
+          .createIndex('sessions_user_expires_idx')
+          .on('sessions')
+          .columns(['user_id', 'created_at', 'expires_at'])
+          .execute();
+        await db.schema.dropIndex('sessions_user_idx').ifExists().execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema
+          .createIndex('sessions_user_idx')
+          .on('sessions')
+          .columns(['user_id', 'created_at'])
+          .execute();
+        await db.schema.dropIndex('sessions_user_expires_idx').ifExists().execute();
+        await db.schema
+          .createIndex('sessions_created_idx')
+          .on('sessions')
+          .column('created_at')
+          .execute();
+        await db.schema.dropIndex('sessions_listing_idx').ifExists().execute();
+      },
+    },
     '0008_activity': {
       // The analytics page's figures pre-aggregated per day: sign-in activity per user and day
       // (users/activity.ts) and users counters kept by triggers, both filled from the rows

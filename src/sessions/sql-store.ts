@@ -17,10 +17,27 @@ import {
   type SessionStore,
   type SessionTally,
   type TopUsers,
+  type UserFilter,
 } from './session-store.js';
 
 // Keeps every statement's parameter count well under SQLite's and PostgreSQL's limits.
 const ID_CHUNK = 500;
+/**
+ * Most users a user filter may match and still be resolved to their ids (bound parameters,
+ * well under both databases' limits); past it, to a subquery (see SqlSessionStore#plan).
+ */
+const USER_SET_LIMIT = 500;
+/** Most matches a page reads through the user index and sorts, rather than walk to them. */
+const SORT_LIMIT = 2_000;
+
+type Filters = Omit<SessionQuery, 'offset' | 'limit'>;
+
+/** The shapes of one query on `sessions` (see SqlSessionStore#plan). */
+interface Plan {
+  counting: SelectQueryBuilder<DB, 'sessions', object>;
+  walking: SelectQueryBuilder<DB, 'sessions', object>;
+  fewUsers: SelectQueryBuilder<DB, 'sessions', object> | null;
+}
 
 /**
  * The session a row holds, or null when the row cannot be read: SQLite keeps whatever value a
@@ -80,16 +97,21 @@ const NUMBER_COLUMNS = [
   'expires_at',
 ] as const;
 
-type Filters = Omit<SessionQuery, 'offset' | 'limit'>;
-
 export class SqlSessionStore implements SessionStore {
   readonly kind = 'sql';
   readonly #db: Kysely<DB>;
   readonly #dialect: Dialect;
 
-  constructor(db: Kysely<DB>, dialect: Dialect) {
+  readonly #userSetLimit: number;
+
+  /**
+   * `userSetLimit`: how many users a user filter may match and still be answered through
+   * their ids (see #plan); the contract tests lower it to cover both ways.
+   */
+  constructor(db: Kysely<DB>, dialect: Dialect, options: { userSetLimit?: number } = {}) {
     this.#db = db;
     this.#dialect = dialect;
+    this.#userSetLimit = options.userSetLimit ?? USER_SET_LIMIT;
   }
 
   /**
@@ -174,33 +196,39 @@ export class SqlSessionStore implements SessionStore {
   }
 
   /**
-   * A page through a LEFT JOIN, so that rows whose user is gone, like rows that cannot be read,
-   * are counted in `total` and left out of the page as `skipped` (as the Redis store does with
+   * A page and its count, each through the index that suits it (see #plan). The page is LEFT
+   * JOINed to its users, so that rows whose user is gone, like rows that cannot be read, are
+   * counted in `total` and left out of the page as `skipped` (as the Redis store does with
    * entries it cannot read) rather than vanishing; removeUnreadable removes them.
    */
   async list(query: SessionQuery): Promise<SessionPage> {
-    if (query.userIds?.length === 0) return { items: [], total: 0, skipped: 0 };
+    const plan = await this.#plan(query);
+    if (plan === null) return { items: [], total: 0, skipped: 0 };
 
-    const base = this.#filtered(query);
-    const [countRow, rows] = await Promise.all([
-      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      base
-        .selectAll('sessions')
-        .select('users.id as known_user')
-        .orderBy('sessions.created_at', 'desc')
-        .orderBy('sessions.id')
-        .limit(query.limit)
-        .offset(query.offset)
-        .execute(),
-    ]);
+    const counted = await this.#count(plan.counting, query.countUpTo);
+    if (query.limit <= 0) return { items: [], ...counted, skipped: 0 };
+    // Few matches of few users: read them through their users' index and sort them, rather
+    // than walk the whole listing index to find them.
+    const few = plan.fewUsers !== null && !counted.totalCapped && counted.total <= SORT_LIMIT;
+    const rows = await (few ? plan.fewUsers! : plan.walking)
+      .leftJoin('users', 'users.id', 'sessions.user_id')
+      .selectAll('sessions')
+      .select('users.id as known_user')
+      .orderBy('sessions.created_at', 'desc')
+      .orderBy('sessions.id')
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute();
     const items = readable(rows.filter((r) => r.known_user !== null));
-    return { items, total: Number(countRow.n), skipped: rows.length - items.length };
+    return { items, ...counted, skipped: rows.length - items.length };
   }
 
   async listIds(query: Filters): Promise<string[]> {
-    if (query.userIds?.length === 0) return [];
-    const rows = await this.#filtered(query)
-      .where('users.id', 'is not', null)
+    const plan = await this.#plan(query);
+    if (plan === null) return [];
+    // Every match, so no walk: the planner picks its own way.
+    const rows = await plan.counting
+      .innerJoin('users', 'users.id', 'sessions.user_id')
       .select('sessions.id')
       .orderBy('sessions.created_at', 'desc')
       .orderBy('sessions.id')
@@ -403,29 +431,120 @@ export class SqlSessionStore implements SessionStore {
     return eb.fn<number>(fn, [eb.ref('absolute_expires_at'), eb.val(idleExpiresAt)]);
   }
 
-  #filtered(q: Filters): SelectQueryBuilder<DB, 'sessions' | 'users', object> {
-    let query = this.#db
-      .selectFrom('sessions')
-      .leftJoin('users', 'users.id', 'sessions.user_id') as unknown as SelectQueryBuilder<
-      DB,
-      'sessions' | 'users',
-      object
-    >;
-    if (q.userIds) query = query.where('sessions.user_id', 'in', [...q.userIds]);
-    if (q.user?.role) query = query.where('users.role', '=', q.user.role);
-    if (q.user?.email) {
-      // A substring test, not LIKE: `%` and `_` typed in the filter are plain characters.
+  /**
+   * The sessions a query matches, as queries on `sessions` alone, or null when it can match
+   * nothing. A user filter is resolved first: to the ids themselves when few users match, or
+   * else to a subquery (which SQLite evaluates once). Three shapes:
+   * - `counting` leaves every index open: the deadline index for a status alone, the user
+   *   index (which holds the deadline) once users are named, so a capped count stops early;
+   * - `walking` switches off every index but the listing one (the unary plus), so a page
+   *   walks it newest first, tests each entry on the entry itself, and stops after a page;
+   * - `fewUsers` (when few users match) reads those users' sessions through the user index,
+   *   to be sorted: cheaper than a walk when they hold few sessions.
+   */
+  async #plan(q: Filters): Promise<Plan | null> {
+    if (q.userIds?.length === 0) return null;
+    const plus = (column: 'user_id' | 'expires_at') =>
+      sql<number>`+${sql.ref(`sessions.${column}`)}`;
+    let counting = this.#db.selectFrom('sessions');
+    let walking = counting;
+    let fewUsers: SelectQueryBuilder<DB, 'sessions', object> | null = null;
+
+    if (q.userIds) {
+      counting = counting.where('sessions.user_id', 'in', [...q.userIds]);
+      walking = walking.where(plus('user_id'), 'in', [...q.userIds]);
+    }
+    if (q.user?.email || q.user?.role) {
+      const users = this.#users(q.user);
+      // An email filter reads every user's email, once: its ids are kept, however many. A role
+      // alone is an index range, cheap to read again as a subquery when it is large.
+      const found = await users
+        .select('users.id')
+        .$if(!q.user.email, (qb) => qb.limit(this.#userSetLimit + 1))
+        .execute();
+      if (found.length === 0) return null;
+      const ids = found.map((u) => u.id);
+      const few = ids.length <= this.#userSetLimit;
+      const matching = few ? ids : q.user.email ? this.#idSet(ids) : users.select('users.id');
+      counting = counting.where('sessions.user_id', 'in', matching);
+      walking = walking.where(plus('user_id'), 'in', matching);
+      if (few) fewUsers = counting;
+    }
+    // With users named, the deadline is tested on the user index's entries, not searched.
+    const named = q.userIds !== undefined || q.user?.email || q.user?.role;
+    const deadline = named ? plus('expires_at') : sql.ref('sessions.expires_at');
+    const status = (query: SelectQueryBuilder<DB, 'sessions', object>, byIndex: boolean) => {
+      const ref = byIndex ? deadline : plus('expires_at');
+      if (q.status === 'active') return query.where(ref, '>', q.now);
+      if (q.status === 'expired') return query.where(ref, '<=', q.now);
+      return query;
+    };
+    const created = (query: SelectQueryBuilder<DB, 'sessions', object>) => {
+      let out = query;
+      if (q.createdFrom !== undefined) out = out.where('sessions.created_at', '>=', q.createdFrom);
+      if (q.createdTo !== undefined) out = out.where('sessions.created_at', '<', q.createdTo);
+      return out;
+    };
+    return {
+      counting: created(status(counting, true)),
+      walking: created(status(walking, false)),
+      fewUsers: fewUsers && created(status(fewUsers, true)),
+    };
+  }
+
+  /**
+   * Many ids as one bound parameter (a JSON array on SQLite, an array on PostgreSQL), so their
+   * number meets no limit on parameters.
+   */
+  #idSet(ids: readonly number[]) {
+    return this.#dialect === 'postgres'
+      ? sql<number>`(select unnest(${[...ids]}::integer[]))`
+      : sql<number>`(select value from json_each(${JSON.stringify(ids)}))`;
+  }
+
+  /**
+   * The users a filter matches. The email test is a substring test, not LIKE: `%` and `_` typed
+   * in the filter are plain characters. It reads every user's email (from the email index, not
+   * the rows); a prefix or exact index cannot answer "contains".
+   */
+  #users(filter: UserFilter) {
+    let users = this.#db.selectFrom('users');
+    if (filter.role) users = users.where('users.role', '=', filter.role);
+    const { email } = filter;
+    if (email) {
       const fn = this.#dialect === 'postgres' ? 'strpos' : 'instr';
-      const email = q.user.email;
-      query = query.where((eb) =>
+      users = users.where((eb) =>
         eb(eb.fn(fn, [eb.ref('users.email_normalized'), eb.val(email)]), '>', 0),
       );
     }
-    if (q.status === 'active') query = query.where('sessions.expires_at', '>', q.now);
-    if (q.status === 'expired') query = query.where('sessions.expires_at', '<=', q.now);
-    if (q.createdFrom !== undefined)
-      query = query.where('sessions.created_at', '>=', q.createdFrom);
-    if (q.createdTo !== undefined) query = query.where('sessions.created_at', '<', q.createdTo);
-    return query;
+    return users;
+  }
+
+  /**
+   * How many sessions `base` matches: all of them, or with `upTo` at most that many (a LIMIT
+   * inside the count, so the cost stops there too), saying when more match.
+   */
+  async #count(
+    base: SelectQueryBuilder<DB, 'sessions', object>,
+    upTo: number | undefined,
+  ): Promise<Pick<SessionPage, 'total' | 'totalCapped'>> {
+    if (upTo === undefined) {
+      const row = await base
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      return { total: Number(row.n) };
+    }
+    const cap = Math.max(0, Math.floor(upTo));
+    const row = await this.#db
+      .selectFrom(
+        base
+          .select(sql<number>`1`.as('one'))
+          .limit(cap + 1)
+          .as('m'),
+      )
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    const n = Number(row.n);
+    return n > cap ? { total: cap, totalCapped: true } : { total: n };
   }
 }
