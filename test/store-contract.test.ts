@@ -568,6 +568,84 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
     it('should answer an empty deleteMany with an empty map', async () => {
       expect((await fx.store.deleteMany([])).size).toBe(0);
     });
+
+    it('should answer takeMany with each deleted session as it was, and not_found for the rest', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const bob = await fx.addUser('bob@example.com');
+      const [a, b, kept] = [session(alice), session(bob, { ip: '::1' }), session(alice)];
+      for (const s of [a, b, kept]) await fx.store.create(s);
+      const missing = newSessionId();
+
+      const taken = await fx.store.takeMany([a.id, missing, b.id, a.id]);
+
+      expect(Object.fromEntries(taken)).toEqual({ [a.id]: a, [b.id]: b, [missing]: 'not_found' });
+      expect(await fx.traces(a.id)).toEqual([]);
+      expect(await fx.traces(b.id)).toEqual([]);
+      expect(await fx.store.listByUser(alice)).toEqual([kept]);
+      expect(Object.fromEntries(await fx.store.takeMany([a.id]))).toEqual({ [a.id]: 'not_found' });
+      expect((await fx.store.takeMany([])).size).toBe(0);
+    });
+
+    it('should takeMany across chunks, every id once', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const existing = Array.from({ length: 260 }, () => session(alice));
+      for (const s of existing) await fx.store.create(s);
+      const ids = [...existing.map((s) => s.id), existing[0]!.id];
+
+      const taken = await fx.store.takeMany(ids);
+
+      expect(taken.size).toBe(260);
+      for (const s of existing) expect(taken.get(s.id)).toEqual(s);
+      expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 0 });
+    });
+  });
+
+  describe('takeExpired', () => {
+    it('should remove and return due sessions soonest first, up to the limit, and say when none is left', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const bob = await fx.addUser('bob@example.com');
+      const due = [5, 2, 4, 1, 3].map((m, i) =>
+        session(i % 2 ? bob : alice, { idleExpiresAt: T0 - m * MINUTE }),
+      );
+      const live = session(alice);
+      for (const s of [...due, live]) await fx.store.create(s);
+      const soonest = [...due].sort((a, b) => a.idleExpiresAt - b.idleExpiresAt);
+
+      expect(await fx.store.takeExpired(T0 - 4 * MINUTE, 100)).toEqual({
+        sessions: soonest.slice(0, 2),
+        done: true,
+      });
+      expect(await fx.store.takeExpired(T0, 2)).toEqual({
+        sessions: soonest.slice(2, 4),
+        done: false,
+      });
+      expect(await fx.store.takeExpired(T0, 2)).toEqual({ sessions: soonest.slice(4), done: true });
+      expect(await fx.store.takeExpired(T0, 2)).toEqual({ sessions: [], done: true });
+      expect(await fx.store.takeExpired(T0, 0)).toEqual({ sessions: [], done: true });
+
+      for (const s of due) expect(await fx.traces(s.id)).toEqual([]);
+      expect(await fx.store.listByUser(alice)).toEqual([live]);
+      expect(await fx.store.listByUser(bob)).toEqual([]);
+      expect(await fx.store.counts(T0)).toEqual({ active: 1, expired: 0 });
+    });
+
+    it('should never give one session to two calls running at once', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const due = Array.from({ length: 30 }, (_, i) =>
+        session(alice, { idleExpiresAt: T0 - (i + 1) * MINUTE }),
+      );
+      for (const s of due) await fx.store.create(s);
+
+      const batches = await Promise.all(
+        Array.from({ length: 4 }, () => fx.store.takeExpired(T0, 10)),
+      );
+      const rest = await fx.store.takeExpired(T0, 100);
+
+      const ids = [...batches, rest].flatMap((b) => b.sessions.map((s) => s.id));
+      expect(ids).toHaveLength(30);
+      expect(new Set(ids).size).toBe(30);
+      expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 0 });
+    });
   });
 
   describe('listByUser', () => {
@@ -1042,6 +1120,28 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
 
     expect(await fx.traces(gone)).toEqual([]);
     expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 1 });
+  });
+
+  it('should drop index entries whose hash expired and set unreadable keys aside when taking what is due', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const due = session(alice, { idleExpiresAt: T0 - MINUTE });
+    await fx.store.create(due);
+    const gone = newSessionId();
+    const corrupt = newSessionId();
+    for (const id of [gone, corrupt]) {
+      await fx.client.zAdd(`${fx.prefix}sessions:by-created`, { score: -(T0 - HOUR), value: id });
+      await fx.client.zAdd(`${fx.prefix}sessions:by-expiry`, { score: T0 - 2 * MINUTE, value: id });
+    }
+    await fx.client.set(`${fx.prefix}s:${corrupt}`, 'not a hash');
+
+    // Three entries were due; the corrupt one no longer counts as due, so cleanup moves on.
+    expect(await fx.store.takeExpired(T0, 3)).toEqual({ sessions: [due], done: false });
+    expect(await fx.store.takeExpired(T0, 3)).toEqual({ sessions: [], done: true });
+
+    expect(await fx.traces(gone)).toEqual([]);
+    expect(await fx.traces(due.id)).toEqual([]);
+    expect(await fx.store.removeUnreadable()).toBe(1);
+    expect(await fx.traces(corrupt)).toEqual([]);
   });
 
   it('should fall back to EVAL when the server has not cached its scripts', async () => {

@@ -3,7 +3,7 @@
  * Session history in SQL: sign-in, sign-out, revocation (by whom), cleanup. It outlives
  * the sessions, whichever store holds them.
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import type { DB, SessionEventKind, SessionEventRow } from '../db/schema.js';
 import type { SessionRecord } from '../sessions/session-store.js';
 
@@ -13,23 +13,46 @@ export interface SessionEvent {
   actorId?: number | null;
 }
 
-const INSERT_CHUNK = 200;
+// Rows per INSERT: 8 parameters each keeps a statement under SQLite's 32,766 and PostgreSQL's
+// 65,535 parameters, and one statement per thousand endings is what lets cleanup keep up.
+const INSERT_CHUNK = 1_000;
+// On PostgreSQL the rows travel as eight arrays (one parameter per column, not per value), so
+// a statement may be larger: parsing and binding cost next to nothing per row.
+const PG_INSERT_CHUNK = 5_000;
+
+type Ended = Pick<SessionRecord, 'id' | 'userId' | 'ip' | 'userAgent'>;
+
+/** One history row to write: the session and what happened to it. */
+export interface EventEntry {
+  session: Ended;
+  event: SessionEvent;
+  at: number;
+}
 
 export class SessionEvents {
   readonly #db: Kysely<DB>;
+  readonly #postgres: boolean;
 
   constructor(db: Kysely<DB>) {
     this.#db = db;
+    this.#postgres = db.getExecutor().adapter instanceof PostgresAdapter;
   }
 
   /** One row per session, all with the same kind, reason and actor. */
-  async record(
-    sessions: readonly Pick<SessionRecord, 'id' | 'userId' | 'ip' | 'userAgent'>[],
-    event: SessionEvent,
-    at: number,
-  ): Promise<void> {
-    for (let i = 0; i < sessions.length; i += INSERT_CHUNK) {
-      const rows = sessions.slice(i, i + INSERT_CHUNK).map((s) => ({
+  async record(sessions: readonly Ended[], event: SessionEvent, at: number): Promise<void> {
+    await this.recordEach(sessions.map((session) => ({ session, event, at })));
+  }
+
+  /** One row per entry, kinds and times mixed, in one INSERT per thousand rows. */
+  async recordEach(entries: readonly EventEntry[]): Promise<void> {
+    if (this.#postgres) {
+      for (let i = 0; i < entries.length; i += PG_INSERT_CHUNK) {
+        await this.#insertArrays(entries.slice(i, i + PG_INSERT_CHUNK));
+      }
+      return;
+    }
+    for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
+      const rows = entries.slice(i, i + INSERT_CHUNK).map(({ session: s, event, at }) => ({
         session_id: s.id,
         user_id: s.userId,
         kind: event.kind,
@@ -41,6 +64,32 @@ export class SessionEvents {
       }));
       await this.#db.insertInto('session_events').values(rows).execute();
     }
+  }
+
+  /**
+   * A writer for a long run of endings (a bulk revocation, a cleanup): rows added while an
+   * INSERT is under way go together in the next one, so one statement is in flight at a time
+   * and the store's deletes never wait for the database.
+   */
+  writer(): HistoryWriter {
+    return new HistoryWriter((entries) => this.recordEach(entries));
+  }
+
+  /** One INSERT … SELECT FROM unnest(arrays): PostgreSQL only. */
+  async #insertArrays(entries: readonly EventEntry[]): Promise<void> {
+    const column = <T>(pick: (e: EventEntry) => T) => entries.map(pick);
+    await sql`insert into session_events
+      (session_id, user_id, kind, reason, actor_id, at, ip, user_agent)
+      select * from unnest(
+        ${column((e) => e.session.id)}::text[],
+        ${column((e) => e.session.userId)}::integer[],
+        ${column((e) => e.event.kind)}::text[],
+        ${column((e) => e.event.reason ?? null)}::text[],
+        ${column((e) => e.event.actorId ?? null)}::integer[],
+        ${column((e) => e.at)}::bigint[],
+        ${column((e) => e.session.ip)}::text[],
+        ${column((e) => e.session.userAgent)}::text[]
+      )`.execute(this.#db);
   }
 
   /** Of these ids, the ones that once existed (so a revoke can say "already ended"). */
@@ -83,5 +132,54 @@ export class SessionEvents {
       .orderBy('id', 'desc')
       .limit(limit)
       .execute();
+  }
+}
+
+/**
+ * Rows waiting for their INSERT (see SessionEvents.writer). After a failed INSERT the writer
+ * keeps the error, drops what it holds and refuses more; `flush()` throws it.
+ */
+export class HistoryWriter {
+  readonly #write: (entries: readonly EventEntry[]) => Promise<void>;
+  #pending: EventEntry[] = [];
+  #running: Promise<void> | undefined;
+  #error: unknown;
+  #failed = false;
+
+  constructor(write: (entries: readonly EventEntry[]) => Promise<void>) {
+    this.#write = write;
+  }
+
+  /** The error of a failed INSERT, once one failed. */
+  get failure(): { error: unknown } | undefined {
+    return this.#failed ? { error: this.#error } : undefined;
+  }
+
+  add(sessions: readonly Ended[], event: SessionEvent, at: number): void {
+    if (this.#failed || sessions.length === 0) return;
+    for (const session of sessions) this.#pending.push({ session, event, at });
+    this.#running ??= this.#drain().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  /** Waits until every row added so far is written; throws if an INSERT failed. */
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+    if (this.#failed) throw this.#error;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending.length > 0 && !this.#failed) {
+      const batch = this.#pending;
+      this.#pending = [];
+      try {
+        await this.#write(batch);
+      } catch (error) {
+        this.#failed = true;
+        this.#error = error;
+        this.#pending = [];
+      }
+    }
   }
 }

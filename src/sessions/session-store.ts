@@ -77,6 +77,20 @@ export interface SessionPage {
 /** Why a delete did not remove a session. */
 export type DeleteOutcome = 'deleted' | 'not_found';
 
+/**
+ * What `takeMany` found of one id: the session as it was when deleted, `unreadable` when an
+ * entry was there and deleted but could not be read, `not_found` when nothing was there.
+ */
+export type Taken = SessionRecord | 'unreadable' | 'not_found';
+
+/** One batch of `takeExpired`. */
+export interface ExpiredBatch {
+  /** The readable sessions it removed, as they were (for their history rows). */
+  sessions: SessionRecord[];
+  /** True when fewer than `limit` entries were due: nothing due is left (but for races). */
+  done: boolean;
+}
+
 /** Sessions of one group of users: every stored one, and the active among them. */
 export interface SessionTally {
   total: number;
@@ -155,6 +169,21 @@ export interface SessionStore {
    * failed, and a second run finishes the job.
    */
   deleteMany(ids: readonly string[]): Promise<Map<string, DeleteOutcome>>;
+
+  /**
+   * deleteMany that also answers what each deleted session was, read in the same step (one
+   * round trip, atomic per chunk), so a revocation writes its history without reading first.
+   * Ids left out of the map were not confirmed, as in deleteMany.
+   */
+  takeMany(ids: readonly string[]): Promise<Map<string, Taken>>;
+
+  /**
+   * Removes up to `limit` of the sessions whose deadline is at or before `before`, soonest
+   * first, and returns the readable ones as they were. Entries due that are not a readable
+   * session go too, or (on Redis, a key that is something else) are left to removeUnreadable
+   * but no longer counted as due. Several calls may run at once: each removes what it returns.
+   */
+  takeExpired(before: number, limit: number): Promise<ExpiredBatch>;
 
   /** All sessions of one user, live and expired, newest first. */
   listByUser(userId: number): Promise<SessionRecord[]>;

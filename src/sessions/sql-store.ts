@@ -8,6 +8,7 @@ import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
 import {
   type CreateOptions,
   type DeleteOutcome,
+  type ExpiredBatch,
   expiresAt,
   type HealthReport,
   LateWriteError,
@@ -16,6 +17,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type SessionTally,
+  type Taken,
   type TopUsers,
   type UserFilter,
 } from './session-store.js';
@@ -182,6 +184,45 @@ export class SqlSessionStore implements SessionStore {
       for (const id of chunk) outcomes.set(id, gone.has(id) ? 'deleted' : 'not_found');
     }
     return outcomes;
+  }
+
+  /** One DELETE … RETURNING per chunk: the rows come back as they were deleted. */
+  async takeMany(ids: readonly string[]): Promise<Map<string, Taken>> {
+    const unique = [...new Set(ids)];
+    const outcomes = new Map<string, Taken>();
+    for (let i = 0; i < unique.length; i += ID_CHUNK) {
+      const chunk = unique.slice(i, i + ID_CHUNK);
+      const rows = await this.#db
+        .deleteFrom('sessions')
+        .where('id', 'in', chunk)
+        .returningAll()
+        .execute();
+      const gone = new Map(rows.map((r) => [r.id, toRecord(r) ?? ('unreadable' as const)]));
+      for (const id of chunk) outcomes.set(id, gone.get(id) ?? 'not_found');
+    }
+    return outcomes;
+  }
+
+  /**
+   * One DELETE … RETURNING of the soonest due rows. Rows that cannot be read go with them (what
+   * removeUnreadable would do), and count towards `limit`.
+   */
+  async takeExpired(before: number, limit: number): Promise<ExpiredBatch> {
+    if (limit <= 0) return { sessions: [], done: true };
+    const rows = await this.#db
+      .deleteFrom('sessions')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('sessions')
+          .select('id')
+          .where('expires_at', '<=', before)
+          .orderBy('expires_at')
+          .limit(limit),
+      )
+      .returningAll()
+      .execute();
+    rows.sort((a, b) => Number(a.expires_at) - Number(b.expires_at));
+    return { sessions: readable(rows), done: rows.length < limit };
   }
 
   async listByUser(userId: number): Promise<SessionRecord[]> {

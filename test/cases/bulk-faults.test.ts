@@ -32,7 +32,7 @@ describe.skipIf(skip)('C17 bulk revoke under a Redis pause', () => {
       redisUrl: own.url,
       env: { STORE_TIMEOUT: '200ms' },
       // Slow deletes give the test time to pause Redis between two chunks.
-      wrapStore: (s) => slowStore(s, { delays: { deleteMany: 150 } }),
+      wrapStore: (s) => slowStore(s, { delays: { takeMany: 150 } }),
     });
     await t.createUser('root@example.test', 'superuser');
     userId = (await t.createUser('c17@example.test')).id;

@@ -126,7 +126,7 @@ describe.each(kinds)('races on $kind', ({ kind, skip }) => {
     'C10: the redirect after sign-in and after a revoke never outruns the write',
     async () => {
       const latency: Latency = {
-        delays: { create: 200, touch: 200, delete: 200, deleteMany: 200 },
+        delays: { create: 200, touch: 200, delete: 200, deleteMany: 200, takeMany: 200 },
       };
       t = await makeApp(kind, {
         env: { STORE_TIMEOUT: '5s' },

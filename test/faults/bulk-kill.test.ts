@@ -30,7 +30,7 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
     let admin: Client;
     let user: UserRow;
     const ids: string[] = [];
-    /** When set, the next deleteMany runs and then fails, as when the answer dies on the wire. */
+    /** When set, the next takeMany runs and then fails, as when the answer dies on the wire. */
     const lose = { next: false };
 
     beforeAll(async () => {
@@ -38,7 +38,7 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
       w = await startWarden({
         env: { REDIS_URL: own.url, STORE_TIMEOUT: '1s' },
         // Paced deletes leave room to kill Redis between the first and the last chunk.
-        wrapStore: (s) => losing(slowStore(s, { delays: { deleteMany: 40 } }), lose),
+        wrapStore: (s) => losing(slowStore(s, { delays: { takeMany: 40 } }), lose),
       });
       await w.createUser('root@example.test', 'superuser');
       const userId = await w.createUser('many@example.test');
@@ -146,14 +146,14 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
   },
 );
 
-/** A store whose deleteMany, once `lose.next` is set, deletes and then throws. */
+/** A store whose takeMany (the revocations' delete), once `lose.next` is set, deletes and then throws. */
 function losing(inner: SessionStore, lose: { next: boolean }): SessionStore {
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
-      if (prop !== 'deleteMany') return typeof value === 'function' ? value.bind(target) : value;
+      if (prop !== 'takeMany') return typeof value === 'function' ? value.bind(target) : value;
       return async (ids: readonly string[]) => {
-        const outcomes = await target.deleteMany(ids);
+        const outcomes = await target.takeMany(ids);
         if (!lose.next) return outcomes;
         lose.next = false;
         throw new Error('connection lost before the answer');
