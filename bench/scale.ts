@@ -385,6 +385,8 @@ async function cleanup(
   const url = `${warden.base}/api/auth/session`;
   const idleLoad = await wrk({ url, cookie: user.cookie, seconds: 5 });
   const redis = fleet.redisUrl ? createClient({ url: fleet.redisUrl }) : undefined;
+  // The bench stops its redis-server at the end, maybe before this client is gone.
+  redis?.on('error', () => {});
   await redis?.connect();
   // Every command of 1 ms or more is kept, to say how far under 10 ms the scripts stay.
   await redis?.sendCommand(['CONFIG', 'SET', 'slowlog-log-slower-than', '1000']);
@@ -401,8 +403,14 @@ async function cleanup(
   await stepUp();
   const [r4, ms4] = await timed(() =>
     admin.postJson<{ removed: number }>('/admin/sessions/cleanup-expired', {}),
-  );
-  cleaning = false;
+  )
+    .catch((err) => {
+      redis?.destroy();
+      throw err;
+    })
+    .finally(() => {
+      cleaning = false;
+    });
   await loadDuring;
   let slow = 'n/a (SQL store)';
   if (redis) {
