@@ -76,9 +76,10 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
 
       expect(first.statusCode).toBe(200);
       const one = first.json() as Report;
-      // At least 400 were gone from the index when Redis died; the last chunk of 50 may have
-      // been deleted without its answer arriving, and is then (rightly) not claimed.
-      expect(one.counts.revoked).toBeGreaterThanOrEqual(350);
+      // At least 400 were gone from the index when Redis died; the chunks in flight (up to 4
+      // of 50) may have been deleted without their answers arriving, and are then (rightly) not
+      // claimed.
+      expect(one.counts.revoked).toBeGreaterThanOrEqual(200);
       expect(one.counts.failed).toBeGreaterThan(0);
       expect(one.counts.revoked + one.counts.failed).toBe(SESSIONS);
       const revokedFirst = new Set(
@@ -91,13 +92,13 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
         5_000,
         'Redis back',
       );
-      // Every id the first run called revoked is really gone; at most the chunk that was on the
-      // wire when Redis died is gone beyond them.
+      // Every id the first run called revoked is really gone; at most the chunks that were on
+      // the wire when Redis died are gone beyond them.
       const left = new Set((await w.runtime.store.listByUser(user.id)).map((s) => s.id));
       for (const id of revokedFirst) expect(left.has(id)).toBe(false);
       const gone = SESSIONS - left.size;
       expect(gone).toBeGreaterThanOrEqual(revokedFirst.size);
-      expect(gone - revokedFirst.size).toBeLessThanOrEqual(50);
+      expect(gone - revokedFirst.size).toBeLessThanOrEqual(200);
 
       let two: Report | undefined;
       for (let attempt = 0; attempt < 20 && !two; attempt++) {
