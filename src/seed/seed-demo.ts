@@ -9,8 +9,8 @@
  * of TRANSACTION_ROWS rows, and for Redis concurrent script calls that node-redis pipelines.
  */
 import { randomBytes } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
-import type { Database } from '../db/database.js';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
+import type { Database, Dialect } from '../db/database.js';
 import type { DB, NewUserRow, Role, UserStatus } from '../db/schema.js';
 import { type SessionRecord, type SessionStore, statusOf } from '../sessions/session-store.js';
 import { toRow } from '../sessions/sql-store.js';
@@ -53,8 +53,10 @@ const MEAN_ACTIVITY_MS = 40 * MINUTE;
 const USUAL_DEVICE_SHARE = 0.75;
 const USUAL_ADDRESS_SHARE = 0.65;
 // Page cache of the seeding connection, in KiB (SQLite's default is 2 MiB): a transaction's
-// dirty index pages stay in memory until its commit instead of spilling to the WAL early.
-const SQLITE_CACHE_KIB = 512 * 1024;
+// dirty index pages stay in memory until its commit instead of spilling to the WAL early, and
+// later transactions find the pages of earlier ones. 1,000,000 sessions make a file of about
+// 0.9 GiB, all of which fits; the cache grows only as pages are read.
+const SQLITE_CACHE_KIB = 2 * 1024 * 1024;
 
 const pickRole = weighted<Role>([
   { value: 'user', weight: 90 },
@@ -124,7 +126,23 @@ export async function seedDemo(
   const { db, dialect } = target.database;
   if (dialect === 'sqlite') {
     await sql`pragma cache_size = ${sql.lit(-SQLITE_CACHE_KIB)}`.execute(db);
+    // No fsync at each commit and checkpoint while seeding: a crash part-way loses demo rows
+    // only (the WAL keeps the file consistent), and the seed can be run again.
+    await sql`pragma synchronous = off`.execute(db);
   }
+  try {
+    return await seed(target, options, now);
+  } finally {
+    if (dialect === 'sqlite') await sql`pragma synchronous = normal`.execute(db);
+  }
+}
+
+async function seed(
+  target: { database: Database; store: SessionStore },
+  options: SeedOptions,
+  now: number,
+): Promise<SeedReport> {
+  const { db, dialect } = target.database;
 
   const report: SeedReport = {
     users: 0,
@@ -136,11 +154,8 @@ export async function seedDemo(
   };
   const owners = await seedUsers(db, options, now, report);
   if (owners.ids.length > 0 && options.sessions > 0) {
-    await seedSessions(target, owners, options, now, report);
-    await recordLastLogins(
-      db,
-      owners.ids.reduce((a, b) => Math.min(a, b)),
-    );
+    const lastLogins = await seedSessions(target, owners, options, now, report);
+    await recordLastLogins(db, dialect, lastLogins);
     await rebuildActivity(db, dialect); // the analytics aggregates, from the history just written
   }
 
@@ -224,24 +239,30 @@ async function seedSessions(
   options: SeedOptions,
   now: number,
   report: SeedReport,
-): Promise<void> {
-  const { db } = target.database;
+): Promise<Map<number, number>> {
+  const { db, dialect } = target.database;
   const { store } = target;
+  const insert = rowInserter(dialect);
+  // Each owner's latest sign-in, for users.last_login_at.
+  const lastLogins = new Map<number, number>();
 
   for (let done = 0; done < options.sessions; ) {
     const end = Math.min(options.sessions, done + TRANSACTION_ROWS);
     await db.transaction().execute(async (trx) => {
       for (let i = done; i < end; i += INSERT_ROWS) {
         const batch = demoSessions(Math.min(INSERT_ROWS, end - i), owners, options.policy, now);
-        const events = trx.insertInto('session_events').values(batch.map(signedInRow)).execute();
+        const events = insert(trx, 'session_events', EVENT_COLUMNS, batch.map(signedInValues));
         // The SQL store's table is written directly, in the same transaction as the history;
         // any other store gets its own create(), whose calls node-redis pipelines.
         const sessions =
           store.kind === 'sql'
-            ? trx.insertInto('sessions').values(batch.map(toRow)).execute()
+            ? insert(trx, 'sessions', SESSION_COLUMNS, batch.map(sessionValues))
             : Promise.all(batch.map((s) => store.create(s)));
         await Promise.all([sessions, events]);
-        for (const s of batch) if (statusOf(s, now) === 'expired') report.expiredSessions += 1;
+        for (const s of batch) {
+          if (statusOf(s, now) === 'expired') report.expiredSessions += 1;
+          if (s.createdAt > (lastLogins.get(s.userId) ?? -1)) lastLogins.set(s.userId, s.createdAt);
+        }
       }
     });
 
@@ -249,21 +270,86 @@ async function seedSessions(
     done = end;
     options.onProgress?.({ phase: 'sessions', done, total: options.sessions });
   }
+  return lastLogins;
 }
 
-/** Sets each seeded user's last sign-in from the history just written (one statement). */
-async function recordLastLogins(db: Kysely<DB>, firstId: number): Promise<void> {
-  await db
-    .updateTable('users')
-    .set((eb) => ({
-      last_login_at: eb
-        .selectFrom('session_events')
-        .select((e) => e.fn.max('session_events.at').as('at'))
-        .whereRef('session_events.user_id', '=', 'users.id')
-        .where('session_events.kind', '=', 'signed_in'),
-    }))
-    .where('id', '>=', firstId)
-    .execute();
+/**
+ * Sets each seeded owner's last sign-in, known from the sessions just written, INSERT_ROWS
+ * users per statement (reading it back from the history would cost a lookup per event).
+ */
+async function recordLastLogins(
+  db: Kysely<DB>,
+  dialect: Dialect,
+  lastLogins: ReadonlyMap<number, number>,
+): Promise<void> {
+  const entries = [...lastLogins];
+  // PostgreSQL types a VALUES list from its first row; SQLite needs no casts.
+  const pair = (k: number) =>
+    dialect === 'postgres' ? `($${2 * k + 1}::integer, $${2 * k + 2}::bigint)` : '(?, ?)';
+  await db.transaction().execute(async (trx) => {
+    for (let i = 0; i < entries.length; i += INSERT_ROWS) {
+      const chunk = entries.slice(i, i + INSERT_ROWS);
+      const values = chunk.map((_, k) => pair(k)).join(', ');
+      await trx.executeQuery(
+        CompiledQuery.raw(
+          `update users set last_login_at = v.column2 from (values ${values}) as v
+           where users.id = v.column1`,
+          chunk.flat(),
+        ),
+      );
+    }
+  });
+}
+
+type Row = readonly (string | number | null)[];
+
+const SESSION_COLUMNS = [
+  'id',
+  'user_id',
+  'created_at',
+  'last_seen_at',
+  'idle_expires_at',
+  'absolute_expires_at',
+  'expires_at',
+  'ip',
+  'user_agent',
+] as const;
+
+const EVENT_COLUMNS = ['session_id', 'user_id', 'kind', 'at', 'ip', 'user_agent'] as const;
+
+/**
+ * Multi-row INSERTs of plain values, their SQL text built once per table and row count: a
+ * query builder spends more time on a thousand rows' syntax tree than the database on them.
+ */
+function rowInserter(dialect: Dialect) {
+  const texts = new Map<string, string>();
+  return (trx: Kysely<DB>, table: string, columns: readonly string[], rows: readonly Row[]) => {
+    const key = `${table}:${rows.length}`;
+    let text = texts.get(key);
+    if (text === undefined) {
+      let n = 0;
+      const one = () =>
+        `(${columns.map(() => (dialect === 'postgres' ? `$${++n}` : '?')).join(', ')})`;
+      text = `insert into ${table} (${columns.join(', ')}) values ${rows.map(one).join(', ')}`;
+      texts.set(key, text);
+    }
+    return trx.executeQuery(CompiledQuery.raw(text, rows.flat()));
+  };
+}
+
+function sessionValues(s: SessionRecord): Row {
+  const r = toRow(s);
+  return [
+    r.id,
+    r.user_id,
+    r.created_at,
+    r.last_seen_at,
+    r.idle_expires_at,
+    r.absolute_expires_at,
+    r.expires_at,
+    r.ip,
+    r.user_agent,
+  ];
 }
 
 function demoUser(
@@ -390,15 +476,6 @@ function randomBits(): number {
   return Math.floor(Math.random() * 2 ** 32);
 }
 
-function signedInRow(s: SessionRecord) {
-  return {
-    session_id: s.id,
-    user_id: s.userId,
-    kind: 'signed_in' as const,
-    reason: null,
-    actor_id: null,
-    at: s.createdAt,
-    ip: s.ip,
-    user_agent: s.userAgent,
-  };
+function signedInValues(s: SessionRecord): Row {
+  return [s.id, s.userId, 'signed_in', s.createdAt, s.ip, s.userAgent];
 }
