@@ -34,6 +34,8 @@ export interface SessionsPageData {
   totalCapped?: boolean;
   skipped: number;
   activeCount: number;
+  /** More than `activeCount` sessions are active (counted up to the same cap as `total`). */
+  activeCapped?: boolean;
   now: number;
   csrfToken: string;
   /** Ids to show selected (failed in the last bulk action). */
@@ -150,7 +152,7 @@ export function sessionsView(d: SessionsPageData): SafeHtml {
   return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Sessions</h1>
   <span class="fs-5" id="match-count" data-total="${d.total}"${capped ? html` data-capped` : ''}>${matching} matching</span>
-  <span class="text-body-secondary small" id="active-count">${d.activeCount.toLocaleString('en')} active in all</span>
+  <span class="text-body-secondary small" id="active-count">${d.activeCapped ? 'more than ' : ''}${d.activeCount.toLocaleString('en')} active in all</span>
   <div class="ms-auto d-flex flex-wrap align-items-center gap-2">${d.savedViews ?? ''}${exportButtons('/admin/sessions/export', filterSearch({ ...f, page: 1 }))}</div>
 </div>
 ${sessionTabs('live')}

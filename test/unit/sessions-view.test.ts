@@ -62,6 +62,22 @@ describe('sessions view with a capped count', () => {
     );
   });
 
+  it('should say "more than" the cap of active sessions too, and the exact number below it', () => {
+    const capped = sessionsView({
+      filters: readFilters({}),
+      rows: rows(3),
+      total: 3,
+      skipped: 0,
+      activeCount: 1_000,
+      activeCapped: true,
+      now: NOW,
+      csrfToken: 'token',
+      keep: new Set(),
+    }).value;
+    expect(capped).toContain('more than 1,000 active in all');
+    expect(page({ total: 120, page: 1, rows: 50 })).toContain('>5 active in all');
+  });
+
   it('should show an exact count with its last page as before', () => {
     const body = page({ total: 120, page: 1, rows: 50 });
     expect(body).toContain('120 matching');
