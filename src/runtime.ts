@@ -109,7 +109,7 @@ export async function openRuntime(
       store = new RedisSessionStore({
         client: redis,
         prefix: redisPrefix,
-        resolveUserIds: (filter) => userRepo.idsMatching(filter),
+        resolveUserIds: (filter, options) => userRepo.idsMatching(filter, options),
         retentionMs: config.retentionMs,
         onPartialFailure: (err) =>
           logger.warn({ event: 'store_partial_failure', err }, 'bulk delete stopped part-way'),

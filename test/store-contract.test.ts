@@ -225,6 +225,13 @@ async function redisHarness(): Promise<Harness<RedisFixture>> {
         users,
         resolveUserIds,
         store: new RedisSessionStore({ client, prefix, resolveUserIds, retentionMs: RETENTION_MS }),
+        manyUsersStore: new RedisSessionStore({
+          client,
+          prefix,
+          resolveUserIds,
+          retentionMs: RETENTION_MS,
+          fewUsers: 0,
+        }),
         async addUser(email, role = 'user') {
           const id = users.size + 1;
           users.set(id, { email: email.normalize('NFC').toLowerCase(), role });
@@ -768,6 +775,73 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       expect(page.total).toBe(0);
       const expired = await fx.store.listIds({ now: later, status: 'expired' });
       expect(expired.length).toBe(fleet.sessions.length);
+    });
+
+    it('should list expired sessions newest created first, whatever order they ended in', async () => {
+      const more: SessionRecord[] = [];
+      for (let i = 0; i < 25; i += 1) {
+        const createdAt = T0 - 11 * HOUR + i * 13 * MINUTE;
+        // Lifetimes from 10 minutes to 4 hours, shuffled: deadlines ordered unlike creation.
+        const idleExpiresAt = createdAt + (((i * 37) % 25) + 1) * 10 * MINUTE;
+        more.push(session(fleet.users.dave, { createdAt, lastSeenAt: createdAt, idleExpiresAt }));
+      }
+      for (const s of more) await fx.store.create(s);
+      const all = { ...fleet, sessions: [...fleet.sessions, ...more] };
+
+      for (const range of [{}, { createdFrom: T0 - 9 * HOUR, createdTo: T0 - 7 * HOUR }]) {
+        const q: Filters = { now: T0, status: 'expired', ...range };
+        const want = expectedIds(all, q);
+        const seen: string[] = [];
+        for (let offset = 0; offset < want.length + 3; offset += 3) {
+          const page = await fx.store.list({ ...q, offset, limit: 3 });
+          expect(page.total).toBe(want.length);
+          seen.push(...page.items.map((s) => s.id));
+        }
+        expect(seen).toEqual(want);
+      }
+    });
+
+    it('should page a filter matching many users newest first, as of a snapshot, counting up to the cap', async () => {
+      const admins: number[] = [];
+      for (let i = 0; i < 12; i += 1) {
+        const email = `ops${i}@corp.example`;
+        admins.push(await fx.addUser(email, 'admin'));
+        fleet.info.set(admins[i]!, { email, role: 'admin' });
+      }
+      const more: SessionRecord[] = [];
+      for (let i = 0; i < 60; i += 1) {
+        const createdAt = T0 - 9 * HOUR + i * 5 * MINUTE;
+        const owner = i % 3 === 0 ? fleet.users.alice : admins[i % admins.length]!;
+        // Every fourth one ended, at times in no order of creation.
+        const idleExpiresAt = i % 4 === 0 ? T0 - ((i * 7) % 50) * MINUTE - 1000 : T0 + HOUR;
+        more.push(session(owner, { createdAt, lastSeenAt: createdAt, idleExpiresAt }));
+      }
+      for (const s of more) await fx.store.create(s);
+      const all = { ...fleet, sessions: [...fleet.sessions, ...more] };
+      // The page's as_of: sessions signed in after it (the last dozen here) stay out.
+      const snapshot = T0 - 5 * HOUR;
+      const cap = 5;
+
+      for (const user of [{ role: 'admin' as const }, { email: 'corp.example' }]) {
+        for (const status of ['all', 'active', 'expired'] as const) {
+          const q: Filters = { now: T0, user, status, createdTo: snapshot };
+          const want = expectedIds(all, q);
+          expect(want.length).toBeGreaterThan(cap);
+          for (const store of [fx.store, fx.manyUsersStore ?? fx.store]) {
+            const seen: string[] = [];
+            for (let offset = 0; offset < want.length + 4; offset += 4) {
+              const page = await store.list({ ...q, countUpTo: cap, offset, limit: 4 });
+              expect(page.total).toBe(cap);
+              expect(page.totalCapped).toBe(true);
+              seen.push(...page.items.map((s) => s.id));
+            }
+            expect(seen).toEqual(want);
+            const exact = await store.list({ ...q, offset: 0, limit: 0 });
+            expect(exact.total).toBe(want.length);
+            expect(exact.totalCapped ?? false).toBe(false);
+          }
+        }
+      }
     });
   });
 

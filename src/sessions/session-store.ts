@@ -36,8 +36,22 @@ export interface UserFilter {
   role?: Role;
 }
 
-/** Ids of the users matching a filter; how the Redis store answers user filters. */
-export type ResolveUserIds = (filter: UserFilter) => Promise<number[]>;
+/** Narrows a user-id resolution, so its cost follows what the caller needs, not the users table. */
+export interface ResolveOptions {
+  /** Only these users are considered (a page's owners, a caller's ids). */
+  among?: readonly number[];
+  /** Only ids greater than this: with `limit`, pages through the matching users. */
+  after?: number;
+  /** At most this many ids are returned, the lowest first (with `after`, a keyset page). */
+  limit?: number;
+}
+
+/**
+ * Ids of the users matching a filter; how the Redis store answers user filters. A resolver
+ * may ignore `options` (the store intersects and counts itself); honouring them is what keeps
+ * a broad filter's page from costing a read of every matching user.
+ */
+export type ResolveUserIds = (filter: UserFilter, options?: ResolveOptions) => Promise<number[]>;
 
 /** What a console listing asks for. */
 export interface SessionQuery {

@@ -147,7 +147,7 @@ export async function makeApp(
     store = new RedisSessionStore({
       client: redis,
       prefix,
-      resolveUserIds: (f) => users.idsMatching(f),
+      resolveUserIds: (f, options) => users.idsMatching(f, options),
       retentionMs: config.retentionMs,
     });
     const r = redis;
