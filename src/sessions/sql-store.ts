@@ -105,6 +105,7 @@ export class SqlSessionStore implements SessionStore {
   readonly #dialect: Dialect;
 
   readonly #userSetLimit: number;
+  readonly #countsRunning = new Map<number, Promise<{ active: number; expired: number }>>();
 
   /**
    * `userSetLimit`: how many users a user filter may match and still be answered through
@@ -288,7 +289,20 @@ export class SqlSessionStore implements SessionStore {
     return readable(rows);
   }
 
-  async counts(now: number): Promise<{ active: number; expired: number }> {
+  /**
+   * One scan of the deadline index. Calls for the same `now` while one runs share it: the
+   * statistics page asks for counts and for countsByRole (which counts too) at once, and on a
+   * large table each scan blocks SQLite's process for tens of milliseconds.
+   */
+  counts(now: number): Promise<{ active: number; expired: number }> {
+    const running = this.#countsRunning.get(now);
+    if (running) return running;
+    const counting = this.#countAt(now).finally(() => this.#countsRunning.delete(now));
+    this.#countsRunning.set(now, counting);
+    return counting;
+  }
+
+  async #countAt(now: number): Promise<{ active: number; expired: number }> {
     const row = await this.#db
       .selectFrom('sessions')
       .select((eb) => [
