@@ -468,6 +468,13 @@ while read < budget do
   local step = math.min(500, budget - read)
   local r = redis.call('ZRANGE', KEYS[1], lo, hi, 'BYSCORE', 'LIMIT', offset, step, 'WITHSCORES')
   offset = offset + #r / 2
+  -- One ZMSCORE per step: a call per entry would cost more than the lookups themselves.
+  local ds = {}
+  if status ~= 'all' and #r > 0 then
+    local ids = {}
+    for j = 1, #r, 2 do ids[#ids + 1] = r[j] end
+    ds = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+  end
   for j = 1, #r, 2 do
     local id, sc = r[j], r[j + 1]
     read = read + 1
@@ -475,7 +482,7 @@ while read < budget do
       out[2], out[3] = sc, id
       local kind = 'm'
       if status ~= 'all' then
-        local d = redis.call('ZSCORE', KEYS[2], id)
+        local d = ds[(j + 1) / 2]
         if not d then
           kind = 'u'
         elseif (tonumber(d) > now) ~= active then
