@@ -1,0 +1,97 @@
+/**
+ * Every ending of a large revocation or cleanup is one history row: the batches that run at
+ * once (revocation chunks in flight, cleanup batches side by side, history written in bulk)
+ * never lose a row, never write one twice, and never take a session that was not asked for.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SessionRecord } from '../../src/sessions/session-store.js';
+import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
+import { makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const kinds = await storeKindsToRun();
+
+/** Stores `count` sessions of a user straight through the store (signing in would be slow). */
+async function plant(t: TestApp, userId: number, count: number, expired: boolean) {
+  const now = Date.now();
+  const sessions: SessionRecord[] = Array.from({ length: count }, (_, i) => ({
+    id: sessionIdOf(newToken()),
+    userId,
+    createdAt: now - 2 * HOUR - i,
+    lastSeenAt: now - HOUR,
+    idleExpiresAt: expired ? now - MINUTE - i : now + HOUR,
+    absoluteExpiresAt: now + 2 * HOUR,
+    ip: '192.0.2.7',
+    userAgent: 'bulk',
+  }));
+  for (let i = 0; i < sessions.length; i += 100) {
+    await Promise.all(sessions.slice(i, i + 100).map((s) => t.store.create(s)));
+  }
+  return sessions.map((s) => s.id);
+}
+
+async function history(t: TestApp, kind: string) {
+  return t.database.db
+    .selectFrom('session_events')
+    .select(['session_id', 'reason'])
+    .where('kind', '=', kind as 'revoked')
+    .execute();
+}
+
+describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it.skipIf(skip)(
+    'should write one cleaned_up row per session a cleanup of many batches removes, and keep the live ones',
+    async () => {
+      t = await makeApp(kind);
+      await t.createUser('root@example.test', 'superuser');
+      const ann = await t.createUser('ann@bulk.test');
+      const admin = t.client();
+      await admin.login('root@example.test');
+      const expired = await plant(t, ann.id, 730, true);
+      const live = await plant(t, ann.id, 5, false);
+
+      const res = await admin.postJson('/admin/sessions/cleanup-expired');
+
+      expect(res.statusCode).toBe(200);
+      expect(res.json().removed).toBe(730);
+      const rows = await history(t, 'cleaned_up');
+      expect(rows).toHaveLength(730);
+      expect(new Set(rows.map((r) => r.session_id))).toEqual(new Set(expired));
+      expect(new Set(rows.map((r) => r.reason))).toEqual(new Set(['idle']));
+      const left = (await t.store.listByUser(ann.id)).map((s) => s.id);
+      expect(left.sort()).toEqual([...live].sort());
+    },
+  );
+
+  it.skipIf(skip)(
+    'should report each of 1,000 ids of a bulk revoke revoked once, with one history row each',
+    async () => {
+      t = await makeApp(kind);
+      await t.createUser('root@example.test', 'superuser');
+      const ann = await t.createUser('ann@bulk.test');
+      const admin = t.client();
+      await admin.login('root@example.test');
+      const ids = await plant(t, ann.id, 1_000, false);
+      const kept = await plant(t, ann.id, 3, false);
+
+      const res = await admin.postJson('/admin/sessions/bulk-revoke', { ids });
+
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { counts: Record<string, number>; results: { id: string }[] };
+      expect(body.counts).toMatchObject({ revoked: 1_000, failed: 0 });
+      expect(body.results.map((r) => r.id)).toEqual(ids);
+      const rows = await history(t, 'revoked');
+      expect(rows).toHaveLength(1_000);
+      expect(new Set(rows.map((r) => r.session_id))).toEqual(new Set(ids));
+      const left = (await t.store.listByUser(ann.id)).map((s) => s.id);
+      expect(left.sort()).toEqual([...kept].sort());
+    },
+  );
+});
