@@ -234,7 +234,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       // and the deadline ride along, so user and status filters are tested on the index
       // entry without reading the row; it serves every range the creation index served. The
       // user index gains the deadline too, so a count of some users' live sessions reads
-      // only that index.
+      // only that index. The statistics page counts sign-ins per hour and per day: with the
+      // kind first, that count reads an index range instead of every event row of the window.
       async up(db: Kysely<unknown>) {
         await db.schema
           .createIndex('sessions_listing_idx')
@@ -248,8 +249,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .columns(['user_id', 'created_at', 'expires_at'])
           .execute();
         await db.schema.dropIndex('sessions_user_idx').ifExists().execute();
+        await db.schema
+          .createIndex('session_events_kind_at_idx')
+          .on('session_events')
+          .columns(['kind', 'at'])
+          .execute();
       },
       async down(db: Kysely<unknown>) {
+        await db.schema.dropIndex('session_events_kind_at_idx').ifExists().execute();
         await db.schema
           .createIndex('sessions_user_idx')
           .on('sessions')
