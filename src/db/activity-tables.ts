@@ -148,17 +148,21 @@ function addToUserDays(parts: string[]): string {
   return `insert into user_days (day, ${fields.join(', ')})
     select day, ${fields.map((f) => `sum(${f})`).join(', ')}
     from (${parts.join(' union all ')}) c group by day
+    having ${fields.map((f) => `sum(${f}) <> 0`).join(' or ')}
+    order by day
     on conflict (day) do update set
       ${fields.map((f) => `${f} = user_days.${f} + excluded.${f}`).join(',\n      ')}`;
 }
 
-function addToUserTotals(rows: [string, 1 | -1][]): string {
-  const parts = rows.flatMap(([r, sign]) => [
-    `select 'role:' || ${r}.role as name, ${sign} as n`,
-    `select 'status:' || ${r}.status, ${sign}`,
+/** `rows`: [row alias, sign, FROM clause ('' for a trigger's row)]. */
+function addToUserTotals(rows: [string, 1 | -1, string?][]): string {
+  const parts = rows.flatMap(([r, sign, from = '']) => [
+    `select 'role:' || ${r}.role as name, ${sign} as n ${from}`,
+    `select 'status:' || ${r}.status, ${sign} ${from}`,
   ]);
   return `insert into user_totals (name, n)
     select name, sum(n) from (${parts.join(' union all ')}) t group by name
+    having sum(n) <> 0 order by name
     on conflict (name) do update set n = user_totals.n + excluded.n`;
 }
 
@@ -203,24 +207,52 @@ export async function createUserCounters(db: Kysely<unknown>, dialect: Dialect):
   ];
   const onDelete = [addToUserDays([dayContributions('old', -1)]), addToUserTotals([['old', -1]])];
   if (dialect === 'postgres') {
+    // Once per statement over its transition tables, not once per row: a bulk insert (the
+    // seeder's) costs two upserts, not two per row. Rows are locked in key order and only when
+    // a counter moves, so concurrent writers wait for each other rather than deadlock, and an
+    // update that moves nothing (most do) locks nothing.
     const body = (statements: string[]) => statements.map((s) => `${s};`).join('\n');
+    const onInsertRows = [
+      addToUserDays([dayContributions('n', 1, 'from new_rows n')]),
+      addToUserTotals([['n', 1, 'from new_rows n']]),
+    ];
+    const onUpdateRows = [
+      addToUserDays([
+        dayContributions('o', -1, 'from old_rows o'),
+        dayContributions('n', 1, 'from new_rows n'),
+      ]),
+      addToUserTotals([
+        ['o', -1, 'from old_rows o'],
+        ['n', 1, 'from new_rows n'],
+      ]),
+    ];
+    const onDeleteRows = [
+      addToUserDays([dayContributions('o', -1, 'from old_rows o')]),
+      addToUserTotals([['o', -1, 'from old_rows o']]),
+    ];
     await sql
       .raw(`create function users_counters() returns trigger language plpgsql as $$
         begin
-          if tg_op = 'INSERT' then ${body(onInsert)}
-          elsif tg_op = 'UPDATE' then ${body(onUpdate)}
-          else ${body(onDelete)}
+          if tg_op = 'INSERT' then ${body(onInsertRows)}
+          elsif tg_op = 'UPDATE' then ${body(onUpdateRows)}
+          else ${body(onDeleteRows)}
           end if;
           return null;
         end $$`)
       .execute(db);
+    // Transition tables allow one event per trigger and no column list.
     await sql
-      .raw(`create trigger users_counters_write after insert or delete on users
-        for each row execute function users_counters()`)
+      .raw(`create trigger users_counters_insert after insert on users
+        referencing new table as new_rows for each statement execute function users_counters()`)
       .execute(db);
     await sql
-      .raw(`create trigger users_counters_update after update of ${COUNTED_COLUMNS} on users
-        for each row execute function users_counters()`)
+      .raw(`create trigger users_counters_update after update on users
+        referencing old table as old_rows new table as new_rows
+        for each statement execute function users_counters()`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_counters_delete after delete on users
+        referencing old table as old_rows for each statement execute function users_counters()`)
       .execute(db);
   } else {
     const body = (statements: string[]) => statements.map((s) => `${s};`).join('\n');
@@ -247,8 +279,9 @@ export async function createUserCounters(db: Kysely<unknown>, dialect: Dialect):
 // biome-ignore lint/suspicious/noExplicitAny: the migration's Kysely<unknown> or the app's
 export async function dropUserCounters(db: Kysely<any>, dialect: Dialect): Promise<void> {
   if (dialect === 'postgres') {
-    await sql`drop trigger if exists users_counters_write on users`.execute(db);
-    await sql`drop trigger if exists users_counters_update on users`.execute(db);
+    for (const name of ['insert', 'update', 'delete']) {
+      await sql`drop trigger if exists ${sql.raw(`users_counters_${name}`)} on users`.execute(db);
+    }
     await sql`drop function if exists users_counters()`.execute(db);
   } else {
     for (const name of ['insert', 'update', 'delete']) {

@@ -12,6 +12,7 @@ import { dropActivityTables, dropUserCounters } from '../../src/db/activity-tabl
 import { migrateToLatest } from '../../src/db/migrations.js';
 import type { SessionRecord } from '../../src/sessions/session-store.js';
 import { rebuildActivity } from '../../src/users/activity.js';
+import { UserRepo } from '../../src/users/user-repo.js';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
 import { DAY, HOUR } from './helpers.js';
 
@@ -176,6 +177,69 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(after).toEqual(before);
       expect(after.active.day.some((p) => p.users > 1)).toBe(true);
       expect(after.byStatus.approved).toBe(7);
+    });
+
+    it("should keep the accounts' figures right through the app's own writes", async () => {
+      const repo = new UserRepo(t.database.db, t.database.dialect);
+      const boss = (await repo.findByEmail(BOSS))?.id ?? null;
+      const monday = at('2025-05-05T09:00');
+      const ids: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const u = await repo.create({
+          email: `w${i}@activity.test`,
+          passwordHash: 'x',
+          role: 'user',
+          status: i === 5 ? 'approved' : 'pending', // w5 is created approved: never pending
+          now: monday + i * HOUR,
+        });
+        ids.push(u.id);
+      }
+      await repo.decidePending([ids[0], ids[1]], 'approved', boss ?? 0, monday + DAY);
+      await repo.decidePending([ids[2]], 'rejected', boss ?? 0, monday + 2 * DAY);
+      await repo.setStatus(ids[0], 'disabled', boss, monday + 3 * DAY);
+      await repo.setRole(ids[1], 'admin', monday + 3 * DAY);
+      await repo.setStatus(ids[2], 'approved', boss, monday + 4 * DAY); // enabled after rejection
+      await repo.setPassword(ids[3], 'y', monday + 4 * DAY); // still pending
+
+      const res = await admin.get('/admin/analytics?from=2025-05-05&to=2025-05-11', 'json');
+      const body = res.json();
+      const rows = await t.database.db.selectFrom('users').selectAll().execute();
+      const left = (u: (typeof rows)[number]) =>
+        u.status === 'pending'
+          ? null
+          : (u.decided_at ?? u.approved_at ?? u.rejected_at ?? u.updated_at);
+      const inDay = (v: number | null, start: number) =>
+        v !== null && v >= start && v < start + DAY;
+      const want = Array.from({ length: 7 }, (_, d) => {
+        const start = at('2025-05-05T00:00') + d * DAY;
+        return {
+          key: isoDay(start),
+          start,
+          end: start + DAY,
+          registrations: rows.filter((u) => inDay(u.created_at, start)).length,
+          approvals: rows.filter(
+            (u) => inDay(u.approved_at, start) && u.approved_at! > u.created_at,
+          ).length,
+          rejections: rows.filter(
+            (u) => inDay(u.rejected_at, start) && u.rejected_at! > u.created_at,
+          ).length,
+          pendingAtEnd: rows.filter((u) => {
+            const l = left(u);
+            return u.created_at < start + DAY && (l === null || l >= start + DAY);
+          }).length,
+        };
+      });
+      expect(
+        body.periods.map(({ medianApprovalMs: _, ...p }: { medianApprovalMs: unknown }) => p),
+      ).toEqual(want);
+      expect(want.map((p) => p.pendingAtEnd)).toEqual([5, 3, 2, 2, 2, 2, 2]);
+      expect(body.byRole.admin).toBe(rows.filter((u) => u.role === 'admin').length);
+      expect(body.byStatus).toEqual({
+        pending: 2,
+        approved: rows.filter((u) => u.status === 'approved').length,
+        rejected: 0,
+        disabled: 1,
+      });
     });
 
     it('should keep counting sign-ins after the backfill', async () => {
