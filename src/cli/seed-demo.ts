@@ -31,6 +31,10 @@ characters), otherwise a generated one, printed at the end.
 Demo accounts can sign in, superusers among them. So the command refuses a database
 that holds other accounts than demo users and superusers, unless given --force.
 
+On SQLite the sessions are written in one transaction, which holds the database's
+write lock until the seed ends: seed before starting the server, whose writes would
+otherwise wait and then fail.
+
 Options:
   --users N      how many users to add (0 to ${MAX_USERS})
   --sessions M   how many sessions to add (0 to ${MAX_SESSIONS})

@@ -5,8 +5,9 @@
  * with its sign-in in the session history.
  *
  * Built for size (100,000 users and 1,000,000 sessions in about a minute): one password
- * hash shared by every demo user, multi-row INSERTs of INSERT_ROWS rows inside transactions
- * of TRANSACTION_ROWS rows, and for Redis concurrent script calls that node-redis pipelines.
+ * hash shared by every demo user, multi-row INSERTs of INSERT_ROWS rows, the sessions in one
+ * transaction on SQLite (TRANSACTION_ROWS elsewhere), and for Redis concurrent script calls
+ * that node-redis pipelines.
  */
 import { randomBytes } from 'node:crypto';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
@@ -37,12 +38,16 @@ export const DEMO_SPAN_MS = 8 * 7 * DAY;
 /** Rows per INSERT statement: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters. */
 export const INSERT_ROWS = 1_000;
 /**
- * Rows per SQL transaction. Session ids are random, so every commit rewrites index pages all
- * over the b-trees, and fewer, larger commits write each page fewer times. Measured on SQLite
- * (2 cores): 300,000 sessions took 19 s in 1,000-row transactions and under 5 s in 20,000-row
- * ones; 1,000,000 took 105 s at 20,000 (256 MiB cache) and 42-50 s at 50,000 (512 MiB to
- * 1 GiB), no faster at 100,000. A commit holds SQLite's write lock for about 2 s, within the
- * server's 5 s busy timeout.
+ * Rows per SQL transaction on PostgreSQL (users, and sessions with their history). Session
+ * ids are random, so every commit rewrites index pages all over the b-trees, and fewer, larger
+ * commits write each page fewer times. On SQLite the sessions go in one transaction, whose
+ * pages the seed's page cache holds until the commit writes each once: at 1,000,000 sessions
+ * (2 shared cores, load average 8) 122 s against 150 s in 50,000-row transactions, 83 s of
+ * CPU against 90.
+ *
+ * LIMITATION: that transaction holds SQLite's write lock to the end of the seed, so a server
+ * on the same file waits for it, and its writes (sign-ins) fail after its 5 s busy timeout;
+ * seed before starting the server, as the bench does.
  */
 export const TRANSACTION_ROWS = 50_000;
 /** Share of sessions still live when the seed runs; the rest are expired. */
@@ -246,8 +251,9 @@ async function seedSessions(
   // Each owner's latest sign-in, for users.last_login_at.
   const lastLogins = new Map<number, number>();
 
+  const perTransaction = dialect === 'sqlite' ? options.sessions : TRANSACTION_ROWS;
   for (let done = 0; done < options.sessions; ) {
-    const end = Math.min(options.sessions, done + TRANSACTION_ROWS);
+    const end = Math.min(options.sessions, done + perTransaction);
     await db.transaction().execute(async (trx) => {
       for (let i = done; i < end; i += INSERT_ROWS) {
         const batch = demoSessions(Math.min(INSERT_ROWS, end - i), owners, options.policy, now);
@@ -263,6 +269,10 @@ async function seedSessions(
           if (statusOf(s, now) === 'expired') report.expiredSessions += 1;
           if (s.createdAt > (lastLogins.get(s.userId) ?? -1)) lastLogins.set(s.userId, s.createdAt);
         }
+        const written = i + batch.length;
+        // Written, not yet committed: the last report comes after the commit.
+        if (written < end)
+          options.onProgress?.({ phase: 'sessions', done: written, total: options.sessions });
       }
     });
 
