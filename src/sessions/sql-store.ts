@@ -29,7 +29,7 @@ const ID_CHUNK = 500;
  * well under both databases' limits); past it, to a subquery (see SqlSessionStore#plan).
  */
 const USER_SET_LIMIT = 500;
-/** Most matches a page reads through the user index and sorts, rather than walk to them. */
+/** Most matches a page reads through the index that counted them and sorts, rather than walk. */
 const SORT_LIMIT = 2_000;
 
 type Filters = Omit<SessionQuery, 'offset' | 'limit'>;
@@ -38,7 +38,6 @@ type Filters = Omit<SessionQuery, 'offset' | 'limit'>;
 interface Plan {
   counting: SelectQueryBuilder<DB, 'sessions', object>;
   walking: SelectQueryBuilder<DB, 'sessions', object>;
-  fewUsers: SelectQueryBuilder<DB, 'sessions', object> | null;
 }
 
 /**
@@ -249,14 +248,18 @@ export class SqlSessionStore implements SessionStore {
 
     const counted = await this.#count(plan.counting, query.countUpTo);
     if (query.limit <= 0) return { items: [], ...counted, skipped: 0 };
-    // Few matches of few users: read them through their users' index and sort them, rather
-    // than walk the whole listing index to find them.
-    const few = plan.fewUsers !== null && !counted.totalCapped && counted.total <= SORT_LIMIT;
-    const rows = await (few ? plan.fewUsers! : plan.walking)
+    // Few matches (a user's, or live ones when nearly all have expired): read them through the
+    // index that counted them and sort them, rather than walk the listing index past them all.
+    const few = !counted.totalCapped && counted.total <= SORT_LIMIT;
+    // The unary plus keeps the listing index from being chosen for the order of a few matches.
+    const createdAt = few
+      ? sql<number>`+${sql.ref('sessions.created_at')}`
+      : sql.ref('sessions.created_at');
+    const rows = await (few ? plan.counting : plan.walking)
       .leftJoin('users', 'users.id', 'sessions.user_id')
       .selectAll('sessions')
       .select('users.id as known_user')
-      .orderBy('sessions.created_at', 'desc')
+      .orderBy(createdAt, 'desc')
       .orderBy('sessions.id')
       .limit(query.limit)
       .offset(query.offset)
@@ -490,18 +493,18 @@ export class SqlSessionStore implements SessionStore {
    * The sessions a query matches, as queries on `sessions` alone, or null when it can match
    * nothing. A user filter is resolved first: to the ids themselves when few users match; when
    * many do, to one array parameter (email) or to a subquery on the role index (role alone),
-   * either read once per statement. Three shapes:
+   * either read once per statement. Two shapes:
    * - `counting` leaves every index open: the deadline index for a status alone, the user
    *   index (which holds the deadline) once users are named, so a capped count stops early;
    * - `walking` switches off every index but the listing one (the unary plus), so a page
-   *   walks it newest first, tests each entry on the entry itself, and stops after a page;
-   * - `fewUsers` (when few users match) reads those users' sessions through the user index,
-   *   to be sorted: cheaper than a walk when they hold few sessions.
+   *   walks it newest first, tests each entry on the entry itself, and stops after a page.
+   * list() pages through `counting` instead, sorting, when the count found few matches.
    *
    * LIMITATION: a walk costs the entries it passes, not the matches: a page of expired
    * sessions passes every live session created after the newest expired one (about 50,000
-   * index entries, a few milliseconds, in the demo fleet of 1,000,000), and a deep page (a
-   * large offset) passes every entry before it.
+   * index entries, a few milliseconds, in the demo fleet of 1,000,000), a deep page (a large
+   * offset) every entry before it, and a filter matching a few more than SORT_LIMIT sessions
+   * most of the index.
    */
   async #plan(q: Filters): Promise<Plan | null> {
     if (q.userIds?.length === 0) return null;
@@ -509,7 +512,6 @@ export class SqlSessionStore implements SessionStore {
       sql<number>`+${sql.ref(`sessions.${column}`)}`;
     let counting = this.#db.selectFrom('sessions');
     let walking = counting;
-    let fewUsers: SelectQueryBuilder<DB, 'sessions', object> | null = null;
 
     if (q.userIds) {
       counting = counting.where('sessions.user_id', 'in', [...q.userIds]);
@@ -529,7 +531,6 @@ export class SqlSessionStore implements SessionStore {
       const matching = few ? ids : q.user.email ? this.#idSet(ids) : users.select('users.id');
       counting = counting.where('sessions.user_id', 'in', matching);
       walking = walking.where(plus('user_id'), 'in', matching);
-      if (few) fewUsers = counting;
     }
     // With users named, the deadline is tested on the user index's entries, not searched.
     const named = q.userIds !== undefined || q.user?.email || q.user?.role;
@@ -549,7 +550,6 @@ export class SqlSessionStore implements SessionStore {
     return {
       counting: created(status(counting, true)),
       walking: created(status(walking, false)),
-      fewUsers: fewUsers && created(status(fewUsers, true)),
     };
   }
 
