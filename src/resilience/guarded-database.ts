@@ -11,7 +11,7 @@
  */
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
-import { Breaker, type CircuitStateName } from './breaker.js';
+import { Breaker, type BreakerOptions, type CircuitStateName } from './breaker.js';
 import { isStoreFault } from './guarded-store.js';
 
 /** The database could not answer (down, too slow, or the breaker is open). */
@@ -29,14 +29,9 @@ export interface GuardedPool extends PostgresPool {
   readonly breaker: { state: CircuitStateName; since: number };
 }
 
-export interface DatabaseGuardOptions {
+export interface DatabaseGuardOptions extends Omit<BreakerOptions, 'isFault'> {
   /** Bound on one query, in milliseconds. */
   timeoutMs: number;
-  /** Consecutive failures that open the breaker. @default 5 */
-  failuresToOpen?: number;
-  /** Pause before the breaker lets a trial query through, in milliseconds. @default 2000 */
-  halfOpenAfterMs?: number;
-  onStateChange?: (state: CircuitStateName) => void;
 }
 
 /**
@@ -45,12 +40,7 @@ export interface DatabaseGuardOptions {
  * connection that arrives late; the breaker counts those failures too.
  */
 export function guardPool(pool: pg.Pool, opts: DatabaseGuardOptions): GuardedPool {
-  const breaker = new Breaker({
-    isFault: isStoreFault,
-    failuresToOpen: opts.failuresToOpen,
-    halfOpenAfterMs: opts.halfOpenAfterMs,
-    onStateChange: opts.onStateChange,
-  });
+  const breaker = new Breaker({ ...opts, isFault: isStoreFault });
   const status = breaker.status;
 
   /** `bounded`: the query gets the timeout; waiting for a connection has the pool's own. */

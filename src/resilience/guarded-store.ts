@@ -7,7 +7,13 @@
 
 import { ErrorReply } from 'redis';
 import type { SessionStore } from '../sessions/session-store.js';
-import { Breaker, type CircuitStateName, DeadlineError, withDeadline } from './breaker.js';
+import {
+  Breaker,
+  type BreakerOptions,
+  type CircuitStateName,
+  DeadlineError,
+  withDeadline,
+} from './breaker.js';
 
 /** The session store could not answer (down, timed out, or the breaker is open). */
 export class StoreUnavailableError extends Error {
@@ -33,19 +39,14 @@ export interface StoreCallEvent {
   error?: string;
 }
 
-export interface GuardOptions {
+export interface GuardOptions extends Omit<BreakerOptions, 'isFault'> {
   /** Bound on a single-session call, in milliseconds. */
   timeoutMs: number;
   /** Bound on calls whose size grows with their input (lists, bulk deletes), in milliseconds. */
   bulkTimeoutMs?: number;
   /** Bound on a repair walk of every index, in milliseconds. @default 120 × timeoutMs */
   repairTimeoutMs?: number;
-  /** Consecutive failures that open the breaker. @default 5 */
-  failuresToOpen?: number;
-  /** Pause before the breaker lets a trial call through, in milliseconds. @default 2000 */
-  halfOpenAfterMs?: number;
   onCall?: (event: StoreCallEvent) => void;
-  onStateChange?: (state: CircuitStateName, at: number) => void;
 }
 
 const BULK_OPS = new Set([
@@ -103,12 +104,7 @@ export function isStoreFault(error: unknown): boolean {
 }
 
 export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStore {
-  const breaker = new Breaker({
-    isFault: isStoreFault,
-    failuresToOpen: opts.failuresToOpen,
-    halfOpenAfterMs: opts.halfOpenAfterMs,
-    onStateChange: opts.onStateChange,
-  });
+  const breaker = new Breaker({ ...opts, isFault: isStoreFault });
   const status = breaker.status;
   const bulkMs = opts.bulkTimeoutMs ?? opts.timeoutMs * 20;
   const repairMs = opts.repairTimeoutMs ?? opts.timeoutMs * 120;
