@@ -2,6 +2,7 @@
  * @module sessions/sql-store
  * Sessions in a `sessions` table beside the users, so user filters are one indexed join.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type ExpressionBuilder, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type { Dialect } from '../db/database.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
@@ -121,6 +122,17 @@ export class SqlSessionStore implements SessionStore {
    * it (a statement held up in a stalled connection writes nothing when it finally runs);
    * SQLite runs in this process, where a write cannot arrive late, so the bound is checked here.
    */
+  /**
+   * Before each chunk of bulk work on SQLite: the database answers synchronously in this thread,
+   * so a loop of chunks would otherwise run as one chain of settled promises and keep every
+   * request waiting until it ends (a sign-in waited 27 s behind a revoke-matching). One turn of
+   * the event loop lets the requests that arrived meanwhile in. PostgreSQL answers over a
+   * socket, so the loop yields there anyway.
+   */
+  #letOthersIn(): Promise<void> {
+    return this.#dialect === 'sqlite' ? nextTurn() : Promise.resolve();
+  }
+
   async create(s: SessionRecord, options: CreateOptions = {}): Promise<void> {
     const { notAfter } = options;
     if (notAfter !== undefined && this.#dialect === 'postgres') {
@@ -191,6 +203,7 @@ export class SqlSessionStore implements SessionStore {
     const unique = [...new Set(ids)];
     const outcomes = new Map<string, Taken>();
     for (let i = 0; i < unique.length; i += ID_CHUNK) {
+      await this.#letOthersIn();
       const chunk = unique.slice(i, i + ID_CHUNK);
       const rows = await this.#db
         .deleteFrom('sessions')
@@ -209,6 +222,7 @@ export class SqlSessionStore implements SessionStore {
    */
   async takeExpired(before: number, limit: number): Promise<ExpiredBatch> {
     if (limit <= 0) return { sessions: [], done: true };
+    await this.#letOthersIn();
     const rows = await this.#db
       .deleteFrom('sessions')
       .where('id', 'in', (eb) =>
