@@ -152,7 +152,7 @@ export function sessionsView(d: SessionsPageData): SafeHtml {
   return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Sessions</h1>
   <span class="fs-5" id="match-count" data-total="${d.total}"${capped ? html` data-capped` : ''}>${matching} matching</span>
-  <span class="text-body-secondary small" id="active-count">${d.activeCapped ? 'more than ' : ''}${d.activeCount.toLocaleString('en')} active in all</span>
+  <span class="text-body-secondary small" id="active-count">${d.activeCapped ? '' : `${d.activeCount.toLocaleString('en')} active in all`}</span>
   <div class="ms-auto d-flex flex-wrap align-items-center gap-2">${d.savedViews ?? ''}${exportButtons('/admin/sessions/export', filterSearch({ ...f, page: 1 }))}</div>
 </div>
 ${sessionTabs('live')}

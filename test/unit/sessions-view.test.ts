@@ -74,7 +74,8 @@ describe('sessions view with a capped count', () => {
       csrfToken: 'token',
       keep: new Set(),
     }).value;
-    expect(capped).toContain('more than 1,000 active in all');
+    // Past the cap the page leaves the figure to the header's live count, which is exact.
+    expect(capped).not.toContain('active in all');
     expect(page({ total: 120, page: 1, rows: 50 })).toContain('>5 active in all');
   });
 
