@@ -3,9 +3,11 @@
  * The audit log page: filters, the entries newest first, pagination and the CSV export.
  * Read-only by construction: the page has no form that changes anything.
  */
+
 import type { AuditRow } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
 import { timeCell } from '../views/layout.js';
+import { rangeText } from '../views/range.js';
 import { AUDIT_PER_PAGE, type AuditFilters, auditSearch } from './audit-filters.js';
 
 const OUTCOME_BADGE: Record<AuditRow['outcome'], string> = {
@@ -92,8 +94,6 @@ export function auditView(d: {
   now: number;
 }): SafeHtml {
   const f = d.filters;
-  const first = d.total === 0 ? 0 : (f.page - 1) * AUDIT_PER_PAGE + 1;
-  const last = Math.min(d.total, f.page * AUDIT_PER_PAGE);
   const exportSearch = auditSearch(f, { page: 1, asOf: d.asOf });
   return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Audit log</h1>
@@ -104,7 +104,7 @@ export function auditView(d: {
 ${filterForm(f, d.actions)}
 <div class="table-responsive">
 <table class="table table-sm align-middle" id="audit-table">
-  <caption class="small">Showing ${first}–${last} of ${d.total.toLocaleString('en')}, newest first.
+  <caption class="small">${rangeText({ page: f.page, perPage: AUDIT_PER_PAGE, total: d.total, rows: d.rows.length })}, newest first.
     Entries cannot be changed or removed here; each is chained to the one before it by hash
     (<code>warden audit verify</code> checks the chain).</caption>
   <thead><tr>
@@ -115,7 +115,7 @@ ${filterForm(f, d.actions)}
     ${
       d.rows.length > 0
         ? d.rows.map((r) => row(r, d.now))
-        : html`<tr><td colspan="8" class="text-center text-body-secondary py-4">No entry matches these filters.</td></tr>`
+        : html`<tr><td colspan="8" class="text-center text-body-secondary py-4">${f.page > 1 ? 'Nothing on this page: it is past the last one.' : 'No entry matches these filters.'}</td></tr>`
     }
   </tbody>
 </table>

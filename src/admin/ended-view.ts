@@ -4,9 +4,11 @@
  * filters; plus the words for history rows (shared with a user's page) and the tabs that sit
  * above both session tables.
  */
+
 import { ROLES, type SessionEventKind } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
 import { timeCell } from '../views/layout.js';
+import { rangeText } from '../views/range.js';
 import { type EndedFilters, endedSearch } from './ended-filters.js';
 import { ENDING_KINDS, type HistoryRow } from './ended-query.js';
 import { parseUserAgent } from './user-agent.js';
@@ -151,8 +153,6 @@ export function endedView(d: {
   toolbar?: SafeHtml;
 }): SafeHtml {
   const f = d.filters;
-  const first = d.total === 0 ? 0 : (f.page - 1) * f.perPage + 1;
-  const last = Math.min(d.total, f.page * f.perPage);
   return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Sessions</h1>
   <span class="fs-5" id="ended-count" data-total="${d.total}">${d.total.toLocaleString('en')} ended</span>
@@ -163,7 +163,7 @@ ${filterForm(f)}
 ${d.toolbar ? html`<div class="d-flex flex-wrap gap-2 mb-2" id="ended-toolbar">${d.toolbar}</div>` : ''}
 <div class="table-responsive">
 <table class="table table-sm table-hover align-middle" id="ended-table">
-  <caption class="small">Showing ${first}–${last} of ${d.total.toLocaleString('en')}. An expired
+  <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, rows: d.rows.length })}. An expired
     session is listed when cleanup removed it. Hover a time for the exact UTC time.</caption>
   <thead><tr>
     <th scope="col">User</th><th scope="col">Role</th><th scope="col">Ended</th>
@@ -185,7 +185,7 @@ ${d.toolbar ? html`<div class="d-flex flex-wrap gap-2 mb-2" id="ended-toolbar">$
     ${eventCells(r)}
   </tr>`,
         )
-      : html`<tr><td colspan="9" class="text-center text-body-secondary py-4">No ended session matches these filters.</td></tr>`
+      : html`<tr><td colspan="9" class="text-center text-body-secondary py-4">${f.page > 1 ? 'Nothing on this page: it is past the last one.' : 'No ended session matches these filters.'}</td></tr>`
   }
   </tbody>
 </table>

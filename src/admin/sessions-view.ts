@@ -3,10 +3,12 @@
  * The console's sessions table: filters, pagination, per-row and bulk revocation,
  * and the confirmation page of revoke-matching. Plain data in, HTML out.
  */
+
 import { ROLES } from '../db/schema.js';
 import type { SessionStatus } from '../sessions/session-store.js';
 import { html, type SafeHtml } from '../views/html.js';
 import { timeCell } from '../views/layout.js';
+import { rangeText } from '../views/range.js';
 import { sessionTabs } from './ended-view.js';
 import { exportButtons } from './export-view.js';
 import { filterSearch, hasFilters, type SessionFilters } from './session-filters.js';
@@ -143,8 +145,6 @@ export function sessionsView(d: SessionsPageData): SafeHtml {
   const f = d.filters;
   const returnTo = `/admin/sessions${filterSearch(f)}`;
   const capped = d.totalCapped === true;
-  const first = d.total === 0 ? 0 : (f.page - 1) * f.perPage + 1;
-  const last = capped ? first + d.rows.length - 1 : Math.min(d.total, f.page * f.perPage);
   const matching = capped
     ? `more than ${d.total.toLocaleString('en')}`
     : d.total.toLocaleString('en');
@@ -184,7 +184,7 @@ ${
   </div>
   <div class="table-responsive">
   <table class="table table-sm table-hover align-middle" id="sessions-table">
-    <caption class="small">Showing ${first}–${last} of ${matching}${hasFilters(f) ? ' (filtered)' : ''}.
+    <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, capped, rows: d.rows.length })}${hasFilters(f) ? ' (filtered)' : ''}.
       Times are relative; hover for the exact UTC time.</caption>
     <thead><tr>
       <th scope="col"><input class="form-check-input" type="checkbox" id="select-all" aria-label="Select all on this page"></th>
@@ -196,7 +196,7 @@ ${
       ${
         d.rows.length > 0
           ? d.rows.map((r) => row(r, d.now, d.keep))
-          : html`<tr><td colspan="11" class="text-center text-body-secondary py-4">No session matches these filters.</td></tr>`
+          : html`<tr><td colspan="11" class="text-center text-body-secondary py-4">${f.page > 1 ? 'Nothing on this page: it is past the last one.' : 'No session matches these filters.'}</td></tr>`
       }
     </tbody>
   </table>

@@ -4,9 +4,11 @@
  * approval of one or many pending accounts, role changes, disable and enable. Plain data in,
  * HTML out.
  */
+
 import { ROLES, USER_STATUSES, type UserRow } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
 import { timeCell } from '../views/layout.js';
+import { rangeText } from '../views/range.js';
 
 export const DEFAULT_USERS_PER_PAGE = 50;
 
@@ -122,8 +124,6 @@ export function usersView(d: {
 }): SafeHtml {
   const f = d.filters;
   const back = `/admin/users${userSearch(f)}`;
-  const first = d.total === 0 ? 0 : (f.page - 1) * f.perPage + 1;
-  const last = Math.min(d.total, f.page * f.perPage);
   const pendingHere = d.users.some((u) => u.status === 'pending');
   // The checkboxes sit in the table but belong to this form through their form attribute,
   // because each row's own buttons are forms of their own and forms cannot nest.
@@ -141,7 +141,7 @@ ${filterForm(f)}
   <span class="small text-body-secondary align-self-center">Only pending accounts can be selected.</span>
 </form>
 <div class="table-responsive"><table class="table table-sm align-middle" id="users-table">
-<caption class="small">Showing ${first}–${last} of ${d.total.toLocaleString('en')}. Registration days are UTC days.</caption>
+<caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, rows: d.users.length })}. Registration days are UTC days.</caption>
 <thead><tr><th scope="col"><input class="form-check-input" type="checkbox" id="select-all-users"
   aria-label="Select every pending user on this page"${pendingHere ? '' : html` disabled`}></th>
 <th scope="col">Email</th><th scope="col">Role</th><th scope="col">Status</th>

@@ -52,11 +52,15 @@ describe('sessions view with a capped count', () => {
 
   it('should keep Next open past the counted pages while pages are full, and close it on a short one', () => {
     const past = page({ total: 10_000, totalCapped: true, page: 200, rows: 50 });
-    expect(past).toContain('Showing 9951–10000 of more than 10,000');
+    expect(past).toContain('Showing 9,951–10,000 of more than 10,000');
     expect(past).toMatch(/page=201[^"]*"\s*>Next/);
 
     const end = page({ total: 10_000, totalCapped: true, page: 230, rows: 7 });
-    expect(end).toContain('Showing 11451–11457 of more than 10,000');
+    // A short last page knows the exact total.
+    expect(end).toContain('Showing 11,451–11,457 of 11,457');
+    const beyond = page({ total: 10_000, totalCapped: true, page: 231, rows: 0 });
+    expect(beyond).toContain('Page 231 is past the last of these more than 10,000');
+    expect(beyond).toContain('Nothing on this page: it is past the last one.');
     expect(end).toMatch(
       /<li class="page-item disabled">\s*<a class="page-link" href="[^"]*page=230[^"]*"\s*>Next/,
     );
