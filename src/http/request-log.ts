@@ -17,7 +17,9 @@ export class WardenLogController extends LogController {
   ): void {
     if (request.url.startsWith('/static/')) return;
     const status = reply.statusCode;
-    const level = error || status >= 500 ? 'error' : 'info';
+    // A 503 is the answer while a store is away (with Retry-After; the outage itself is logged
+    // once, by the breaker): probes poll through it, and an error per poll would bury real ones.
+    const level = status === 503 ? 'warn' : error || status >= 500 ? 'error' : 'info';
     // Under load, at warn, building the line that pino would drop is measurable.
     if (levels.values[level] < (levels.values[request.log.level] ?? 0)) return;
     request.log[level](

@@ -29,4 +29,33 @@ describe('request log', () => {
     });
     expect(typeof entries[0].durationMs).toBe('number');
   });
+
+  it('should log a 503 (the store away, answered with Retry-After) as a warning, not an error', async () => {
+    const lines: string[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+    const away = { on: false };
+    t = await makeApp('sqlite', {
+      logStream: stream,
+      wrapStore: (inner) =>
+        new Proxy(inner, {
+          get(target, prop) {
+            const value = Reflect.get(target, prop, target);
+            if (prop === 'ping' && away.on) {
+              return async () => {
+                throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+              };
+            }
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        }),
+    });
+    away.on = true;
+    lines.length = 0;
+    // A load balancer polls this all through an outage: a line per poll must not be an error.
+    const res = await t.client().get('/readyz');
+    expect(res.statusCode).toBe(503);
+    const [entry] = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'request');
+    expect(entry).toMatchObject({ status: 503, level: 40 });
+  });
 });
