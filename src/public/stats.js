@@ -168,6 +168,14 @@
       delay = every;
       say('');
     } catch {
+      // The breaker's state shown is the last one read: while refreshes fail (a store away
+      // answers 503 here too) it must not go on saying "closed".
+      const badge = root.querySelector('[data-breaker-state]');
+      if (badge) {
+        badge.className = 'badge text-bg-secondary';
+        badge.dataset.breakerState = 'unknown';
+        badge.textContent = 'unknown: refresh failed';
+      }
       // Back off while the server is unreachable, up to half a minute.
       delay = Math.min(delay * 2, 30000);
       say(`Refresh failed; retrying in ${Math.round(delay / 1000)} s.`);

@@ -83,6 +83,19 @@ for (const { kind, skip } of kinds) {
         await admin.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded),
       ).toBe(true);
       expect(s.problemLines()).toEqual([]);
+
+      // Refreshes that fail (a store away answers 503 here too) must not leave "closed" shown.
+      await admin.route('**/admin/sessions/stats*', (route) =>
+        route.request().headers().accept?.includes('application/json')
+          ? route.fulfill({ status: 503, contentType: 'application/json', body: '{}' })
+          : route.continue(),
+      );
+      await expect
+        .poll(() => admin.locator('#breaker-state').textContent(), {
+          timeout: 20_000,
+          interval: 250,
+        })
+        .toBe('unknown: refresh failed');
     });
   });
 }
