@@ -691,22 +691,7 @@ export class RedisSessionStore implements SessionStore {
    * nothing was confirmed, throws, so a store that is down reads as down.
    */
   async deleteMany(ids: readonly string[]): Promise<Map<string, DeleteOutcome>> {
-    const unique = [...new Set(ids)];
-    const outcomes = new Map<string, DeleteOutcome>();
-
-    for (let i = 0; i < unique.length; i += DELETE_CHUNK) {
-      const chunk = unique.slice(i, i + DELETE_CHUNK);
-      try {
-        const results = await this.#deleteChunk(chunk);
-        for (const [j, id] of chunk.entries()) outcomes.set(id, results[j] ?? 'not_found');
-      } catch (error) {
-        if (outcomes.size === 0) throw error;
-        this.#onPartialFailure?.(error);
-        break;
-      }
-    }
-
-    return outcomes;
+    return this.#inChunks(ids, (chunk) => this.#deleteChunk(chunk));
   }
 
   /**
@@ -714,13 +699,21 @@ export class RedisSessionStore implements SessionStore {
    * Chunks of 200, with the same partial answer as deleteMany when a later chunk fails.
    */
   async takeMany(ids: readonly string[]): Promise<Map<string, Taken>> {
+    return this.#inChunks(ids, (chunk) => this.#takeChunk(chunk));
+  }
+
+  /** Each distinct id once, DELETE_CHUNK at a time, with deleteMany's partial answer. */
+  async #inChunks<T>(
+    ids: readonly string[],
+    run: (chunk: string[]) => Promise<readonly (T | undefined)[]>,
+  ): Promise<Map<string, T | 'not_found'>> {
     const unique = [...new Set(ids)];
-    const outcomes = new Map<string, Taken>();
+    const outcomes = new Map<string, T | 'not_found'>();
 
     for (let i = 0; i < unique.length; i += DELETE_CHUNK) {
       const chunk = unique.slice(i, i + DELETE_CHUNK);
       try {
-        const results = await this.#takeChunk(chunk);
+        const results = await run(chunk);
         for (const [j, id] of chunk.entries()) outcomes.set(id, results[j] ?? 'not_found');
       } catch (error) {
         if (outcomes.size === 0) throw error;
