@@ -115,7 +115,7 @@ function history(d: UserDetailData): SafeHtml {
       (r) => html`<tr data-kind="${r.kind}" data-session-id="${r.sessionId}">
       <td>${timeCell(r.at, d.now)}</td>${eventCells(r)}</tr>`,
     )}
-    ${d.history.length === 0 ? html`<tr><td colspan="7" class="text-center text-body-secondary py-3">No session history.</td></tr>` : ''}
+    ${d.history.length === 0 ? html`<tr><td colspan="7" class="text-center text-body-secondary py-3">${d.historyTotal > 0 ? html`Page ${d.historyPage} is past the last of these events: <a href="/admin/users/${d.user.id}#history-title">the newest</a>.` : 'No session history.'}</td></tr>` : ''}
     </tbody>
   </table></div>
   ${

@@ -114,6 +114,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(all).toEqual([...all].sort((a, b) => b - a));
       const page = await boss.get(`/admin/users/${user.id}?history_page=2`);
       expect(page.body).toContain('Page 2 of 2');
+      const beyond = await boss.get(`/admin/users/${user.id}?history_page=99`);
+      expect(beyond.body).toContain('Page 99 is past the last of these events');
+      expect(beyond.body).not.toContain('No session history.');
     });
 
     it('should answer 404 for a user who does not exist and 400 for a malformed id', async () => {
