@@ -209,29 +209,10 @@ redis.call('ZADD', KEYS[2], 'XX', deadline, ARGV[1])
 return 1
 `);
 
-// KEYS: by-created, by-expiry, then one session hash per id.
-// ARGV: user index key before the user id, after it, then the ids in KEYS order.
-// Returns, per id, 1 when a key was there and is now gone, else 0.
-const DELETE = script(`
-local gone = {}
-for i = 3, #KEYS do
-  local id = ARGV[i]
-  local user = false
-  if redis.call('TYPE', KEYS[i]).ok == 'hash' then user = redis.call('HGET', KEYS[i], 'user') end
-  gone[#gone + 1] = redis.call('DEL', KEYS[i])
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
-  if user and string.match(user, '^%-?%d+$') then
-    redis.call('ZREM', ARGV[1] .. user .. ARGV[2], id)
-  end
-end
-return gone
-`);
-
 // KEYS: by-created, by-expiry, then one session key per id.
 // ARGV: user index key before the user id, after it, then the ids in KEYS order.
-// DELETE that also answers what it deleted: per id 0 when no key was there, 1 for a key that is
-// no hash, else the hash's user, created, seen, idle, absolute, ip, ua (nil where missing).
+// Deletes each session and its index entries, answering what it deleted: per id 0 when no key was
+// there, 1 for a key that is no hash, else the hash's user, created, seen, idle, absolute, ip, ua (nil where missing).
 const TAKE = script(`
 local out = {}
 for i = 3, #KEYS do
@@ -1525,15 +1506,10 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
+  /** A plain delete is a take whose answer is not needed beyond "was it there". */
   async #deleteChunk(ids: string[]): Promise<DeleteOutcome[]> {
-    const keys = [this.#byCreated, this.#byExpiry, ...ids.map((id) => this.#sessionKey(id))];
-    const userKeyParts = [`${this.#prefix}{u`, '}:sessions'];
-    const gone = await this.#run(DELETE, keys, [...userKeyParts, ...ids]);
-    if (!Array.isArray(gone) || gone.length !== ids.length) {
-      throw new Error(`redis delete script answered ${JSON.stringify(gone)}`);
-    }
-
-    return gone.map((n) => (n === 1 ? 'deleted' : 'not_found'));
+    const taken = await this.#takeChunk(ids);
+    return taken.map((t) => (t === 'not_found' ? 'not_found' : 'deleted'));
   }
 
   async #takeChunk(ids: string[]): Promise<Taken[]> {
