@@ -49,6 +49,7 @@ export const API_HEADERS: HeaderList = Object.freeze([
   ['cross-origin-resource-policy', 'same-origin'],
   ['x-content-type-options', 'nosniff'],
   ['x-frame-options', 'DENY'],
+  ['cache-control', 'no-store'],
 ]);
 
 const HSTS = 'max-age=31536000; includeSubDomains';
@@ -63,9 +64,11 @@ export function installSecurityHeaders(app: FastifyInstance): void {
     // Only over HTTPS: over plain HTTP the header means nothing to a browser and would pin a
     // development host to HTTPS for a year.
     if (request.protocol === 'https') res.setHeader('strict-transport-security', HSTS);
-    // Every answer but a static file depends on who asks: no cache, shared or private, keeps it
-    // (nor shows a signed-out user the console through the back button).
-    if (!url.startsWith('/static/')) res.setHeader('cache-control', 'no-store');
+    // Every page depends on who asks: no cache, shared or private, keeps it (nor shows a
+    // signed-out user the console through the back button). Static files may be cached.
+    if (list === PAGE_HEADERS && !url.startsWith('/static/')) {
+      res.setHeader('cache-control', 'no-store');
+    }
     done();
   });
 }

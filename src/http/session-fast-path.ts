@@ -67,11 +67,7 @@ export interface FastPathDeps {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-const HEADERS: Array<[string, string]> = [
-  ...API_HEADERS.map(([name, value]): [string, string] => [name, value]),
-  ['cache-control', 'no-store'],
-  ['content-type', 'application/json; charset=utf-8'],
-];
+const HEADERS = [...API_HEADERS, ['content-type', 'application/json; charset=utf-8'] as const];
 
 /** Wraps Fastify's request handler with the fast path. */
 export function withSessionFastPath(
