@@ -46,26 +46,32 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
     t = undefined;
   });
 
+  /** An app of this kind with a signed-in superuser and the user whose sessions end. */
+  async function withAdmin() {
+    t = await makeApp(kind);
+    await t.createUser('root@example.test', 'superuser');
+    const ann = await t.createUser('ann@bulk.test');
+    const admin = t.client();
+    await admin.login('root@example.test');
+    return { app: t, ann, admin };
+  }
+
   it.skipIf(skip)(
     'should write one cleaned_up row per session a cleanup of many batches removes, and keep the live ones',
     async () => {
-      t = await makeApp(kind);
-      await t.createUser('root@example.test', 'superuser');
-      const ann = await t.createUser('ann@bulk.test');
-      const admin = t.client();
-      await admin.login('root@example.test');
-      const expired = await plant(t, ann.id, 730, true);
-      const live = await plant(t, ann.id, 5, false);
+      const { app, ann, admin } = await withAdmin();
+      const expired = await plant(app, ann.id, 730, true);
+      const live = await plant(app, ann.id, 5, false);
 
       const res = await admin.postJson('/admin/sessions/cleanup-expired');
 
       expect(res.statusCode).toBe(200);
       expect(res.json().removed).toBe(730);
-      const rows = await history(t, 'cleaned_up');
+      const rows = await history(app, 'cleaned_up');
       expect(rows).toHaveLength(730);
       expect(new Set(rows.map((r) => r.session_id))).toEqual(new Set(expired));
       expect(new Set(rows.map((r) => r.reason))).toEqual(new Set(['idle']));
-      const left = (await t.store.listByUser(ann.id)).map((s) => s.id);
+      const left = (await app.store.listByUser(ann.id)).map((s) => s.id);
       expect(left.sort()).toEqual([...live].sort());
     },
   );
@@ -73,13 +79,9 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
   it.skipIf(skip)(
     'should report each of 1,000 ids of a bulk revoke revoked once, with one history row each',
     async () => {
-      t = await makeApp(kind);
-      await t.createUser('root@example.test', 'superuser');
-      const ann = await t.createUser('ann@bulk.test');
-      const admin = t.client();
-      await admin.login('root@example.test');
-      const ids = await plant(t, ann.id, 1_000, false);
-      const kept = await plant(t, ann.id, 3, false);
+      const { app, ann, admin } = await withAdmin();
+      const ids = await plant(app, ann.id, 1_000, false);
+      const kept = await plant(app, ann.id, 3, false);
 
       const res = await admin.postJson('/admin/sessions/bulk-revoke', { ids });
 
@@ -87,10 +89,10 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
       const body = res.json() as { counts: Record<string, number>; results: { id: string }[] };
       expect(body.counts).toMatchObject({ revoked: 1_000, failed: 0 });
       expect(body.results.map((r) => r.id)).toEqual(ids);
-      const rows = await history(t, 'revoked');
+      const rows = await history(app, 'revoked');
       expect(rows).toHaveLength(1_000);
       expect(new Set(rows.map((r) => r.session_id))).toEqual(new Set(ids));
-      const left = (await t.store.listByUser(ann.id)).map((s) => s.id);
+      const left = (await app.store.listByUser(ann.id)).map((s) => s.id);
       expect(left.sort()).toEqual([...kept].sort());
     },
   );
