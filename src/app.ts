@@ -204,6 +204,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // Read beside every session, on the same Redis: bounded and behind the store's breaker too.
     const versions = redisUserVersions(deps.redis, redisPrefix);
     userRepo.useVersions(failFastWhileOpen(versions, store, config.storeTimeoutMs));
+  } else if (deps.database.userVersions) {
+    userRepo.useVersions(deps.database.userVersions);
   }
   const onLiveError = (err: unknown, what: string) =>
     app.log.warn({ event: 'live_bus', what, err }, 'live updates disturbed');

@@ -10,6 +10,7 @@ import pg from 'pg';
 import type { Database as DatabaseConfig } from '../config.js';
 import type { CircuitStateName } from '../resilience/breaker.js';
 import { guardPool } from '../resilience/guarded-database.js';
+import type { UserVersions } from '../users/user-versions.js';
 import type { DB } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -21,6 +22,11 @@ export interface Database {
   ping(): Promise<number>;
   /** PostgreSQL's circuit breaker (see resilience/guarded-database.ts); none for SQLite. */
   readonly breaker?: { state: CircuitStateName; since: number };
+  /**
+   * SQLite only: a users' change counter for this connection (see sqliteUserVersions), so
+   * validation may keep user rows in memory without Redis.
+   */
+  readonly userVersions?: UserVersions;
   close(): Promise<void>;
 }
 
@@ -83,7 +89,25 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: keepStatements(sqlite) }) });
-  return wrap(db, 'sqlite');
+  return { ...wrap(db, 'sqlite'), userVersions: sqliteUserVersions(sqlite) };
+}
+
+/**
+ * A users' change counter without Redis. `PRAGMA data_version` changes whenever another
+ * connection commits to the file (another process: the CLI's create-superuser, a second
+ * instance), and this connection's own user writes raise a counter kept beside it, shared by
+ * every repo on the connection. Any commit elsewhere counts, not only user changes: a cache miss
+ * then, never a stale row.
+ */
+function sqliteUserVersions(sqlite: SQLite.Database): UserVersions {
+  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
+  let own = 0;
+  return {
+    read: async () => `${dataVersion.get() as number}.${own}`,
+    bump: async () => {
+      own += 1;
+    },
+  };
 }
 
 /** Distinct statements kept prepared; queries with a variable number of ids make new ones. */

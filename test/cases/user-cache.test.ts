@@ -1,8 +1,10 @@
 /**
- * Validation keeps user rows in memory on Redis (users/user-versions.ts): a role change or a
- * disable made through one instance must still show on the very next request to another
- * instance that has the old row cached.
+ * Validation keeps user rows in memory (users/user-versions.ts; on SQLite without Redis, the
+ * connection's change counter in db/database.ts): a role change or a disable made through one
+ * instance, or by another process on the same file, must still show on the very next request
+ * to an instance that has the old row cached.
  */
+import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, makeApp, secondInstance, storeKindsToRun, type TestApp } from '../support/app.js';
 
@@ -64,5 +66,54 @@ describe.skipIf(skip)('user changes reach every instance on the next request', (
 
     await t.app.warden.users.repo.setRole(who.id, 'superuser', Date.now());
     expect((await onB.get('/admin/sessions', 'json')).statusCode).toBe(200);
+  });
+});
+
+describe('user changes on SQLite without Redis show on the next request', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await makeApp('sqlite');
+    await t.createUser('root@example.com', 'superuser');
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('should answer 401 right after another process disables the user in the file', async () => {
+    const who = await t.createUser('other-process@example.com');
+    const me = new Client(t.app);
+    await me.login('other-process@example.com');
+    // Twice, so the row is cached.
+    expect((await me.get('/api/auth/session', 'json')).statusCode).toBe(200);
+    expect((await me.get('/api/auth/session', 'json')).statusCode).toBe(200);
+
+    // Another connection to the file, as the CLI or a second server process would write.
+    const file = t.config.database.kind === 'sqlite' ? t.config.database.file : '';
+    const other = new SQLite(file);
+    try {
+      other.prepare(`update users set status = 'disabled' where id = ?`).run(who.id);
+    } finally {
+      other.close();
+    }
+    expect((await me.get('/api/auth/session', 'json')).statusCode).toBe(401);
+  });
+
+  it('should refuse the console to a superuser demoted through another instance, at once', async () => {
+    // Two instances on one connection share its counter, as repos of one process do.
+    const b = await secondInstance(t);
+    const who = await t.createUser('demoted-sqlite@example.com', 'superuser');
+    const onB = new Client(b);
+    await onB.login('demoted-sqlite@example.com');
+    expect((await onB.get('/admin/sessions', 'json')).statusCode).toBe(200);
+    expect((await onB.get('/admin/sessions', 'json')).statusCode).toBe(200);
+
+    const root = new Client(t.app);
+    await root.login('root@example.com');
+    expect((await root.postJson(`/admin/users/${who.id}/role`, { role: 'user' })).statusCode).toBe(
+      200,
+    );
+    expect((await onB.get('/admin/sessions', 'json')).statusCode).toBe(403);
   });
 });
