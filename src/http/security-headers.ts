@@ -52,7 +52,7 @@ export const API_HEADERS: HeaderList = Object.freeze([
   ['cache-control', 'no-store'],
 ]);
 
-const HSTS = 'max-age=31536000; includeSubDomains';
+export const HSTS = 'max-age=31536000; includeSubDomains';
 
 export function installSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onRequest', (request, reply, done) => {

@@ -20,7 +20,7 @@ import { levels } from 'pino';
 import type { Authenticated, SessionService } from '../sessions/session-service.js';
 import { expiresAt } from '../sessions/session-store.js';
 import { SESSION_COOKIE } from './cookies.js';
-import { API_HEADERS } from './security-headers.js';
+import { API_HEADERS, HSTS } from './security-headers.js';
 
 export const SESSION_PATH = '/api/auth/session';
 
@@ -67,7 +67,11 @@ export interface FastPathDeps {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-const HEADERS = [...API_HEADERS, ['content-type', 'application/json; charset=utf-8'] as const];
+// Flat name/value pairs for writeHead, which then skips setHeader's per-header checks.
+const HEADERS: string[] = [
+  ...API_HEADERS,
+  ['content-type', 'application/json; charset=utf-8'] as const,
+].flat();
 
 /** Wraps Fastify's request handler with the fast path. */
 export function withSessionFastPath(
@@ -90,8 +94,9 @@ export function withSessionFastPath(
           return fastify(req, res);
         }
         const body = JSON.stringify(whoAmI(auth));
-        for (const [name, value] of HEADERS) res.setHeader(name, value);
-        res.setHeader('content-length', Buffer.byteLength(body));
+        const headers = [...HEADERS, 'content-length', String(Buffer.byteLength(body))];
+        if (overHttps(req, deps.trust)) headers.push('strict-transport-security', HSTS);
+        res.writeHead(200, headers);
         res.end(body);
         logAnswer(deps, req, auth.user.id, started);
       },
@@ -121,6 +126,15 @@ function logAnswer(deps: FastPathDeps, req: IncomingMessage, userId: number, sta
     },
     'request',
   );
+}
+
+/** As Fastify's `request.protocol` reads it: a trusted proxy's X-Forwarded-Proto, else TLS. */
+function overHttps(req: IncomingMessage, trust: TrustFn | null): boolean {
+  const forwarded = req.headers['x-forwarded-proto'];
+  if (forwarded && trust && req.socket.remoteAddress && trust(req.socket.remoteAddress, 0)) {
+    return forwarded.slice(forwarded.lastIndexOf(',') + 1).trim() === 'https';
+  }
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /**

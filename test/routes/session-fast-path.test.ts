@@ -185,3 +185,37 @@ describe.each(kinds)('the session fast path ($kind)', ({ kind, skip }) => {
     },
   );
 });
+
+describe('the session fast path behind a trusted proxy', () => {
+  let t: TestApp;
+  let base: string;
+
+  beforeAll(async () => {
+    t = await makeApp('sqlite', { env: { TRUST_PROXY: '127.0.0.1' } });
+    base = await serve(t);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('should send HSTS when the proxy says HTTPS, as the route does, and not otherwise', async () => {
+    await t.createUser('hal@example.com');
+    const client = new Client(t.app);
+    await client.login('hal@example.com');
+    const cookie = client.cookieHeader();
+    const ask = (proto: string) =>
+      fetch(`${base}/api/auth/session`, { headers: { cookie, 'x-forwarded-proto': proto } });
+
+    const fast = await ask('http, https');
+    const route = await t.app.inject({
+      url: '/api/auth/session',
+      headers: { cookie, 'x-forwarded-proto': 'http, https' },
+    });
+    expect(fast.status).toBe(200);
+    expect(route.headers['strict-transport-security']).toMatch(/^max-age=\d+/);
+    expect(fast.headers.get('strict-transport-security')).toBe(
+      route.headers['strict-transport-security'],
+    );
+    expect((await ask('http')).headers.get('strict-transport-security')).toBeNull();
+  });
+});
