@@ -4,7 +4,9 @@
  * sign-in activity (see users/activity.ts for what it holds), and counters of the users table
  * per day and by role and status, kept by triggers. The fill is also how `rebuildActivity` recomputes
  * them, so the two cannot disagree; a later change of these tables needs a migration of its own
- * that copies what it changes, as 0008 must keep doing what it did.
+ * that copies what it changes, as 0008 must keep doing what it did. Migration 0009 adds a
+ * histogram of approval waits per day (kept by triggers, as the users counters) and, per day,
+ * the users whose latest sign-in it is (`activity_days.latest`).
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Dialect } from './database.js';
@@ -291,4 +293,163 @@ export async function dropUserCounters(db: Kysely<any>, dialect: Dialect): Promi
   await db.schema.dropIndex('users_approval_wait_idx').ifExists().execute();
   await db.schema.dropTable('user_totals').ifExists().execute();
   await db.schema.dropTable('user_days').ifExists().execute();
+}
+
+/**
+ * The histogram of approval waits (migration 0009): per UTC day of approval, how many
+ * approvals waited `approved_at - created_at` within each bucket. Bucket 0 holds waits under
+ * a second; bucket k >= 1 starts at 1 s * 2^((k-1)/8), rounded to the millisecond, so each is
+ * about 9% wider than the one before it (eight to a doubling), and the last one is open. The
+ * bounds are rows of `approval_wait_buckets`, written once here: the triggers and the page
+ * read the same integers, so a wait on a bound is in one bucket for both.
+ */
+export const WAIT_BUCKETS_PER_DOUBLING = 8;
+/** 1 s to 2^30 s (34 years) in buckets of 2^(1/8), then the open last one. */
+const WAIT_BUCKET_COUNT = 1 + 30 * WAIT_BUCKETS_PER_DOUBLING + 1;
+
+function waitBucketBounds(): { bucket: number; low_ms: number }[] {
+  return Array.from({ length: WAIT_BUCKET_COUNT }, (_, k) => ({
+    bucket: k,
+    low_ms: k === 0 ? 0 : Math.round(1000 * 2 ** ((k - 1) / WAIT_BUCKETS_PER_DOUBLING)),
+  }));
+}
+
+/**
+ * The `approval_waits` contributions of one users row (sign 1 or -1): its approval, on the
+ * day of `approved_at`, in the bucket of its wait, when it waited (see users/analytics.ts).
+ */
+function waitContributions(r: string, sign: 1 | -1, from = ''): string {
+  const wait = `${r}.approved_at - ${r}.created_at`;
+  return `select ${r}.approved_at / 86400000 as day,
+      (select bucket from approval_wait_buckets where low_ms <= ${wait}
+        order by low_ms desc limit 1) as bucket,
+      ${sign} as n
+    ${from} where ${r}.approved_at > ${r}.created_at`;
+}
+
+function addToApprovalWaits(parts: string[]): string {
+  return `insert into approval_waits (day, bucket, n)
+    select day, bucket, sum(n) from (${parts.join(' union all ')}) c
+    group by day, bucket having sum(n) <> 0 order by day, bucket
+    on conflict (day, bucket) do update set n = approval_waits.n + excluded.n`;
+}
+
+/**
+ * The approval-wait histogram, kept by triggers on `users` as the counters of 0008 are (every
+ * writer keeps it right) and filled from the rows already there.
+ */
+export async function createApprovalWaits(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  const time = dialect === 'postgres' ? 'bigint' : 'integer';
+  await db.schema
+    .createTable('approval_wait_buckets')
+    .addColumn('bucket', 'integer', (c) => c.primaryKey())
+    .addColumn('low_ms', time, (c) => c.notNull().unique())
+    .execute();
+  const bounds = waitBucketBounds().map((b) => `(${b.bucket}, ${b.low_ms})`);
+  await sql
+    .raw(`insert into approval_wait_buckets (bucket, low_ms) values ${bounds.join(', ')}`)
+    .execute(db);
+  await db.schema
+    .createTable('approval_waits')
+    .addColumn('day', 'integer', (c) => c.notNull())
+    .addColumn('bucket', 'integer', (c) => c.notNull())
+    .addColumn('n', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('approval_waits_pk', ['day', 'bucket'])
+    .execute();
+
+  const body = (statements: string[]) => statements.map((s) => `${s};`).join('\n');
+  if (dialect === 'postgres') {
+    // Per statement over the transition tables, as users_counters() (migration 0008).
+    await sql
+      .raw(`create function users_approval_waits() returns trigger language plpgsql as $$
+        begin
+          if tg_op = 'INSERT' then
+            ${body([addToApprovalWaits([waitContributions('n', 1, 'from new_rows n')])])}
+          elsif tg_op = 'UPDATE' then
+            ${body([
+              addToApprovalWaits([
+                waitContributions('o', -1, 'from old_rows o'),
+                waitContributions('n', 1, 'from new_rows n'),
+              ]),
+            ])}
+          else
+            ${body([addToApprovalWaits([waitContributions('o', -1, 'from old_rows o')])])}
+          end if;
+          return null;
+        end $$`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_approval_waits_insert after insert on users
+        referencing new table as new_rows for each statement execute function users_approval_waits()`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_approval_waits_update after update on users
+        referencing old table as old_rows new table as new_rows
+        for each statement execute function users_approval_waits()`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_approval_waits_delete after delete on users
+        referencing old table as old_rows for each statement execute function users_approval_waits()`)
+      .execute(db);
+  } else {
+    await sql
+      .raw(`create trigger users_approval_waits_insert after insert on users
+        begin ${body([addToApprovalWaits([waitContributions('new', 1)])])} end`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_approval_waits_update after update of created_at, approved_at
+        on users begin ${body([
+          addToApprovalWaits([waitContributions('old', -1), waitContributions('new', 1)]),
+        ])} end`)
+      .execute(db);
+    await sql
+      .raw(`create trigger users_approval_waits_delete after delete on users
+        begin ${body([addToApprovalWaits([waitContributions('old', -1)])])} end`)
+      .execute(db);
+  }
+  await fillApprovalWaits(db);
+}
+
+/**
+ * `activity_days.latest` (migration 0009): per day, the users whose latest sign-in
+ * (`activity_last`) falls on it, kept at each sign-in by users/activity.ts, so the page's
+ * "signed in in the last N days" sums days instead of reading every such user.
+ */
+export async function addLatestDays(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .alterTable('activity_days')
+    .addColumn('latest', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await fillLatestDays(db);
+}
+
+/** Sets `activity_days.latest` from `activity_last` (every user's latest day has a row). */
+// biome-ignore lint/suspicious/noExplicitAny: the migration's Kysely<unknown> or the app's
+export async function fillLatestDays(db: Kysely<any>): Promise<void> {
+  await sql`update activity_days set latest = c.n
+    from (select last_at / ${DAY_MS} as day, count(*) as n from activity_last group by 1) c
+    where activity_days.day = c.day`.execute(db);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the migration's Kysely<unknown> or the app's
+export async function dropLatestDays(db: Kysely<any>): Promise<void> {
+  await db.schema.alterTable('activity_days').dropColumn('latest').execute();
+}
+
+/** Adds every users row's approval to the (empty) histogram: the backfill and the rebuild. */
+// biome-ignore lint/suspicious/noExplicitAny: the migration's Kysely<unknown> or the app's
+export async function fillApprovalWaits(db: Kysely<any>): Promise<void> {
+  await sql.raw(addToApprovalWaits([waitContributions('users', 1, 'from users')])).execute(db);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the migration's Kysely<unknown> or the app's
+export async function dropApprovalWaits(db: Kysely<any>, dialect: Dialect): Promise<void> {
+  for (const name of ['insert', 'update', 'delete']) {
+    const trigger = sql.raw(`users_approval_waits_${name}`);
+    if (dialect === 'postgres') await sql`drop trigger if exists ${trigger} on users`.execute(db);
+    else await sql`drop trigger if exists ${trigger}`.execute(db);
+  }
+  if (dialect === 'postgres') await sql`drop function if exists users_approval_waits()`.execute(db);
+  await db.schema.dropTable('approval_waits').ifExists().execute();
+  await db.schema.dropTable('approval_wait_buckets').ifExists().execute();
 }

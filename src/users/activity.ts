@@ -12,11 +12,13 @@
  *   week (month) it is. Summed over a period these give its distinct users, and summed over part
  *   of a period, the distinct users of that part when the part touches an end of the period.
  * - `activity_last (user_id, last_at)`: each user's latest sign-in, indexed for "the last N days".
+ * - `activity_days.latest` (migration 0009): the users whose latest sign-in falls on that day,
+ *   so "the last N days" sums whole days and reads the index for part of one day only.
  *
  * The history (`session_events`) stays the record; `rebuildActivity` recomputes these from it.
  */
 import { type Kysely, sql } from 'kysely';
-import { fillActivityFromHistory } from '../db/activity-tables.js';
+import { fillActivityFromHistory, fillLatestDays } from '../db/activity-tables.js';
 import type { Dialect } from '../db/database.js';
 
 const DAY_MS = 86_400_000;
@@ -34,13 +36,21 @@ export function periodOfDay(day: number, unit: ActivityUnit): number {
 
 interface Delta {
   users: number;
+  latest: number;
   week_firsts: number;
   week_lasts: number;
   month_firsts: number;
   month_lasts: number;
 }
 
-const COUNTERS = ['users', 'week_firsts', 'week_lasts', 'month_firsts', 'month_lasts'] as const;
+const COUNTERS = [
+  'users',
+  'latest',
+  'week_firsts',
+  'week_lasts',
+  'month_firsts',
+  'month_lasts',
+] as const;
 
 /**
  * Records a sign-in of `userId` at `at` in the aggregates. Only a user's first sign-in of a UTC
@@ -60,6 +70,9 @@ export async function recordSignInActivity(
 ): Promise<void> {
   const day = Math.floor(at / DAY_MS);
   await db.transaction().execute(async (trx) => {
+    // This locks the user's row even when it does not move (PostgreSQL's ON CONFLICT DO
+    // UPDATE), so one user's sign-ins take their turn from here: the latest day read below is
+    // the one the previous sign-in left.
     await sql`insert into activity_last (user_id, last_at) values (${userId}, ${at})
       on conflict (user_id) do update set last_at = excluded.last_at
       where activity_last.last_at < excluded.last_at`.execute(trx);
@@ -71,12 +84,29 @@ export async function recordSignInActivity(
     const bump = (d: number, field: keyof Delta, by: number) => {
       let delta = deltas.get(d);
       if (!delta) {
-        delta = { users: 0, week_firsts: 0, week_lasts: 0, month_firsts: 0, month_lasts: 0 };
+        delta = {
+          users: 0,
+          latest: 0,
+          week_firsts: 0,
+          week_lasts: 0,
+          month_firsts: 0,
+          month_lasts: 0,
+        };
         deltas.set(d, delta);
       }
       delta[field] += by;
     };
     bump(day, 'users', 1);
+    // A later day than any of the user's days before is their new latest day; a sign-in on a
+    // day not seen yet is the only one that can move it.
+    const { rows: before } = await sql<{ day: number | string | null }>`
+      select max(day) as day from activity_user_days
+      where user_id = ${userId} and day <> ${day}`.execute(trx);
+    const previous = before[0]?.day == null ? null : Number(before[0].day);
+    if (previous === null || day > previous) {
+      if (previous !== null) bump(previous, 'latest', -1);
+      bump(day, 'latest', 1);
+    }
 
     for (const unit of ['week', 'month'] as const) {
       const period = periodOfDay(day, unit);
@@ -115,10 +145,13 @@ export async function recordSignInActivity(
     for (const d of [...deltas.keys()].sort((a, b) => a - b)) {
       const v = deltas.get(d) as Delta;
       if (COUNTERS.every((c) => v[c] === 0)) continue;
-      await sql`insert into activity_days (day, users, week_firsts, week_lasts, month_firsts, month_lasts)
-        values (${d}, ${v.users}, ${v.week_firsts}, ${v.week_lasts}, ${v.month_firsts}, ${v.month_lasts})
+      await sql`insert into activity_days
+        (day, users, latest, week_firsts, week_lasts, month_firsts, month_lasts)
+        values (${d}, ${v.users}, ${v.latest}, ${v.week_firsts}, ${v.week_lasts},
+          ${v.month_firsts}, ${v.month_lasts})
         on conflict (day) do update set
           users = activity_days.users + excluded.users,
+          latest = activity_days.latest + excluded.latest,
           week_firsts = activity_days.week_firsts + excluded.week_firsts,
           week_lasts = activity_days.week_lasts + excluded.week_lasts,
           month_firsts = activity_days.month_firsts + excluded.month_firsts,
@@ -149,5 +182,6 @@ export async function rebuildActivity(
       await sql`delete from ${sql.table(table)}`.execute(trx);
     }
     await fillActivityFromHistory(trx, dialect);
+    await fillLatestDays(trx);
   });
 }

@@ -8,7 +8,12 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropActivityTables, dropUserCounters } from '../../src/db/activity-tables.js';
+import {
+  dropActivityTables,
+  dropApprovalWaits,
+  dropLatestDays,
+  dropUserCounters,
+} from '../../src/db/activity-tables.js';
 import { migrateToLatest } from '../../src/db/migrations.js';
 import type { SessionRecord } from '../../src/sessions/session-store.js';
 import { rebuildActivity } from '../../src/users/activity.js';
@@ -166,12 +171,20 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const search = '?from=2025-02-20&to=2025-04-05';
       const before = await report(search);
       const { db, dialect } = t.database;
-      // The database as it was before 0008 (its own down): users and history, no aggregates.
+      // The database as it was before 0008 (0009's down, then its own): users and history, no
+      // aggregates.
+      await dropLatestDays(db);
+      await dropApprovalWaits(db, dialect);
       await dropUserCounters(db, dialect);
       await dropActivityTables(db);
-      await sql`delete from kysely_migration where name = '0008_activity'`.execute(db);
+      await sql`delete from kysely_migration where name in ('0008_activity', '0009_analytics_per_day')`.execute(
+        db,
+      );
       const result = await migrateToLatest(db, dialect);
-      expect(result.results?.map((r) => r.migrationName)).toEqual(['0008_activity']);
+      expect(result.results?.map((r) => r.migrationName)).toEqual([
+        '0008_activity',
+        '0009_analytics_per_day',
+      ]);
       const after = await report(search);
       // Every figure of the page, the users' counters as well as the sign-ins.
       expect(after).toEqual(before);
@@ -230,7 +243,16 @@ for (const { kind, skip } of await storeKindsToRun()) {
         };
       });
       expect(
-        body.periods.map(({ medianApprovalMs: _, ...p }: { medianApprovalMs: unknown }) => p),
+        body.periods.map(
+          ({
+            medianApprovalMs: _,
+            medianApprovalBoundsMs: __,
+            ...p
+          }: {
+            medianApprovalMs: unknown;
+            medianApprovalBoundsMs: unknown;
+          }) => p,
+        ),
       ).toEqual(want);
       expect(want.map((p) => p.pendingAtEnd)).toEqual([5, 3, 2, 2, 2, 2, 2]);
       expect(body.byRole.admin).toBe(rows.filter((u) => u.role === 'admin').length);

@@ -6,7 +6,12 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropActivityTables, dropUserCounters } from '../../src/db/activity-tables.js';
+import {
+  dropActivityTables,
+  dropApprovalWaits,
+  dropLatestDays,
+  dropUserCounters,
+} from '../../src/db/activity-tables.js';
 import { migrateToLatest } from '../../src/db/migrations.js';
 import type { NewUserRow, Role, UserStatus } from '../../src/db/schema.js';
 import { rebuildActivity } from '../../src/users/activity.js';
@@ -99,6 +104,23 @@ function median(values: number[]): number | null {
   return s.length % 2 ? s[mid] : Math.round((s[mid - 1] + s[mid]) / 2);
 }
 
+/**
+ * The page's medians are read from a histogram of waits (analytics-waits.test.ts checks them
+ * closely): here, within 20% of the exact one, and null without approvals.
+ */
+function approximately(exact: number | null) {
+  return exact === null ? null : expect.closeTo(exact, -Math.log10(exact * 0.2 * 2));
+}
+
+/** Bounds [low, high) that hold the exact median. */
+function containing(exact: number | null) {
+  if (exact === null) return null;
+  return expect.toSatisfy(
+    (b: unknown) => Array.isArray(b) && b[0] <= exact && (b[1] === null || exact < b[1]),
+    `bounds holding ${exact}`,
+  );
+}
+
 /** Periods of the range, computed with calendar arithmetic rather than the app's formulas. */
 function expectedPeriods(unit: 'day' | 'week' | 'month', from: number, end: number) {
   const starts: number[] = [];
@@ -137,7 +159,8 @@ function expectedDecisions(users: Seeded[], unit: 'day' | 'week') {
       registrations: users.filter((u) => within(u.created, p)).length,
       approvals: approvals.length,
       rejections: users.filter((u) => within(u.rejected, p) && u.rejected! > u.created).length,
-      medianApprovalMs: median(approvals.map((u) => u.approved! - u.created)),
+      medianApprovalMs: approximately(median(approvals.map((u) => u.approved! - u.created))),
+      medianApprovalBoundsMs: containing(median(approvals.map((u) => u.approved! - u.created))),
       pendingAtEnd: users.filter((u) => {
         const left = leftPending(u);
         return u.created < p.end && (left === null || left >= p.end);
@@ -276,7 +299,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
           registrations: want.reduce((n, p) => n + p.registrations, 0),
           approvals: approvals.length,
           rejections: want.reduce((n, p) => n + p.rejections, 0),
-          medianApprovalMs: median(approvals.map((u) => u.approved! - u.created)),
+          medianApprovalMs: approximately(median(approvals.map((u) => u.approved! - u.created))),
+          medianApprovalBoundsMs: containing(median(approvals.map((u) => u.approved! - u.created))),
           pendingAtStart: users.filter((u) => {
             const left = leftPending(u);
             return u.created < T_FROM && (left === null || left >= T_FROM);
@@ -403,10 +427,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
       ];
       const before = await Promise.all(searches.map(report));
       const { db, dialect } = t.database;
-      // 0008's own down: the users and the history stay, the aggregates go.
+      // 0009's down then 0008's own: the users and the history stay, the aggregates go.
+      await dropLatestDays(db);
+      await dropApprovalWaits(db, dialect);
       await dropUserCounters(db, dialect);
       await dropActivityTables(db);
-      await sql`delete from kysely_migration where name = '0008_activity'`.execute(db);
+      await sql`delete from kysely_migration where name in ('0008_activity', '0009_analytics_per_day')`.execute(
+        db,
+      );
       await migrateToLatest(db, dialect);
       for (const [i, search] of searches.entries()) {
         const after = await report(search);
