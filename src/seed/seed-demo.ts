@@ -4,15 +4,17 @@
  * pending, rejected or disabled), and sessions of the approved ones, live and expired, each
  * with its sign-in in the session history.
  *
- * Built for size (100,000 users and 1,000,000 sessions in about a minute): one password
- * hash shared by every demo user, multi-row INSERTs of INSERT_ROWS rows, the sessions in one
- * transaction on SQLite (TRANSACTION_ROWS elsewhere), and for Redis concurrent script calls
- * that node-redis pipelines.
+ * Built for size (100,000 users and 1,000,000 sessions in well under a minute): one password
+ * hash shared by every demo user; every session drawn first, so each user row goes in with
+ * its last sign-in and the history is written in time order (see SessionPlan); multi-row
+ * INSERTs of INSERT_ROWS rows, the sessions in one transaction on SQLite (TRANSACTION_ROWS
+ * elsewhere); and for Redis concurrent script calls that node-redis pipelines, beside the
+ * history's inserts rather than in turns with them.
  */
 import { randomBytes } from 'node:crypto';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { Database, Dialect } from '../db/database.js';
-import type { DB, NewUserRow, Role, UserStatus } from '../db/schema.js';
+import type { DB, NewUserRow, Role, UserRow, UserStatus } from '../db/schema.js';
 import { type SessionRecord, type SessionStore, statusOf } from '../sessions/session-store.js';
 import { toRow } from '../sessions/sql-store.js';
 import { rebuildActivity } from '../users/activity.js';
@@ -38,8 +40,8 @@ export const DEMO_SPAN_MS = 8 * 7 * DAY;
 /** Rows per INSERT statement: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters. */
 export const INSERT_ROWS = 1_000;
 /**
- * Rows per SQL transaction on PostgreSQL (users, and sessions with their history). Session
- * ids are random, so every commit rewrites index pages all over the b-trees, and fewer, larger
+ * Rows per SQL transaction on PostgreSQL (users, and sessions with their history). Some
+ * indexes take rows all over (users' emails, the history's user ids), and fewer, larger
  * commits write each page fewer times. On SQLite the sessions go in one transaction, whose
  * pages the seed's page cache holds until the commit writes each once: at 1,000,000 sessions
  * (2 shared cores, load average 8) 122 s against 150 s in 50,000-row transactions, 83 s of
@@ -157,10 +159,20 @@ async function seed(
     sessions: 0,
     expiredSessions: 0,
   };
-  const owners = await seedUsers(db, options, now, report);
+  const users = await planUsers(db, options, now);
+  // The sessions are drawn before the users are written, so each user row goes in with its
+  // last sign-in: setting it afterwards rewrote every owner's row and all ten of its indexes
+  // on PostgreSQL (about 15 s for 85,000 owners).
+  let plan = planSessions(users.owners, options, now);
+  setLastLogins(users.rows, users.owners, plan);
+  const owners = await insertUsers(db, dialect, users.rows, options, report);
+  // Some planned owners were not inserted (their email was taken): draw the sessions again
+  // over the owners that were, and set those owners' last sign-ins afterwards.
+  const replanned = owners.ids.length < users.owners.ids.length;
+  if (replanned) plan = planSessions(owners, options, now);
   if (owners.ids.length > 0 && options.sessions > 0) {
-    const lastLogins = await seedSessions(target, owners, options, now, report);
-    await recordLastLogins(db, dialect, lastLogins);
+    await seedSessions(target, owners, plan, options, now, report);
+    if (replanned) await recordLastLogins(db, dialect, lastLoginsOf(owners, plan));
     await rebuildActivity(db, dialect); // the analytics aggregates, from the history just written
   }
 
@@ -178,12 +190,14 @@ export async function countNonDemoUsers(db: Kysely<DB>): Promise<number> {
   return Number(row.n);
 }
 
-async function seedUsers(
-  db: Kysely<DB>,
-  options: SeedOptions,
-  now: number,
-  report: SeedReport,
-): Promise<Owners> {
+/** The users to insert, in order, and which of them are approved (the planned owners). */
+interface PlannedUsers {
+  rows: NewUserRow[];
+  /** Positions in `rows` of the approved users, in order, with their approval times. */
+  owners: Owners;
+}
+
+async function planUsers(db: Kysely<DB>, options: SeedOptions, now: number): Promise<PlannedUsers> {
   const passwordHash = await hashPassword(options.password);
   const last = await db
     .selectFrom('users')
@@ -199,26 +213,80 @@ async function seedUsers(
     .orderBy('id')
     .executeTakeFirst();
 
+  const rows: NewUserRow[] = [];
   const owners: Owners = { ids: [], approvedAt: [] };
-  for (let done = 0; done < options.users; ) {
-    const end = Math.min(options.users, done + TRANSACTION_ROWS);
+  for (let j = 0; j < options.users; j++) {
+    // The first user is always approved, so any run has someone to own sessions.
+    const row = demoUser(serial + j, j === 0, passwordHash, approver?.id ?? null, now);
+    rows.push(row);
+    if (row.status === 'approved' && row.approved_at != null) {
+      owners.ids.push(j);
+      owners.approvedAt.push(row.approved_at);
+    }
+  }
+  return { rows, owners };
+}
+
+/** Each planned owner's latest sign-in, into its row's last_login_at. */
+function setLastLogins(rows: NewUserRow[], owners: Owners, plan: SessionPlan): void {
+  for (const [position, at] of lastLoginsOf(owners, plan)) rows[position].last_login_at = at;
+}
+
+/** Each owner's (by owners.ids) latest sign-in in the plan; null for an owner without one. */
+function lastLoginsOf(owners: Owners, plan: SessionPlan): Map<number, number | null> {
+  const latest = new Float64Array(owners.ids.length).fill(-1);
+  for (let k = 0; k < plan.owner.length; k++) {
+    const o = plan.owner[k];
+    if (plan.createdAt[k] > latest[o]) latest[o] = plan.createdAt[k];
+  }
+  const out = new Map<number, number | null>();
+  for (let o = 0; o < latest.length; o++) out.set(owners.ids[o], latest[o] >= 0 ? latest[o] : null);
+  return out;
+}
+
+const USER_COLUMNS = [
+  'email',
+  'email_normalized',
+  'password_hash',
+  'role',
+  'status',
+  'created_at',
+  'approved_at',
+  'approved_by',
+  'rejected_at',
+  'rejected_by',
+  'decided_at',
+  'last_login_at',
+  'updated_at',
+] as const satisfies readonly (keyof NewUserRow)[];
+
+/** Inserts the planned users; answers the approved ones inserted, as owners (by user id). */
+async function insertUsers(
+  db: Kysely<DB>,
+  dialect: Dialect,
+  rows: readonly NewUserRow[],
+  options: SeedOptions,
+  report: SeedReport,
+): Promise<Owners> {
+  const insert = rowInserter(dialect);
+  const owners: Owners = { ids: [], approvedAt: [] };
+  for (let done = 0; done < rows.length; ) {
+    const end = Math.min(rows.length, done + TRANSACTION_ROWS);
     const inserted = await db.transaction().execute(async (trx) => {
-      const rows = [];
+      await fastCommits(trx, dialect);
+      const added: Pick<UserRow, 'id' | 'role' | 'status' | 'approved_at'>[] = [];
       for (let i = done; i < end; i += INSERT_ROWS) {
-        const batch: NewUserRow[] = [];
-        for (let j = i; j < Math.min(end, i + INSERT_ROWS); j++) {
-          // The first user is always approved, so any run has someone to own sessions.
-          batch.push(demoUser(serial + j, j === 0, passwordHash, approver?.id ?? null, now));
-        }
-        const added = await trx
-          .insertInto('users')
-          .values(batch)
-          .onConflict((oc) => oc.column('email_normalized').doNothing())
-          .returning(['id', 'role', 'status', 'approved_at'])
-          .execute();
-        rows.push(...added);
+        const batch = rows.slice(i, Math.min(end, i + INSERT_ROWS));
+        const values = batch.map((u) => USER_COLUMNS.map((c) => u[c] ?? null) as Row);
+        const result = await insert(trx, 'users', USER_COLUMNS, values, {
+          suffix:
+            'on conflict (email_normalized) do nothing returning id, role, status, approved_at',
+        });
+        added.push(...(result.rows as typeof added));
       }
-      return rows;
+      // Ids follow the insertion order on both engines, RETURNING's rows need not: in id order,
+      // the n-th approved user inserted is the n-th planned, when none was skipped.
+      return added.sort((a, b) => a.id - b.id);
     });
 
     for (const u of inserted) {
@@ -232,65 +300,156 @@ async function seedUsers(
     report.users += inserted.length;
     report.skippedUsers += end - done - inserted.length;
     done = end;
-    options.onProgress?.({ phase: 'users', done, total: options.users });
+    options.onProgress?.({ phase: 'users', done, total: rows.length });
   }
-
   return owners;
 }
+
+/**
+ * For the seed's own transactions on PostgreSQL: a commit does not wait for its WAL to reach
+ * the disk. A crash may lose the last commits (demo rows only, and the database stays
+ * consistent); the seed can be run again.
+ */
+async function fastCommits(trx: Kysely<DB>, dialect: Dialect): Promise<void> {
+  if (dialect === 'postgres') await sql`set local synchronous_commit = off`.execute(trx);
+}
+
+/**
+ * Every session's owner (a position in Owners) and times, drawn before anything is written and
+ * ordered by sign-in time: the history is then written as it would have happened, so the
+ * indexes on its time (and the SQL store's on creation) grow at one end instead of taking
+ * inserts all over their pages, which at a million rows no longer fit PostgreSQL's buffers.
+ */
+interface SessionPlan {
+  owner: Uint32Array;
+  createdAt: Float64Array;
+  lastSeenAt: Float64Array;
+  idleExpiresAt: Float64Array;
+  absoluteExpiresAt: Float64Array;
+  /** Positions of the above in sign-in order. */
+  order: Uint32Array;
+}
+
+function planSessions(owners: Owners, options: SeedOptions, now: number): SessionPlan {
+  const n = owners.ids.length === 0 ? 0 : options.sessions;
+  const plan: SessionPlan = {
+    owner: new Uint32Array(n),
+    createdAt: new Float64Array(n),
+    lastSeenAt: new Float64Array(n),
+    idleExpiresAt: new Float64Array(n),
+    absoluteExpiresAt: new Float64Array(n),
+    order: new Uint32Array(n),
+  };
+  for (let k = 0; k < n; k++) {
+    // Skewed towards long-standing users, who collect more sessions.
+    const owner = Math.floor(owners.ids.length * Math.random() ** 1.5);
+    const times = sessionTimes(owners.approvedAt[owner], options.policy, now);
+    plan.owner[k] = owner;
+    plan.createdAt[k] = times.createdAt;
+    plan.lastSeenAt[k] = times.lastSeenAt;
+    plan.idleExpiresAt[k] = times.idleExpiresAt;
+    plan.absoluteExpiresAt[k] = times.absoluteExpiresAt;
+    plan.order[k] = k;
+  }
+  const created = plan.createdAt;
+  plan.order.sort((a, b) => created[a] - created[b]);
+  return plan;
+}
+
+/** How many INSERT_ROWS batches of sessions may be in a store's hands, not yet answered. */
+const STORE_BATCHES_IN_FLIGHT = 4;
 
 async function seedSessions(
   target: { database: Database; store: SessionStore },
   owners: Owners,
+  plan: SessionPlan,
   options: SeedOptions,
   now: number,
   report: SeedReport,
-): Promise<Map<number, number>> {
+): Promise<void> {
   const { db, dialect } = target.database;
   const { store } = target;
   const insert = rowInserter(dialect);
-  // Each owner's latest sign-in, for users.last_login_at.
-  const lastLogins = new Map<number, number>();
+  const total = plan.order.length;
+  // Another store (Redis) is written beside the history, not in turns with it: each batch
+  // goes to it and the SQL insert starts at once; only a fifth batch waits for the first.
+  const inFlight = new InFlight(STORE_BATCHES_IN_FLIGHT);
 
-  const perTransaction = dialect === 'sqlite' ? options.sessions : TRANSACTION_ROWS;
-  for (let done = 0; done < options.sessions; ) {
-    const end = Math.min(options.sessions, done + perTransaction);
+  const perTransaction = dialect === 'sqlite' ? total : TRANSACTION_ROWS;
+  for (let done = 0; done < total; ) {
+    const end = Math.min(total, done + perTransaction);
     await db.transaction().execute(async (trx) => {
+      await fastCommits(trx, dialect);
       for (let i = done; i < end; i += INSERT_ROWS) {
-        const batch = demoSessions(Math.min(INSERT_ROWS, end - i), owners, options.policy, now);
-        const events = insert(trx, 'session_events', EVENT_COLUMNS, batch.map(signedInValues));
+        const batch = demoSessions(plan, owners, i, Math.min(INSERT_ROWS, end - i));
+        if (store.kind !== 'sql')
+          await inFlight.add(Promise.all(batch.map((s) => store.create(s))));
+        await insert(trx, 'session_events', EVENT_COLUMNS, batch.map(signedInValues));
         // The SQL store's table is written directly, in the same transaction as the history;
         // any other store gets its own create(), whose calls node-redis pipelines.
-        const sessions =
-          store.kind === 'sql'
-            ? insert(trx, 'sessions', SESSION_COLUMNS, batch.map(sessionValues))
-            : Promise.all(batch.map((s) => store.create(s)));
-        await Promise.all([sessions, events]);
-        for (const s of batch) {
-          if (statusOf(s, now) === 'expired') report.expiredSessions += 1;
-          if (s.createdAt > (lastLogins.get(s.userId) ?? -1)) lastLogins.set(s.userId, s.createdAt);
+        if (store.kind === 'sql') {
+          await insert(trx, 'sessions', SESSION_COLUMNS, batch.map(sessionValues));
         }
+        for (const s of batch) if (statusOf(s, now) === 'expired') report.expiredSessions += 1;
         const written = i + batch.length;
         // Written, not yet committed: the last report comes after the commit.
         if (written < end)
           options.onProgress?.({ phase: 'sessions', done: written, total: options.sessions });
       }
+      // History is committed only for sessions the store has taken, as when the two went in
+      // turns.
+      await inFlight.drain();
     });
 
     report.sessions += end - done;
     done = end;
     options.onProgress?.({ phase: 'sessions', done, total: options.sessions });
   }
-  return lastLogins;
+}
+
+/**
+ * At most `limit` promises pending; the first failure is thrown by the next add() or drain(),
+ * and no rejection goes unhandled meanwhile.
+ */
+class InFlight {
+  readonly #pending = new Set<Promise<unknown>>();
+  #failure: { error: unknown } | null = null;
+  constructor(readonly limit: number) {}
+
+  async add(work: Promise<unknown>): Promise<void> {
+    const tracked = work.then(
+      () => {
+        this.#pending.delete(tracked);
+      },
+      (error) => {
+        this.#pending.delete(tracked);
+        this.#failure ??= { error };
+      },
+    );
+    this.#pending.add(tracked);
+    while (this.#pending.size > this.limit) await Promise.race(this.#pending);
+    this.#check();
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.#pending);
+    this.#check();
+  }
+
+  #check(): void {
+    if (this.#failure) throw this.#failure.error;
+  }
 }
 
 /**
  * Sets each seeded owner's last sign-in, known from the sessions just written, INSERT_ROWS
- * users per statement (reading it back from the history would cost a lookup per event).
+ * users per statement (reading it back from the history would cost a lookup per event): only
+ * when some planned users were skipped, since the others went in with theirs.
  */
 async function recordLastLogins(
   db: Kysely<DB>,
   dialect: Dialect,
-  lastLogins: ReadonlyMap<number, number>,
+  lastLogins: ReadonlyMap<number, number | null>,
 ): Promise<void> {
   const entries = [...lastLogins];
   // PostgreSQL types a VALUES list from its first row; SQLite needs no casts.
@@ -333,14 +492,20 @@ const EVENT_COLUMNS = ['session_id', 'user_id', 'kind', 'at', 'ip', 'user_agent'
  */
 function rowInserter(dialect: Dialect) {
   const texts = new Map<string, string>();
-  return (trx: Kysely<DB>, table: string, columns: readonly string[], rows: readonly Row[]) => {
-    const key = `${table}:${rows.length}`;
+  return (
+    trx: Kysely<DB>,
+    table: string,
+    columns: readonly string[],
+    rows: readonly Row[],
+    { suffix = '' } = {},
+  ) => {
+    const key = `${table}:${rows.length}:${suffix}`;
     let text = texts.get(key);
     if (text === undefined) {
       let n = 0;
       const one = () =>
         `(${columns.map(() => (dialect === 'postgres' ? `$${++n}` : '?')).join(', ')})`;
-      text = `insert into ${table} (${columns.join(', ')}) values ${rows.map(one).join(', ')}`;
+      text = `insert into ${table} (${columns.join(', ')}) values ${rows.map(one).join(', ')} ${suffix}`;
       texts.set(key, text);
     }
     return trx.executeQuery(CompiledQuery.raw(text, rows.flat()));
@@ -411,27 +576,33 @@ function demoUser(
 }
 
 /**
- * `count` sessions for random owners. Ids are random 64-digit hex, the shape of a token's
- * digest, but no token was ever drawn: no cookie can ever match a demo session.
+ * Sessions `from` to `from + count - 1` of the plan, in sign-in order. Ids are random 64-digit
+ * hex, the shape of a token's digest, but no token was ever drawn: no cookie can ever match a
+ * demo session. Their first 8 digits rise with the position in the plan (a random point in
+ * the position's own 1/n of the range), so the history's and the SQL store's indexes on the
+ * id also grow at one end; each id is still uniform over the whole range.
  */
 function demoSessions(
-  count: number,
+  plan: SessionPlan,
   owners: Owners,
-  policy: SeedPolicy,
-  now: number,
+  from: number,
+  count: number,
 ): SessionRecord[] {
-  const ids = randomBytes(32 * count).toString('hex');
+  const total = plan.order.length;
+  const tails = randomBytes(28 * count).toString('hex');
   const sessions: SessionRecord[] = [];
-  for (let k = 0; k < count; k++) {
-    // Skewed towards long-standing users, who collect more sessions.
-    const owner = Math.floor(owners.ids.length * Math.random() ** 1.5);
-    const userId = owners.ids[owner];
-    const times = sessionTimes(owners.approvedAt[owner], policy, now);
+  for (let j = 0; j < count; j++) {
+    const k = plan.order[from + j];
+    const head = Math.floor(((from + j + Math.random()) / total) * 2 ** 32);
+    const userId = owners.ids[plan.owner[k]];
     const usual = mix32(userId);
     sessions.push({
-      id: ids.slice(k * 64, k * 64 + 64),
+      id: head.toString(16).padStart(8, '0') + tails.slice(j * 56, j * 56 + 56),
       userId,
-      ...times,
+      createdAt: plan.createdAt[k],
+      lastSeenAt: plan.lastSeenAt[k],
+      idleExpiresAt: plan.idleExpiresAt[k],
+      absoluteExpiresAt: plan.absoluteExpiresAt[k],
       ip: docAddress(Math.random() < USUAL_ADDRESS_SHARE ? usual : randomBits()),
       userAgent: pickUserAgent(
         Math.random() < USUAL_DEVICE_SHARE ? mix32(usual) / 2 ** 32 : Math.random(),
