@@ -607,6 +607,59 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
     });
   });
 
+  describe("a user's sessions: userSessionIds and takeOfUser", () => {
+    it("should give a user's session ids newest first, live and expired, and none of others", async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const bob = await fx.addUser('bob@example.com');
+      const older = session(alice, { createdAt: T0 - 2 * HOUR, idleExpiresAt: T0 - HOUR });
+      const newer = session(alice, { createdAt: T0 - HOUR });
+      for (const s of [older, session(bob), newer]) await fx.store.create(s);
+
+      expect(await fx.store.userSessionIds(alice)).toEqual([newer.id, older.id]);
+      expect(await fx.store.userSessionIds(await fx.addUser('carol@example.com'))).toEqual([]);
+    });
+
+    it("should take only the named user's sessions, and leave another user's untouched", async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const bob = await fx.addUser('bob@example.com');
+      const [a1, a2, kept] = [session(alice), session(alice, { ip: '::1' }), session(alice)];
+      const b = session(bob);
+      for (const s of [a1, a2, kept, b]) await fx.store.create(s);
+      const missing = newSessionId();
+
+      const taken = await fx.store.takeOfUser(alice, [a1.id, b.id, missing, a2.id, a1.id]);
+
+      expect(Object.fromEntries(taken)).toEqual({
+        [a1.id]: a1,
+        [a2.id]: a2,
+        [b.id]: 'not_found',
+        [missing]: 'not_found',
+      });
+      expect(await fx.traces(a1.id)).toEqual([]);
+      expect(await fx.traces(a2.id)).toEqual([]);
+      expect(await fx.store.get(b.id)).toEqual(b);
+      expect(await fx.store.listByUser(bob)).toEqual([b]);
+      expect(await fx.store.listByUser(alice)).toEqual([kept]);
+      expect(await fx.store.counts(T0)).toEqual({ active: 2, expired: 0 });
+      expect((await fx.store.takeOfUser(alice, [])).size).toBe(0);
+    });
+
+    it('should takeOfUser across chunks, every id once', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const existing = Array.from({ length: 260 }, () => session(alice));
+      for (const s of existing) await fx.store.create(s);
+      const ids = await fx.store.userSessionIds(alice);
+      expect(ids).toHaveLength(260);
+
+      const taken = await fx.store.takeOfUser(alice, [...ids, ids[0]!]);
+
+      expect(taken.size).toBe(260);
+      for (const s of existing) expect(taken.get(s.id)).toEqual(s);
+      expect(await fx.store.userSessionIds(alice)).toEqual([]);
+      expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 0 });
+    });
+  });
+
   describe('takeExpired', () => {
     it('should remove and return due sessions soonest first, up to the limit, and say when none is left', async () => {
       const alice = await fx.addUser('alice@example.com');
@@ -1180,6 +1233,54 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     expect(await fx.traces(wrongType!)).toEqual([`{u${alice}}:sessions`]);
     await fx.store.listByUser(alice);
     expect(await fx.traces(wrongType!)).toEqual([]);
+  });
+
+  it("should never take a session misfiled under a user's index, and tidy what that index points to", async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const bob = await fx.addUser('bob@example.com');
+    const p = fx.prefix;
+    const own = session(alice, { createdAt: T0 - 2 * HOUR });
+    const bobs = session(bob, { createdAt: T0 - 3 * HOUR });
+    for (const s of [own, bobs]) await fx.store.create(s);
+    const [dangling, wrongType] = [newSessionId(), newSessionId()];
+    await fx.client.set(`${p}s:${wrongType}`, 'not a hash');
+    await fx.client.pExpire(`${p}s:${wrongType}`, HOUR);
+    for (const [id, at] of [
+      [bobs.id, bobs.createdAt],
+      [dangling, T0 - 4 * HOUR],
+      [wrongType, T0 - 5 * HOUR],
+    ] as const) {
+      await fx.client.zAdd(`${p}{u${alice}}:sessions`, { score: -at, value: id });
+    }
+    await fx.client.zAdd(`${p}sessions:by-created`, { score: -(T0 - 4 * HOUR), value: dangling });
+
+    const ids = await fx.store.userSessionIds(alice);
+    expect(ids).toEqual([own.id, bobs.id, dangling, wrongType]);
+    const taken = await fx.store.takeOfUser(alice, ids);
+
+    expect(Object.fromEntries(taken)).toEqual({
+      [own.id]: own,
+      [bobs.id]: 'not_found',
+      [dangling]: 'not_found',
+      [wrongType]: 'not_found',
+    });
+    // Bob's session is whole, with every index entry it had (the misfiled one too).
+    expect(await fx.store.get(bobs.id)).toEqual(bobs);
+    expect(await fx.store.listByUser(bob)).toEqual([bobs]);
+    expect((await fx.traces(bobs.id)).sort()).toEqual(
+      [
+        'hash',
+        'sessions:by-created',
+        'sessions:by-expiry',
+        `{u${bob}}:sessions`,
+        `{u${alice}}:sessions`,
+      ].sort(),
+    );
+    expect(await fx.traces(own.id)).toEqual([]);
+    // The entry whose hash is gone is pruned; the key that names no user is set aside.
+    expect(await fx.traces(dangling)).toEqual([]);
+    expect(await fx.store.removeUnreadable()).toBe(1);
+    expect(await fx.traces(wrongType)).toEqual([]);
   });
 
   it('should prune entries whose hash expired when cleanup lists what is due', async () => {

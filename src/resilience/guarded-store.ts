@@ -52,6 +52,8 @@ export interface GuardOptions extends Omit<BreakerOptions, 'isFault'> {
 const BULK_OPS = new Set([
   'deleteMany',
   'takeMany',
+  'takeOfUser',
+  'userSessionIds',
   'takeExpired',
   'list',
   'listIds',
@@ -136,6 +138,8 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     delete: (id) => call('delete', () => inner.delete(id)),
     deleteMany: (ids) => call('deleteMany', () => inner.deleteMany(ids)),
     takeMany: (ids) => call('takeMany', () => inner.takeMany(ids)),
+    userSessionIds: (userId) => call('userSessionIds', () => inner.userSessionIds(userId)),
+    takeOfUser: (userId, ids) => call('takeOfUser', () => inner.takeOfUser(userId, ids)),
     takeExpired: (before, limit) => call('takeExpired', () => inner.takeExpired(before, limit)),
     listByUser: (userId) => call('listByUser', () => inner.listByUser(userId)),
     list: (q) => call('list', () => inner.list(q)),

@@ -240,6 +240,49 @@ end
 return out
 `);
 
+// KEYS: the user's index, by-created, by-expiry, quarantine, then one session key per id.
+// ARGV: the user id, quarantine TTL in ms, then the ids in KEYS order.
+// TAKE of one user's sessions: a hash is taken only when its own user field names this user,
+// so an id misfiled under this user's index never ends another user's session (it is answered 0
+// and left as it is, as readers skip it). An entry whose key is gone loses its index entries, as
+// a reader prunes it; a key that names no user is quarantined for removeUnreadable, as a reader
+// does. Answers per id 0 when nothing of this user's was taken, else the hash's user, created,
+// seen, idle, absolute, ip, ua (nil where missing).
+const TAKE_OF_USER = script(`
+local out = {}
+local gone = {}
+local quarantined = false
+for i = 5, #KEYS do
+  local id = ARGV[i - 2]
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  local owner = nil
+  local f = nil
+  if kind == 'hash' then
+    f = redis.call('HMGET', KEYS[i], 'user', 'created', 'seen', 'idle', 'absolute', 'ip', 'ua')
+    if f[1] and string.match(f[1], '^%-?%d+$') then owner = tonumber(f[1]) end
+  end
+  if kind == 'none' then
+    gone[#gone + 1] = id
+    out[#out + 1] = 0
+  elseif owner == tonumber(ARGV[1]) then
+    redis.call('DEL', KEYS[i])
+    gone[#gone + 1] = id
+    out[#out + 1] = f
+  elseif owner ~= nil then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', KEYS[4], id, ARGV[1])
+    quarantined = true
+    out[#out + 1] = 0
+  end
+end
+if #gone > 0 then
+  for k = 1, 3 do redis.call('ZREM', KEYS[k], unpack(gone)) end
+end
+if quarantined then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
+return out
+`);
+
 // KEYS: by-created, by-expiry, quarantine.
 // ARGV: user index key before the user id, after it, session key before the id, due at or
 // before, at most this many, quarantine TTL in ms.
@@ -681,6 +724,38 @@ export class RedisSessionStore implements SessionStore {
    */
   async takeMany(ids: readonly string[]): Promise<Map<string, Taken>> {
     return this.#inChunks(ids, (chunk) => this.#takeChunk(chunk));
+  }
+
+  /** The user's index, newest first: ids only, no session read (see takeOfUser). */
+  async userSessionIds(userId: number): Promise<string[]> {
+    const entries = await this.#collect(this.#userKey(userId), '-inf', '+inf');
+    return entries.map((e) => e.value);
+  }
+
+  /**
+   * takeMany of one user's sessions, the owner checked inside the same script as the delete
+   * (TAKE_OF_USER): chunks of 200, with deleteMany's partial answer.
+   */
+  async takeOfUser(userId: number, ids: readonly string[]): Promise<Map<string, Taken>> {
+    if (!Number.isSafeInteger(userId)) throw new RangeError(`user id ${userId} is not an integer`);
+    return this.#inChunks(ids, async (chunk) => {
+      const keys = [
+        this.#userKey(userId),
+        this.#byCreated,
+        this.#byExpiry,
+        this.#unreadable,
+        ...chunk.map((id) => this.#sessionKey(id)),
+      ];
+      const args = [String(userId), String(QUARANTINE_TTL_MS), ...chunk];
+      const answer = await this.#run(TAKE_OF_USER, keys, args);
+      if (!Array.isArray(answer) || answer.length !== chunk.length) {
+        throw new Error(`redis take-of-user script answered ${JSON.stringify(answer)}`);
+      }
+      return answer.map((a, j): Taken => {
+        if (!Array.isArray(a)) return 'not_found';
+        return fromFields(chunk[j]!, a) ?? 'unreadable';
+      });
+    });
   }
 
   /** Each distinct id once, DELETE_CHUNK at a time, with deleteMany's partial answer. */

@@ -270,6 +270,27 @@ export class SessionService {
 
   /** Revokes sessions by id, reporting exactly what became of each. */
   async revokeIds(ids: readonly string[], opts: RevokeOptions): Promise<BulkRevokeReport> {
+    return this.#revoke(ids, opts, null);
+  }
+
+  /**
+   * Revokes every session of one user (the acting person's own excepted by default). The ids
+   * come from the user's own index without reading the sessions, and each take checks the
+   * owner in the store's own delete step, so an id misfiled under this user never ends another
+   * user's session. Ids the store no longer holds for this user (gone, or someone else's) are
+   * left out of the report, as they were never this user's live sessions.
+   */
+  async revokeUser(userId: number, opts: RevokeOptions): Promise<BulkRevokeReport> {
+    const ids = await this.#store.userSessionIds(userId);
+    return this.#revoke(ids, opts, userId);
+  }
+
+  /** revokeIds, or with `owner` revokeUser's takes (see there). */
+  async #revoke(
+    ids: readonly string[],
+    opts: RevokeOptions,
+    owner: number | null,
+  ): Promise<BulkRevokeReport> {
     const results = new Map<string, RevokeResult>();
     const wanted: string[] = [];
     for (const id of ids) {
@@ -301,7 +322,7 @@ export class SessionService {
         }
         const chunk = chunks[next++]!;
         try {
-          await this.#revokeChunk(chunk, opts, results, history);
+          await this.#revokeChunk(chunk, opts, results, history, owner);
         } catch (err) {
           stopped ??= messageOf(err);
         }
@@ -324,17 +345,8 @@ export class SessionService {
       }
     }
 
-    const ordered = [...new Set(ids)].map((id) => results.get(id)!);
+    const ordered = [...new Set(ids)].flatMap((id) => results.get(id) ?? []);
     return { results: ordered, counts: countStatuses(ordered) };
-  }
-
-  /** Revokes every session of one user (the acting person's own excepted by default). */
-  async revokeUser(userId: number, opts: RevokeOptions): Promise<BulkRevokeReport> {
-    const sessions = await this.#store.listByUser(userId);
-    return this.revokeIds(
-      sessions.map((s) => s.id),
-      opts,
-    );
   }
 
   /** Revokes every session a query matches. */
@@ -405,9 +417,13 @@ export class SessionService {
     opts: RevokeOptions,
     results: Map<string, RevokeResult>,
     history: HistoryWriter,
+    owner: number | null,
   ): Promise<void> {
     // One round trip deletes the chunk and answers what each session was, for its history.
-    const taken = await this.#store.takeMany(chunk);
+    const taken =
+      owner === null
+        ? await this.#store.takeMany(chunk)
+        : await this.#store.takeOfUser(owner, chunk);
     const now = this.#clock();
     const revoked: SessionRecord[] = [];
     const removedExpired: SessionRecord[] = [];
@@ -418,7 +434,8 @@ export class SessionService {
         // The store stopped before reaching this id: not revoked, safe to send again.
         results.set(id, { id, status: 'failed', reason: 'the session store stopped answering' });
       } else if (outcome === 'not_found') {
-        missing.push(id);
+        // Of a user's ids, one not found is not theirs any more: no result (see revokeUser).
+        if (owner === null) missing.push(id);
       } else if (outcome !== 'unreadable' && expiresAt(outcome) > now) {
         revoked.push(outcome);
         results.set(id, { id, status: 'revoked' });

@@ -192,6 +192,22 @@ export interface SessionStore {
   takeMany(ids: readonly string[]): Promise<Map<string, Taken>>;
 
   /**
+   * Ids of one user's sessions as the user's own index (Redis) or rows (SQL) hold them, newest
+   * first, without reading the sessions: where a revocation of every session of the user
+   * starts. An id may be stale (its session gone, or misfiled under this user): `takeOfUser`
+   * checks each.
+   */
+  userSessionIds(userId: number): Promise<string[]>;
+
+  /**
+   * takeMany of one user's sessions only: an id whose stored session belongs to another user
+   * is neither taken nor touched and is answered `not_found`, as is an id with nothing stored.
+   * The owner is checked in the same atomic step as the delete. Ids left out of the map were
+   * not confirmed, as in takeMany.
+   */
+  takeOfUser(userId: number, ids: readonly string[]): Promise<Map<string, Taken>>;
+
+  /**
    * Removes up to `limit` of the sessions whose deadline is at or before `before`, soonest
    * first, and returns the readable ones as they were. Entries due that are not a readable
    * session go too, or (on Redis, a key that is something else) are left to removeUnreadable

@@ -200,16 +200,34 @@ export class SqlSessionStore implements SessionStore {
 
   /** One DELETE … RETURNING per chunk: the rows come back as they were deleted. */
   async takeMany(ids: readonly string[]): Promise<Map<string, Taken>> {
+    return this.#take(ids, null);
+  }
+
+  async userSessionIds(userId: number): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .select('id')
+      .where('user_id', '=', userId)
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** takeMany whose DELETE also names the owner, so another user's row is never taken. */
+  async takeOfUser(userId: number, ids: readonly string[]): Promise<Map<string, Taken>> {
+    return this.#take(ids, userId);
+  }
+
+  async #take(ids: readonly string[], owner: number | null): Promise<Map<string, Taken>> {
     const unique = [...new Set(ids)];
     const outcomes = new Map<string, Taken>();
     for (let i = 0; i < unique.length; i += ID_CHUNK) {
       await this.#letOthersIn();
       const chunk = unique.slice(i, i + ID_CHUNK);
-      const rows = await this.#db
-        .deleteFrom('sessions')
-        .where('id', 'in', chunk)
-        .returningAll()
-        .execute();
+      let query = this.#db.deleteFrom('sessions').where('id', 'in', chunk);
+      if (owner !== null) query = query.where('user_id', '=', owner);
+      const rows = await query.returningAll().execute();
       const gone = new Map(rows.map((r) => [r.id, toRecord(r) ?? ('unreadable' as const)]));
       for (const id of chunk) outcomes.set(id, gone.get(id) ?? 'not_found');
     }

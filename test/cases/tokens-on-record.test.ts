@@ -33,7 +33,7 @@ describe.each(kinds)('C23 tokens on the record on $kind', ({ kind, skip }) => {
               const value = Reflect.get(target, prop, receiver);
               if (typeof value !== 'function') return value;
               // Bound to the store itself: its methods use private fields.
-              if (prop !== 'listByUser') return value.bind(target);
+              if (prop !== 'userSessionIds') return value.bind(target);
               return async (...args: unknown[]) => {
                 if (failNext) throw new Error('injected store failure');
                 return value.apply(target, args);
