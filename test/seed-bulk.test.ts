@@ -80,6 +80,11 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const unique = new Set(ids.rows.map((r) => r.session_id));
       expect(unique.size).toBe(400);
       for (const id of unique) expect(id).toMatch(/^[0-9a-f]{64}$/);
+      // The history is written as it happened: sign-ins in time order.
+      const events = await sql<{ at: number }>`
+        select at from session_events order by id`.execute(t.database.db);
+      const times = events.rows.map((r) => Number(r.at));
+      expect(times).toEqual([...times].sort((a, b) => a - b));
     });
 
     it('should give the sessions to the users inserted when a planned one is skipped', async () => {

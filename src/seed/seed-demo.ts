@@ -338,7 +338,7 @@ function planSessions(owners: Owners, options: SeedOptions, now: number): Sessio
     lastSeenAt: new Float64Array(n),
     idleExpiresAt: new Float64Array(n),
     absoluteExpiresAt: new Float64Array(n),
-    order: new Uint32Array(n),
+    order: new Uint32Array(0),
   };
   for (let k = 0; k < n; k++) {
     // Skewed towards long-standing users, who collect more sessions.
@@ -349,15 +349,43 @@ function planSessions(owners: Owners, options: SeedOptions, now: number): Sessio
     plan.lastSeenAt[k] = times.lastSeenAt;
     plan.idleExpiresAt[k] = times.idleExpiresAt;
     plan.absoluteExpiresAt[k] = times.absoluteExpiresAt;
-    plan.order[k] = k;
   }
-  const created = plan.createdAt;
-  plan.order.sort((a, b) => created[a] - created[b]);
+  plan.order = byCreation(plan.createdAt);
   return plan;
 }
 
+/**
+ * Positions of `created` in ascending order: spread into up to 65,536 buckets by time, then
+ * each bucket sorted (a comparator sort of a million positions took about twice as long).
+ */
+function byCreation(created: Float64Array): Uint32Array {
+  const n = created.length;
+  const order = new Uint32Array(n);
+  if (n === 0) return order;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < n; k++) {
+    min = Math.min(min, created[k]);
+    max = Math.max(max, created[k]);
+  }
+  const buckets = Math.max(1, Math.min(n >>> 4, 1 << 16));
+  const scale = buckets / (max - min + 1);
+  const bucketOf = (k: number) => Math.floor((created[k] - min) * scale);
+  // next[b]: where bucket b's next position goes; bounds[b]: where bucket b starts.
+  const next = new Uint32Array(buckets + 1);
+  for (let k = 0; k < n; k++) next[bucketOf(k) + 1] += 1;
+  for (let b = 1; b <= buckets; b++) next[b] += next[b - 1];
+  const bounds = next.slice();
+  for (let k = 0; k < n; k++) order[next[bucketOf(k)]++] = k;
+  const earlier = (a: number, b: number) => created[a] - created[b];
+  for (let b = 0; b < buckets; b++) {
+    if (bounds[b + 1] - bounds[b] > 1) order.subarray(bounds[b], bounds[b + 1]).sort(earlier);
+  }
+  return order;
+}
+
 /** How many INSERT_ROWS batches of sessions may be in a store's hands, not yet answered. */
-const STORE_BATCHES_IN_FLIGHT = 4;
+const STORE_BATCHES_IN_FLIGHT = 2;
 
 async function seedSessions(
   target: { database: Database; store: SessionStore },
@@ -372,7 +400,7 @@ async function seedSessions(
   const insert = rowInserter(dialect);
   const total = plan.order.length;
   // Another store (Redis) is written beside the history, not in turns with it: each batch
-  // goes to it and the SQL insert starts at once; only a fifth batch waits for the first.
+  // goes to it and the SQL insert starts at once; only a third batch waits for the first.
   const inFlight = new InFlight(STORE_BATCHES_IN_FLIGHT);
 
   const perTransaction = dialect === 'sqlite' ? total : TRANSACTION_ROWS;
