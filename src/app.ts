@@ -34,7 +34,7 @@ import { takeFlash } from './http/flash.js';
 import { healthRoutes } from './http/health-routes.js';
 import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './http/rate-limit.js';
 import { WardenLogController } from './http/request-log.js';
-import { installErrorHandling } from './http/respond.js';
+import { clientErrorHandler, installErrorHandling, installJsonBodies } from './http/respond.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { type FastPathDeps, type TrustFn, withSessionFastPath } from './http/session-fast-path.js';
 import { StepUps } from './http/step-up.js';
@@ -153,6 +153,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     bodyLimit: 256 * 1024,
     logController: new WardenLogController(),
     routerOptions: { maxParamLength: 200 },
+    clientErrorHandler,
     // The server Fastify would make, with the session fast path in front of its handler.
     keepAliveTimeout: KEEP_ALIVE_MS,
     serverFactory: (handler) => {
@@ -304,6 +305,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
   await app.register(fastifyCookie, { secret: cookieSecret });
   await app.register(fastifyFormbody);
+  installJsonBodies(app);
   installSecurityHeaders(app);
   await app.register(fastifyStatic, {
     root: path.join(here, 'public'),

@@ -29,7 +29,15 @@ export const ERRORS = {
   WARDEN_METRICS_FORBIDDEN: { status: 403, message: 'Metrics are served only to %s' },
   WARDEN_NOT_FOUND: { status: 404, message: 'Not found: %s' },
   WARDEN_USER_EMAIL_TAKEN: { status: 409, message: 'An account with this email exists' },
+  WARDEN_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: 'Send JSON (application/json) or a form (application/x-www-form-urlencoded), not %s',
+  },
   WARDEN_RATE_LIMITED: { status: 429, message: 'Too many attempts; retry in %s seconds' },
+  WARDEN_HEADERS_TOO_LARGE: {
+    status: 431,
+    message: 'The address or the cookies are too long (the request head is limited to %s KB)',
+  },
   WARDEN_INTERNAL: { status: 500, message: 'Internal error' },
   WARDEN_STORE_UNAVAILABLE: {
     status: 503,

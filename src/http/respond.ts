@@ -3,6 +3,8 @@
  * One place that decides between JSON and HTML, and turns any error into a clear
  * answer: a coded JSON body or a friendly page. Never a stack trace.
  */
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorBody, type ErrorCode, WardenError } from '../errors.js';
 import { DatabaseUnavailableError } from '../resilience/guarded-database.js';
@@ -32,8 +34,8 @@ const DB_DOWN_CODES = new Set([
   '08001',
 ]);
 
-/** Maps any thrown value to a catalogue error. */
-export function toWardenError(err: unknown): WardenError {
+/** Maps any thrown value to a catalogue error; `contentType` is the request's, for a 415. */
+export function toWardenError(err: unknown, contentType?: string): WardenError {
   if (err instanceof WardenError) return err;
   if (err instanceof StoreUnavailableError) {
     return new WardenError('WARDEN_STORE_UNAVAILABLE', [], undefined, { cause: err });
@@ -48,7 +50,7 @@ export function toWardenError(err: unknown): WardenError {
       (first?.instancePath || '').replace(/^\//, '').replace(/\//g, '.') ||
       (first?.params as { missingProperty?: string })?.missingProperty ||
       e.validationContext;
-    return new WardenError('WARDEN_VALIDATION', [`${field} ${first?.message ?? 'is invalid'}`], {
+    return new WardenError('WARDEN_VALIDATION', [`${field} ${problemOf(e.validation)}`], {
       field,
       where: e.validationContext,
     });
@@ -57,10 +59,48 @@ export function toWardenError(err: unknown): WardenError {
     return new WardenError('WARDEN_DATABASE_UNAVAILABLE', [], undefined, { cause: err });
   }
   if (e?.statusCode === 413) return new WardenError('WARDEN_VALIDATION', ['body is too large']);
+  if (e?.statusCode === 415) {
+    return new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', [mediaTypeOf(contentType)]);
+  }
   if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
     return new WardenError('WARDEN_VALIDATION', [e.message]);
   }
   return new WardenError('WARDEN_INTERNAL', [], undefined, { cause: err });
+}
+
+type SchemaProblem = NonNullable<FastifyError['validation']>[number];
+
+/**
+ * What is wrong with a field, in words: Ajv's own message, except that a missing field is
+ * "required" and a field with a fixed set of values lists them (a union of literals fails once
+ * per literal, so every failure at the same place contributes its value).
+ */
+function problemOf(problems: readonly SchemaProblem[]): string {
+  const first = problems[0];
+  if (!first) return 'is invalid';
+  if (first.keyword === 'required') return 'is required';
+  if (first.keyword === 'type' && first.instancePath === '' && first.params.type === 'object') {
+    return 'must be a JSON object or a form';
+  }
+  if (first.keyword === 'const' || first.keyword === 'enum') {
+    const allowed = problems
+      .filter((p) => p.instancePath === first.instancePath)
+      .flatMap((p) =>
+        p.keyword === 'const'
+          ? [p.params.allowedValue]
+          : p.keyword === 'enum'
+            ? (p.params.allowedValues as unknown[])
+            : [],
+      );
+    return `must be one of: ${[...new Set(allowed)].map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return first.message ?? 'is invalid';
+}
+
+/** The refused media type as the client sent it (parameters left off), or a stand-in. */
+function mediaTypeOf(contentType: string | undefined): string {
+  const named = contentType?.split(';')[0]?.trim();
+  return named ? named.slice(0, 100) : 'this content type';
 }
 
 export function errorBody(err: WardenError): ErrorBody {
@@ -111,10 +151,58 @@ export function sendError(
   });
 }
 
+/**
+ * Requests Node refuses before Fastify sees them: a head larger than Node's limit (a very long
+ * address or too many cookies) gets the same error shape as every other answer, with its own
+ * code, instead of Fastify's bare body; a head that is not HTTP gets a 400.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: Error, socket: Duplex): void {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let body = '';
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+  } else {
+    const refused =
+      code === 'HPE_HEADER_OVERFLOW'
+        ? new WardenError('WARDEN_HEADERS_TOO_LARGE', [String(http.maxHeaderSize / 1024)])
+        : new WardenError('WARDEN_VALIDATION', ['the request could not be read as HTTP']);
+    status = refused.status;
+    body = JSON.stringify(errorBody(refused));
+    const ip = (socket as Duplex & { remoteAddress?: string }).remoteAddress;
+    this.log.info({ event: 'request', status, code: refused.code, ip }, 'request refused');
+  }
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
+/**
+ * JSON bodies as Fastify parses them (with its prototype-poisoning checks), except that an
+ * empty one is an empty object: clients often post an action without fields (sign out, revoke a
+ * user) with a JSON content type and nothing after it. A route that needs fields then names the
+ * first one missing.
+ */
+export function installJsonBodies(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, {});
+    return parseJson(request, text, done);
+  });
+}
+
 /** Installs the error and not-found handlers on an app. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
-    const err = toWardenError(error);
+    const err = toWardenError(error, request.headers['content-type']);
     if (err.status >= 500) request.log.error({ err: error, code: err.code }, 'request failed');
     else request.log.info({ code: err.code, reason: err.message }, 'request refused');
     return sendError(request, reply, err);

@@ -130,7 +130,8 @@ function logAnswer(deps: FastPathDeps, req: IncomingMessage, userId: number, sta
 
 /** As Fastify's `request.protocol` reads it: a trusted proxy's X-Forwarded-Proto, else TLS. */
 function overHttps(req: IncomingMessage, trust: TrustFn | null): boolean {
-  const forwarded = req.headers['x-forwarded-proto'];
+  const header = req.headers['x-forwarded-proto'];
+  const forwarded = Array.isArray(header) ? header.join(',') : header;
   if (forwarded && trust && req.socket.remoteAddress && trust(req.socket.remoteAddress, 0)) {
     return forwarded.slice(forwarded.lastIndexOf(',') + 1).trim() === 'https';
   }

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pageErrorCode } from '../routes/helpers.js';
-import { makeApp, type TestApp } from '../support/app.js';
+import { Client, makeApp, type TestApp } from '../support/app.js';
+import { serve } from '../support/browser.js';
 import { makeWorld, routesOf, STATE_CHANGING, type World } from './support.js';
 
 describe('input limits', () => {
@@ -120,6 +121,56 @@ describe('input limits', () => {
     });
     expect(garbled.statusCode).toBe(400);
     expect(garbled.json().error.code).toBe('WARDEN_VALIDATION');
+  });
+
+  it('should say which values a field allows, and that a missing field is required', async () => {
+    const role = await w.su.postJson('/admin/users/1/role', { role: 'emperor' });
+    expect(role.json().error.message).toMatch(
+      /^Invalid request: role must be one of: .*"superuser"/,
+    );
+    expect(role.json().error.message).toContain('"user"');
+    const login = await w.su.postJson('/api/auth/login', { email: 'a@b.test' });
+    expect(login.json().error.message).toBe('Invalid request: password is required');
+  });
+
+  it('should answer a body that is neither JSON nor a form with 415, naming its type', async () => {
+    const res = await w.su.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      headers: { 'content-type': 'text/xml; charset=utf-8', 'x-csrf-token': await w.su.csrf() },
+      payload: '<login/>',
+    });
+    expect(res.statusCode).toBe(415);
+    expect(res.json().error.code).toBe('WARDEN_UNSUPPORTED_MEDIA_TYPE');
+    expect(res.json().error.message).toContain('not text/xml');
+  });
+
+  it('should take a JSON content type with an empty body as no body (sign out)', async () => {
+    await t.createUser('empty-body@example.com');
+    const client = new Client(t.app);
+    await client.login('empty-body@example.com');
+    const res = await client.app.inject({
+      method: 'POST',
+      url: '/api/auth/logout',
+      headers: {
+        'content-type': 'application/json',
+        'x-csrf-token': await client.csrf(),
+        cookie: client.cookieHeader(),
+      },
+      payload: '',
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ signedOut: true });
+  });
+
+  it("should answer a request head over 16 KB with 431 in Warden's error shape", async () => {
+    const base = await serve(t);
+    const res = await fetch(`${base}/admin/sessions?email=${'a'.repeat(20_000)}`);
+    expect(res.status).toBe(431);
+    expect((await res.json()).error).toMatchObject({
+      code: 'WARDEN_HEADERS_TOO_LARGE',
+      message: expect.stringContaining('16 KB'),
+    });
   });
 });
 
