@@ -106,7 +106,11 @@ ${isSuperuser ? html`<script src="/static/live.js" defer></script>` : ''}
           <input type="hidden" name="_csrf" value="${opts.csrfToken}">
           <button class="btn btn-outline-light btn-sm" type="submit">Sign out</button>
         </form>`
-          : html`<ul class="navbar-nav">
+          : opts.storeDown
+            ? // Who is asking cannot be checked while the store is away: say so rather than
+              // offer a sign-in that would fail, as if the viewer were signed out.
+              html`<span class="navbar-text small" id="nav-unknown">Sign-in state unknown while the session store is away</span>`
+            : html`<ul class="navbar-nav">
           ${navLink('/login', 'Sign in', nav === 'login')}
           ${navLink('/register', 'Register', nav === 'register')}
         </ul>`

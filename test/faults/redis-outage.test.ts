@@ -109,6 +109,11 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())('Redis outage un
     expect(ready.statusCode).toBe(503);
     expect(ready.json().sessionStore).toMatchObject({ ok: false, circuit: { state: 'open' } });
     expect((await w.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    // The 503 page cannot know who asks: it says so instead of offering a sign-in.
+    const page = await admin.get('/admin/sessions', 'html');
+    expect(page.statusCode).toBe(503);
+    expect(page.body).toContain('id="nav-unknown"');
+    expect(page.body).not.toContain('href="/login"');
     await sleep(OUTAGE_MS / 2);
 
     const upAt = load.now();
