@@ -107,6 +107,12 @@ function newestFirst(a: SessionRecord, b: SessionRecord): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
+/** The order of expired listings: latest deadline first, ties in descending id order. */
+function mostRecentlyExpired(a: SessionRecord, b: SessionRecord): number {
+  if (expiresAt(a) !== expiresAt(b)) return expiresAt(b) - expiresAt(a);
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Harnesses
 
@@ -348,7 +354,7 @@ function expectedIds(fleet: Fleet, q: Filters): string[] {
       if (q.createdTo !== undefined && s.createdAt >= q.createdTo) return false;
       return true;
     })
-    .sort(newestFirst)
+    .sort(q.status === 'expired' ? mostRecentlyExpired : newestFirst)
     .map((s) => s.id);
 }
 
@@ -830,28 +836,66 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       expect(expired.length).toBe(fleet.sessions.length);
     });
 
-    it('should list expired sessions newest created first, whatever order they ended in', async () => {
+    it('should list expired sessions most recently expired first, whatever order they began in', async () => {
       const more: SessionRecord[] = [];
       for (let i = 0; i < 25; i += 1) {
         const createdAt = T0 - 11 * HOUR + i * 13 * MINUTE;
         // Lifetimes from 10 minutes to 4 hours, shuffled: deadlines ordered unlike creation.
         const idleExpiresAt = createdAt + (((i * 37) % 25) + 1) * 10 * MINUTE;
-        more.push(session(fleet.users.dave, { createdAt, lastSeenAt: createdAt, idleExpiresAt }));
+        const owner = i % 2 === 0 ? fleet.users.dave : fleet.users.carol;
+        more.push(session(owner, { createdAt, lastSeenAt: createdAt, idleExpiresAt }));
       }
+      // Three that ended at one instant (two users, created apart): ties go by descending id.
+      for (const [owner, ago] of [
+        [fleet.users.alice, 9],
+        [fleet.users.bobx, 3],
+        [fleet.users.alice, 5],
+      ] as const) {
+        const createdAt = T0 - ago * HOUR;
+        more.push(session(owner, { createdAt, lastSeenAt: createdAt, idleExpiresAt: T0 - HOUR }));
+      }
+      // An absolute deadline earlier than the idle one decides.
+      const capped = T0 - 8 * HOUR;
+      more.push(
+        session(fleet.users.bobx, {
+          createdAt: capped,
+          lastSeenAt: capped,
+          absoluteExpiresAt: T0 - 2 * HOUR,
+          idleExpiresAt: T0 - 30 * MINUTE,
+        }),
+      );
       for (const s of more) await fx.store.create(s);
       const all = { ...fleet, sessions: [...fleet.sessions, ...more] };
+      const newestExpired = [...all.sessions]
+        .filter((s) => expiresAt(s) <= T0)
+        .sort(newestFirst)
+        .map((s) => s.id);
 
-      for (const range of [{}, { createdFrom: T0 - 9 * HOUR, createdTo: T0 - 7 * HOUR }]) {
-        const q: Filters = { now: T0, status: 'expired', ...range };
+      for (const filters of [
+        {},
+        { createdFrom: T0 - 9 * HOUR, createdTo: T0 - 7 * HOUR },
+        { userIds: [fleet.users.dave, fleet.users.alice] },
+        { user: { email: 'example.' } },
+        { user: { role: 'user' as const } },
+      ]) {
+        const q: Filters = { now: T0, status: 'expired', ...filters };
         const want = expectedIds(all, q);
-        const seen: string[] = [];
-        for (let offset = 0; offset < want.length + 3; offset += 3) {
-          const page = await fx.store.list({ ...q, offset, limit: 3 });
-          expect(page.total).toBe(want.length);
-          seen.push(...page.items.map((s) => s.id));
+        expect(want.length).toBeGreaterThan(3);
+        for (const store of [fx.store, fx.manyUsersStore ?? fx.store]) {
+          for (const countUpTo of [undefined, 1_000]) {
+            const seen: string[] = [];
+            for (let offset = 0; offset < want.length + 3; offset += 3) {
+              const page = await store.list({ ...q, offset, limit: 3, countUpTo });
+              expect(page.total).toBe(want.length);
+              seen.push(...page.items.map((s) => s.id));
+            }
+            expect(seen).toEqual(want);
+          }
+          expect(await store.listIds(q)).toEqual(want);
         }
-        expect(seen).toEqual(want);
       }
+      // Not the creation order: the two orders differ on this fleet.
+      expect(expectedIds(all, { now: T0, status: 'expired' })).not.toEqual(newestExpired);
     });
 
     it('should page a filter matching many users newest first, as of a snapshot, counting up to the cap', async () => {

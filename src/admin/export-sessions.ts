@@ -1,7 +1,8 @@
 /**
  * @module admin/export-sessions
- * The rows of a sessions export, read from the store a chunk at a time, newest first, in the
- * same order and with the same columns the sessions table shows.
+ * The rows of a sessions export, read from the store a chunk at a time, in the same order
+ * (newest first; expired ones most recently expired first) and with the same columns the
+ * sessions table shows.
  */
 import type { SessionQuery, SessionRecord, SessionStore } from '../sessions/session-store.js';
 import { expiresAt, statusOf } from '../sessions/session-store.js';
@@ -14,11 +15,12 @@ import { parseUserAgent } from './user-agent.js';
 export const EXPORT_CHUNK = 2_000;
 
 /**
- * Every session matching a query, newest first, in chunks. Pages through creation-time
- * windows rather than ever larger offsets: each call asks for sessions created before the
- * oldest one already sent, skipping those of that same millisecond already sent. The query
- * should carry an upper bound on creation time (a snapshot), so sign-ins during the export
- * do not join it.
+ * Every session matching a query in the table's order (newest first; expired ones most
+ * recently expired first), in chunks. Pages through windows rather than ever larger offsets:
+ * each call asks for sessions created before the oldest one already sent (expired: that ended
+ * at or before the earliest deadline sent, by lowering `now`, the bound an expired listing
+ * has), skipping those of that same millisecond already sent. The query should carry an upper
+ * bound on creation time (a snapshot), so sign-ins during the export do not join it.
  *
  * LIMITATION: on the Redis store a status or user filter is answered by collecting the
  * matching index entries of the whole remaining window on every call (see RedisSessionStore
@@ -30,7 +32,10 @@ export async function* sessionChunks(
   query: Omit<SessionQuery, 'offset' | 'limit'>,
   chunk = EXPORT_CHUNK,
 ): AsyncGenerator<SessionRecord[]> {
+  const byDeadline = query.status === 'expired';
+  const key = byDeadline ? expiresAt : (s: SessionRecord) => s.createdAt;
   let createdTo = query.createdTo;
+  let now = query.now;
   let offset = 0;
   let edge: number | null = null;
   let sentAtEdge = new Set<string>();
@@ -38,10 +43,11 @@ export async function* sessionChunks(
     const page = await store.list({
       ...query,
       ...(createdTo !== undefined ? { createdTo } : {}),
+      now,
       offset,
       limit: chunk,
     });
-    const fresh = page.items.filter((s) => !(s.createdAt === edge && sentAtEdge.has(s.id)));
+    const fresh = page.items.filter((s) => !(key(s) === edge && sentAtEdge.has(s.id)));
     if (fresh.length > 0) yield fresh;
     if (offset + chunk >= page.total) return;
     if (fresh.length === 0) {
@@ -50,13 +56,15 @@ export async function* sessionChunks(
       continue;
     }
 
-    const oldest = page.items[page.items.length - 1].createdAt;
+    const oldest = key(page.items[page.items.length - 1]);
     if (oldest !== edge) {
       edge = oldest;
       sentAtEdge = new Set();
     }
-    for (const s of page.items) if (s.createdAt === oldest) sentAtEdge.add(s.id);
-    createdTo = oldest + 1;
+    for (const s of page.items) if (key(s) === oldest) sentAtEdge.add(s.id);
+    // Creation bounds are exclusive above; an expired listing's `now` is inclusive.
+    if (byDeadline) now = oldest;
+    else createdTo = oldest + 1;
     offset = sentAtEdge.size;
   }
 }

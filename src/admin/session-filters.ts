@@ -77,7 +77,9 @@ export function toStoreQuery(
   const createdTo =
     toDay === undefined ? snapshot : snapshot === undefined ? toDay : Math.min(toDay, snapshot);
   return {
-    now,
+    // An expired listing runs most recently expired first, so a session ending after the first
+    // page would push a row onto the next: the pages of one as_of judge status at that time.
+    now: f.status === 'expired' && f.asOf !== undefined ? Math.min(now, f.asOf) : now,
     status: f.status,
     ...(email || role ? { user: { ...(email ? { email } : {}), ...(role ? { role } : {}) } } : {}),
     ...(from !== undefined ? { createdFrom: from } : {}),

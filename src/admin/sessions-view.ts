@@ -184,7 +184,8 @@ ${
   </div>
   <div class="table-responsive">
   <table class="table table-sm table-hover align-middle" id="sessions-table">
-    <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, capped, rows: d.rows.length })}${hasFilters(f) ? ' (filtered)' : ''}.
+    <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, capped, rows: d.rows.length })}${hasFilters(f) ? ' (filtered)' : ''},
+      <span id="list-order">${f.status === 'expired' ? 'most recently expired first' : 'newest sign-in first'}</span>.
       Times are relative; hover for the exact UTC time.</caption>
     <thead><tr>
       <th scope="col"><input class="form-check-input" type="checkbox" id="select-all" aria-label="Select all on this page"></th>

@@ -78,7 +78,11 @@ export interface SessionQuery {
 }
 
 export interface SessionPage {
-  /** Newest first by creation. */
+  /**
+   * Newest first by creation (ties: ascending id), except with status expired: most recently
+   * expired first (latest `expiresAt`; ties: descending id), which every store can read from
+   * its deadline index without passing the live sessions. listIds follows the same order.
+   */
   items: SessionRecord[];
   /** How many sessions match in all (not only this page); see `totalCapped`. */
   total: number;
@@ -221,7 +225,7 @@ export interface SessionStore {
   /** A page of sessions matching a query, newest first. */
   list(query: SessionQuery): Promise<SessionPage>;
 
-  /** Ids of every session matching a query (for revoke-matching), newest first. */
+  /** Ids of every session matching a query (for revoke-matching), in list()'s order. */
   listIds(query: Omit<SessionQuery, 'offset' | 'limit'>): Promise<string[]>;
 
   /** Sessions whose deadline is at or before `before`, oldest first, at most `limit`. */

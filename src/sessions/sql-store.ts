@@ -3,7 +3,13 @@
  * Sessions in a `sessions` table beside the users, so user filters are one indexed join.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { type ExpressionBuilder, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type SelectQueryBuilder,
+  sql,
+} from 'kysely';
 import type { Dialect } from '../db/database.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
 import {
@@ -283,16 +289,16 @@ export class SqlSessionStore implements SessionStore {
     // Few matches (a user's, or live ones when nearly all have expired): read them through the
     // index that counted them and sort them, rather than walk the listing index past them all.
     const few = !counted.totalCapped && counted.total <= SORT_LIMIT;
-    // The unary plus keeps the listing index from being chosen for the order of a few matches.
-    const createdAt = few
-      ? sql<number>`+${sql.ref('sessions.created_at')}`
-      : sql.ref('sessions.created_at');
+    // The unary plus keeps the walked index from being chosen for the order of a few matches.
+    const expired = query.status === 'expired';
+    const column = expired ? 'sessions.expires_at' : 'sessions.created_at';
+    const key = few ? sql<number>`+${sql.ref(column)}` : sql.ref(column);
     const rows = await (few ? plan.counting : plan.walking)
       .leftJoin('users', 'users.id', 'sessions.user_id')
       .selectAll('sessions')
       .select('users.id as known_user')
-      .orderBy(createdAt, 'desc')
-      .orderBy('sessions.id')
+      .orderBy(key, 'desc')
+      .orderBy('sessions.id', expired ? 'desc' : 'asc')
       .limit(query.limit)
       .offset(query.offset)
       .execute();
@@ -304,11 +310,12 @@ export class SqlSessionStore implements SessionStore {
     const plan = await this.#plan(query);
     if (plan === null) return [];
     // Every match, so no walk: the planner picks its own way.
+    const expired = query.status === 'expired';
     const rows = await plan.counting
       .innerJoin('users', 'users.id', 'sessions.user_id')
       .select('sessions.id')
-      .orderBy('sessions.created_at', 'desc')
-      .orderBy('sessions.id')
+      .orderBy(expired ? 'sessions.expires_at' : 'sessions.created_at', 'desc')
+      .orderBy('sessions.id', expired ? 'desc' : 'asc')
       .execute();
     return rows.map((r) => r.id);
   }
@@ -532,15 +539,16 @@ export class SqlSessionStore implements SessionStore {
    *   walks it newest first, tests each entry on the entry itself, and stops after a page.
    * list() pages through `counting` instead, sorting, when the count found few matches.
    *
-   * LIMITATION: a walk costs the entries it passes, not the matches: a page of expired
-   * sessions passes every live session created after the newest expired one (about 50,000
-   * index entries, a few milliseconds, in the demo fleet of 1,000,000), a deep page (a large
+   * Status expired walks the deadline index instead (from `now` down, so every entry it meets
+   * has expired), as expired sessions are listed most recently expired first.
+   *
+   * LIMITATION: a walk costs the entries it passes, not the matches: a deep page (a large
    * offset) every entry before it, and a filter matching a few more than SORT_LIMIT sessions
    * most of the index.
    */
   async #plan(q: Filters): Promise<Plan | null> {
     if (q.userIds?.length === 0) return null;
-    const plus = (column: 'user_id' | 'expires_at') =>
+    const plus = (column: 'user_id' | 'expires_at' | 'created_at') =>
       sql<number>`+${sql.ref(`sessions.${column}`)}`;
     let counting = this.#db.selectFrom('sessions');
     let walking = counting;
@@ -566,22 +574,30 @@ export class SqlSessionStore implements SessionStore {
     }
     // With users named, the deadline is tested on the user index's entries, not searched.
     const named = q.userIds !== undefined || q.user?.email || q.user?.role;
-    const deadline = named ? plus('expires_at') : sql.ref('sessions.expires_at');
-    const status = (query: SelectQueryBuilder<DB, 'sessions', object>, byIndex: boolean) => {
-      const ref = byIndex ? deadline : plus('expires_at');
+    const deadline = named ? plus('expires_at') : sql.ref<number>('sessions.expires_at');
+    // Expired sessions are listed most recently expired first, so their walk runs down the
+    // deadline index from `now` (every entry it meets has expired), not the listing index.
+    const walksDeadlines = q.status === 'expired';
+    const status = (query: SelectQueryBuilder<DB, 'sessions', object>, ref: Expression<number>) => {
       if (q.status === 'active') return query.where(ref, '>', q.now);
       if (q.status === 'expired') return query.where(ref, '<=', q.now);
       return query;
     };
-    const created = (query: SelectQueryBuilder<DB, 'sessions', object>) => {
+    const created = (
+      query: SelectQueryBuilder<DB, 'sessions', object>,
+      ref: Expression<number>,
+    ) => {
       let out = query;
-      if (q.createdFrom !== undefined) out = out.where('sessions.created_at', '>=', q.createdFrom);
-      if (q.createdTo !== undefined) out = out.where('sessions.created_at', '<', q.createdTo);
+      if (q.createdFrom !== undefined) out = out.where(ref, '>=', q.createdFrom);
+      if (q.createdTo !== undefined) out = out.where(ref, '<', q.createdTo);
       return out;
     };
+    const createdAt = sql.ref<number>('sessions.created_at');
     return {
-      counting: created(status(counting, true)),
-      walking: created(status(walking, false)),
+      counting: created(status(counting, deadline), createdAt),
+      walking: walksDeadlines
+        ? created(status(walking, sql.ref<number>('sessions.expires_at')), plus('created_at'))
+        : created(status(walking, plus('expires_at')), createdAt),
     };
   }
 

@@ -5,6 +5,7 @@
  * store is read in bounded chunks (ties on the creation time included); and a 20,000-row
  * export streams: chunked, its first bytes out before the store is asked for the last chunk.
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -224,18 +225,61 @@ for (const { kind, skip } of await storeKindsToRun()) {
     });
 
     it('should page through ties on the creation time without losing or repeating one', async () => {
-      const query = { now: Date.now(), status: 'all' as const };
-      const all = await t.store.listIds(query);
-      for (const chunk of [1, 2, 3, 7]) {
-        const got: SessionRecord[] = [];
-        for await (const batch of sessionChunks(t.store, query, chunk)) {
-          expect(batch.length).toBeLessThanOrEqual(chunk);
-          got.push(...batch);
+      for (const status of ['all', 'expired'] as const) {
+        const query = { now: Date.now(), status };
+        const all = await t.store.listIds(query);
+        expect(all.length).toBeGreaterThan(3);
+        for (const chunk of [1, 2, 3, 7]) {
+          const got: SessionRecord[] = [];
+          for await (const batch of sessionChunks(t.store, query, chunk)) {
+            expect(batch.length).toBeLessThanOrEqual(chunk);
+            got.push(...batch);
+          }
+          expect(
+            got.map((s) => s.id),
+            `${status}, chunk ${chunk}`,
+          ).toEqual(all);
         }
-        expect(
-          got.map((s) => s.id),
-          `chunk ${chunk}`,
-        ).toEqual(all);
+      }
+    });
+
+    it('should export expired sessions most recently expired first, ties on the deadline included', async () => {
+      const owner = await t.createUser('ties@export.test');
+      const now = Date.now();
+      // Created in one order, ended in the opposite one; three end at the same instant.
+      const ends = [
+        now - 5 * MINUTE,
+        now - 4 * MINUTE,
+        now - 3 * MINUTE,
+        now - 3 * MINUTE,
+        now - 3 * MINUTE,
+      ];
+      const planted = ends.map((end, i) => ({
+        id: createHash('sha256').update(`export-ties-${now}-${i}`).digest('hex'),
+        userId: owner.id,
+        createdAt: now - HOUR + i * MINUTE,
+        lastSeenAt: now - HOUR + i * MINUTE,
+        idleExpiresAt: end,
+        absoluteExpiresAt: now + HOUR,
+        ip: '203.0.113.9',
+        userAgent: 'curl/8.5.0',
+      }));
+      for (const s of planted) await t.store.create(s);
+      try {
+        const query = { now, status: 'expired' as const, userIds: [owner.id] };
+        const want = [...planted]
+          .sort((a, b) => b.idleExpiresAt - a.idleExpiresAt || (a.id < b.id ? 1 : -1))
+          .map((s) => s.id);
+        expect(await t.store.listIds(query)).toEqual(want);
+        for (const chunk of [1, 2, 4]) {
+          const got: string[] = [];
+          for await (const batch of sessionChunks(t.store, query, chunk)) {
+            got.push(...batch.map((s) => s.id));
+          }
+          expect(got, `chunk ${chunk}`).toEqual(want);
+        }
+      } finally {
+        await t.store.deleteMany(planted.map((s) => s.id));
       }
     });
 
