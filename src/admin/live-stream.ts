@@ -24,6 +24,13 @@ export const HEARTBEAT_MS = 15_000;
 export const STORE_CHECK_MS = 2_000;
 /** Changes within this many milliseconds share one count (a burst of revocations, one read). */
 export const COUNT_DELAY_MS = 200;
+/**
+ * The most of the process's time the live count may take. Where counting is a scan (SQLite's
+ * exact count reads the whole deadline index: about 100 ms at a million sessions), the next
+ * count waits in proportion to the last one's cost, so a steady stream of sign-ins with a
+ * console open cannot keep SQLite busy counting; the count then lags by up to 20 times its cost.
+ */
+export const COUNT_SHARE = 0.05;
 /** The browser waits this long before reconnecting after the stream ends, in milliseconds. */
 export const RETRY_MS = 1_000;
 /** A console that reads slower than this much buffered output is dropped (it reconnects). */
@@ -61,6 +68,8 @@ export class LiveHub {
   #heartbeat: NodeJS.Timeout | undefined;
   #storeCheck: NodeJS.Timeout | undefined;
   #countTimer: NodeJS.Timeout | undefined;
+  /** How long the last count took, in milliseconds (see COUNT_SHARE). */
+  #countCostMs = 0;
   #storeUp = true;
   #checking = false;
 
@@ -158,16 +167,21 @@ export class LiveHub {
 
   #scheduleCount(): void {
     if (this.#countTimer) return;
-    this.#countTimer = setTimeout(async () => {
-      this.#countTimer = undefined;
-      if (this.#streams.size === 0) return;
-      try {
-        const { active } = await this.#o.store.counts(this.#o.clock());
-        this.#broadcast(sseMessage('count', { active }));
-      } catch {
-        this.#setStoreUp(false);
-      }
-    }, COUNT_DELAY_MS);
+    this.#countTimer = setTimeout(
+      async () => {
+        this.#countTimer = undefined;
+        if (this.#streams.size === 0) return;
+        try {
+          const started = performance.now();
+          const { active } = await this.#o.store.counts(this.#o.clock());
+          this.#countCostMs = performance.now() - started;
+          this.#broadcast(sseMessage('count', { active }));
+        } catch {
+          this.#setStoreUp(false);
+        }
+      },
+      Math.max(COUNT_DELAY_MS, this.#countCostMs / COUNT_SHARE),
+    );
   }
 
   async #checkStore(): Promise<void> {

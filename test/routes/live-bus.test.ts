@@ -279,6 +279,42 @@ describe('LiveHub', () => {
     expect(h.size).toBe(0);
   });
 
+  it('should count less often when counting is slow, keeping its share of the time small', async () => {
+    // A count that takes 40 ms stands in for SQLite's exact count over a large table.
+    let counts = 0;
+    const slow = {
+      ...t.app.warden.store,
+      get: (id: string) => t.app.warden.store.get(id),
+      ping: () => t.app.warden.store.ping(),
+      counts: async (now: number) => {
+        counts++;
+        await sleep(40);
+        return t.app.warden.store.counts(now);
+      },
+    };
+    const bus = createLocalLiveBus();
+    const h = new LiveHub({
+      bus,
+      store: slow,
+      users: t.app.warden.users.repo,
+      clock: Date.now,
+      log: t.app.log,
+      heartbeatMs: 60_000,
+    });
+    const out = h.open({ sessionId: ID, userId: 1 });
+    const text = reader(out);
+    // A change every 50 ms for 2 s: at COUNT_DELAY_MS alone that is about 10 counts.
+    for (let i = 0; i < 40; i++) {
+      bus.publish({ type: 'cleaned_up', count: 1, at: i });
+      await sleep(50);
+    }
+    expect(text()).toContain('event: count');
+    expect(counts).toBeGreaterThanOrEqual(1);
+    // 40 ms a count at 5% of the time: one count per 800 ms at most.
+    expect(counts).toBeLessThanOrEqual(3);
+    h.closeAll();
+  });
+
   it('should drop a console that stops reading instead of buffering without bound', async () => {
     const bus = createLocalLiveBus();
     const h = hub(bus);
