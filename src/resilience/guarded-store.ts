@@ -131,6 +131,7 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
 
   return {
     kind: inner.kind,
+    bulkChunk: inner.bulkChunk,
     breaker: status,
     create: (s, options) => call('create', () => inner.create(s, options)),
     get: (id) => call('get', () => inner.get(id)),

@@ -86,12 +86,11 @@ const EMPTY_COUNTS: Record<RevokeStatus, number> = {
   failed: 0,
 };
 
-// Keeps one store round trip small while a large revoke-matching runs beside sign-ins,
-// and bounds what one failing call can leave unreported.
-const REVOKE_CHUNK = 50;
-// Chunks in flight at once after the first, which goes alone so that a store failing from the
-// start costs one chunk. node-redis pipelines them: 1,000 sessions take about 6 round trips
-// instead of 20 rounds of 3, and at most 4 × 50 deletes can be done yet unconfirmed.
+// Chunks (of the store's bulkChunk ids: small on a wire, to keep one round trip short beside
+// sign-ins and bound what one failing call can leave unreported) in flight at once after the
+// first, which goes alone so that a store failing from the start costs one chunk. node-redis
+// pipelines them: 1,000 sessions take about 6 round trips instead of 20 rounds of 3, and at
+// most 4 × 50 deletes can be done yet unconfirmed.
 const REVOKE_WINDOW = 4;
 // Due sessions per cleanup call (the Redis store bounds its script to 100), and calls in flight
 // at once on Redis (atomic scripts, each taking different sessions); the SQL stores take one
@@ -305,9 +304,8 @@ export class SessionService {
     }
 
     const chunks: string[][] = [];
-    for (let i = 0; i < wanted.length; i += REVOKE_CHUNK) {
-      chunks.push(wanted.slice(i, i + REVOKE_CHUNK));
-    }
+    const size = this.#store.bulkChunk;
+    for (let i = 0; i < wanted.length; i += size) chunks.push(wanted.slice(i, i + size));
     const history = this.#events.writer();
     let next = 0;
     let stopped: string | undefined;

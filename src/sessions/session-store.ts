@@ -165,6 +165,14 @@ export class LateWriteError extends Error {
 export interface SessionStore {
   readonly kind: 'sql' | 'redis';
 
+  /**
+   * Ids per takeMany or takeOfUser call in a bulk revocation, a few calls in flight. A call
+   * whose answer is lost can leave that many deleted yet unreported, so it is small where
+   * answers travel a wire (Redis, PostgreSQL); SQLite answers in this process, where no answer
+   * is lost and each call is a commit of its own, so there it is large.
+   */
+  readonly bulkChunk: number;
+
   /** Stores a new session. Only sign-in creates sessions. */
   create(session: SessionRecord, options?: CreateOptions): Promise<void>;
 

@@ -31,6 +31,8 @@ import {
 
 // Keeps every statement's parameter count well under SQLite's and PostgreSQL's limits.
 const ID_CHUNK = 500;
+// Ids per take call of a bulk revocation on PostgreSQL (see SessionStore.bulkChunk).
+const WIRE_BULK_CHUNK = 50;
 /**
  * Most users a user filter may match and still be resolved to their ids (bound parameters,
  * well under both databases' limits); past it, to a subquery (see SqlSessionStore#plan).
@@ -107,6 +109,7 @@ const NUMBER_COLUMNS = [
 
 export class SqlSessionStore implements SessionStore {
   readonly kind = 'sql';
+  readonly bulkChunk: number;
   readonly #db: Kysely<DB>;
   readonly #dialect: Dialect;
 
@@ -121,6 +124,8 @@ export class SqlSessionStore implements SessionStore {
     this.#db = db;
     this.#dialect = dialect;
     this.#userSetLimit = options.userSetLimit ?? USER_SET_LIMIT;
+    // On SQLite a revocation of 1,000 in chunks of 50 was 20 commits, each writing its pages.
+    this.bulkChunk = dialect === 'sqlite' ? ID_CHUNK : WIRE_BULK_CHUNK;
   }
 
   /**
