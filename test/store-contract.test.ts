@@ -445,6 +445,25 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       expect(await fx.store.get(newSessionId())).toBeNull();
     });
 
+    it('should keep a long user agent exactly, multi-byte characters included, through every read and take', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      // Past 64 bytes, with characters of two, three and four bytes across every 64-byte mark.
+      const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 ${'é✓😀a'.repeat(40)} Safari/537.36`;
+      const [read, listed, taken, ofUser] = [0, 1, 2, 3].map(() => session(alice, { userAgent }));
+      const due = session(alice, { userAgent, idleExpiresAt: T0 - MINUTE });
+      for (const s of [read, listed, taken, ofUser, due]) await fx.store.create(s);
+
+      expect(await fx.store.get(read!.id)).toEqual(read);
+      const page = await fx.store.list({ status: 'active', now: T0, offset: 0, limit: 10 });
+      expect(page.items.find((x) => x.id === listed!.id)).toEqual(listed);
+      expect((await fx.store.listByUser(alice)).map((x) => x.userAgent)).toEqual(
+        Array(5).fill(userAgent),
+      );
+      expect((await fx.store.takeMany([taken!.id])).get(taken!.id)).toEqual(taken);
+      expect((await fx.store.takeOfUser(alice, [ofUser!.id])).get(ofUser!.id)).toEqual(ofUser);
+      expect((await fx.store.takeExpired(T0, 10)).sessions).toEqual([due]);
+    });
+
     it('should refuse a second session with the same id', async () => {
       const alice = await fx.addUser('alice@example.com');
       const s = session(alice);
@@ -1160,6 +1179,25 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
   });
   beforeEach(async () => {
     fx = await harness.fresh();
+  });
+
+  it('should keep a session hash compact (listpack) with a long user agent, and read hashes stored whole', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const userAgent = `Mozilla/5.0 (Windows NT 10.0; Win64; x64) ${'x'.repeat(150)} Edg/131.0`;
+    const compact = session(alice, { userAgent });
+    await fx.store.create(compact);
+    const key = `${fx.prefix}s:${compact.id}`;
+    // Under Redis's default hash-max-listpack-value (64), a 190-byte value would make it a hashtable.
+    expect(await fx.client.sendCommand(['OBJECT', 'ENCODING', key])).toBe('listpack');
+    expect(await fx.store.get(compact.id)).toEqual(compact);
+
+    // A hash written whole, as before user agents were stored in parts, still reads and takes.
+    const whole = session(alice, { userAgent });
+    await fx.store.create({ ...whole, userAgent: 'short' });
+    const wholeKey = `${fx.prefix}s:${whole.id}`;
+    await fx.client.hSet(wholeKey, 'ua', userAgent);
+    expect(await fx.store.get(whole.id)).toEqual(whole);
+    expect((await fx.store.takeMany([whole.id])).get(whole.id)).toEqual(whole);
   });
 
   it('should give every key it writes a TTL', async () => {

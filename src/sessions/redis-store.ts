@@ -61,6 +61,11 @@ const DELETE_CHUNK = 200;
 // 2 to 3 ms with the 2 cores crowded (250 took 9 ms there), so validations queued behind one
 // wait little; cleanup keeps several in flight for throughput.
 const TAKE_EXPIRED_CHUNK = 100;
+// Bytes per stored part of a user agent: Redis's default hash-max-listpack-value.
+const USER_AGENT_PART_BYTES = 64;
+// Parts after the first at most: a user agent is cut to 512 characters before it is stored
+// (at most 2,048 bytes); anything past this many parts is not kept.
+const MAX_USER_AGENT_PARTS = 40;
 // How many users' indexes are read at once.
 const USER_CHUNK = 100;
 // How many of the newest sessions topUsers draws its candidates from.
@@ -152,7 +157,27 @@ function script(source: string): Script {
 }
 
 // Same rule as parseSession below: the five times and the user id are integers, ip and ua set.
-const LUA_READABLE = `
+// A session's seven fields, in this order, false where missing. The user agent may be kept in
+// parts (see userAgentParts): 'ua' holds the first, 'uan' how many follow in 'ua1', 'ua2'...
+// One HGETALL reads them all, however many parts there are.
+const LUA_SESSION_FIELDS = `
+local function session_fields(key)
+  local all = redis.call('HGETALL', key)
+  local h = {}
+  for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
+  local ua = h['ua']
+  local parts = tonumber(h['uan'])
+  if ua and parts and parts > 0 and parts <= ${MAX_USER_AGENT_PARTS} then
+    local joined = {ua}
+    for j = 1, parts do joined[#joined + 1] = h['ua' .. j] or '' end
+    ua = table.concat(joined)
+  end
+  return {h['user'] or false, h['created'] or false, h['seen'] or false, h['idle'] or false,
+    h['absolute'] or false, h['ip'] or false, ua or false}
+end
+`;
+
+const LUA_READABLE = `${LUA_SESSION_FIELDS}
 local function readable(f)
   for i = 1, 5 do
     if not f[i] or not string.match(f[i], '^%-?%d+$') then return false end
@@ -162,16 +187,17 @@ local function readable(f)
 end
 local function fields(key)
   if redis.call('TYPE', key).ok ~= 'hash' then return nil end
-  local f = redis.call('HMGET', key, 'user', 'created', 'seen', 'idle', 'absolute', 'ip', 'ua')
+  local f = session_fields(key)
   if readable(f) then return f end
   return nil
 end
 `;
 
 // KEYS: session hash, user index, by-created, by-expiry.
-// ARGV: id, user, created, seen, idle, absolute, ip, ua, -created, expires at, key deadline,
-// not after ('' for no bound). A write that arrives past its bound (Redis was paused while it
-// sat in the socket) writes nothing: its sign-in has already been answered 503.
+// ARGV: id, user, created, seen, idle, absolute, ip, ua (its first part), -created, expires at,
+// key deadline, not after ('' for no bound), then the user agent's further parts. A write that
+// arrives past its bound (Redis was paused while it sat in the socket) writes nothing: its
+// sign-in has already been answered 503.
 const CREATE = script(`
 if ARGV[12] ~= '' then
   local t = redis.call('TIME')
@@ -182,8 +208,17 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('ERR warden: a session with this id is already stored')
 end
-redis.call('HSET', KEYS[1], 'user', ARGV[2], 'created', ARGV[3], 'seen', ARGV[4],
-  'idle', ARGV[5], 'absolute', ARGV[6], 'ip', ARGV[7], 'ua', ARGV[8])
+local fields = {'user', ARGV[2], 'created', ARGV[3], 'seen', ARGV[4], 'idle', ARGV[5],
+  'absolute', ARGV[6], 'ip', ARGV[7], 'ua', ARGV[8]}
+if #ARGV > 12 then
+  fields[#fields + 1] = 'uan'
+  fields[#fields + 1] = #ARGV - 12
+  for j = 13, #ARGV do
+    fields[#fields + 1] = 'ua' .. (j - 12)
+    fields[#fields + 1] = ARGV[j]
+  end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIREAT', KEYS[1], ARGV[11])
 redis.call('ZADD', KEYS[2], ARGV[9], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[9], ARGV[1])
@@ -213,7 +248,7 @@ return 1
 // ARGV: user index key before the user id, after it, then the ids in KEYS order.
 // Deletes each session and its index entries, answering what it deleted: per id 0 when no key was
 // there, 1 for a key that is no hash, else the hash's user, created, seen, idle, absolute, ip, ua (nil where missing).
-const TAKE = script(`
+const TAKE = script(`${LUA_SESSION_FIELDS}
 local out = {}
 for i = 3, #KEYS do
   local id = ARGV[i]
@@ -223,7 +258,7 @@ for i = 3, #KEYS do
     out[#out + 1] = 0
   else
     if kind == 'hash' then
-      local f = redis.call('HMGET', KEYS[i], 'user', 'created', 'seen', 'idle', 'absolute', 'ip', 'ua')
+      local f = session_fields(KEYS[i])
       user = f[1]
       out[#out + 1] = f
     else
@@ -248,7 +283,7 @@ return out
 // a reader prunes it; a key that names no user is quarantined for removeUnreadable, as a reader
 // does. Answers per id 0 when nothing of this user's was taken, else the hash's user, created,
 // seen, idle, absolute, ip, ua (nil where missing).
-const TAKE_OF_USER = script(`
+const TAKE_OF_USER = script(`${LUA_SESSION_FIELDS}
 local out = {}
 local gone = {}
 local quarantined = false
@@ -258,7 +293,7 @@ for i = 5, #KEYS do
   local owner = nil
   local f = nil
   if kind == 'hash' then
-    f = redis.call('HMGET', KEYS[i], 'user', 'created', 'seen', 'idle', 'absolute', 'ip', 'ua')
+    f = session_fields(KEYS[i])
     if f[1] and string.match(f[1], '^%-?%d+$') then owner = tonumber(f[1]) end
   end
   if kind == 'none' then
@@ -617,13 +652,50 @@ function int(raw: string | undefined): number | null {
   return Number.isSafeInteger(value) ? value : null;
 }
 
+/**
+ * Redis keeps a hash compact (a listpack, about 400 bytes less per session) only while every
+ * value is at most `hash-max-listpack-value` bytes, 64 by default, and a browser's user agent is
+ * usually longer. So the user agent is stored in parts of at most that many bytes, cut between
+ * characters, each a valid string: 'ua', then 'uan' saying how many follow as 'ua1', 'ua2'...
+ * Hashes written whole (one long 'ua') read as before.
+ */
+export function userAgentParts(userAgent: string): string[] {
+  const parts: string[] = [];
+  let part = '';
+  let bytes = 0;
+  for (const char of userAgent) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > USER_AGENT_PART_BYTES && part !== '') {
+      parts.push(part);
+      part = '';
+      bytes = 0;
+    }
+    part += char;
+    bytes += size;
+  }
+  parts.push(part);
+  return parts.slice(0, MAX_USER_AGENT_PARTS + 1);
+}
+
+/** The user agent of a hash read whole, joined from its parts when it was stored in parts. */
+function userAgentOf(hash: Record<string, string>): string | undefined {
+  const parts = int(hash.uan);
+  if (hash.ua === undefined || parts === null || parts <= 0 || parts > MAX_USER_AGENT_PARTS) {
+    return hash.ua;
+  }
+  let joined = hash.ua;
+  for (let j = 1; j <= parts; j++) joined += hash[`ua${j}`] ?? '';
+  return joined;
+}
+
 function parseSession(id: string, hash: Record<string, string>): SessionRecord | null {
   const userId = int(hash.user);
   const createdAt = int(hash.created);
   const lastSeenAt = int(hash.seen);
   const idleExpiresAt = int(hash.idle);
   const absoluteExpiresAt = int(hash.absolute);
-  const { ip, ua: userAgent } = hash;
+  const ip = hash.ip;
+  const userAgent = userAgentOf(hash);
   if (
     userId === null ||
     createdAt === null ||
@@ -734,6 +806,7 @@ export class RedisSessionStore implements SessionStore {
    */
   async create(s: SessionRecord, options: CreateOptions = {}): Promise<void> {
     const times = [s.userId, s.createdAt, s.lastSeenAt, s.idleExpiresAt, s.absoluteExpiresAt];
+    const [first = '', ...rest] = userAgentParts(s.userAgent);
     if (!times.every(Number.isSafeInteger)) {
       throw new RangeError(`session ${s.id}: user id and times must be whole numbers`);
     }
@@ -751,11 +824,12 @@ export class RedisSessionStore implements SessionStore {
           s.id,
           ...times.map(String),
           s.ip,
-          s.userAgent,
+          first,
           String(-s.createdAt),
           String(expiresAt(s)),
           String(keyDeadline),
           notAfter === undefined ? '' : String(Math.floor(notAfter)),
+          ...rest,
         ],
       );
     } catch (error) {
