@@ -191,10 +191,14 @@ export class UserAnalytics {
     now: number,
   ): Promise<AnalyticsReport> {
     const { from, to, granularity: unit } = range;
-    const [days, medians, start] = await Promise.all([
+    // Independent reads, all at once: on PostgreSQL each has a connection of the pool.
+    const [days, medians, start, totals, active, activeNow] = await Promise.all([
       this.#userDays(from, to),
       this.#medianWaits(from, to, unit),
       this.#pendingAt(from),
+      sql<Row>`select name, n from user_totals`.execute(this.#db),
+      this.#active(from, to),
+      this.#activeSince(now),
     ]);
     const perPeriod = (field: string) => {
       const out = new Map<number, number>();
@@ -225,11 +229,6 @@ export class UserAnalytics {
     });
     const sum = (pick: (p: DecisionPeriod) => number) => periods.reduce((n, p) => n + pick(p), 0);
 
-    const [totals, active, activeNow] = await Promise.all([
-      sql<Row>`select name, n from user_totals`.execute(this.#db),
-      this.#active(from, to),
-      this.#activeSince(now),
-    ]);
     const total = new Map(totals.rows.map((r) => [String(r.name), num(r.n)]));
     const byRole = Object.fromEntries(ROLES.map((k) => [k, total.get(`role:${k}`) ?? 0]));
     const byStatus = Object.fromEntries(
@@ -394,37 +393,44 @@ export class UserAnalytics {
    */
   async #activeSince(now: number): Promise<AnalyticsReport['activeNow']> {
     const today = Math.floor(now / DAY_MS);
-    const windows = { day: DAY_MS, week: WEEK_MS, month: 30 * DAY_MS };
-    const firstDay = Math.floor((now - windows.month) / DAY_MS);
-    const { rows } = await sql<Row>`select day, latest from activity_days
-      where day >= ${firstDay} and day <= ${today} and latest <> 0`.execute(this.#db);
-    const latest = new Map(rows.map((r) => [num(r.day), num(r.latest)]));
-    const between = async (after: number, upTo: number) => {
-      const { rows } = await sql<Row>`select count(*) as n from activity_last
-        where last_at > ${after} and last_at <= ${upTo}`.execute(this.#db);
-      return num(rows[0]?.n);
-    };
-    // Today's users, less those whose latest sign-in is still ahead (a clock set back).
-    const todays = (latest.get(today) ?? 0) - (await between(now, (today + 1) * DAY_MS - 1));
-    const count = async (ms: number) => {
+    const windows = [DAY_MS, WEEK_MS, 30 * DAY_MS];
+    // Per window, the part of its first day read from the index: the shorter one, the other
+    // being the day's count less it. `after` is excluded, `upTo` included.
+    const parts = windows.map((ms) => {
       const start = now - ms; // excluded
       const first = Math.floor(start / DAY_MS);
-      let n = todays;
-      for (let d = first + 1; d < today; d++) n += latest.get(d) ?? 0;
       const dayStart = first * DAY_MS;
       const dayEnd = dayStart + DAY_MS;
-      // The shorter part of the first day is read; the other is the day's count less it.
-      n +=
-        start - dayStart < dayEnd - start
-          ? (latest.get(first) ?? 0) - (await between(dayStart - 1, start))
-          : await between(start, dayEnd - 1);
-      return n;
-    };
-    const [day, week, month] = await Promise.all([
-      count(windows.day),
-      count(windows.week),
-      count(windows.month),
+      const inside = dayEnd - start <= start - dayStart;
+      return {
+        first,
+        inside,
+        after: inside ? start : dayStart - 1,
+        upTo: inside ? dayEnd - 1 : start,
+      };
+    });
+    // Today's users whose latest sign-in is still ahead (a clock set back) are left out.
+    const ranges = [{ after: now, upTo: (today + 1) * DAY_MS - 1 }, ...parts];
+    const counts = sql.join(
+      ranges.map(
+        (r, i) => sql`(select count(*) from activity_last
+          where last_at > ${r.after} and last_at <= ${r.upTo}) as ${sql.ref(`n${i}`)}`,
+      ),
+    );
+    const firstDay = Math.min(...parts.map((p) => p.first));
+    const [days, read] = await Promise.all([
+      sql<Row>`select day, latest from activity_days
+        where day >= ${firstDay} and day <= ${today} and latest <> 0`.execute(this.#db),
+      sql<Row>`select ${counts}`.execute(this.#db),
     ]);
+    const latest = new Map(days.rows.map((r) => [num(r.day), num(r.latest)]));
+    const counted = read.rows[0] ?? {};
+    const [ahead, ...partCounts] = ranges.map((_, i) => num(counted[`n${i}`]));
+    const [day, week, month] = parts.map((p, i) => {
+      let n = (latest.get(today) ?? 0) - ahead;
+      for (let d = p.first + 1; d < today; d++) n += latest.get(d) ?? 0;
+      return n + (p.inside ? partCounts[i] : (latest.get(p.first) ?? 0) - partCounts[i]);
+    });
     return { day, week, month };
   }
 }
