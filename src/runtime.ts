@@ -51,6 +51,11 @@ export interface RuntimeOptions {
    * (a migration, a seed, a full audit walk) may rightly run long. @default false
    */
   boundDatabase?: boolean;
+  /**
+   * On SQLite, checkpoint the write-ahead log from a thread of its own (see openDatabase): the
+   * server, whose requests would otherwise pay for it. @default false
+   */
+  checkpointInBackground?: boolean;
   /** A fixed clock (tests). @default the store's clock, measured once at open and every 30 s */
   clock?: () => number;
 }
@@ -90,6 +95,7 @@ export async function openRuntime(
 ): Promise<Runtime> {
   const database = openDatabase(config.database, {
     timeoutMs: options.boundDatabase ? config.databaseTimeoutMs : undefined,
+    checkpointInBackground: options.checkpointInBackground,
     onBreakerChange: (state) =>
       logger.warn({ event: 'database_breaker', state }, 'database breaker changed'),
   });

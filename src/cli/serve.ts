@@ -42,6 +42,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const runtime = await openRuntime(config, logger, {
     redisUnavailable: 'continue',
     boundDatabase: true,
+    checkpointInBackground: true,
   });
   let app: FastifyInstance | undefined;
   try {

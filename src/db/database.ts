@@ -3,7 +3,9 @@
  * Opens Kysely on SQLite or PostgreSQL, as the config names.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -52,6 +54,11 @@ export interface OpenOptions {
   timeoutMs?: number;
   /** Told when PostgreSQL's breaker changes state. */
   onBreakerChange?: (state: CircuitStateName) => void;
+  /**
+   * SQLite file only: a thread of its own copies the write-ahead log into the database file
+   * (see startCheckpointer), so no request pays for it. @default false (one-shot commands)
+   */
+  checkpointInBackground?: boolean;
 }
 
 /**
@@ -88,8 +95,79 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  const stop =
+    options.checkpointInBackground && config.file !== ':memory:'
+      ? startCheckpointer(sqlite, config.file)
+      : undefined;
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: keepStatements(sqlite) }) });
-  return { ...wrap(db, 'sqlite'), userVersions: sqliteUserVersions(sqlite) };
+  const opened = wrap(db, 'sqlite');
+  return {
+    ...opened,
+    userVersions: sqliteUserVersions(sqlite),
+    async close() {
+      await stop?.();
+      await opened.close();
+    },
+  };
+}
+
+// How often the checkpointer thread copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY_MS = 500;
+// Log pages past which a commit still checkpoints by itself (SQLite's default is 1,000): only
+// should the thread fall behind or stop, so the log stays bounded.
+const BACKSTOP_CHECKPOINT_PAGES = 10_000;
+
+// The checkpointer thread: plain CommonJS, as an eval'd worker runs it.
+const CHECKPOINTER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.file, { fileMustExist: true });
+const timer = setInterval(() => {
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {}
+}, workerData.everyMs);
+parentPort.once('message', () => {
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+`;
+
+/**
+ * Checkpoints the write-ahead log from a thread of its own. By default the commit that takes the
+ * log past 1,000 pages copies them all into the database file itself, in this thread, where
+ * every request waits: about half of a revocation of 1,000 sessions (whose history rows and
+ * deletes touch that many index pages at random). A PASSIVE checkpoint from another
+ * connection waits for no writer, and leaves `PRAGMA data_version` as it was (the user cache
+ * stays warm). If the thread fails, the backstop keeps the log bounded.
+ */
+function startCheckpointer(sqlite: SQLite.Database, file: string): () => Promise<void> {
+  sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  const worker = new Worker(CHECKPOINTER, {
+    eval: true,
+    workerData: {
+      file,
+      module: createRequire(import.meta.url).resolve('better-sqlite3'),
+      everyMs: CHECKPOINT_EVERY_MS,
+    },
+  });
+  worker.unref();
+  let running = true;
+  const exited = new Promise<void>((resolve) => {
+    worker.once('exit', () => {
+      running = false;
+      resolve();
+    });
+  });
+  worker.on('error', () => {});
+  return async () => {
+    if (!running) return;
+    // Held until it has stopped: an unref'd thread alone would let the process end mid-close.
+    worker.ref();
+    worker.postMessage('stop');
+    await exited;
+  };
 }
 
 /**
