@@ -1200,6 +1200,41 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     expect((await fx.store.takeMany([whole.id])).get(whole.id)).toEqual(whole);
   });
 
+  it('should store many sessions at once as create would, and none of a step holding a stored id', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const bob = await fx.addUser('bob@example.com');
+    const long = `Mozilla/5.0 (X11; Linux x86_64) ${'é✓😀'.repeat(30)} Firefox/133.0`;
+    // More than one script's worth, two users, short and long user agents, some already expired.
+    const many = Array.from({ length: 450 }, (_, i) =>
+      session(i % 3 ? alice : bob, {
+        createdAt: T0 - HOUR - i,
+        userAgent: i % 2 ? long : 'curl/8.5',
+        ...(i % 5 === 0 ? { idleExpiresAt: T0 - MINUTE } : {}),
+      }),
+    );
+    await fx.store.createMany!(many);
+
+    for (const s of many.slice(0, 20)) expect(await fx.store.get(s.id)).toEqual(s);
+    const mine = await fx.store.listByUser(alice);
+    expect(mine.map((s) => s.id).sort()).toEqual(
+      many
+        .filter((s) => s.userId === alice)
+        .map((s) => s.id)
+        .sort(),
+    );
+    expect(await fx.store.counts(T0)).toEqual({ active: 360, expired: 90 });
+    const page = await fx.store.list({ now: T0, offset: 0, limit: 5 });
+    expect(page.items).toEqual(many.slice(0, 5));
+    for (const key of await fx.ownKeys()) expect(await fx.client.pTTL(key), key).toBeGreaterThan(0);
+    const key = `${fx.prefix}s:${many[1]!.id}`;
+    expect(await fx.client.sendCommand(['OBJECT', 'ENCODING', key])).toBe('listpack');
+
+    const fresh = session(alice);
+    await expect(fx.store.createMany!([fresh, many[7]!])).rejects.toThrow(/already stored/);
+    expect(await fx.store.get(fresh.id)).toBeNull();
+    expect(await fx.store.get(many[7]!.id)).toEqual(many[7]);
+  });
+
   it('should give every key it writes a TTL', async () => {
     const fleet = await seedFleet(fx);
     const [first, second] = fleet.sessions;

@@ -408,11 +408,17 @@ async function seedSessions(
       await fastCommits(trx, dialect);
       for (let i = done; i < end; i += INSERT_ROWS) {
         const batch = demoSessions(plan, owners, options.policy, i, Math.min(INSERT_ROWS, end - i));
-        if (store.kind !== 'sql')
-          await inFlight.add(Promise.all(batch.map((s) => store.create(s))));
+        if (store.kind !== 'sql') {
+          await inFlight.add(
+            store.createMany
+              ? store.createMany(batch)
+              : Promise.all(batch.map((s) => store.create(s))),
+          );
+        }
         await insert(trx, 'session_events', EVENT_COLUMNS, batch.map(signedInValues));
         // The SQL store's table is written directly, in the same transaction as the history;
-        // any other store gets its own create(), whose calls node-redis pipelines.
+        // any other store gets its own createMany() (or create(), whose calls node-redis
+        // pipelines).
         if (store.kind === 'sql') {
           await insert(trx, 'sessions', SESSION_COLUMNS, batch.map(sessionValues));
         }

@@ -175,6 +175,11 @@ export interface SessionStore {
 
   /** Stores a new session. Only sign-in creates sessions. */
   create(session: SessionRecord, options?: CreateOptions): Promise<void>;
+  /**
+   * Stores many new sessions as `create` would, for bulk loads (the demo seed), where a store
+   * can do it in fewer steps; throws, storing none of a step, if one of its ids is stored.
+   */
+  createMany?(sessions: readonly SessionRecord[]): Promise<void>;
 
   /** The session, or null when it does not exist (or cannot be read). */
   get(id: string): Promise<SessionRecord | null>;
