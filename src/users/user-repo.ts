@@ -294,8 +294,17 @@ export class UserRepo {
       if (this.#dialect === 'postgres') {
         // LIKE with every wildcard escaped is still a plain substring test, and unlike strpos
         // it can use the trigram index of migration 0005 (needles of 3 characters or more).
-        const pattern = `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-        query = query.where(sql<boolean>`email_normalized like ${pattern} escape '\\'`);
+        const contains = (part: string) =>
+          sql<boolean>`email_normalized like ${`%${part.replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`;
+        const local = needle.slice(0, Math.max(needle.indexOf('@'), 0));
+        if (local.length >= 3) {
+          // A whole address shares its domain's trigrams with every user of that domain (all
+          // of them, often), and the index then reads them all: ask it for the part before the
+          // @ only, in a subquery OFFSET keeps apart, and test the whole needle on what it finds.
+          const narrowed = this.#db.selectFrom('users').selectAll().where(contains(local));
+          query = this.#db.selectFrom(narrowed.offset(0).as('users')) as unknown as typeof query;
+        }
+        query = query.where(contains(needle));
       } else {
         query = query.where((eb) =>
           eb(eb.fn('instr', [eb.ref('email_normalized'), eb.val(needle)]), '>', 0),

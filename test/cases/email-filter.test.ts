@@ -11,6 +11,9 @@ const USERS = [
   'jos\u00e9@example.test',
   'bob_smith@example.test',
   'bobxsmith@example.test',
+  'ada.lovelace@example.test',
+  'lada.lovelace@example.test',
+  'ada.lovelace@example.org',
 ];
 
 describe.each(kinds)('C19 email filter on $kind', ({ kind, skip }) => {
@@ -59,6 +62,20 @@ describe.each(kinds)('C19 email filter on $kind', ({ kind, skip }) => {
     expect(await sessionsFor(composed)).toEqual(['jos\u00e9@example.test']);
     expect(await sessionsFor(decomposed)).toEqual(['jos\u00e9@example.test']);
     expect(await usersFor(decomposed)).toEqual(['jos\u00e9@example.test']);
+  });
+
+  it.skipIf(skip)('C19: finds whole and partial addresses, the @ included', async () => {
+    expect(await sessionsFor('Ada.Lovelace@Example.test')).toEqual([
+      'ada.lovelace@example.test',
+      'lada.lovelace@example.test',
+    ]);
+    expect(await usersFor('ada.lovelace@example.o')).toEqual(['ada.lovelace@example.org']);
+    expect(await usersFor('ce@example.org')).toEqual(['ada.lovelace@example.org']);
+    expect(await sessionsFor('ada.lovelace@')).toHaveLength(3);
+    expect(await usersFor('lovelace@example.test')).toEqual([
+      'ada.lovelace@example.test',
+      'lada.lovelace@example.test',
+    ]);
   });
 
   it.skipIf(skip)('C19: takes _ as an underscore, and % and .* as themselves', async () => {
