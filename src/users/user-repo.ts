@@ -16,6 +16,9 @@ import type { UserVersions } from './user-versions.js';
 export const USER_CACHE_TTL_MS = 5_000;
 // Rows kept per process; past it the oldest entry goes (a Map iterates in insertion order).
 const USER_CACHE_MAX = 10_000;
+// Users an email filter may name through SQLite's trigram index before a plain test of every
+// address is the cheaper way (see #emailCandidates); well under SQLite's 32,766 parameters.
+const EMAIL_CANDIDATES = 2_000;
 // Ids per `in (...)` list of idsMatching's `among`.
 const AMONG_CHUNK = 500;
 
@@ -163,7 +166,7 @@ export class UserRepo {
   }
 
   async list(query: UserQuery): Promise<{ items: UserRow[]; total: number }> {
-    const base = this.#filtered(query);
+    const base = await this.#filtered(query);
     const [count, items] = await Promise.all([
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
       base
@@ -193,7 +196,7 @@ export class UserRepo {
     const ids: number[] = [];
     // Chunked so a long `among` stays under either database's parameter limit.
     for (let i = 0; i < (among?.length ?? 1); i += AMONG_CHUNK) {
-      let query = this.#filtered({ email: filter.email, role: filter.role }).select('id');
+      let query = (await this.#filtered({ email: filter.email, role: filter.role })).select('id');
       if (among !== undefined) query = query.where('id', 'in', among.slice(i, i + AMONG_CHUNK));
       if (options.after !== undefined) query = query.where('id', '>', options.after);
       if (options.limit !== undefined) {
@@ -287,7 +290,21 @@ export class UserRepo {
     await recordSignInActivity(this.#db, this.#dialect, id, now);
   }
 
-  #filtered(q: Partial<UserQuery>): SelectQueryBuilder<DB, 'users', object> {
+  /**
+   * On SQLite, the users whose address may hold `needle`, from the trigram index of migration
+   * 0010, when they are few; null when the needle is too short for trigrams or matches so many
+   * that testing every address is cheaper (reading 10% of 100,000 users through the index
+   * costs about twice the plain test of all). Its LIKE may take a % or _ of the needle as a
+   * wildcard: more candidates, never fewer, and the exact test keeps only real matches.
+   */
+  async #emailCandidates(needle: string): Promise<number[] | null> {
+    if ([...needle].length < 3) return null;
+    const { rows } = await sql<{ id: number }>`select rowid as id from users_email_search
+      where email_normalized like ${`%${needle}%`} limit ${EMAIL_CANDIDATES + 1}`.execute(this.#db);
+    return rows.length > EMAIL_CANDIDATES ? null : rows.map((r) => r.id);
+  }
+
+  async #filtered(q: Partial<UserQuery>): Promise<SelectQueryBuilder<DB, 'users', object>> {
     let query = this.#db.selectFrom('users') as SelectQueryBuilder<DB, 'users', object>;
     if (q.email) {
       const needle = normalizeEmail(q.email);
@@ -309,6 +326,9 @@ export class UserRepo {
         query = query.where((eb) =>
           eb(eb.fn('instr', [eb.ref('email_normalized'), eb.val(needle)]), '>', 0),
         );
+        const candidates = await this.#emailCandidates(needle);
+        if (candidates?.length === 0) query = query.where(sql<boolean>`0`);
+        else if (candidates !== null) query = query.where('id', 'in', candidates);
       }
     }
     if (q.role) query = query.where('role', '=', q.role);

@@ -3,6 +3,7 @@
  * and takes `%`, `_` and `.*` as the characters they are, on sessions and users alike.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateDownTo, migrateToLatest } from '../../src/db/migrations.js';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
 
 const kinds = await storeKindsToRun();
@@ -77,6 +78,19 @@ describe.each(kinds)('C19 email filter on $kind', ({ kind, skip }) => {
       'lada.lovelace@example.test',
     ]);
   });
+
+  it.skipIf(skip)(
+    'C19: finds the users a database held before its email index was built',
+    async () => {
+      const { db, dialect } = t.database;
+      // Without 0010 (SQLite's trigram index of addresses), then with it, filled from the rows.
+      await migrateDownTo(db, dialect, '0009_analytics_per_day');
+      await t.createUser('grace.hopper@example.test');
+      await migrateToLatest(db, dialect);
+      expect(await usersFor('hopper@example')).toEqual(['grace.hopper@example.test']);
+      expect(await usersFor('ALICE.EXAMPLE@')).toEqual(['Alice.Example@Example.test']);
+    },
+  );
 
   it.skipIf(skip)('C19: takes _ as an underscore, and % and .* as themselves', async () => {
     expect(await sessionsFor('bob_')).toEqual(['bob_smith@example.test']);

@@ -1,18 +1,5 @@
-/**
- * The analytics page on both stores: every figure of `GET /admin/analytics` (JSON) equals a
- * count the test makes itself from users and sign-ins it seeded with chosen times, per day and
- * per week; the HTML page carries one labelled canvas per chart with its figures as a table;
- * a bad range is a 400 that names the field.
- */
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  dropActivityTables,
-  dropApprovalWaits,
-  dropLatestDays,
-  dropUserCounters,
-} from '../../src/db/activity-tables.js';
-import { migrateToLatest } from '../../src/db/migrations.js';
+import { migrateDownTo, migrateToLatest } from '../../src/db/migrations.js';
 import type { NewUserRow, Role, UserStatus } from '../../src/db/schema.js';
 import { rebuildActivity } from '../../src/users/activity.js';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
@@ -427,14 +414,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
       ];
       const before = await Promise.all(searches.map(report));
       const { db, dialect } = t.database;
-      // 0009's down then 0008's own: the users and the history stay, the aggregates go.
-      await dropLatestDays(db);
-      await dropApprovalWaits(db, dialect);
-      await dropUserCounters(db, dialect);
-      await dropActivityTables(db);
-      await sql`delete from kysely_migration where name in ('0008_activity', '0009_analytics_per_day')`.execute(
-        db,
-      );
+      // Every later migration's down, then 0008's own: the users and the history stay, the
+      // aggregates go.
+      await migrateDownTo(db, dialect, '0007_session_listing');
       await migrateToLatest(db, dialect);
       for (const [i, search] of searches.entries()) {
         const after = await report(search);
