@@ -29,7 +29,10 @@ try {
   }));
   for (let i = 0; i < all.length; i += 200) {
     const chunk = all.slice(i, i + 200);
-    await Promise.all(chunk.map((s) => runtime.store.create(s)));
+    const { store } = runtime;
+    await (store.createMany
+      ? store.createMany(chunk)
+      : Promise.all(chunk.map((s) => store.create(s))));
     ids.push(...chunk.map((s) => s.id));
   }
   process.stdout.write(JSON.stringify(expired ? ids.length : ids));
