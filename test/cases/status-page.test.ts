@@ -4,7 +4,7 @@
  * be the ones the full walk gives, also for a page snapshot taken before later sign-ins.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SessionRecord } from '../../src/sessions/session-store.js';
+import { expiresAt, type SessionRecord } from '../../src/sessions/session-store.js';
 import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
 import { makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
 
@@ -47,7 +47,13 @@ describe.skipIf(skip)('status-only pages on Redis', () => {
     all
       .filter((s) => s.idleExpiresAt > now === (status === 'active'))
       .filter((s) => createdTo === undefined || s.createdAt < createdTo)
-      .sort((a, b) => b.createdAt - a.createdAt)
+      // Active pages are newest sign-in first; expired ones most recently expired first, ties
+      // by id descending (as every store orders them).
+      .sort((a, b) =>
+        status === 'active'
+          ? b.createdAt - a.createdAt
+          : expiresAt(b) - expiresAt(a) || (b.id < a.id ? -1 : 1),
+      )
       .map((s) => s.id);
 
   for (const status of ['active', 'expired'] as const) {
