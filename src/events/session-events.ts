@@ -69,13 +69,15 @@ export class SessionEvents {
   /**
    * A writer for a long run of endings (a bulk revocation, a cleanup): rows added while an
    * INSERT is under way go together in the next one, so one statement is in flight at a time
-   * and the store's deletes never wait for the database. On SQLite, which answers in this
-   * thread, an INSERT cannot run beside anything anyway: rows wait until a whole statement's
-   * worth (or the flush), as each statement is a commit that writes every index page it
-   * touches again (a revocation of 1,000 was one INSERT of 50 and one of 950).
+   * and the store's deletes never wait for the database. With `batched` (a revocation, whose
+   * request waits for all of it) on SQLite, which answers in this thread so that an INSERT
+   * cannot run beside anything anyway, rows wait until a whole statement's worth (or the
+   * flush), as each statement is a commit that writes every index page it touches again (a
+   * revocation of 1,000 was one INSERT of 50 and one of 950). A cleanup keeps its INSERTs
+   * short, so the requests between its batches wait less.
    */
-  writer(): HistoryWriter {
-    const batch = this.#postgres ? 1 : INSERT_CHUNK;
+  writer(options: { batched?: boolean } = {}): HistoryWriter {
+    const batch = options.batched && !this.#postgres ? INSERT_CHUNK : 1;
     return new HistoryWriter((entries) => this.recordEach(entries), batch);
   }
 

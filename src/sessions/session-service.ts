@@ -306,7 +306,7 @@ export class SessionService {
     const chunks: string[][] = [];
     const size = this.#store.bulkChunk;
     for (let i = 0; i < wanted.length; i += size) chunks.push(wanted.slice(i, i + size));
-    const history = this.#events.writer();
+    const history = this.#events.writer({ batched: true });
     let next = 0;
     let stopped: string | undefined;
     // Takes chunks in order until none is left or one fails; after a failure no new chunk is

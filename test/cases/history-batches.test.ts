@@ -2,7 +2,8 @@
  * How the history of a bulk ending is written: on SQLite, which answers in Warden's own thread,
  * every INSERT is a commit that writes each index page it touches, so a revocation of 1,000
  * writes its rows in one statement rather than in one per chunk; on PostgreSQL rows go as soon
- * as they come, so the INSERTs run while the store's deletes are still under way.
+ * as they come, so the INSERTs run while the store's deletes are still under way. A cleanup's
+ * rows go as they come everywhere, so requests between its batches wait behind short INSERTs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type EventEntry, SessionEvents } from '../../src/events/session-events.js';
@@ -44,7 +45,7 @@ describe.each(kinds)('history writer on $kind', ({ kind, skip }) => {
     'should write every row of a run of endings once, in as few statements as the database wants',
     async () => {
       const { events, batches, user, app } = await observed();
-      const writer = events.writer();
+      const writer = events.writer({ batched: true });
       const rows = ended(1_250, user.id);
       // Chunks as a revocation adds them, each after a store round trip.
       for (let i = 0; i < rows.length; i += 50) {
@@ -70,4 +71,17 @@ describe.each(kinds)('history writer on $kind', ({ kind, skip }) => {
       }
     },
   );
+
+  it.skipIf(skip)("should write a cleanup's rows as they come", async () => {
+    const { events, batches, user } = await observed();
+    const writer = events.writer();
+    const rows = ended(300, user.id);
+    for (let i = 0; i < rows.length; i += 100) {
+      writer.add(rows.slice(i, i + 100), { kind: 'cleaned_up', reason: 'idle' }, Date.now());
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await writer.flush();
+    expect(batches[0]).toBe(100);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(300);
+  });
 });
