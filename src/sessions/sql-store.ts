@@ -12,6 +12,7 @@ import {
 } from 'kysely';
 import type { Dialect } from '../db/database.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
+import { emailCondition } from '../users/email-filter.js';
 import {
   type CreateOptions,
   type DeleteOutcome,
@@ -563,9 +564,9 @@ export class SqlSessionStore implements SessionStore {
       walking = walking.where(plus('user_id'), 'in', [...q.userIds]);
     }
     if (q.user?.email || q.user?.role) {
-      const users = this.#users(q.user);
-      // An email filter reads every user's email, once: its ids are kept, however many. A role
-      // alone is an index range, cheap to read again as a subquery when it is large.
+      const users = await this.#users(q.user);
+      // An email filter's ids are read once and kept, however many. A role alone is an index
+      // range, cheap to read again as a subquery when it is large.
       const found = await users
         .select('users.id')
         .$if(!q.user.email, (qb) => qb.limit(this.#userSetLimit + 1))
@@ -616,26 +617,12 @@ export class SqlSessionStore implements SessionStore {
       : sql<number>`(select value from json_each(${JSON.stringify(ids)}))`;
   }
 
-  /**
-   * The users a filter matches. The email test is a substring test: `%` and `_` typed in the
-   * filter are plain characters. On PostgreSQL it is LIKE with every wildcard escaped, which
-   * can use the trigram index of migration 0005 (needles of 3 characters or more).
-   *
-   * LIMITATION: on SQLite it reads every user's email (from the email index, not the rows:
-   * about 5 ms of CPU for 100,000 users), even for one user's full address; a prefix or exact
-   * index cannot answer "contains". A trigram index (FTS5) would.
-   */
-  #users(filter: UserFilter) {
+  /** The users a filter matches (the email test: users/email-filter.ts). */
+  async #users(filter: UserFilter) {
     let users = this.#db.selectFrom('users');
     if (filter.role) users = users.where('users.role', '=', filter.role);
-    const { email } = filter;
-    if (email && this.#dialect === 'postgres') {
-      const pattern = `%${email.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      users = users.where(sql<boolean>`users.email_normalized like ${pattern} escape '\\'`);
-    } else if (email) {
-      users = users.where((eb) =>
-        eb(eb.fn('instr', [eb.ref('users.email_normalized'), eb.val(email)]), '>', 0),
-      );
+    if (filter.email) {
+      users = users.where(await emailCondition(this.#db, this.#dialect, filter.email));
     }
     return users;
   }

@@ -3,12 +3,13 @@
  * Queries on the users table. Email comparisons use the stored normal form, and the
  * email filter is a plain substring test, never a LIKE pattern.
  */
-import { type ExpressionBuilder, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from 'kysely';
 import type { Dialect } from '../db/database.js';
 import type { DB, Role, UserRow, UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
 import { recordSignInActivity } from './activity.js';
 import { normalizeEmail } from './email.js';
+import { emailCondition } from './email-filter.js';
 import type { UserVersions } from './user-versions.js';
 
 // How long a cached user row may serve validation at most: the bound on staleness when a
@@ -16,9 +17,6 @@ import type { UserVersions } from './user-versions.js';
 export const USER_CACHE_TTL_MS = 5_000;
 // Rows kept per process; past it the oldest entry goes (a Map iterates in insertion order).
 const USER_CACHE_MAX = 10_000;
-// Users an email filter may name through SQLite's trigram index before a plain test of every
-// address is the cheaper way (see #emailCandidates); well under SQLite's 32,766 parameters.
-const EMAIL_CANDIDATES = 2_000;
 // Ids per `in (...)` list of idsMatching's `among`.
 const AMONG_CHUNK = 500;
 
@@ -290,46 +288,10 @@ export class UserRepo {
     await recordSignInActivity(this.#db, this.#dialect, id, now);
   }
 
-  /**
-   * On SQLite, the users whose address may hold `needle`, from the trigram index of migration
-   * 0010, when they are few; null when the needle is too short for trigrams or matches so many
-   * that testing every address is cheaper (reading 10% of 100,000 users through the index
-   * costs about twice the plain test of all). Its LIKE may take a % or _ of the needle as a
-   * wildcard: more candidates, never fewer, and the exact test keeps only real matches.
-   */
-  async #emailCandidates(needle: string): Promise<number[] | null> {
-    if ([...needle].length < 3) return null;
-    const { rows } = await sql<{ id: number }>`select rowid as id from users_email_search
-      where email_normalized like ${`%${needle}%`} limit ${EMAIL_CANDIDATES + 1}`.execute(this.#db);
-    return rows.length > EMAIL_CANDIDATES ? null : rows.map((r) => r.id);
-  }
-
   async #filtered(q: Partial<UserQuery>): Promise<SelectQueryBuilder<DB, 'users', object>> {
     let query = this.#db.selectFrom('users') as SelectQueryBuilder<DB, 'users', object>;
     if (q.email) {
-      const needle = normalizeEmail(q.email);
-      if (this.#dialect === 'postgres') {
-        // LIKE with every wildcard escaped is still a plain substring test, and unlike strpos
-        // it can use the trigram index of migration 0005 (needles of 3 characters or more).
-        const contains = (part: string) =>
-          sql<boolean>`email_normalized like ${`%${part.replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`;
-        const local = needle.slice(0, Math.max(needle.indexOf('@'), 0));
-        if (local.length >= 3) {
-          // A whole address shares its domain's trigrams with every user of that domain (all
-          // of them, often), and the index then reads them all: ask it for the part before the
-          // @ only, in a subquery OFFSET keeps apart, and test the whole needle on what it finds.
-          const narrowed = this.#db.selectFrom('users').selectAll().where(contains(local));
-          query = this.#db.selectFrom(narrowed.offset(0).as('users')) as unknown as typeof query;
-        }
-        query = query.where(contains(needle));
-      } else {
-        query = query.where((eb) =>
-          eb(eb.fn('instr', [eb.ref('email_normalized'), eb.val(needle)]), '>', 0),
-        );
-        const candidates = await this.#emailCandidates(needle);
-        if (candidates?.length === 0) query = query.where(sql<boolean>`0`);
-        else if (candidates !== null) query = query.where('id', 'in', candidates);
-      }
+      query = query.where(await emailCondition(this.#db, this.#dialect, normalizeEmail(q.email)));
     }
     if (q.role) query = query.where('role', '=', q.role);
     if (q.status) query = query.where('status', '=', q.status);
