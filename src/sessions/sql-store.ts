@@ -600,7 +600,12 @@ export class SqlSessionStore implements SessionStore {
     };
     const createdAt = sql.ref<number>('sessions.created_at');
     return {
-      counting: created(status(counting, deadline), createdAt),
+      // Expired alone: counted along the deadline index too (the unary plus keeps the listing
+      // index, which would pass every live session first, from being chosen for created_at).
+      counting: created(
+        status(counting, deadline),
+        walksDeadlines && !named ? plus('created_at') : createdAt,
+      ),
       walking: walksDeadlines
         ? created(status(walking, sql.ref<number>('sessions.expires_at')), plus('created_at'))
         : created(status(walking, plus('expires_at')), createdAt),
