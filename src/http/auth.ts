@@ -93,6 +93,9 @@ export function requireCsrf(deps: Pick<AuthDeps, 'audit' | 'csrf'>) {
   return async function csrfChecked(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const problem = deps.csrf.problem(request);
     if (!problem) return;
+    // The token is bound to the session, which cannot be read while the store is away: the
+    // request is not forged, it cannot be checked yet. Say so, as every other route does.
+    if (!request.auth && request.storeDown) throw new WardenError('WARDEN_STORE_UNAVAILABLE');
 
     await deps.audit.write(
       actorOf(request),
