@@ -92,7 +92,9 @@ function problemOf(problems: readonly SchemaProblem[]): string {
             ? (p.params.allowedValues as unknown[])
             : [],
       );
-    return `must be one of: ${[...new Set(allowed)].map((v) => JSON.stringify(v)).join(', ')}`;
+    // An empty value means "no filter" where it is allowed; it is no choice worth listing.
+    const listed = [...new Set(allowed)].filter((v) => v !== '');
+    return `must be one of: ${listed.map((v) => JSON.stringify(v)).join(', ')}`;
   }
   return first.message ?? 'is invalid';
 }
@@ -137,9 +139,7 @@ export function sendError(
     return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
   }
   const retry =
-    err.status === 503
-      ? html`<p>Warden retries the connection by itself. <a href="${request.url}">Try again</a> in a few seconds.</p>`
-      : '';
+    err.status === 503 ? html`<p><a href="${request.url}">Try again</a> in a few seconds.</p>` : '';
   return reply.page({
     title: TITLES[err.status] ?? 'Error',
     body: html`<div class="py-4">

@@ -129,6 +129,10 @@ describe('input limits', () => {
       /^Invalid request: role must be one of: .*"superuser"/,
     );
     expect(role.json().error.message).toContain('"user"');
+    const status = await w.su.get('/admin/sessions?status=sideways', 'json');
+    expect(status.json().error.message).toBe(
+      'Invalid request: status must be one of: "all", "active", "expired"',
+    );
     const login = await w.su.postJson('/api/auth/login', { email: 'a@b.test' });
     expect(login.json().error.message).toBe('Invalid request: password is required');
   });
