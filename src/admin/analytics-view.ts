@@ -310,14 +310,14 @@ export function analyticsView(r: AnalyticsReport): SafeHtml {
 </div>
 ${rangeForm(r)}
 <div class="row row-cols-2 row-cols-md-4 row-cols-xxl-8 g-2 mb-3" id="analytics-totals">
-  ${stat('Registrations', String(r.totals.registrations), 'total-registrations')}
-  ${stat('Approvals', String(r.totals.approvals), 'total-approvals')}
-  ${stat('Rejections', String(r.totals.rejections), 'total-rejections')}
+  ${stat('Registrations', r.totals.registrations.toLocaleString('en'), 'total-registrations')}
+  ${stat('Approvals', r.totals.approvals.toLocaleString('en'), 'total-approvals')}
+  ${stat('Rejections', r.totals.rejections.toLocaleString('en'), 'total-rejections')}
   ${medianStat(r)}
-  ${stat('Pending at the end', String(pendingNow), 'total-pending')}
-  ${stat('Signed in, last 24 h', String(r.activeNow.day), 'active-24h')}
-  ${stat('Signed in, last 7 days', String(r.activeNow.week), 'active-7d')}
-  ${stat('Signed in, last 30 days', String(r.activeNow.month), 'active-30d')}
+  ${stat('Pending at the end', pendingNow.toLocaleString('en'), 'total-pending')}
+  ${stat('Signed in, last 24 h', r.activeNow.day.toLocaleString('en'), 'active-24h')}
+  ${stat('Signed in, last 7 days', r.activeNow.week.toLocaleString('en'), 'active-7d')}
+  ${stat('Signed in, last 30 days', r.activeNow.month.toLocaleString('en'), 'active-30d')}
 </div>
 <div class="row row-cols-1 row-cols-xl-2 g-3 mb-4">
   ${specs.map((spec) =>

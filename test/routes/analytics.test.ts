@@ -378,7 +378,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(cells).toEqual(body.periods.map((p: { registrations: number }) => p.registrations));
       expect(res.body).toContain('<script src="/static/chartjs/chart.umd.min.js" defer></script>');
       expect(res.body).not.toMatch(/<script(?![^>]*\bsrc=)/);
-      expect(res.body).toContain(`id="total-registrations">${body.totals.registrations}<`);
+      expect(res.body).toContain(
+        `id="total-registrations">${body.totals.registrations.toLocaleString('en')}<`,
+      );
     });
 
     it('should serve Chart.js and the chart script from this origin', async () => {
