@@ -59,7 +59,7 @@ function details(raw: string): SafeHtml {
 function row(r: AuditRow, now: number): SafeHtml {
   return html`<tr data-audit-id="${r.id}">
   <td class="text-nowrap">${timeCell(r.at, now)}</td>
-  <td class="text-break" data-actor>${r.actor_email ?? html`<span class="text-body-secondary">anonymous</span>`}</td>
+  <td class="text-break" data-actor>${r.actor_email ?? html`<span class="text-body-secondary" title="Warden itself (the scheduled cleanup), a command on the server, or a request from no signed-in account">no account</span>`}</td>
   <td class="text-nowrap" data-action>${r.action}</td>
   <td class="text-break">${r.target ?? ''}</td>
   <td><span class="badge ${OUTCOME_BADGE[r.outcome] ?? 'text-bg-secondary'}">${r.outcome}</span></td>
