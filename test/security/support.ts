@@ -283,9 +283,21 @@ export async function prepare(w: World, route: Route): Promise<Prepared> {
 export function asForm(body: Record<string, unknown>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(body)) {
-    out[k] = Array.isArray(v) ? v.map(String) : String(v);
+    out[k] = Array.isArray(v) ? v.map(fieldText) : fieldText(v);
   }
   return out;
+}
+
+/**
+ * A generated value as a form field's text. String() throws on some generated objects (one
+ * whose `toString` is not a function); a browser only ever sends text, so any text will do.
+ */
+function fieldText(v: unknown): string {
+  try {
+    return typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
 }
 
 /** Everything a request could change, read straight from the database and the store. */
