@@ -177,6 +177,25 @@ const COUNTED_COLUMNS =
  * every writer (the application, the seeder, a tool, a test inserting rows) keeps them right,
  * and filled from the rows already there.
  */
+/**
+ * PostgreSQL: `<name>_insert`, `_update` and `_delete` triggers on users, once per statement,
+ * calling the function `<name>()` with the statement's rows as `new_rows` / `old_rows`.
+ * Transition tables allow one event per trigger and no column list.
+ */
+async function statementTriggersOnUsers(db: Kysely<unknown>, name: string): Promise<void> {
+  const events: [string, string][] = [
+    ['insert', 'new table as new_rows'],
+    ['update', 'old table as old_rows new table as new_rows'],
+    ['delete', 'old table as old_rows'],
+  ];
+  for (const [event, tables] of events) {
+    await sql
+      .raw(`create trigger ${name}_${event} after ${event} on users
+        referencing ${tables} for each statement execute function ${name}()`)
+      .execute(db);
+  }
+}
+
 export async function createUserCounters(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
   await db.schema
     .createTable('user_days')
@@ -242,20 +261,7 @@ export async function createUserCounters(db: Kysely<unknown>, dialect: Dialect):
           return null;
         end $$`)
       .execute(db);
-    // Transition tables allow one event per trigger and no column list.
-    await sql
-      .raw(`create trigger users_counters_insert after insert on users
-        referencing new table as new_rows for each statement execute function users_counters()`)
-      .execute(db);
-    await sql
-      .raw(`create trigger users_counters_update after update on users
-        referencing old table as old_rows new table as new_rows
-        for each statement execute function users_counters()`)
-      .execute(db);
-    await sql
-      .raw(`create trigger users_counters_delete after delete on users
-        referencing old table as old_rows for each statement execute function users_counters()`)
-      .execute(db);
+    await statementTriggersOnUsers(db, 'users_counters');
   } else {
     const body = (statements: string[]) => statements.map((s) => `${s};`).join('\n');
     await sql
@@ -378,19 +384,7 @@ export async function createApprovalWaits(db: Kysely<unknown>, dialect: Dialect)
           return null;
         end $$`)
       .execute(db);
-    await sql
-      .raw(`create trigger users_approval_waits_insert after insert on users
-        referencing new table as new_rows for each statement execute function users_approval_waits()`)
-      .execute(db);
-    await sql
-      .raw(`create trigger users_approval_waits_update after update on users
-        referencing old table as old_rows new table as new_rows
-        for each statement execute function users_approval_waits()`)
-      .execute(db);
-    await sql
-      .raw(`create trigger users_approval_waits_delete after delete on users
-        referencing old table as old_rows for each statement execute function users_approval_waits()`)
-      .execute(db);
+    await statementTriggersOnUsers(db, 'users_approval_waits');
   } else {
     await sql
       .raw(`create trigger users_approval_waits_insert after insert on users
