@@ -65,6 +65,7 @@ import { DEFAULT_REDIS_PREFIX } from './sessions/redis-store.js';
 import { SessionService } from './sessions/session-service.js';
 import type { SessionStore } from './sessions/session-store.js';
 import { storeClock } from './sessions/store-clock.js';
+import type { TrackedReads } from './sessions/tracked-reads.js';
 import { UserRepo } from './users/user-repo.js';
 import { UserService } from './users/user-service.js';
 import { redisUserVersions, type UserVersionClient } from './users/user-versions.js';
@@ -91,6 +92,8 @@ export interface AppDeps {
   redis?: LiveRedisClient & RedisLockClient & UserVersionClient;
   /** The session store's key prefix; the live channel and the lock live under it. @default 'warden:' */
   redisPrefix?: string;
+  /** The store's tracked reads, when it has them: the users' counter is then kept there too. */
+  trackedReads?: TrackedReads;
 }
 
 /** Everything the routes share, decorated on the instance as `warden`. */
@@ -110,6 +113,8 @@ export interface Services {
   live: LiveBus;
   /** What /metrics reports: counters of this process, fed by the store guard and the session service. */
   metrics: WardenMetrics;
+  /** Validation's reads kept in memory under Redis's change reports, when the store has them. */
+  trackedReads: TrackedReads | undefined;
   /** Wrong passwords counted per IP and per account (sign-in, step-up, password change). */
   attempts: PasswordAttempts;
   /** When each session last entered its password again, for sensitive console actions. */
@@ -203,7 +208,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // Instances sharing Redis share the users' change counter, so each may cache user rows.
   if (deps.redis) {
     // Read beside every session, on the same Redis: bounded and behind the store's breaker too.
-    const versions = redisUserVersions(deps.redis, redisPrefix);
+    const versions = redisUserVersions(deps.redis, redisPrefix, deps.trackedReads);
     userRepo.useVersions(failFastWhileOpen(versions, store, config.storeTimeoutMs));
   } else if (deps.database.userVersions) {
     userRepo.useVersions(deps.database.userVersions);
@@ -251,6 +256,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     policies,
     live,
     metrics,
+    trackedReads: deps.trackedReads,
     attempts: new PasswordAttempts(
       deps.redis
         ? // Same Redis as the sessions: while their breaker is open, do not wait on it here.

@@ -22,6 +22,7 @@ export const DEFAULT_STEP_UP_BULK_THRESHOLD = 50;
 export const DEFAULT_SIGN_IN_LIMIT_ACCOUNT = 10;
 export const DEFAULT_SIGN_IN_LIMIT_IP = 50;
 export const DEFAULT_SIGN_IN_LIMIT_WINDOW_MS = 15 * 60_000;
+export const DEFAULT_SESSION_CACHE_MAX = 100_000;
 
 export type Database = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
 
@@ -77,6 +78,12 @@ export interface Config {
   readonly signInLimitIp: number;
   /** The window the sign-in limits count over, in milliseconds. @default 15 minutes */
   readonly signInLimitWindowMs: number;
+  /**
+   * Sessions `warden serve` keeps in memory for validation with Redis sessions, each until
+   * Redis reports a change to it (client-side caching); 0 reads Redis on every request.
+   * @default 100000
+   */
+  readonly sessionCacheMax: number;
 }
 
 export class ConfigError extends Error {
@@ -248,6 +255,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     signInLimitAccount: integer('SIGN_IN_LIMIT_ACCOUNT', DEFAULT_SIGN_IN_LIMIT_ACCOUNT, 1),
     signInLimitIp: integer('SIGN_IN_LIMIT_IP', DEFAULT_SIGN_IN_LIMIT_IP, 1),
     signInLimitWindowMs: duration('SIGN_IN_LIMIT_WINDOW', DEFAULT_SIGN_IN_LIMIT_WINDOW_MS),
+    sessionCacheMax: integer('SESSION_CACHE_MAX', DEFAULT_SESSION_CACHE_MAX, 0),
   };
 
   if (config.idleTimeoutMs > config.absoluteLifetimeMs) {

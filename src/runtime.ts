@@ -18,6 +18,7 @@ import { SessionService } from './sessions/session-service.js';
 import type { SessionStore } from './sessions/session-store.js';
 import { SqlSessionStore } from './sessions/sql-store.js';
 import { storeClock } from './sessions/store-clock.js';
+import { TrackedReads } from './sessions/tracked-reads.js';
 import { UserRepo } from './users/user-repo.js';
 import { UserService } from './users/user-service.js';
 import { redisUserVersions } from './users/user-versions.js';
@@ -56,6 +57,12 @@ export interface RuntimeOptions {
    * server, whose requests would otherwise pay for it. @default false
    */
   checkpointInBackground?: boolean;
+  /**
+   * With Redis sessions, keep validation's reads in memory under Redis's change reports
+   * (TrackedReads, SESSION_CACHE_MAX of them): the server. One-shot commands read once.
+   * @default false
+   */
+  trackReads?: boolean;
   /** A fixed clock (tests). @default the store's clock, measured once at open and every 30 s */
   clock?: () => number;
 }
@@ -67,6 +74,8 @@ export interface Runtime {
   readonly redis: RedisClient | undefined;
   /** The Redis store's key prefix, when one is configured (else the store's default). */
   readonly redisPrefix: string | undefined;
+  /** Validation's reads kept in memory under Redis's change reports, when asked for. */
+  readonly trackedReads: TrackedReads | undefined;
   /** The raw store, without timeout or breaker: buildApp adds those for the server. */
   readonly store: SessionStore;
   readonly userRepo: UserRepo;
@@ -101,6 +110,8 @@ export async function openRuntime(
   });
   const redisPrefix = config.redisPrefix;
   let redis: RedisClient | undefined;
+  let tracking: ReturnType<typeof createTrackingClient> | undefined;
+  let trackedReads: TrackedReads | undefined;
 
   try {
     await migrateToLatest(database.db as unknown as Kysely<unknown>, database.dialect);
@@ -110,10 +121,20 @@ export async function openRuntime(
     if (config.sessionStore === 'redis' && config.redisUrl !== undefined) {
       redis = createRedisClient(config.redisUrl, logger);
       await connectRedis(redis, config.redisUrl, options.redisUnavailable ?? 'fail', logger);
+      if (options.trackReads && config.sessionCacheMax > 0) {
+        tracking = createTrackingClient(config.redisUrl);
+        trackedReads = new TrackedReads(tracking, { maxEntries: config.sessionCacheMax });
+        // Not awaited: until it is ready every read goes to Redis on the main connection's
+        // terms, and it reconnects by itself (its outages show on the main client's log).
+        tracking.connect().catch(() => {});
+      }
       // The CLI's user changes (create-superuser) must reach the servers' cached rows too.
-      userRepo.useVersions(redisUserVersions(redis, redisPrefix ?? DEFAULT_REDIS_PREFIX));
+      userRepo.useVersions(
+        redisUserVersions(redis, redisPrefix ?? DEFAULT_REDIS_PREFIX, trackedReads),
+      );
       store = new RedisSessionStore({
         client: redis,
+        tracked: trackedReads,
         prefix: redisPrefix,
         resolveUserIds: (filter, options) => userRepo.idsMatching(filter, options),
         retentionMs: config.retentionMs,
@@ -160,6 +181,7 @@ export async function openRuntime(
       database,
       redis,
       redisPrefix,
+      trackedReads,
       store,
       userRepo,
       users: new UserService(userRepo, clock),
@@ -171,11 +193,15 @@ export async function openRuntime(
         storeTime?.stop();
         await live?.close();
         await store.close();
+        trackedReads?.close();
+        if (tracking?.isOpen) tracking.destroy();
         if (redis) await closeRedis(redis);
         await database.close();
       }),
     };
   } catch (err) {
+    trackedReads?.close();
+    if (tracking?.isOpen) tracking.destroy();
     if (redis?.isOpen) redis.destroy();
     await database.close();
     throw err;
@@ -194,6 +220,20 @@ export function createRedisClient(url: string, logger: Logger) {
   });
   watchRedis(client, url, logger);
   return client;
+}
+
+/**
+ * The connection tracked reads go over: RESP3 with CLIENT TRACKING turned on in its handshake
+ * (node-redis sends it on every reconnect), invalidations emitted as 'invalidate' events.
+ */
+export function createTrackingClient(url: string) {
+  return createClient({
+    url,
+    RESP: 3,
+    emitInvalidate: true,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: REDIS_CONNECT_TIMEOUT_MS, reconnectStrategy: reconnectDelay },
+  });
 }
 
 /** Milliseconds before reconnect attempt `retries` (0-based): doubling, capped, jittered. */

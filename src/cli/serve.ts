@@ -43,6 +43,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     redisUnavailable: 'continue',
     boundDatabase: true,
     checkpointInBackground: true,
+    trackReads: true,
   });
   let app: FastifyInstance | undefined;
   try {
@@ -53,6 +54,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       logger,
       redis: runtime.redis,
       redisPrefix: runtime.redisPrefix,
+      trackedReads: runtime.trackedReads,
     });
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {

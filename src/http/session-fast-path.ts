@@ -87,25 +87,39 @@ export function withSessionFastPath(
     // A percent-encoded value is decoded by Fastify's cookie parser: let it.
     if (token === undefined || token.includes('%')) return fastify(req, res);
     const started = performance.now();
-    deps.sessions.authenticate(token).then(
-      (auth) => {
-        if (!auth || auth.touched) {
-          (req as Tagged)[PRE_AUTH] = { auth };
-          return fastify(req, res);
-        }
-        const body = JSON.stringify(whoAmI(auth));
-        const headers = [...HEADERS, 'content-length', String(Buffer.byteLength(body))];
-        if (overHttps(req, deps.trust)) headers.push('strict-transport-security', HSTS);
-        res.writeHead(200, headers);
-        res.end(body);
-        logAnswer(deps, req, auth.user.id, started);
-      },
-      (error: unknown) => {
-        (req as Tagged)[PRE_AUTH] = { error };
-        fastify(req, res);
-      },
-    );
+    const answer = (auth: Authenticated | null) => {
+      if (!auth || auth.touched) {
+        (req as Tagged)[PRE_AUTH] = { auth };
+        return fastify(req, res);
+      }
+      const { body, length } = answerOf(auth);
+      const headers = [...HEADERS, 'content-length', length];
+      if (overHttps(req, deps.trust)) headers.push('strict-transport-security', HSTS);
+      res.writeHead(200, headers);
+      res.end(body);
+      logAnswer(deps, req, auth.user.id, started);
+    };
+    // Known in memory (tracked reads on Redis): answered in this turn, without a promise.
+    const known = deps.sessions.authenticateFromMemory(token);
+    if (known !== undefined) return answer(known);
+    deps.sessions.authenticate(token).then(answer, (error: unknown) => {
+      (req as Tagged)[PRE_AUTH] = { error };
+      fastify(req, res);
+    });
   };
+}
+
+// The body for a session and user as last answered: both are the same objects for as long as
+// neither changes (records from memory are shared and frozen), so their JSON is too.
+const answers = new WeakMap<object, { user: object; body: string; length: string }>();
+
+function answerOf(auth: Authenticated): { body: string; length: string } {
+  const cached = answers.get(auth.session);
+  if (cached?.user === auth.user) return cached;
+  const body = JSON.stringify(whoAmI(auth));
+  const fresh = { user: auth.user, body, length: String(Buffer.byteLength(body)) };
+  if (Object.isFrozen(auth.session)) answers.set(auth.session, fresh);
+  return fresh;
 }
 
 function logAnswer(deps: FastPathDeps, req: IncomingMessage, userId: number, started: number) {

@@ -135,6 +135,11 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     breaker: status,
     create: (s, options) => call('create', () => inner.create(s, options)),
     get: (id) => call('get', () => inner.get(id)),
+    // Synchronous and never waits; while the breaker is not closed it knows nothing, so an open
+    // breaker answers 503 as before.
+    ...(inner.peek
+      ? { peek: (id: string) => (status.state === 'closed' ? inner.peek!(id) : undefined) }
+      : {}),
     touch: (id, at, idle) => call('touch', () => inner.touch(id, at, idle)),
     delete: (id) => call('delete', () => inner.delete(id)),
     deleteMany: (ids) => call('deleteMany', () => inner.deleteMany(ids)),
@@ -176,6 +181,11 @@ export function failFastWhileOpen<T extends object>(
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver);
       if (typeof value !== 'function') return value;
+      // A peek is synchronous and never waits: while the breaker is not closed it knows nothing.
+      if (prop === 'peek') {
+        return (...args: unknown[]) =>
+          store.breaker.state === 'closed' ? value.apply(obj, args) : undefined;
+      }
       return (...args: unknown[]) => {
         // Half-open too: then the store gets the breaker's one trial call and nothing else.
         if (store.breaker.state !== 'closed') {

@@ -85,6 +85,8 @@ export interface PolicyDefaults {
 /** Where SessionService reads the policy in force. */
 export interface PolicySource {
   current(): Promise<LivePolicy>;
+  /** The policy in force without waiting, when it is fresh in memory; else undefined. */
+  known?(): LivePolicy | undefined;
 }
 
 interface StoredPolicy extends PolicyOverrides {
@@ -230,12 +232,18 @@ export class SessionPolicies implements PolicySource {
 
   /** The policy in force; a database read at most every refreshMs. */
   async current(): Promise<LivePolicy> {
-    const cached = this.#cached;
-    if (cached && this.#monotonic() - cached.readAt < this.#refreshMs) return cached.policy;
+    const known = this.known();
+    if (known) return known;
     this.#reading ??= this.#read().finally(() => {
       this.#reading = null;
     });
     return this.#reading;
+  }
+
+  known(): LivePolicy | undefined {
+    const cached = this.#cached;
+    if (cached && this.#monotonic() - cached.readAt < this.#refreshMs) return cached.policy;
+    return undefined;
   }
 
   /**
@@ -367,11 +375,11 @@ export function boundedByPolicy(
   s: SessionRecord,
   p: Pick<LivePolicy, 'idleTimeoutMs' | 'absoluteLifetimeMs'>,
 ): SessionRecord {
-  return {
-    ...s,
-    idleExpiresAt: Math.min(s.idleExpiresAt, s.lastSeenAt + p.idleTimeoutMs),
-    absoluteExpiresAt: Math.min(s.absoluteExpiresAt, s.createdAt + p.absoluteLifetimeMs),
-  };
+  const idleExpiresAt = Math.min(s.idleExpiresAt, s.lastSeenAt + p.idleTimeoutMs);
+  const absoluteExpiresAt = Math.min(s.absoluteExpiresAt, s.createdAt + p.absoluteLifetimeMs);
+  // The same record when nothing is shortened: validation's in-memory path keeps its identity.
+  if (idleExpiresAt === s.idleExpiresAt && absoluteExpiresAt === s.absoluteExpiresAt) return s;
+  return { ...s, idleExpiresAt, absoluteExpiresAt };
 }
 
 /**

@@ -49,6 +49,7 @@ import {
   type TopUsers,
   type UserFilter,
 } from './session-store.js';
+import { invalidationFence, type TrackedReads } from './tracked-reads.js';
 
 export const DEFAULT_REDIS_PREFIX = 'warden:';
 
@@ -147,6 +148,18 @@ export interface RedisSessionStoreOptions {
    * the failure still reaches a log line.
    */
   onPartialFailure?: (error: unknown) => void;
+  /**
+   * Session reads for validation go through this tracking connection and are kept in memory
+   * until Redis reports a change (`peek` answers from it). Without it every `get` asks Redis.
+   */
+  tracked?: TrackedReads;
+}
+
+/** A session read is worth keeping when it was there and readable; it is then shared, so frozen. */
+function keepIfRead(value: SessionRecord | 'missing' | 'corrupt'): boolean {
+  if (typeof value !== 'object') return false;
+  Object.freeze(value);
+  return true;
 }
 
 interface Script {
@@ -840,6 +853,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #byCreated: string;
   readonly #byExpiry: string;
   readonly #unreadable: string;
+  readonly #tracked: TrackedReads | undefined;
 
   constructor(options: RedisSessionStoreOptions) {
     const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
@@ -857,6 +871,7 @@ export class RedisSessionStore implements SessionStore {
     this.#retentionMs = options.retentionMs;
     this.#fewUsers = options.fewUsers ?? FEW_USERS;
     this.#onPartialFailure = options.onPartialFailure;
+    this.#tracked = options.tracked;
     this.#byCreated = `${prefix}sessions:by-created`;
     this.#byExpiry = `${prefix}sessions:by-expiry`;
     this.#unreadable = `${prefix}sessions:unreadable`;
@@ -942,9 +957,17 @@ export class RedisSessionStore implements SessionStore {
 
   /** The session, or null when it is missing or its hash cannot be read (then quarantined). */
   async get(id: string): Promise<SessionRecord | null> {
-    const found = await this.#fetch(id);
+    const tracked = this.#tracked;
+    const found = tracked
+      ? await tracked.load(this.#sessionKey(id), (client) => this.#fetch(id, client), keepIfRead)
+      : await this.#fetch(id);
     if (found === 'corrupt') await this.#quarantine([{ id, score: 0 }]);
     return typeof found === 'object' ? found : null;
+  }
+
+  /** The session as last read, when Redis has reported no change to it since (see get). */
+  peek(id: string): SessionRecord | undefined {
+    return this.#tracked?.peek<SessionRecord>(this.#sessionKey(id));
   }
 
   /** Slides a readable session and its expiry index entry in one script; never creates. */
@@ -957,6 +980,8 @@ export class RedisSessionStore implements SessionStore {
       [this.#sessionKey(id), this.#byExpiry],
       [id, String(lastSeenAt), String(idleExpiresAt)],
     );
+    // Redis's invalidation follows; this instance's next request need not wait for it.
+    this.#tracked?.forget(this.#sessionKey(id));
     return touched === 1;
   }
 
@@ -1959,6 +1984,8 @@ export class RedisSessionStore implements SessionStore {
     const keys = [this.#byCreated, this.#byExpiry, ...ids.map((id) => this.#sessionKey(id))];
     const userKeyParts = [`${this.#prefix}{u`, '}:sessions'];
     const answer = await this.#run(TAKE, keys, [...userKeyParts, ...ids]);
+    if (this.#tracked) for (const id of ids) this.#tracked.forget(this.#sessionKey(id));
+    await invalidationFence(this.#client);
     if (!Array.isArray(answer) || answer.length !== ids.length) {
       throw new Error(`redis take script answered ${JSON.stringify(answer)}`);
     }
@@ -2076,10 +2103,13 @@ export class RedisSessionStore implements SessionStore {
     await this.#run(QUARANTINE, [this.#unreadable], [String(QUARANTINE_TTL_MS), ...pairs]);
   }
 
-  async #fetch(id: string): Promise<SessionRecord | 'missing' | 'corrupt'> {
+  async #fetch(
+    id: string,
+    client: Pick<RedisSessionClient, 'hGetAll'> = this.#client,
+  ): Promise<SessionRecord | 'missing' | 'corrupt'> {
     let hash: Record<string, string>;
     try {
-      hash = await this.#client.hGetAll(this.#sessionKey(id));
+      hash = await client.hGetAll(this.#sessionKey(id));
     } catch (error) {
       if (isWrongType(error)) return 'corrupt';
       throw error;

@@ -218,13 +218,16 @@ export class SessionService {
    */
   async authenticate(token: string | undefined): Promise<Authenticated | null> {
     if (!token || !isWellFormedToken(token)) return null;
+    // Always the store's word here, not memory: the routes that call this go on to other store
+    // calls, and a validation that fails fast is what opens the breaker before those wait.
+    const id = sessionIdOf(token);
     const now = this.#clock();
 
     // The users' change counter travels with the session read (one round trip on Redis), so
     // the user row may come from memory yet a disable or role change shows on the next request.
     // Without an answer from it the row is read from the table, as without a counter.
     const [stored, userVersion] = await Promise.all([
-      this.#store.get(sessionIdOf(token)),
+      this.#store.get(id),
       this.#users.validationVersion().catch(() => null),
     ]);
     if (!stored || statusOf(stored, now) === 'expired') return null;
@@ -246,6 +249,35 @@ export class SessionService {
     const stillThere = await this.#store.touch(session.id, now, idleExpiresAt);
     if (!stillThere) return null;
     return { session: { ...session, lastSeenAt: now, idleExpiresAt }, user, touched: true };
+  }
+
+  /**
+   * authenticate's answer without waiting, when everything it needs is known in memory (a
+   * store that reports changes, the users' counter, the user row, the policy): undefined when
+   * something must be read or written, and then authenticate is the one to ask. For answers
+   * that need nothing else from the store (`GET /api/auth/session`).
+   */
+  authenticateFromMemory(token: string | undefined): Authenticated | null | undefined {
+    if (!this.#store.peek) return undefined;
+    if (!token || !isWellFormedToken(token)) return null;
+    return this.#fromMemory(sessionIdOf(token));
+  }
+
+  #fromMemory(id: string): Authenticated | null | undefined {
+    const stored = this.#store.peek?.(id);
+    if (stored === undefined) return undefined;
+    const version = this.#users.peekValidationVersion();
+    const policy = this.#policies ? this.#policies.known?.() : staticPolicy(this.#policy);
+    if (version === undefined || version === null || policy === undefined) return undefined;
+    const now = this.#clock();
+    const session = boundedByPolicy(stored, policy);
+    // Expiry by policy writes the shorter deadline back and records it: the full path's work.
+    if (statusOf(session, now) === 'expired') return undefined;
+    if (now - session.lastSeenAt >= this.#policy.touchIntervalMs) return undefined;
+    const user = this.#users.knownForSession(session.userId, version);
+    if (user === undefined) return undefined;
+    if (user?.status !== 'approved') return null;
+    return { session, user, touched: false };
   }
 
   /** Ends the session a token stands for; says whether there was one. */

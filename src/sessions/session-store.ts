@@ -183,6 +183,12 @@ export interface SessionStore {
 
   /** The session, or null when it does not exist (or cannot be read). */
   get(id: string): Promise<SessionRecord | null>;
+  /**
+   * The session without waiting, when the store knows it has not changed since it was last read
+   * (a cache whose changes the store reports); undefined when it does not know. Never null: a
+   * missing session is for `get` to say. The record is shared: do not mutate it.
+   */
+  peek?(id: string): SessionRecord | undefined;
 
   /**
    * Slides a session: sets `lastSeenAt` and `idleExpiresAt`, only if the session still

@@ -3,7 +3,7 @@
  * The cookie carries a random 256-bit token; everything else, the store included,
  * knows the session only by the token's SHA-256 digest.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 
 const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
 const SESSION_ID_RE = /^[0-9a-f]{64}$/;
@@ -15,7 +15,11 @@ export function newToken(): string {
 
 /** The session id for a token: SHA-256, lowercase hex. */
 export function sessionIdOf(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  // Every validation pays for this: the one-shot digest (Node 20.12) skips the Hash object,
+  // about a third of the cost. createHash stays for older Node 20 releases.
+  return typeof hash === 'function'
+    ? hash('sha256', token, 'hex')
+    : createHash('sha256').update(token).digest('hex');
 }
 
 /** True when a cookie value could be a token Warden issued (cheap check before any store call). */

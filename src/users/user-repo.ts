@@ -64,6 +64,12 @@ export class UserRepo {
     return this.#versions ? this.#versions.read() : null;
   }
 
+  /** The counter without waiting when it is known to be current (undefined: ask `validationVersion`). */
+  peekValidationVersion(): string | null | undefined {
+    if (!this.#versions) return null;
+    return this.#versions.peek?.();
+  }
+
   /**
    * The user a session belongs to, for validation: from memory when the row was read under the
    * same counter value (and not long ago), else from the table. The counter must have been read
@@ -72,9 +78,9 @@ export class UserRepo {
    */
   async findForSession(id: number, version: string | null): Promise<UserRow | undefined> {
     if (version === null) return this.findById(id);
+    const known = this.knownForSession(id, version);
+    if (known !== undefined) return known ?? undefined;
     const now = performance.now();
-    const hit = this.#cache.get(id);
-    if (hit && hit.version === version && now - hit.at < USER_CACHE_TTL_MS) return hit.row;
     const row = await this.findById(id);
     this.#cache.delete(id);
     if (this.#cache.size >= USER_CACHE_MAX) {
@@ -82,6 +88,18 @@ export class UserRepo {
     }
     this.#cache.set(id, { row, version, at: now });
     return row;
+  }
+
+  /**
+   * findForSession's answer without waiting, when it would come from memory: the row, null for
+   * a user known not to exist, undefined when the table must be read.
+   */
+  knownForSession(id: number, version: string): UserRow | null | undefined {
+    const hit = this.#cache.get(id);
+    if (!hit || hit.version !== version || performance.now() - hit.at >= USER_CACHE_TTL_MS) {
+      return undefined;
+    }
+    return hit.row ?? null;
   }
 
   /**

@@ -67,6 +67,7 @@ export async function startWarden(
   const runtime = await openRuntime(config, logger, {
     redisUnavailable: 'continue',
     boundDatabase: true,
+    trackReads: true,
   });
   const app = await buildApp(config, {
     database: runtime.database,
@@ -74,6 +75,7 @@ export async function startWarden(
     logger,
     redis: runtime.redis,
     redisPrefix: runtime.redisPrefix,
+    trackedReads: runtime.trackedReads,
   });
   await app.ready();
 

@@ -16,9 +16,11 @@ import { type Database, openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrations.js';
 import type { Role, UserRow, UserStatus } from '../../src/db/schema.js';
 import { createLogger } from '../../src/logger.js';
+import { createTrackingClient } from '../../src/runtime.js';
 import { RedisSessionStore } from '../../src/sessions/redis-store.js';
 import type { SessionStore } from '../../src/sessions/session-store.js';
 import { SqlSessionStore } from '../../src/sessions/sql-store.js';
+import { TrackedReads } from '../../src/sessions/tracked-reads.js';
 import { hashPassword } from '../../src/users/passwords.js';
 import { UserRepo } from '../../src/users/user-repo.js';
 import {
@@ -52,6 +54,8 @@ export interface TestApp {
   kind: StoreKind;
   redis?: ReturnType<typeof createClient>;
   prefix?: string;
+  /** Validation's in-memory reads (Redis kind, as `warden serve` has them). */
+  trackedReads?: TrackedReads;
   createUser(email: string, role?: Role, status?: UserStatus): Promise<UserRow>;
   client(): Client;
   close(): Promise<void>;
@@ -90,6 +94,8 @@ export async function makeApp(
     wrapStore?: (store: SessionStore) => SessionStore;
     /** Log lines go here (JSON, one per line) instead of nowhere. */
     logStream?: NodeJS.WritableStream;
+    /** Redis kind: keep validation's reads in memory as `warden serve` does. @default true */
+    trackReads?: boolean;
   } = {},
 ): Promise<TestApp> {
   const cleanups: (() => Promise<void>)[] = [];
@@ -98,6 +104,7 @@ export async function makeApp(
   let store: SessionStore;
   let redis: ReturnType<typeof createClient> | undefined;
   let prefix: string | undefined;
+  let trackedReads: TrackedReads | undefined;
 
   if (kind === 'sqlite') {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-test-'));
@@ -143,13 +150,8 @@ export async function makeApp(
     redis.on('error', () => {});
     await redis.connect();
     prefix = `warden-test:${randomBytes(6).toString('hex')}:`;
-    const users = new UserRepo(database.db, database.dialect);
-    store = new RedisSessionStore({
-      client: redis,
-      prefix,
-      resolveUserIds: (f, options) => users.idsMatching(f, options),
-      retentionMs: config.retentionMs,
-    });
+    if (opts.trackReads !== false) trackedReads = await openTrackedReads(redisUrl, cleanups);
+    store = redisStore(redis, prefix, database, config, trackedReads);
     const r = redis;
     const p = prefix;
     cleanups.push(async () => {
@@ -173,6 +175,7 @@ export async function makeApp(
     csrfValidityMs: opts.csrfValidityMs,
     redis,
     redisPrefix: prefix,
+    trackedReads,
   });
   await app.ready();
   const repo = new UserRepo(database.db, database.dialect);
@@ -185,6 +188,7 @@ export async function makeApp(
     kind,
     redis,
     prefix,
+    trackedReads,
     async createUser(email, role = 'user', status = 'approved') {
       return repo.create({
         email,
@@ -211,21 +215,62 @@ export async function secondInstance(
   t: TestApp,
   opts: { localClock?: () => number; logStream?: NodeJS.WritableStream } = {},
 ): Promise<FastifyInstance> {
+  // On Redis an instance of its own keeps its own tracked reads, as a second server would.
+  const cleanups: (() => Promise<void>)[] = [];
+  const trackedReads =
+    t.redis && t.trackedReads ? await openTrackedReads(t.config.redisUrl!, cleanups) : undefined;
   const app = await buildApp(t.config, {
     database: t.database,
-    store: t.store,
+    store:
+      t.redis && trackedReads
+        ? redisStore(t.redis, t.prefix!, t.database, t.config, trackedReads)
+        : t.store,
     logger: opts.logStream ? createLogger({ logLevel: 'info' }, opts.logStream) : false,
     localClock: opts.localClock,
     redis: t.redis,
     redisPrefix: t.prefix,
+    trackedReads,
   });
   await app.ready();
   const close = t.close;
   t.close = async () => {
     await app.close();
+    for (const c of cleanups) await c();
     await close();
   };
   return app;
+}
+
+/** Validation's tracked reads on a connection of their own, as `warden serve` opens them. */
+async function openTrackedReads(
+  url: string,
+  cleanups: (() => Promise<void>)[],
+): Promise<TrackedReads> {
+  const client = createTrackingClient(url);
+  const tracked = new TrackedReads(client);
+  await client.connect();
+  cleanups.push(async () => {
+    tracked.close();
+    if (client.isOpen) client.destroy();
+  });
+  return tracked;
+}
+
+function redisStore(
+  client: ReturnType<typeof createClient>,
+  prefix: string,
+  database: Database,
+  config: Config,
+  tracked: TrackedReads | undefined,
+): RedisSessionStore {
+  const users = new UserRepo(database.db, database.dialect);
+  return new RedisSessionStore({
+    client,
+    prefix,
+    resolveUserIds: (f, options) => users.idsMatching(f, options),
+    retentionMs: config.retentionMs,
+    tracked,
+  });
 }
 
 /** A browser-like client over inject(): keeps cookies, fetches CSRF tokens, follows nothing. */

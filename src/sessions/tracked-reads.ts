@@ -1,0 +1,190 @@
+/**
+ * @module sessions/tracked-reads
+ * Values read from Redis on a connection with CLIENT TRACKING on (RESP3), kept in memory until
+ * Redis says they changed.
+ *
+ * Validation reads the same session hash and the users' change counter on every request of a
+ * signed-in client, and both change rarely: the hash about once a minute when its idle deadline
+ * slides, the counter when a user is disabled or changes role. Redis remembers which keys this
+ * connection read and, when any client writes or deletes one (or it expires), pushes an
+ * invalidation on the same connection. So a value held here is the one Redis holds for as long
+ * as that connection has been up and answering:
+ *
+ * - every connection event (error, end, reconnect, ready) empties the cache, since tracking
+ *   starts afresh on a new connection and invalidations sent to the old one are lost;
+ * - nothing is served from memory once the connection has been silent for `staleMs` (a paused
+ *   Redis sends no invalidations either); a heartbeat PING keeps an idle connection heard;
+ * - a read whose key is invalidated while its reply is on the way is not kept: the parser hands
+ *   over the reply and then the invalidation behind it before the reply's promise resolves.
+ *
+ * Another instance's revocation reaches this one as the invalidation Redis writes in the same
+ * event-loop turn as the revoker's reply, so it is in this process's socket before any request
+ * that follows the revocation can arrive. This process's own writes also forget the key at once.
+ */
+
+/**
+ * Returns once the invalidations of a write just made have left Redis for every instance that
+ * keeps the keys in memory (tracked-reads.ts): Redis writes them out at the end of the event-
+ * loop turn that ran the write, before it reads the next command, so one more round trip
+ * after a revocation is enough for them to be in those instances' sockets before this one
+ * answers and anyone can send the next request. About 0.1 ms, on revocations only.
+ */
+export async function invalidationFence(client: { ping(): Promise<unknown> }): Promise<void> {
+  await client.ping();
+}
+
+/** The slice of a node-redis v5 RESP3 client with `emitInvalidate: true` this uses. */
+export interface TrackingClient {
+  readonly isReady: boolean;
+  get(key: string): Promise<string | null>;
+  hGetAll(key: string): Promise<Record<string, string>>;
+  ping(): Promise<string>;
+  on(event: 'invalidate', listener: (key: Buffer | string | null) => void): unknown;
+  on(event: 'error' | 'end' | 'reconnecting' | 'connect' | 'ready', listener: () => void): unknown;
+}
+
+export const DEFAULT_STALE_MS = 500;
+
+export interface TrackedReadsOptions {
+  /** Most values kept; the oldest is dropped beyond it. @default 100_000 */
+  maxEntries?: number;
+  /**
+   * Serve nothing from memory after this long without a reply: the most a revocation can lag
+   * on an instance cut off from Redis while others still reach it. @default 500
+   */
+  staleMs?: number;
+  /** How often an otherwise idle connection is pinged. @default 100 */
+  heartbeatMs?: number;
+}
+
+/** What the cache did since it started, for /metrics. */
+export interface TrackedReadsStats {
+  hits: number;
+  misses: number;
+  invalidations: number;
+  resets: number;
+  size: number;
+}
+
+export class TrackedReads {
+  readonly client: TrackingClient;
+  readonly #max: number;
+  readonly #staleMs: number;
+  readonly #values = new Map<string, unknown>();
+  /** Keys with reads on the way, and how many. */
+  readonly #inflight = new Map<string, number>();
+  /** Keys invalidated while a read of theirs was on the way: that read's answer is not kept. */
+  readonly #spoiled = new Set<string>();
+  #epoch = 0;
+  #heardAt = Number.NEGATIVE_INFINITY;
+  #pinging = false;
+  readonly #timer: NodeJS.Timeout;
+  readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0 };
+
+  constructor(client: TrackingClient, options: TrackedReadsOptions = {}) {
+    this.client = client;
+    this.#max = options.maxEntries ?? 100_000;
+    this.#staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+    client.on('invalidate', (key) => {
+      this.#stats.invalidations += 1;
+      if (key === null) this.#reset();
+      else this.forget(typeof key === 'string' ? key : key.toString('latin1'));
+    });
+    for (const event of ['error', 'end', 'reconnecting', 'connect', 'ready'] as const) {
+      client.on(event, () => this.#reset());
+    }
+    this.#timer = setInterval(() => this.#heartbeat(), options.heartbeatMs ?? 100);
+    this.#timer.unref();
+  }
+
+  /** The value read for `key` if Redis has not changed it since; undefined when not known. */
+  peek<T>(key: string): T | undefined {
+    if (this.#values.size === 0 || !this.#live()) return undefined;
+    const value = this.#values.get(key) as T | undefined;
+    if (value === undefined) this.#stats.misses += 1;
+    else this.#stats.hits += 1;
+    return value;
+  }
+
+  /**
+   * Reads `key` on the tracking connection and keeps the answer when `keep` says so (a missing
+   * or unreadable record is not worth keeping). Values kept must not be mutated by callers.
+   */
+  async load<T>(
+    key: string,
+    fetch: (client: TrackingClient) => Promise<T>,
+    keep: (value: T) => boolean,
+  ): Promise<T> {
+    const epoch = this.#epoch;
+    this.#inflight.set(key, (this.#inflight.get(key) ?? 0) + 1);
+    let value: T;
+    try {
+      value = await fetch(this.client);
+      this.#heardAt = performance.now();
+      if (epoch === this.#epoch && !this.#spoiled.has(key) && keep(value)) {
+        if (this.#values.size >= this.#max && !this.#values.has(key)) {
+          this.#values.delete(this.#values.keys().next().value as string);
+        }
+        this.#values.set(key, value);
+      }
+    } finally {
+      const left = (this.#inflight.get(key) ?? 1) - 1;
+      if (left > 0) this.#inflight.set(key, left);
+      else {
+        this.#inflight.delete(key);
+        this.#spoiled.delete(key);
+      }
+    }
+    return value;
+  }
+
+  /** Drops what is known of `key`, including a read of it on the way. */
+  forget(key: string): void {
+    this.#values.delete(key);
+    if (this.#inflight.has(key)) this.#spoiled.add(key);
+  }
+
+  /**
+   * Resolves once every change Redis made before this call has reached the cache: a PING on
+   * the tracking connection is answered after the invalidations queued ahead of it.
+   */
+  async sync(): Promise<void> {
+    await this.client.ping();
+    this.#heardAt = performance.now();
+  }
+
+  stats(): TrackedReadsStats {
+    return { ...this.#stats, size: this.#values.size };
+  }
+
+  /** Stops the heartbeat; the caller closes the client. */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#reset();
+  }
+
+  #live(): boolean {
+    return this.client.isReady && performance.now() - this.#heardAt < this.#staleMs;
+  }
+
+  #reset(): void {
+    this.#epoch += 1;
+    this.#stats.resets += 1;
+    this.#values.clear();
+    for (const key of this.#inflight.keys()) this.#spoiled.add(key);
+  }
+
+  #heartbeat(): void {
+    if (this.#pinging || !this.client.isReady) return;
+    this.#pinging = true;
+    this.client.ping().then(
+      () => {
+        this.#heardAt = performance.now();
+        this.#pinging = false;
+      },
+      () => {
+        this.#pinging = false;
+      },
+    );
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Validation answered from memory under Redis's change reports (sessions/tracked-reads.ts), as
+ * `warden serve` runs it, over real HTTP on loopback: no Redis command for a known session, yet
+ * a revocation or a disable made elsewhere shows on the very next request, a cut connection
+ * forgets everything, and a silent Redis is not trusted past DEFAULT_STALE_MS.
+ */
+import { createClient } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/database.js';
+import { createTrackingClient } from '../../src/runtime.js';
+import { RedisSessionStore } from '../../src/sessions/redis-store.js';
+import { sessionIdOf } from '../../src/sessions/tokens.js';
+import { DEFAULT_STALE_MS, TrackedReads } from '../../src/sessions/tracked-reads.js';
+import { UserRepo } from '../../src/users/user-repo.js';
+import { redisUserVersions } from '../../src/users/user-versions.js';
+import { sleep, startWarden, type Warden } from '../faults/harness.js';
+import { type OwnRedis, redisServerAvailable, startOwnRedis } from '../support/redis-server.js';
+import { servicesRequired } from '../support/services.js';
+
+describe.skipIf(!redisServerAvailable() && !servicesRequired())('tracked reads', () => {
+  let own: OwnRedis;
+  let w: Warden;
+  let base: string;
+  // "Another instance": a client and a store of its own on the same Redis, nothing in memory.
+  let other: ReturnType<typeof createClient>;
+  let otherStore: RedisSessionStore;
+  let n = 0;
+
+  beforeAll(async () => {
+    own = await startOwnRedis();
+    w = await startWarden({ env: { REDIS_URL: own.url } });
+    base = await w.app.listen({ host: '127.0.0.1', port: 0 });
+    other = createClient({ url: own.url });
+    other.on('error', () => {});
+    await other.connect();
+    otherStore = new RedisSessionStore({
+      client: other,
+      resolveUserIds: async () => [],
+      retentionMs: w.config.retentionMs,
+    });
+  }, 30_000);
+
+  afterAll(async () => {
+    own?.resume();
+    if (other?.isOpen) other.destroy();
+    await w?.close();
+    await own?.stop();
+  });
+
+  /** A new user, signed in; returns the session cookie and the session id. */
+  async function signedIn(): Promise<{ cookie: string; id: string; userId: number }> {
+    const email = `p${n++}@example.test`;
+    const userId = await w.createUser(email);
+    const c = w.client();
+    await c.login(email);
+    const token = c.cookies.get('warden_session');
+    expect(token).toBeDefined();
+    return { cookie: `warden_session=${token}`, id: sessionIdOf(token!), userId };
+  }
+
+  const whoami = (cookie: string) =>
+    fetch(`${base}/api/auth/session`, { headers: { cookie } }).then(async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    });
+
+  it('should validate a known session without sending Redis a command', async () => {
+    const { cookie } = await signedIn();
+    expect(await whoami(cookie)).toBe(200);
+    await sleep(50);
+    const before = await other.info('commandstats');
+    const hitsBefore = w.runtime.trackedReads!.stats().hits;
+    for (let i = 0; i < 50; i++) expect(await whoami(cookie)).toBe(200);
+    const after = await other.info('commandstats');
+    const calls = (text: string, cmd: string) =>
+      Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(text)?.[1] ?? 0);
+    // Heartbeat PINGs go on; no session or counter read does.
+    expect(calls(after, 'hgetall') - calls(before, 'hgetall')).toBe(0);
+    expect(calls(after, 'get') - calls(before, 'get')).toBe(0);
+    expect(w.runtime.trackedReads!.stats().hits - hitsBefore).toBeGreaterThanOrEqual(100);
+  });
+
+  it('should refuse a session revoked by another instance on the very next request', async () => {
+    for (let round = 0; round < 40; round++) {
+      const { cookie, id } = await signedIn();
+      expect(await whoami(cookie)).toBe(200);
+      expect(await whoami(cookie)).toBe(200);
+      expect(await otherStore.delete(id)).toBe('deleted');
+      expect(await whoami(cookie), `round ${round}`).toBe(401);
+    }
+  });
+
+  it('should refuse a user disabled by another process on the very next request', async () => {
+    const database = openDatabase(w.config.database);
+    try {
+      // As `warden` commands change users: their own repo, raising the shared counter.
+      const repo = new UserRepo(database.db, database.dialect);
+      repo.useVersions(redisUserVersions(other, 'warden:'));
+      for (let round = 0; round < 5; round++) {
+        const { cookie, userId } = await signedIn();
+        expect(await whoami(cookie)).toBe(200);
+        expect(await whoami(cookie)).toBe(200);
+        await repo.setStatus(userId, 'disabled', null, Date.now());
+        expect(await whoami(cookie), `round ${round}`).toBe(401);
+      }
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('should forget everything when its connection is cut, and still see what changed meanwhile', async () => {
+    const { cookie, id } = await signedIn();
+    expect(await whoami(cookie)).toBe(200);
+    expect(await whoami(cookie)).toBe(200);
+    const resets = w.runtime.trackedReads!.stats().resets;
+    // The tracking connection is the one whose CLIENT LIST flags carry `t`.
+    const list = await other.clientList();
+    const tracking = list.filter((c) => c.flags.includes('t'));
+    expect(tracking).toHaveLength(1);
+    await other.clientKill({ filter: 'ID', id: Number(tracking[0]!.id) });
+    // Changes made while it is away reach no invalidation; the emptied cache reads them.
+    expect(await otherStore.delete(id)).toBe('deleted');
+    expect(await whoami(cookie)).toBe(401);
+    expect(w.runtime.trackedReads!.stats().resets).toBeGreaterThan(resets);
+  });
+
+  it('should stop answering from memory once a paused Redis has been silent for the bound', async () => {
+    const { cookie } = await signedIn();
+    expect(await whoami(cookie)).toBe(200);
+    expect(await whoami(cookie)).toBe(200);
+    own.pause();
+    try {
+      await sleep(DEFAULT_STALE_MS + 150);
+      expect(await whoami(cookie)).toBe(503);
+    } finally {
+      own.resume();
+    }
+    await sleep(300);
+    expect(await whoami(cookie)).toBe(200);
+  });
+});
+
+describe.skipIf(!redisServerAvailable() && !servicesRequired())('TrackedReads', () => {
+  let own: OwnRedis;
+  let client: ReturnType<typeof createTrackingClient>;
+  let writer: ReturnType<typeof createClient>;
+
+  beforeAll(async () => {
+    own = await startOwnRedis();
+    client = createTrackingClient(own.url);
+    writer = createClient({ url: own.url });
+    writer.on('error', () => {});
+    await writer.connect();
+  });
+
+  afterAll(async () => {
+    if (client?.isOpen) client.destroy();
+    if (writer?.isOpen) writer.destroy();
+    await own?.stop();
+  });
+
+  const read = (t: TrackedReads, key: string) =>
+    t.load(
+      key,
+      (c) => c.get(key),
+      (v) => v !== null,
+    );
+
+  it('should not keep a read whose key changed while its reply was on the way', async () => {
+    const t = new TrackedReads(client);
+    await client.connect();
+    try {
+      await writer.set('k:race', 'old');
+      const pending = read(t, 'k:race');
+      // As an invalidation parsed behind the reply, before the reply's promise resolves.
+      t.forget('k:race');
+      expect(await pending).toBe('old');
+      expect(t.peek('k:race')).toBeUndefined();
+      // The next read is kept, and a write elsewhere drops it.
+      expect(await read(t, 'k:race')).toBe('old');
+      expect(t.peek('k:race')).toBe('old');
+      await writer.set('k:race', 'new');
+      await t.sync();
+      expect(t.peek('k:race')).toBeUndefined();
+      expect(await read(t, 'k:race')).toBe('new');
+    } finally {
+      t.close();
+    }
+  });
+
+  it('should keep at most maxEntries values, dropping the oldest', async () => {
+    const t = new TrackedReads(client, { maxEntries: 3 });
+    try {
+      for (const k of ['a', 'b', 'c', 'd']) {
+        await writer.set(`k:${k}`, k);
+        await read(t, `k:${k}`);
+      }
+      expect(t.stats().size).toBe(3);
+      expect(t.peek('k:a')).toBeUndefined();
+      expect(t.peek('k:d')).toBe('d');
+    } finally {
+      t.close();
+    }
+  });
+});
