@@ -142,7 +142,13 @@ export async function openRuntime(
           logger.warn({ event: 'store_partial_failure', err }, 'bulk delete stopped part-way'),
       });
     } else {
-      store = new SqlSessionStore(database.db, database.dialect);
+      // Sessions read for validation stay in memory until this store writes them or another
+      // process commits to the file (PRAGMA data_version moves).
+      const memory =
+        options.trackReads && config.sessionCacheMax > 0 && database.dataVersion
+          ? { dataVersion: database.dataVersion, maxEntries: config.sessionCacheMax }
+          : undefined;
+      store = new SqlSessionStore(database.db, database.dialect, { memory });
     }
 
     // Deadlines follow the store's clock, as the server's do, so a cleanup run from a

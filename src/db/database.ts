@@ -29,6 +29,11 @@ export interface Database {
    * validation may keep user rows in memory without Redis.
    */
   readonly userVersions?: UserVersions;
+  /**
+   * SQLite only: `PRAGMA data_version`, read at most once per event-loop turn. It changes when
+   * another connection commits (another process); this connection's own commits leave it.
+   */
+  readonly dataVersion?: () => number;
   close(): Promise<void>;
 }
 
@@ -101,9 +106,11 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
       : undefined;
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: keepStatements(sqlite) }) });
   const opened = wrap(db, 'sqlite');
+  const dataVersion = dataVersionOf(sqlite);
   return {
     ...opened,
-    userVersions: sqliteUserVersions(sqlite),
+    dataVersion,
+    userVersions: sqliteUserVersions(dataVersion),
     async close() {
       await stop?.();
       await opened.close();
@@ -177,14 +184,35 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): () => Promise
  * every repo on the connection. Any commit elsewhere counts, not only user changes: a cache miss
  * then, never a stale row.
  */
-function sqliteUserVersions(sqlite: SQLite.Database): UserVersions {
-  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
+function sqliteUserVersions(dataVersion: () => number): UserVersions {
   let own = 0;
+  const peek = () => `${dataVersion()}.${own}`;
   return {
-    read: async () => `${dataVersion.get() as number}.${own}`,
+    read: async () => peek(),
+    peek,
     bump: async () => {
       own += 1;
     },
+  };
+}
+
+/**
+ * The pragma costs a read transaction (a few microseconds), and validation asks for it twice
+ * (sessions and users). Once per turn is enough: a request handled in this turn arrived before
+ * it began, so a commit it must see ended before the first read of the turn.
+ */
+function dataVersionOf(sqlite: SQLite.Database): () => number {
+  const statement = sqlite.prepare('PRAGMA data_version').pluck();
+  let memo: number | undefined;
+  const clear = () => {
+    memo = undefined;
+  };
+  return () => {
+    if (memo === undefined) {
+      memo = statement.get() as number;
+      setImmediate(clear);
+    }
+    return memo;
   };
 }
 

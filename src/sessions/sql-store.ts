@@ -13,6 +13,7 @@ import {
 import type { Dialect } from '../db/database.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
 import { emailCondition } from '../users/email-filter.js';
+import { ReadCache, type ReadCacheStats } from './read-cache.js';
 import {
   type CreateOptions,
   type DeleteOutcome,
@@ -108,6 +109,20 @@ const NUMBER_COLUMNS = [
   'expires_at',
 ] as const;
 
+interface SqliteMemory {
+  cache: ReadCache;
+  dataVersion: () => number;
+  /** The data_version the memory was last checked against. */
+  seen: number;
+}
+
+/** A session read is worth keeping when it was there and readable; it is then shared, so frozen. */
+function keepIfRead(value: SessionRecord | null): boolean {
+  if (value === null) return false;
+  Object.freeze(value);
+  return true;
+}
+
 export class SqlSessionStore implements SessionStore {
   readonly kind = 'sql';
   readonly bulkChunk: number;
@@ -116,15 +131,36 @@ export class SqlSessionStore implements SessionStore {
 
   readonly #userSetLimit: number;
   readonly #countsRunning = new Map<number, Promise<{ active: number; expired: number }>>();
+  readonly #memory: SqliteMemory | undefined;
+  /** Present with `memory` only, so validation does not look for what cannot be there. */
+  readonly peek?: (id: string) => SessionRecord | undefined;
 
   /**
    * `userSetLimit`: how many users a user filter may match and still be answered through
-   * their ids (see #plan); the contract tests lower it to cover both ways.
+   * their ids (see #plan); the contract tests lower it to cover both ways. `memory` (SQLite,
+   * the server's one connection): keep sessions read by `get` until this store writes them or
+   * another process commits (`PRAGMA data_version` moves), and answer `peek` from them.
    */
-  constructor(db: Kysely<DB>, dialect: Dialect, options: { userSetLimit?: number } = {}) {
+  constructor(
+    db: Kysely<DB>,
+    dialect: Dialect,
+    options: {
+      userSetLimit?: number;
+      memory?: { dataVersion: () => number; maxEntries: number };
+    } = {},
+  ) {
     this.#db = db;
     this.#dialect = dialect;
     this.#userSetLimit = options.userSetLimit ?? USER_SET_LIMIT;
+    if (options.memory) {
+      const memory: SqliteMemory = {
+        cache: new ReadCache(options.memory.maxEntries),
+        dataVersion: options.memory.dataVersion,
+        seen: options.memory.dataVersion(),
+      };
+      this.#memory = memory;
+      this.peek = (id) => (this.#current(memory) ? memory.cache.peek(id) : undefined);
+    }
     // On SQLite a revocation of 1,000 in chunks of 50 was 20 commits, each writing its pages.
     this.bulkChunk = dialect === 'sqlite' ? ID_CHUNK : WIRE_BULK_CHUNK;
   }
@@ -165,6 +201,35 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | null> {
+    const memory = this.#memory;
+    if (!memory) return this.#read(id);
+    this.#current(memory);
+    return memory.cache.load(id, () => this.#read(id), keepIfRead);
+  }
+
+  /** What the memory of `get` did (undefined without one). */
+  memoryStats(): ReadCacheStats | undefined {
+    return this.#memory?.cache.stats();
+  }
+
+  /** False (and the memory emptied) when another process committed since it was last asked. */
+  #current(memory: SqliteMemory): boolean {
+    const version = memory.dataVersion();
+    if (version === memory.seen) return true;
+    memory.seen = version;
+    memory.cache.reset();
+    return false;
+  }
+
+  /**
+   * Forgets sessions this store is about to change, and again once it has: a peek between the
+   * statement and its promise settling must not answer with the row as it was.
+   */
+  #forget(ids: Iterable<string>): void {
+    if (this.#memory) for (const id of ids) this.#memory.cache.forget(id);
+  }
+
+  async #read(id: string): Promise<SessionRecord | null> {
     const row = await this.#db
       .selectFrom('sessions')
       .selectAll()
@@ -175,6 +240,7 @@ export class SqlSessionStore implements SessionStore {
 
   async touch(id: string, lastSeenAt: number, idleExpiresAt: number): Promise<boolean> {
     // An UPDATE of a deleted row changes nothing, so a touch cannot revive a session.
+    this.#forget([id]);
     const result = await this.#db
       .updateTable('sessions')
       .set((eb) => ({
@@ -184,11 +250,14 @@ export class SqlSessionStore implements SessionStore {
       }))
       .where('id', '=', id)
       .executeTakeFirst();
+    this.#forget([id]);
     return Number(result.numUpdatedRows) > 0;
   }
 
   async delete(id: string): Promise<DeleteOutcome> {
+    this.#forget([id]);
     const result = await this.#db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();
+    this.#forget([id]);
     return Number(result.numDeletedRows) > 0 ? 'deleted' : 'not_found';
   }
 
@@ -199,12 +268,14 @@ export class SqlSessionStore implements SessionStore {
     const outcomes = new Map<string, DeleteOutcome>();
     for (let i = 0; i < unique.length; i += ID_CHUNK) {
       const chunk = unique.slice(i, i + ID_CHUNK);
+      this.#forget(chunk);
       const deleted = await this.#db
         .deleteFrom('sessions')
         .where('id', 'in', chunk)
         .returning('id')
         .execute();
       const gone = new Set(deleted.map((r) => r.id));
+      this.#forget(chunk);
       for (const id of chunk) outcomes.set(id, gone.has(id) ? 'deleted' : 'not_found');
     }
     return outcomes;
@@ -237,9 +308,11 @@ export class SqlSessionStore implements SessionStore {
     for (let i = 0; i < unique.length; i += ID_CHUNK) {
       await this.#letOthersIn();
       const chunk = unique.slice(i, i + ID_CHUNK);
+      this.#forget(chunk);
       let query = this.#db.deleteFrom('sessions').where('id', 'in', chunk);
       if (owner !== null) query = query.where('user_id', '=', owner);
       const rows = await query.returningAll().execute();
+      this.#forget(chunk);
       const gone = new Map(rows.map((r) => [r.id, toRecord(r) ?? ('unreadable' as const)]));
       for (const id of chunk) outcomes.set(id, gone.get(id) ?? 'not_found');
     }
@@ -265,6 +338,7 @@ export class SqlSessionStore implements SessionStore {
       )
       .returningAll()
       .execute();
+    this.#forget(rows.map((r) => r.id));
     rows.sort((a, b) => Number(a.expires_at) - Number(b.expires_at));
     return { sessions: readable(rows), done: rows.length < limit };
   }
@@ -485,6 +559,7 @@ export class SqlSessionStore implements SessionStore {
       .deleteFrom('sessions')
       .where('user_id', 'not in', (eb) => eb.selectFrom('users').select('users.id'))
       .executeTakeFirst();
+    this.#memory?.cache.reset();
     return { orphan_sessions: Number(result.numDeletedRows) };
   }
 
@@ -509,6 +584,7 @@ export class SqlSessionStore implements SessionStore {
         ),
       )
       .executeTakeFirst();
+    this.#memory?.cache.reset();
     return orphans.orphan_sessions + Number(result.numDeletedRows);
   }
 

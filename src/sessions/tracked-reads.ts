@@ -14,23 +14,38 @@
  *   starts afresh on a new connection and invalidations sent to the old one are lost;
  * - nothing is served from memory once the connection has been silent for `staleMs` (a paused
  *   Redis sends no invalidations either); a heartbeat PING keeps an idle connection heard;
- * - a read whose key is invalidated while its reply is on the way is not kept: the parser hands
- *   over the reply and then the invalidation behind it before the reply's promise resolves.
+ * - a read whose key is invalidated while its reply is on the way is not kept (ReadCache): the
+ *   parser hands over the reply and then the invalidation behind it before the reply's promise
+ *   resolves.
  *
  * Another instance's revocation reaches this one as the invalidation Redis writes in the same
  * event-loop turn as the revoker's reply, so it is in this process's socket before any request
  * that follows the revocation can arrive. This process's own writes also forget the key at once.
  */
 
+import { ReadCache, type ReadCacheStats } from './read-cache.js';
+
+/** How long a fence waits for its PING before the revocation is reported anyway. */
+const FENCE_WAIT_MS = 20;
+
 /**
  * Returns once the invalidations of a write just made have left Redis for every instance that
- * keeps the keys in memory (tracked-reads.ts): Redis writes them out at the end of the event-
- * loop turn that ran the write, before it reads the next command, so one more round trip
- * after a revocation is enough for them to be in those instances' sockets before this one
- * answers and anyone can send the next request. About 0.1 ms, on revocations only.
+ * keeps the keys in memory (tracked-reads.ts). Redis sends them in the same pass over its
+ * clients as the write's reply, but may write the reply first; a PING answered afterwards proves
+ * that pass ended, so they are in those instances' sockets before this one answers and anyone
+ * can send the next request. About 0.1 ms, on revocations and user changes only. A PING that
+ * fails or takes longer than FENCE_WAIT_MS (Redis paused or gone right after the write) does
+ * not fail the write: its pass had begun, and a confirmed revocation must be reported as one.
  */
 export async function invalidationFence(client: { ping(): Promise<unknown> }): Promise<void> {
-  await client.ping();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    client.ping().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, FENCE_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 /** The slice of a node-redis v5 RESP3 client with `emitInvalidate: true` this uses. */
@@ -57,41 +72,31 @@ export interface TrackedReadsOptions {
   heartbeatMs?: number;
 }
 
-/** What the cache did since it started, for /metrics. */
-export interface TrackedReadsStats {
-  hits: number;
-  misses: number;
+/** What the cache did since it started. */
+export interface TrackedReadsStats extends ReadCacheStats {
   invalidations: number;
-  resets: number;
-  size: number;
 }
 
 export class TrackedReads {
   readonly client: TrackingClient;
-  readonly #max: number;
+  readonly #cache: ReadCache;
   readonly #staleMs: number;
-  readonly #values = new Map<string, unknown>();
-  /** Keys with reads on the way, and how many. */
-  readonly #inflight = new Map<string, number>();
-  /** Keys invalidated while a read of theirs was on the way: that read's answer is not kept. */
-  readonly #spoiled = new Set<string>();
-  #epoch = 0;
   #heardAt = Number.NEGATIVE_INFINITY;
   #pinging = false;
+  #invalidations = 0;
   readonly #timer: NodeJS.Timeout;
-  readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0 };
 
   constructor(client: TrackingClient, options: TrackedReadsOptions = {}) {
     this.client = client;
-    this.#max = options.maxEntries ?? 100_000;
+    this.#cache = new ReadCache(options.maxEntries ?? 100_000);
     this.#staleMs = options.staleMs ?? DEFAULT_STALE_MS;
     client.on('invalidate', (key) => {
-      this.#stats.invalidations += 1;
-      if (key === null) this.#reset();
-      else this.forget(typeof key === 'string' ? key : key.toString('latin1'));
+      this.#invalidations += 1;
+      if (key === null) this.#cache.reset();
+      else this.#cache.forget(typeof key === 'string' ? key : key.toString('latin1'));
     });
     for (const event of ['error', 'end', 'reconnecting', 'connect', 'ready'] as const) {
-      client.on(event, () => this.#reset());
+      client.on(event, () => this.#cache.reset());
     }
     this.#timer = setInterval(() => this.#heartbeat(), options.heartbeatMs ?? 100);
     this.#timer.unref();
@@ -99,49 +104,35 @@ export class TrackedReads {
 
   /** The value read for `key` if Redis has not changed it since; undefined when not known. */
   peek<T>(key: string): T | undefined {
-    if (this.#values.size === 0 || !this.#live()) return undefined;
-    const value = this.#values.get(key) as T | undefined;
-    if (value === undefined) this.#stats.misses += 1;
-    else this.#stats.hits += 1;
-    return value;
+    if (!this.client.isReady || performance.now() - this.#heardAt >= this.#staleMs) {
+      return undefined;
+    }
+    return this.#cache.peek<T>(key);
   }
 
   /**
    * Reads `key` on the tracking connection and keeps the answer when `keep` says so (a missing
    * or unreadable record is not worth keeping). Values kept must not be mutated by callers.
    */
-  async load<T>(
+  load<T>(
     key: string,
     fetch: (client: TrackingClient) => Promise<T>,
     keep: (value: T) => boolean,
   ): Promise<T> {
-    const epoch = this.#epoch;
-    this.#inflight.set(key, (this.#inflight.get(key) ?? 0) + 1);
-    let value: T;
-    try {
-      value = await fetch(this.client);
-      this.#heardAt = performance.now();
-      if (epoch === this.#epoch && !this.#spoiled.has(key) && keep(value)) {
-        if (this.#values.size >= this.#max && !this.#values.has(key)) {
-          this.#values.delete(this.#values.keys().next().value as string);
-        }
-        this.#values.set(key, value);
-      }
-    } finally {
-      const left = (this.#inflight.get(key) ?? 1) - 1;
-      if (left > 0) this.#inflight.set(key, left);
-      else {
-        this.#inflight.delete(key);
-        this.#spoiled.delete(key);
-      }
-    }
-    return value;
+    return this.#cache.load(
+      key,
+      async () => {
+        const value = await fetch(this.client);
+        this.#heardAt = performance.now();
+        return value;
+      },
+      keep,
+    );
   }
 
   /** Drops what is known of `key`, including a read of it on the way. */
   forget(key: string): void {
-    this.#values.delete(key);
-    if (this.#inflight.has(key)) this.#spoiled.add(key);
+    this.#cache.forget(key);
   }
 
   /**
@@ -154,24 +145,13 @@ export class TrackedReads {
   }
 
   stats(): TrackedReadsStats {
-    return { ...this.#stats, size: this.#values.size };
+    return { ...this.#cache.stats(), invalidations: this.#invalidations };
   }
 
   /** Stops the heartbeat; the caller closes the client. */
   close(): void {
     clearInterval(this.#timer);
-    this.#reset();
-  }
-
-  #live(): boolean {
-    return this.client.isReady && performance.now() - this.#heardAt < this.#staleMs;
-  }
-
-  #reset(): void {
-    this.#epoch += 1;
-    this.#stats.resets += 1;
-    this.#values.clear();
-    for (const key of this.#inflight.keys()) this.#spoiled.add(key);
+    this.#cache.reset();
   }
 
   #heartbeat(): void {

@@ -4,11 +4,13 @@
  * a revocation or a disable made elsewhere shows on the very next request, a cut connection
  * forgets everything, and a silent Redis is not trusted past DEFAULT_STALE_MS.
  */
+import SQLite from 'better-sqlite3';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
 import { createTrackingClient } from '../../src/runtime.js';
 import { RedisSessionStore } from '../../src/sessions/redis-store.js';
+import type { SqlSessionStore } from '../../src/sessions/sql-store.js';
 import { sessionIdOf } from '../../src/sessions/tokens.js';
 import { DEFAULT_STALE_MS, TrackedReads } from '../../src/sessions/tracked-reads.js';
 import { UserRepo } from '../../src/users/user-repo.js';
@@ -137,6 +139,75 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())('tracked reads',
     }
     await sleep(300);
     expect(await whoami(cookie)).toBe(200);
+  });
+});
+
+describe('sessions kept in memory on SQLite', () => {
+  let w: Warden;
+  let base: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    w = await startWarden();
+    base = await w.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  async function signedIn(): Promise<{ cookie: string; id: string; userId: number }> {
+    const email = `q${n++}@example.test`;
+    const userId = await w.createUser(email);
+    const c = w.client();
+    await c.login(email);
+    const token = c.cookies.get('warden_session')!;
+    return { cookie: `warden_session=${token}`, id: sessionIdOf(token), userId };
+  }
+
+  const whoami = (cookie: string) =>
+    fetch(`${base}/api/auth/session`, { headers: { cookie } }).then(async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    });
+
+  const memory = () => (w.runtime.store as SqlSessionStore).memoryStats()!;
+
+  it('should answer a known session from memory', async () => {
+    const { cookie } = await signedIn();
+    expect(await whoami(cookie)).toBe(200);
+    const hits = memory().hits;
+    for (let i = 0; i < 20; i++) expect(await whoami(cookie)).toBe(200);
+    expect(memory().hits - hits).toBe(20);
+  });
+
+  it('should refuse a session another process deleted, and a user it disabled, on the next request', async () => {
+    // As `warden sessions revoke` and `warden users` do it: a connection of their own.
+    const other = new SQLite(w.config.database.kind === 'sqlite' ? w.config.database.file : '');
+    try {
+      for (let round = 0; round < 10; round++) {
+        const { cookie, id, userId } = await signedIn();
+        expect(await whoami(cookie)).toBe(200);
+        expect(await whoami(cookie)).toBe(200);
+        if (round % 2 === 0) other.prepare('delete from sessions where id = ?').run(id);
+        else other.prepare("update users set status = 'disabled' where id = ?").run(userId);
+        expect(await whoami(cookie), `round ${round}`).toBe(401);
+      }
+    } finally {
+      other.close();
+    }
+  });
+
+  it('should refuse a session revoked through this server on the next request', async () => {
+    await w.createUser('root@example.test', 'superuser');
+    const admin = w.client();
+    await admin.login('root@example.test');
+    const { cookie, id } = await signedIn();
+    expect(await whoami(cookie)).toBe(200);
+    expect(await whoami(cookie)).toBe(200);
+    const res = await admin.postJson('/admin/sessions/bulk-revoke', { ids: [id] });
+    expect(res.statusCode).toBe(200);
+    expect(await whoami(cookie)).toBe(401);
   });
 });
 

@@ -102,6 +102,9 @@ describe('user changes on SQLite without Redis show on the next request', () => 
     } finally {
       other.close();
     }
+    // The server reads data_version once per event-loop turn; a request from outside arrives in
+    // a later turn than the commit it follows, inject() in the same one unless it waits.
+    await new Promise((resolve) => setImmediate(resolve));
     expect((await me.get('/api/auth/session', 'json')).statusCode).toBe(401);
   });
 

@@ -94,7 +94,7 @@ export async function makeApp(
     wrapStore?: (store: SessionStore) => SessionStore;
     /** Log lines go here (JSON, one per line) instead of nowhere. */
     logStream?: NodeJS.WritableStream;
-    /** Redis kind: keep validation's reads in memory as `warden serve` does. @default true */
+    /** Keep validation's reads in memory as `warden serve` does (Redis, SQLite). @default true */
     trackReads?: boolean;
   } = {},
 ): Promise<TestApp> {
@@ -117,7 +117,13 @@ export async function makeApp(
       ...opts.env,
     });
     database = openDatabase(config.database);
-    store = new SqlSessionStore(database.db, database.dialect);
+    // As `warden serve` has it: sessions read for validation kept until written or committed
+    // to by another connection.
+    const memory =
+      opts.trackReads !== false && database.dataVersion
+        ? { dataVersion: database.dataVersion, maxEntries: 100_000 }
+        : undefined;
+    store = new SqlSessionStore(database.db, database.dialect, { memory });
   } else {
     const dbName = `warden_test_${randomBytes(6).toString('hex')}`;
     const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });

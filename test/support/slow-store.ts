@@ -18,6 +18,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function slowStore(inner: SessionStore, latency: Latency): SessionStore {
   return new Proxy(inner, {
     get(target, prop, receiver) {
+      // A slow store keeps nothing in memory: every validation goes through its delays.
+      if (prop === 'peek') return undefined;
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
       return async (...args: unknown[]) => {
