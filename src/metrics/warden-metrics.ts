@@ -89,6 +89,17 @@ export class WardenMetrics {
       counts = null;
     }
     const { state, since } = store.breaker;
+    const memory = store.memoryStats?.();
+    // Read at scrape time from the cache's own running totals, so exposed as counters anew.
+    const memoryReads = new Counter(
+      'warden_session_cache_reads_total',
+      'Validations that looked for their session in memory, by result (hit or miss).',
+      ['result'],
+    );
+    if (memory) {
+      memoryReads.inc({ result: 'hit' }, memory.hits);
+      memoryReads.inc({ result: 'miss' }, memory.misses);
+    }
 
     const scrape = [
       new Gauge(
@@ -108,6 +119,12 @@ export class WardenMetrics {
         'warden_store_circuit_state',
         "The session store breaker's state: 1 for the current one.",
         () => BREAKER_STATES.map((s) => ({ labels: { state: s }, value: s === state ? 1 : 0 })),
+      ),
+      memoryReads,
+      new Gauge(
+        'warden_session_cache_entries',
+        'Sessions kept in memory for validation (SESSION_CACHE_MAX at most).',
+        () => (memory ? [{ value: memory.size }] : []),
       ),
       new Gauge(
         'warden_store_circuit_changed_timestamp_seconds',

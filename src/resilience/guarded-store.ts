@@ -140,6 +140,7 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     ...(inner.peek
       ? { peek: (id: string) => (status.state === 'closed' ? inner.peek!(id) : undefined) }
       : {}),
+    memoryStats: () => inner.memoryStats?.(),
     touch: (id, at, idle) => call('touch', () => inner.touch(id, at, idle)),
     delete: (id) => call('delete', () => inner.delete(id)),
     deleteMany: (ids) => call('deleteMany', () => inner.deleteMany(ids)),

@@ -32,6 +32,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ROLES, type Role } from '../db/schema.js';
+import type { ReadCacheStats } from './read-cache.js';
 import {
   type CreateOptions,
   type DeleteOutcome,
@@ -963,6 +964,10 @@ export class RedisSessionStore implements SessionStore {
       : await this.#fetch(id);
     if (found === 'corrupt') await this.#quarantine([{ id, score: 0 }]);
     return typeof found === 'object' ? found : null;
+  }
+
+  memoryStats(): ReadCacheStats | undefined {
+    return this.#tracked?.stats();
   }
 
   /** The session as last read, when Redis has reported no change to it since (see get). */

@@ -5,6 +5,7 @@
  */
 
 import type { Role } from '../db/schema.js';
+import type { ReadCacheStats } from './read-cache.js';
 
 /** One session as stored. Times are epoch milliseconds; `id` is the token's SHA-256. */
 export interface SessionRecord {
@@ -189,6 +190,8 @@ export interface SessionStore {
    * missing session is for `get` to say. The record is shared: do not mutate it.
    */
   peek?(id: string): SessionRecord | undefined;
+  /** What the memory behind `peek` did since start (for /metrics); undefined without one. */
+  memoryStats?(): ReadCacheStats | undefined;
 
   /**
    * Slides a session: sets `lastSeenAt` and `idleExpiresAt`, only if the session still

@@ -179,6 +179,12 @@ describe('sessions kept in memory on SQLite', () => {
     const hits = memory().hits;
     for (let i = 0; i < 20; i++) expect(await whoami(cookie)).toBe(200);
     expect(memory().hits - hits).toBe(20);
+
+    // What an operator sees of it.
+    const metrics = (await w.app.inject({ url: '/metrics' })).body;
+    const hitsShown = /^warden_session_cache_reads_total\{result="hit"\} (\d+)$/m.exec(metrics);
+    expect(Number(hitsShown?.[1])).toBe(memory().hits);
+    expect(metrics).toMatch(/^warden_session_cache_entries [1-9]\d*$/m);
   });
 
   it('should refuse a session another process deleted, and a user it disabled, on the next request', async () => {
