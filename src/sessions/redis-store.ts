@@ -959,7 +959,9 @@ export class RedisSessionStore implements SessionStore {
   /** The session, or null when it is missing or its hash cannot be read (then quarantined). */
   async get(id: string): Promise<SessionRecord | null> {
     const tracked = this.#tracked;
-    const found = tracked
+    // While the tracking connection is away (reconnecting, or a Redis without RESP3) the main
+    // connection answers, and nothing is kept.
+    const found = tracked?.ready
       ? await tracked.load(this.#sessionKey(id), (client) => this.#fetch(id, client), keepIfRead)
       : await this.#fetch(id);
     if (found === 'corrupt') await this.#quarantine([{ id, score: 0 }]);

@@ -102,6 +102,11 @@ export class TrackedReads {
     this.#timer.unref();
   }
 
+  /** Whether reads can go over the tracking connection now; else callers use their own. */
+  get ready(): boolean {
+    return this.client.isReady;
+  }
+
   /** The value read for `key` if Redis has not changed it since; undefined when not known. */
   peek<T>(key: string): T | undefined {
     if (!this.client.isReady || performance.now() - this.#heardAt >= this.#staleMs) {

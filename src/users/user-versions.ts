@@ -39,5 +39,10 @@ export function redisUserVersions(
     await invalidationFence(client);
   };
   if (!tracked) return { read: () => get(client), bump };
-  return { read: () => tracked.load(key, get, () => true), peek: () => tracked.peek(key), bump };
+  return {
+    // The main connection answers while the tracking one is away (see RedisSessionStore.get).
+    read: () => (tracked.ready ? tracked.load(key, get, () => true) : get(client)),
+    peek: () => tracked.peek(key),
+    bump,
+  };
 }

@@ -126,6 +126,22 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())('tracked reads',
     expect(w.runtime.trackedReads!.stats().resets).toBeGreaterThan(resets);
   });
 
+  it('should keep validating over the main connection while the tracking one is gone', async () => {
+    const { cookie, id } = await signedIn();
+    expect(await whoami(cookie)).toBe(200);
+    const tracking = w.runtime.trackedReads!.client as unknown as { destroy(): void };
+    tracking.destroy();
+    try {
+      for (let i = 0; i < 5; i++) expect(await whoami(cookie)).toBe(200);
+      expect(await otherStore.delete(id)).toBe('deleted');
+      expect(await whoami(cookie)).toBe(401);
+    } finally {
+      await (
+        w.runtime.trackedReads!.client as unknown as { connect(): Promise<unknown> }
+      ).connect();
+    }
+  });
+
   it('should stop answering from memory once a paused Redis has been silent for the bound', async () => {
     const { cookie } = await signedIn();
     expect(await whoami(cookie)).toBe(200);
