@@ -19,6 +19,23 @@ import { sleep, startWarden, type Warden } from '../faults/harness.js';
 import { type OwnRedis, redisServerAvailable, startOwnRedis } from '../support/redis-server.js';
 import { servicesRequired } from '../support/services.js';
 
+/** A new user, signed in; returns the session cookie, the session id and the user id. */
+async function signInNew(w: Warden, email: string) {
+  const userId = await w.createUser(email);
+  const c = w.client();
+  await c.login(email);
+  const token = c.cookies.get('warden_session');
+  expect(token).toBeDefined();
+  return { cookie: `warden_session=${token}`, id: sessionIdOf(token!), userId };
+}
+
+/** `GET /api/auth/session` over real HTTP, as a service of the user's would call it. */
+async function whoamiOver(base: string, cookie: string): Promise<number> {
+  const res = await fetch(`${base}/api/auth/session`, { headers: { cookie } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
 describe.skipIf(!redisServerAvailable() && !servicesRequired())('tracked reads', () => {
   let own: OwnRedis;
   let w: Warden;
@@ -49,22 +66,8 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())('tracked reads',
     await own?.stop();
   });
 
-  /** A new user, signed in; returns the session cookie and the session id. */
-  async function signedIn(): Promise<{ cookie: string; id: string; userId: number }> {
-    const email = `p${n++}@example.test`;
-    const userId = await w.createUser(email);
-    const c = w.client();
-    await c.login(email);
-    const token = c.cookies.get('warden_session');
-    expect(token).toBeDefined();
-    return { cookie: `warden_session=${token}`, id: sessionIdOf(token!), userId };
-  }
-
-  const whoami = (cookie: string) =>
-    fetch(`${base}/api/auth/session`, { headers: { cookie } }).then(async (r) => {
-      await r.arrayBuffer();
-      return r.status;
-    });
+  const signedIn = () => signInNew(w, `p${n++}@example.test`);
+  const whoami = (cookie: string) => whoamiOver(base, cookie);
 
   it('should validate a known session without sending Redis a command', async () => {
     const { cookie } = await signedIn();
@@ -172,20 +175,8 @@ describe('sessions kept in memory on SQLite', () => {
     await w?.close();
   });
 
-  async function signedIn(): Promise<{ cookie: string; id: string; userId: number }> {
-    const email = `q${n++}@example.test`;
-    const userId = await w.createUser(email);
-    const c = w.client();
-    await c.login(email);
-    const token = c.cookies.get('warden_session')!;
-    return { cookie: `warden_session=${token}`, id: sessionIdOf(token), userId };
-  }
-
-  const whoami = (cookie: string) =>
-    fetch(`${base}/api/auth/session`, { headers: { cookie } }).then(async (r) => {
-      await r.arrayBuffer();
-      return r.status;
-    });
+  const signedIn = () => signInNew(w, `q${n++}@example.test`);
+  const whoami = (cookie: string) => whoamiOver(base, cookie);
 
   const memory = () => (w.runtime.store as SqlSessionStore).memoryStats()!;
 
