@@ -92,34 +92,61 @@ export function withSessionFastPath(
         (req as Tagged)[PRE_AUTH] = { auth };
         return fastify(req, res);
       }
-      const { body, length } = answerOf(auth);
-      const headers = [...HEADERS, 'content-length', length];
-      if (overHttps(req, deps.trust)) headers.push('strict-transport-security', HSTS);
-      res.writeHead(200, headers);
-      res.end(body);
-      logAnswer(deps, req, auth.user.id, started);
+      respond(deps, req, res, auth, started);
     };
-    // Known in memory (tracked reads on Redis): answered in this turn, without a promise.
+    // Known in memory: answered in this turn, without a promise or a closure.
     const known = deps.sessions.authenticateFromMemory(token);
-    if (known !== undefined) return answer(known);
-    deps.sessions.authenticate(token).then(answer, (error: unknown) => {
-      (req as Tagged)[PRE_AUTH] = { error };
-      fastify(req, res);
-    });
+    if (known === undefined) {
+      deps.sessions.authenticate(token).then(answer, (error: unknown) => {
+        (req as Tagged)[PRE_AUTH] = { error };
+        fastify(req, res);
+      });
+    } else if (known) {
+      respond(deps, req, res, known, started);
+    } else {
+      answer(known);
+    }
   };
 }
 
-// The body for a session and user as last answered: both are the same objects for as long as
-// neither changes (records from memory are shared and frozen), so their JSON is too.
-const answers = new WeakMap<object, { user: object; body: string; length: string }>();
+function respond(
+  deps: FastPathDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  auth: Authenticated,
+  started: number,
+): void {
+  const { headers, body } = answerOf(auth, overHttps(req, deps.trust));
+  res.writeHead(200, headers);
+  res.end(body);
+  logAnswer(deps, req, auth.user.id, started);
+}
 
-function answerOf(auth: Authenticated): { body: string; length: string } {
-  const cached = answers.get(auth.session);
-  if (cached?.user === auth.user) return cached;
-  const body = JSON.stringify(whoAmI(auth));
-  const fresh = { user: auth.user, body, length: String(Buffer.byteLength(body)) };
-  if (Object.isFrozen(auth.session)) answers.set(auth.session, fresh);
-  return fresh;
+// The answer for a session and user as last given: both are the same objects for as long as
+// neither changes (records from memory are shared and frozen), so their JSON and headers are.
+interface Answer {
+  user: object;
+  body: string;
+  headers: string[];
+  /** The same headers with HSTS, for requests that came over HTTPS. */
+  secureHeaders: string[];
+}
+const answers = new WeakMap<object, Answer>();
+
+function answerOf(auth: Authenticated, https: boolean): { headers: string[]; body: string } {
+  let answer = answers.get(auth.session);
+  if (answer?.user !== auth.user) {
+    const body = JSON.stringify(whoAmI(auth));
+    const headers = [...HEADERS, 'content-length', String(Buffer.byteLength(body))];
+    answer = {
+      user: auth.user,
+      body,
+      headers,
+      secureHeaders: [...headers, 'strict-transport-security', HSTS],
+    };
+    if (Object.isFrozen(auth.session)) answers.set(auth.session, answer);
+  }
+  return { headers: https ? answer.secureHeaders : answer.headers, body: answer.body };
 }
 
 function logAnswer(deps: FastPathDeps, req: IncomingMessage, userId: number, started: number) {
