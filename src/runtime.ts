@@ -237,6 +237,9 @@ export function createTrackingClient(url: string) {
     url,
     RESP: 3,
     emitInvalidate: true,
+    // RESP3 would also turn on node-redis's handling of Redis Enterprise maintenance pushes:
+    // an extra handshake command Redis refuses, and nothing this connection needs.
+    maintNotifications: 'disabled',
     disableOfflineQueue: true,
     socket: { connectTimeout: REDIS_CONNECT_TIMEOUT_MS, reconnectStrategy: reconnectDelay },
   });
