@@ -32,13 +32,22 @@ export class ReadCache {
     this.#max = maxEntries;
   }
 
-  /** The value kept for `key`; undefined when none is. Values are shared: never mutate one. */
-  peek<T>(key: string): T | undefined {
-    if (this.#values.size === 0) return undefined;
+  /**
+   * The value kept for `key`; undefined when none is. Values are shared: never mutate one.
+   * `counted` (default): the look-up shows in the hits and misses, which count validations.
+   */
+  peek<T>(key: string, counted = true): T | undefined {
     const value = this.#values.get(key) as T | undefined;
-    if (value === undefined) this.#stats.misses += 1;
-    else this.#stats.hits += 1;
+    if (counted) {
+      if (value === undefined) this.#stats.misses += 1;
+      else this.#stats.hits += 1;
+    }
     return value;
+  }
+
+  /** A look-up that could not be made (the source cannot vouch for memory now) is a miss. */
+  missed(): void {
+    this.#stats.misses += 1;
   }
 
   /** Reads `key` with `fetch` and keeps the answer when `keep` says so and nothing intervened. */

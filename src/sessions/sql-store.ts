@@ -159,7 +159,11 @@ export class SqlSessionStore implements SessionStore {
         seen: options.memory.dataVersion(),
       };
       this.#memory = memory;
-      this.peek = (id) => (this.#current(memory) ? memory.cache.peek(id) : undefined);
+      this.peek = (id) => {
+        if (this.#current(memory)) return memory.cache.peek(id);
+        memory.cache.missed();
+        return undefined;
+      };
     }
     // On SQLite a revocation of 1,000 in chunks of 50 was 20 commits, each writing its pages.
     this.bulkChunk = dialect === 'sqlite' ? ID_CHUNK : WIRE_BULK_CHUNK;

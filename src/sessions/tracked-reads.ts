@@ -108,11 +108,12 @@ export class TrackedReads {
   }
 
   /** The value read for `key` if Redis has not changed it since; undefined when not known. */
-  peek<T>(key: string): T | undefined {
+  peek<T>(key: string, counted = true): T | undefined {
     if (!this.client.isReady || performance.now() - this.#heardAt >= this.#staleMs) {
+      if (counted) this.#cache.missed();
       return undefined;
     }
-    return this.#cache.peek<T>(key);
+    return this.#cache.peek<T>(key, counted);
   }
 
   /**

@@ -42,7 +42,8 @@ export function redisUserVersions(
   return {
     // The main connection answers while the tracking one is away (see RedisSessionStore.get).
     read: () => (tracked.ready ? tracked.load(key, get, () => true) : get(client)),
-    peek: () => tracked.peek(key),
+    // Not counted: the cache's hits and misses count validations, which read the session.
+    peek: () => tracked.peek(key, false),
     bump,
   };
 }
