@@ -203,8 +203,15 @@ export function installJsonBodies(app: FastifyInstance): void {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const err = toWardenError(error, request.headers['content-type']);
-    if (err.status >= 500) request.log.error({ err: error, code: err.code }, 'request failed');
-    else request.log.info({ code: err.code, reason: err.message }, 'request refused');
+    if (err.status === 503) {
+      // A store away: the outage has its own lines (redis_down, the breaker's changes), and an
+      // error with a stack for every request during it would bury them. What failed, briefly.
+      const cause = err.cause ?? error;
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      request.log.warn({ code: err.code, reason }, 'request failed');
+    } else if (err.status >= 500) {
+      request.log.error({ err: error, code: err.code }, 'request failed');
+    } else request.log.info({ code: err.code, reason: err.message }, 'request refused');
     return sendError(request, reply, err);
   });
   app.setNotFoundHandler((request, reply) =>

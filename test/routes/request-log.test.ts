@@ -41,7 +41,7 @@ describe('request log', () => {
         new Proxy(inner, {
           get(target, prop) {
             const value = Reflect.get(target, prop, target);
-            if (prop === 'ping' && away.on) {
+            if ((prop === 'ping' || prop === 'get') && away.on) {
               return async () => {
                 throw new Error('connect ECONNREFUSED 127.0.0.1:1');
               };
@@ -50,6 +50,9 @@ describe('request log', () => {
           },
         }),
     });
+    await t.createUser('away@example.test');
+    const user = t.client();
+    await user.login('away@example.test');
     away.on = true;
     lines.length = 0;
     // A load balancer polls this all through an outage: a line per poll must not be an error.
@@ -57,5 +60,16 @@ describe('request log', () => {
     expect(res.statusCode).toBe(503);
     const [entry] = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'request');
     expect(entry).toMatchObject({ status: 503, level: 40 });
+
+    // Nor a request the store could not answer, nor its explanation: a warning naming the code
+    // and the cause, without a stack.
+    lines.length = 0;
+    expect((await user.get('/api/auth/session')).statusCode).toBe(503);
+    const parsed = lines.map((l) => JSON.parse(l));
+    expect(parsed.filter((l) => l.level >= 50)).toEqual([]);
+    const [failed] = parsed.filter((l) => l.msg === 'request failed');
+    expect(failed).toMatchObject({ level: 40, code: 'WARDEN_STORE_UNAVAILABLE' });
+    expect(typeof failed.reason).toBe('string');
+    expect(failed.err).toBeUndefined();
   });
 });
