@@ -87,26 +87,24 @@ export function withSessionFastPath(
     // A percent-encoded value is decoded by Fastify's cookie parser: let it.
     if (token === undefined || token.includes('%')) return fastify(req, res);
     const started = performance.now();
-    const answer = (auth: Authenticated | null) => {
-      if (!auth || auth.touched) {
-        (req as Tagged)[PRE_AUTH] = { auth };
-        return fastify(req, res);
-      }
-      respond(deps, req, res, auth, started);
-    };
     // Known in memory: answered in this turn, without a promise or a closure.
     const known = deps.sessions.authenticateFromMemory(token);
-    if (known === undefined) {
-      deps.sessions.authenticate(token).then(answer, (error: unknown) => {
-        (req as Tagged)[PRE_AUTH] = { error };
-        fastify(req, res);
-      });
-    } else if (known) {
-      respond(deps, req, res, known, started);
-    } else {
-      answer(known);
-    }
+    if (known) return respond(deps, req, res, known, started);
+    if (known === null) return handOn(req, res, fastify, { auth: null });
+    deps.sessions.authenticate(token).then(
+      (auth) =>
+        auth && !auth.touched
+          ? respond(deps, req, res, auth, started)
+          : handOn(req, res, fastify, { auth }),
+      (error: unknown) => handOn(req, res, fastify, { error }),
+    );
   };
+}
+
+/** Lets Fastify answer, with what the fast path learned so the store is not asked again. */
+function handOn(req: IncomingMessage, res: ServerResponse, fastify: Handler, pre: PreAuth): void {
+  (req as Tagged)[PRE_AUTH] = pre;
+  fastify(req, res);
 }
 
 function respond(

@@ -10,6 +10,16 @@
  * - at most `maxEntries` values, the oldest dropped first.
  */
 
+/**
+ * For `load`'s `keep` with session reads: a record that was there and readable is kept, and
+ * frozen, as every request that peeks it shares it; a miss or an unreadable entry is not.
+ */
+export function keepRecord(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  Object.freeze(value);
+  return true;
+}
+
 /** What a cache did since it started. */
 export interface ReadCacheStats {
   hits: number;

@@ -32,7 +32,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ROLES, type Role } from '../db/schema.js';
-import type { ReadCacheStats } from './read-cache.js';
+import { keepRecord, type ReadCacheStats } from './read-cache.js';
 import {
   type CreateOptions,
   type DeleteOutcome,
@@ -154,13 +154,6 @@ export interface RedisSessionStoreOptions {
    * until Redis reports a change (`peek` answers from it). Without it every `get` asks Redis.
    */
   tracked?: TrackedReads;
-}
-
-/** A session read is worth keeping when it was there and readable; it is then shared, so frozen. */
-function keepIfRead(value: SessionRecord | 'missing' | 'corrupt'): boolean {
-  if (typeof value !== 'object') return false;
-  Object.freeze(value);
-  return true;
 }
 
 interface Script {
@@ -962,7 +955,7 @@ export class RedisSessionStore implements SessionStore {
     // While the tracking connection is away (reconnecting, or a Redis without RESP3) the main
     // connection answers, and nothing is kept.
     const found = tracked?.ready
-      ? await tracked.load(this.#sessionKey(id), (client) => this.#fetch(id, client), keepIfRead)
+      ? await tracked.load(this.#sessionKey(id), (client) => this.#fetch(id, client), keepRecord)
       : await this.#fetch(id);
     if (found === 'corrupt') await this.#quarantine([{ id, score: 0 }]);
     return typeof found === 'object' ? found : null;

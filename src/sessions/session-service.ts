@@ -258,13 +258,10 @@ export class SessionService {
    * that need nothing else from the store (`GET /api/auth/session`).
    */
   authenticateFromMemory(token: string | undefined): Authenticated | null | undefined {
-    if (!this.#store.peek) return undefined;
+    const peek = this.#store.peek;
+    if (!peek) return undefined;
     if (!token || !isWellFormedToken(token)) return null;
-    return this.#fromMemory(sessionIdOf(token));
-  }
-
-  #fromMemory(id: string): Authenticated | null | undefined {
-    const stored = this.#store.peek?.(id);
+    const stored = peek(sessionIdOf(token));
     if (stored === undefined) return undefined;
     const version = this.#users.peekValidationVersion();
     const policy = this.#policies ? this.#policies.known?.() : staticPolicy(this.#policy);

@@ -13,7 +13,7 @@ import {
 import type { Dialect } from '../db/database.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
 import { emailCondition } from '../users/email-filter.js';
-import { ReadCache, type ReadCacheStats } from './read-cache.js';
+import { keepRecord, ReadCache, type ReadCacheStats } from './read-cache.js';
 import {
   type CreateOptions,
   type DeleteOutcome,
@@ -116,13 +116,6 @@ interface SqliteMemory {
   seen: number;
 }
 
-/** A session read is worth keeping when it was there and readable; it is then shared, so frozen. */
-function keepIfRead(value: SessionRecord | null): boolean {
-  if (value === null) return false;
-  Object.freeze(value);
-  return true;
-}
-
 export class SqlSessionStore implements SessionStore {
   readonly kind = 'sql';
   readonly bulkChunk: number;
@@ -208,7 +201,7 @@ export class SqlSessionStore implements SessionStore {
     const memory = this.#memory;
     if (!memory) return this.#read(id);
     this.#current(memory);
-    return memory.cache.load(id, () => this.#read(id), keepIfRead);
+    return memory.cache.load(id, () => this.#read(id), keepRecord);
   }
 
   /** What the memory of `get` did (undefined without one). */
