@@ -169,13 +169,15 @@ describe('warden sessions', () => {
 
     expect(res.code, res.stderr).toBe(0);
     const body = JSON.parse(res.stdout) as { total: number; items: { email: string }[] };
+    // The seed is random: another address may contain the same part, and then it matches too.
     expect(body.total).toBe(
       count(
-        'select count(*) as n from sessions s join users u on u.id = s.user_id where u.email = ?',
-        email,
+        'select count(*) as n from sessions s join users u on u.id = s.user_id where instr(lower(u.email), ?) > 0',
+        part.toLowerCase(),
       ),
     );
-    expect(new Set(body.items.map((i) => i.email))).toEqual(new Set([email]));
+    expect(body.items.map((i) => i.email)).toContain(email);
+    for (const item of body.items) expect(item.email.toLowerCase()).toContain(part.toLowerCase());
   });
 
   it('should revoke by id and report exact counts', async () => {
