@@ -148,7 +148,10 @@ export async function openRuntime(
         options.trackReads && config.sessionCacheMax > 0 && database.dataVersion
           ? { dataVersion: database.dataVersion, maxEntries: config.sessionCacheMax }
           : undefined;
-      store = new SqlSessionStore(database.db, database.dialect, { memory });
+      store = new SqlSessionStore(database.db, database.dialect, {
+        memory,
+        settleLog: database.settleLog,
+      });
     }
 
     // Deadlines follow the store's clock, as the server's do, so a cleanup run from a

@@ -34,6 +34,12 @@ export interface Database {
    * another connection commits (another process); this connection's own commits leave it.
    */
   readonly dataVersion?: () => number;
+  /**
+   * SQLite with the background checkpointer only: copies the write-ahead log into the database
+   * file on that thread now, resolving once done (see startCheckpointer). A long run of writes
+   * waits on it between steps.
+   */
+  readonly settleLog?: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -100,7 +106,7 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const stop =
+  const checkpointer =
     options.checkpointInBackground && config.file !== ':memory:'
       ? startCheckpointer(sqlite, config.file)
       : undefined;
@@ -111,8 +117,9 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
     ...opened,
     dataVersion,
     userVersions: sqliteUserVersions(dataVersion),
+    ...(checkpointer && { settleLog: checkpointer.settle }),
     async close() {
-      await stop?.();
+      await checkpointer?.stop();
       await opened.close();
     },
   };
@@ -123,23 +130,42 @@ const CHECKPOINT_EVERY_MS = 500;
 // Log pages past which a commit still checkpoints by itself (SQLite's default is 1,000): only
 // should the thread fall behind or stop, so the log stays bounded.
 const BACKSTOP_CHECKPOINT_PAGES = 10_000;
+// How long a settle's RESTART waits for the writer and readers of the moment, in milliseconds.
+const SETTLE_WAIT_MS = 1_000;
 
-// The checkpointer thread: plain CommonJS, as an eval'd worker runs it.
+// The checkpointer thread: plain CommonJS, as an eval'd worker runs it. A message with a number
+// asks for a checkpoint now, answered with the same number once done; 'stop' ends it.
 const CHECKPOINTER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
 const db = new Database(workerData.file, { fileMustExist: true });
-const timer = setInterval(() => {
+db.pragma('busy_timeout = ' + workerData.settleWaitMs);
+const checkpoint = (mode) => {
   try {
-    db.pragma('wal_checkpoint(PASSIVE)');
+    db.pragma('wal_checkpoint(' + mode + ')');
   } catch {}
-}, workerData.everyMs);
-parentPort.once('message', () => {
+};
+const timer = setInterval(() => checkpoint('PASSIVE'), workerData.everyMs);
+parentPort.on('message', (message) => {
+  if (typeof message === 'number') {
+    // PASSIVE copies the bulk of the log while writers go on; RESTART then copies what they
+    // added, holding writers off meanwhile, and makes sure the next writer starts the log over.
+    checkpoint('PASSIVE');
+    checkpoint('RESTART');
+    parentPort.postMessage(message);
+    return;
+  }
   clearInterval(timer);
   db.close();
   parentPort.close();
 });
 `;
+
+interface Checkpointer {
+  /** A checkpoint now, on the thread; resolves when done (at once if the thread is gone). */
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
 
 /**
  * Checkpoints the write-ahead log from a thread of its own. By default the commit that takes the
@@ -148,8 +174,17 @@ parentPort.once('message', () => {
  * deletes touch that many index pages at random). A PASSIVE checkpoint from another
  * connection waits for no writer, and leaves `PRAGMA data_version` as it was (the user cache
  * stays warm). If the thread fails, the backstop keeps the log bounded.
+ *
+ * A long run of writes (a cleanup, a large revocation) must still pause for `settle`. The log
+ * starts over only once a checkpoint has copied all of it and no reader or checkpoint is at work
+ * when the next write begins; under writes that never pause, the thread's PASSIVE checkpoints
+ * rarely get there, the log grows (29 GB in a cleanup of 1.3 million sessions without the
+ * backstop), and with the backstop a commit copies 10,000 pages in this thread every few
+ * hundred milliseconds (about 250 ms each: 540 stalls of the event loop over 100 ms in that
+ * cleanup; with settle, none, the longest 25 ms). A settle's RESTART holds writers off while
+ * it copies what arrived since its PASSIVE pass: a request that writes then waits that long.
  */
-function startCheckpointer(sqlite: SQLite.Database, file: string): () => Promise<void> {
+function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer {
   sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
   const worker = new Worker(CHECKPOINTER, {
     eval: true,
@@ -157,23 +192,51 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): () => Promise
       file,
       module: createRequire(import.meta.url).resolve('better-sqlite3'),
       everyMs: CHECKPOINT_EVERY_MS,
+      settleWaitMs: SETTLE_WAIT_MS,
     },
   });
   worker.unref();
   let running = true;
+  let asked = 0;
+  const waiting = new Map<number, () => void>();
+  const release = () => {
+    for (const resolve of waiting.values()) resolve();
+    waiting.clear();
+  };
   const exited = new Promise<void>((resolve) => {
     worker.once('exit', () => {
       running = false;
+      release();
       resolve();
     });
   });
   worker.on('error', () => {});
-  return async () => {
-    if (!running) return;
-    // Held until it has stopped: an unref'd thread alone would let the process end mid-close.
-    worker.ref();
-    worker.postMessage('stop');
-    await exited;
+  worker.on('message', (answered: number) => {
+    for (const [n, resolve] of waiting) {
+      if (n > answered) break;
+      waiting.delete(n);
+      resolve();
+    }
+    // Nothing waits on an answer: the thread need not keep the process alive.
+    if (waiting.size === 0) worker.unref();
+  });
+  return {
+    settle() {
+      if (!running) return Promise.resolve();
+      asked += 1;
+      const n = asked;
+      // Held while a caller waits, so the answer is not lost to an idle process ending.
+      worker.ref();
+      worker.postMessage(n);
+      return new Promise<void>((resolve) => waiting.set(n, resolve));
+    },
+    async stop() {
+      if (!running) return;
+      // Held until it has stopped: an unref'd thread alone would let the process end mid-close.
+      worker.ref();
+      worker.postMessage('stop');
+      await exited;
+    },
   };
 }
 

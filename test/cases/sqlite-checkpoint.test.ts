@@ -1,8 +1,9 @@
 /**
  * On SQLite the commit that takes the write-ahead log past 1,000 pages checkpoints it by itself,
  * in Warden's own thread: about half of what a revocation of 1,000 sessions cost a request. The
- * server checkpoints from a thread of its own instead. The database file is written only by
- * checkpoints, so its size tells when one ran.
+ * server checkpoints from a thread of its own instead, and long runs of removals pause for it
+ * (settleLog) so the log starts over rather than reaching the bound at which a commit copies it
+ * here. The database file is written only by checkpoints, so its size tells when one ran.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,21 +11,36 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrations.js';
+import type { SessionRecord } from '../../src/sessions/session-store.js';
+import { SqlSessionStore } from '../../src/sessions/sql-store.js';
+import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('SQLite checkpoints', () => {
   let database: Database | undefined;
+  const dirs: string[] = [];
   afterEach(async () => {
     await database?.close();
     database = undefined;
+    for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  function fileDatabase(checkpointInBackground: boolean): Database {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-checkpoint-'));
+    dirs.push(dir);
+    database = openDatabase(
+      { kind: 'sqlite', file: path.join(dir, 'warden.db') },
+      { checkpointInBackground },
+    );
+    return database;
+  }
 
   /** A fresh file database, its file, and a write of about 1,500 log pages. */
   async function open(checkpointInBackground: boolean) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-checkpoint-'));
-    const file = path.join(dir, 'warden.db');
-    database = openDatabase({ kind: 'sqlite', file }, { checkpointInBackground });
+    const database = fileDatabase(checkpointInBackground);
+    const file = path.join(dirs.at(-1)!, 'warden.db');
     const { db } = database;
     await sql`create table t (id integer primary key, body text not null)`.execute(db);
     await sql`pragma wal_checkpoint(TRUNCATE)`.execute(db);
@@ -59,5 +75,77 @@ describe('SQLite checkpoints', () => {
     const before = size();
     await write();
     expect(size()).toBeGreaterThan(before);
+  });
+
+  it('should copy the log into the file when asked to settle it, and answer once it has', async () => {
+    const { size, write } = await open(true);
+    const before = size();
+    await write();
+    expect(size()).toBe(before);
+    await database!.settleLog!();
+    expect(size()).toBeGreaterThan(before + 5_000_000);
+    // The log is all in the file: a checkpoint here finds nothing left to copy.
+    const [state] = (
+      await sql<{ log: number; checkpointed: number }>`pragma wal_checkpoint(PASSIVE)`.execute(
+        database!.db,
+      )
+    ).rows;
+    expect(state!.checkpointed).toBe(state!.log);
+  });
+
+  it('should answer a settle at once when the thread has stopped, and offer none without it', async () => {
+    const settle = fileDatabase(true).settleLog!;
+    await database!.close();
+    database = undefined;
+    await expect(settle()).resolves.toBeUndefined();
+    expect(fileDatabase(false).settleLog).toBeUndefined();
+  });
+
+  it('should let bulk removals wait for the log to settle every 1,000 sessions they remove', async () => {
+    const { db, dialect, settleLog } = fileDatabase(true);
+    await migrateToLatest(db, dialect);
+    let settled = 0;
+    const store = new SqlSessionStore(db, dialect, {
+      settleLog: async () => {
+        settled += 1;
+        await settleLog!();
+      },
+    });
+    const now = Date.now();
+    const sessions = (count: number, expired: boolean): SessionRecord[] =>
+      Array.from({ length: count }, (_, i) => ({
+        id: sessionIdOf(newToken()),
+        userId: 1 + (i % 50),
+        createdAt: now - 7_200_000 - i,
+        lastSeenAt: now - 3_600_000,
+        idleExpiresAt: now + (expired ? -1_800_000 : 1_800_000),
+        absoluteExpiresAt: now + 86_400_000,
+        ip: '192.0.2.10',
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0',
+      }));
+    const due = sessions(2_600, true);
+    const live = sessions(1_200, false);
+    for (const s of [...due, ...live]) await store.create(s);
+
+    let removed = 0;
+    for (
+      let batch = await store.takeExpired(now, 100);
+      ;
+      batch = await store.takeExpired(now, 100)
+    ) {
+      removed += batch.sessions.length;
+      if (batch.done) break;
+    }
+    expect(removed).toBe(2_600);
+    // Before the 11th and the 21st chunk of 100.
+    expect(settled).toBe(2);
+
+    // 600 left over, then chunks of 500: the second chunk of this revocation waits.
+    const taken = await store.takeMany(live.map((s) => s.id));
+    expect([...taken.values()].filter((t) => typeof t === 'object')).toHaveLength(1_200);
+    expect(settled).toBe(3);
+    expect(
+      await db.selectFrom('sessions').select(db.fn.countAll().as('n')).executeTakeFirst(),
+    ).toEqual({ n: 0 });
   });
 });
