@@ -150,7 +150,10 @@ export async function openRuntime(
           : undefined;
       store = new SqlSessionStore(database.db, database.dialect, {
         memory,
-        settleLog: database.settleLog,
+        log:
+          database.settleLog && database.logPages
+            ? { settle: database.settleLog, pages: database.logPages }
+            : undefined,
       });
     }
 

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
@@ -40,6 +41,11 @@ export interface Database {
    * waits on it between steps.
    */
   readonly settleLog?: () => Promise<void>;
+  /**
+   * With settleLog: how many pages the write-ahead log holds since it last started over (0 when
+   * that cannot be read), so writers settle it only when it has grown.
+   */
+  readonly logPages?: () => number;
   close(): Promise<void>;
 }
 
@@ -113,14 +119,45 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: keepStatements(sqlite) }) });
   const opened = wrap(db, 'sqlite');
   const dataVersion = dataVersionOf(sqlite);
+  const logPages = logPagesOf(config.file);
   return {
     ...opened,
     dataVersion,
     userVersions: sqliteUserVersions(dataVersion),
-    ...(checkpointer && { settleLog: checkpointer.settle }),
+    ...(checkpointer && { settleLog: checkpointer.settle, logPages: logPages.read }),
     async close() {
       await checkpointer?.stop();
+      logPages.close();
       await opened.close();
+    },
+  };
+}
+
+/**
+ * The log's frame count as its writer last recorded it: `mxFrame`, a 32-bit integer in native
+ * byte order at byte 16 of the wal-index header, the first bytes of the `-shm` file
+ * (https://www.sqlite.org/walformat.html). Read with one pread; this process is the only writer,
+ * so the header cannot change under it. Anything unexpected reads as 0: no settle asked for.
+ */
+function logPagesOf(file: string): { read: () => number; close: () => void } {
+  const header = Buffer.alloc(20);
+  let fd: number | undefined;
+  return {
+    read() {
+      try {
+        fd ??= fs.openSync(`${file}-shm`, 'r');
+        if (fs.readSync(fd, header, 0, header.length, 0) < header.length) return 0;
+        const le = os.endianness() === 'LE';
+        // iVersion, 3007000 in every SQLite 3 so far.
+        if ((le ? header.readUInt32LE(0) : header.readUInt32BE(0)) !== 3_007_000) return 0;
+        return le ? header.readUInt32LE(16) : header.readUInt32BE(16);
+      } catch {
+        return 0;
+      }
+    },
+    close() {
+      if (fd !== undefined) fs.closeSync(fd);
+      fd = undefined;
     },
   };
 }

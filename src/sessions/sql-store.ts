@@ -33,9 +33,9 @@ import {
 
 // Keeps every statement's parameter count well under SQLite's and PostgreSQL's limits.
 const ID_CHUNK = 500;
-// Rows bulk removals take between two waits for the checkpointer (see #betweenChunks): about
-// 5,000 pages of log, half the bound at which a commit would copy it in this thread.
-const SETTLE_ROWS = 1_000;
+// Log pages past which bulk removals wait for the checkpointer (see #betweenChunks): half the
+// bound at which a commit would copy the log in this thread (a chunk adds up to 2,500).
+const SETTLE_PAGES = 5_000;
 // Ids per take call of a bulk revocation on PostgreSQL (see SessionStore.bulkChunk).
 const WIRE_BULK_CHUNK = 50;
 /**
@@ -130,17 +130,15 @@ export class SqlSessionStore implements SessionStore {
   readonly #memory: SqliteMemory | undefined;
   /** Present with `memory` only, so validation does not look for what cannot be there. */
   readonly peek?: (id: string) => SessionRecord | undefined;
-  readonly #settleLog: (() => Promise<void>) | undefined;
-  /** Rows bulk work removed since the log was last settled. */
-  #unsettled = 0;
+  readonly #log: { settle: () => Promise<void>; pages: () => number } | undefined;
 
   /**
    * `userSetLimit`: how many users a user filter may match and still be answered through
    * their ids (see #plan); the contract tests lower it to cover both ways. `memory` (SQLite,
    * the server's one connection): keep sessions read by `get` until this store writes them or
    * another process commits (`PRAGMA data_version` moves), and answer `peek` from them.
-   * `settleLog` (SQLite with a checkpointer thread, see db/database.ts): bulk work waits on it
-   * every SETTLE_ROWS rows.
+   * `log` (SQLite with a checkpointer thread, see db/database.ts): bulk work waits for it to
+   * settle once it holds SETTLE_PAGES pages.
    */
   constructor(
     db: Kysely<DB>,
@@ -148,12 +146,12 @@ export class SqlSessionStore implements SessionStore {
     options: {
       userSetLimit?: number;
       memory?: { dataVersion: () => number; maxEntries: number };
-      settleLog?: () => Promise<void>;
+      log?: { settle: () => Promise<void>; pages: () => number };
     } = {},
   ) {
     this.#db = db;
     this.#dialect = dialect;
-    this.#settleLog = options.settleLog;
+    this.#log = options.log;
     this.#userSetLimit = options.userSetLimit ?? USER_SET_LIMIT;
     if (options.memory) {
       const memory: SqliteMemory = {
@@ -189,17 +187,15 @@ export class SqlSessionStore implements SessionStore {
   }
 
   /**
-   * #letOthersIn, and once bulk work has removed SETTLE_ROWS rows, a pause until the checkpointer
-   * thread has copied the write-ahead log into the file: each removed row writes about five
-   * pages of log at random (its index entries and its history row's), and without the pause the
-   * commit that takes the log past its bound copies it in this thread (see startCheckpointer).
-   * Requests go on meanwhile. Only between chunks: a revocation of a few chunks rarely waits.
+   * #letOthersIn, and once the write-ahead log holds SETTLE_PAGES pages, a pause until the
+   * checkpointer thread has copied it into the file: each removed row writes about five pages of
+   * log at random (its index entries and its history row's), and without the pause a commit
+   * past the log's bound copies it in this thread (see startCheckpointer). Requests go on
+   * meanwhile. A revocation of a thousand after a quiet while finds the log short, and does not
+   * wait.
    */
   async #betweenChunks(): Promise<void> {
-    if (this.#settleLog && this.#unsettled >= SETTLE_ROWS) {
-      this.#unsettled = 0;
-      await this.#settleLog();
-    }
+    if (this.#log && this.#log.pages() >= SETTLE_PAGES) await this.#log.settle();
     await this.#letOthersIn();
   }
 
@@ -334,7 +330,6 @@ export class SqlSessionStore implements SessionStore {
       let query = this.#db.deleteFrom('sessions').where('id', 'in', chunk);
       if (owner !== null) query = query.where('user_id', '=', owner);
       const rows = await query.returningAll().execute();
-      this.#unsettled += rows.length;
       this.#forget(chunk);
       const gone = new Map(rows.map((r) => [r.id, toRecord(r) ?? ('unreadable' as const)]));
       for (const id of chunk) outcomes.set(id, gone.get(id) ?? 'not_found');
@@ -362,7 +357,6 @@ export class SqlSessionStore implements SessionStore {
       .returningAll()
       .execute();
     this.#forget(rows.map((r) => r.id));
-    this.#unsettled += rows.length;
     rows.sort((a, b) => Number(a.expires_at) - Number(b.expires_at));
     return { sessions: readable(rows), done: rows.length < limit };
   }
