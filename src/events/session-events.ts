@@ -84,12 +84,13 @@ export class SessionEvents {
   /**
    * One INSERT … SELECT FROM unnest(arrays): PostgreSQL only.
    *
-   * LIMITATION: 1,000 rows cost about 10 to 35 ms here (measured on a loaded 2-core machine):
-   * each row goes into five indexes, one of them on the random session id, so the rows touch
-   * that many pages at random, and the first change of a page after a checkpoint writes all of
-   * it to the WAL (about 400 full pages per 1,000 rows). That is most of a revocation of 1,000
-   * on Redis + PostgreSQL, and why it misses its 20 ms; fewer or narrower indexes on
-   * session_events would take a migration and a look at every reader of the table.
+   * LIMITATION: 1,000 rows cost 18 to 23 ms on a 2-core machine with every page in memory
+   * (about 14,000 buffer hits and 6,000 WAL records: each row goes into five indexes), and 33 to
+   * 50 ms when the pages of the random session id's index must be read first (a history larger
+   * than shared buffers). That is most of a revocation of 1,000 on Redis + PostgreSQL, and why
+   * it misses its 20 ms; fewer or narrower indexes on session_events would take a migration and
+   * a look at every reader of the table (a hash index on session_id read half the pages but did
+   * not measurably speed the revocation).
    */
   async #insertArrays(entries: readonly EventEntry[]): Promise<void> {
     const column = <T>(pick: (e: EventEntry) => T) => entries.map(pick);
