@@ -400,16 +400,21 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
         request.log,
       );
-      const alsoUnreadable =
-        unreadable > 0 ? ` and ${unreadable} unreadable entr${unreadable === 1 ? 'y' : 'ies'}` : '';
       return done(request, reply, {
         json: { removed, unreadable },
         redirectTo: returnTo(request.body),
-        flash: {
-          kind: 'success',
-          message: `${removed} expired session${removed === 1 ? '' : 's'}${alsoUnreadable} cleaned up.`,
-        },
+        flash: { kind: 'success', message: cleanedUpMessage(removed, unreadable) },
       });
     },
   );
 };
+
+/** The console's answer to a cleanup, its counts written as the pages write theirs (1,234). */
+export function cleanedUpMessage(removed: number, unreadable: number): string {
+  const count = (n: number) => n.toLocaleString('en');
+  const alsoUnreadable =
+    unreadable > 0
+      ? ` and ${count(unreadable)} unreadable entr${unreadable === 1 ? 'y' : 'ies'}`
+      : '';
+  return `${count(removed)} expired session${removed === 1 ? '' : 's'}${alsoUnreadable} cleaned up.`;
+}

@@ -517,7 +517,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
         );
         expect(res.headers.location).toBe(form.returnTo);
         expect(await toastAfter(admin, res)).toBe(
-          `${expired} expired session${expired === 1 ? '' : 's'} cleaned up.`,
+          `${expired.toLocaleString('en')} expired session${expired === 1 ? '' : 's'} cleaned up.`,
         );
         expect(await isLive(checked)).toBe(true);
         expect((await listJson(admin, `?email=${encodeURIComponent(user.email)}`)).total).toBe(1);

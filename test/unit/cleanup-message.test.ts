@@ -1,0 +1,17 @@
+/** The console's answer to a cleanup: counts as the pages write them, words in agreement. */
+import { describe, expect, it } from 'vitest';
+import { cleanedUpMessage } from '../../src/admin/session-routes.js';
+
+describe('cleanedUpMessage', () => {
+  it('should write large counts with thousands separators, as the pages do', () => {
+    expect(cleanedUpMessage(8_816, 0)).toBe('8,816 expired sessions cleaned up.');
+    expect(cleanedUpMessage(1_306_357, 1_200)).toBe(
+      '1,306,357 expired sessions and 1,200 unreadable entries cleaned up.',
+    );
+  });
+
+  it('should agree in number with one and with none', () => {
+    expect(cleanedUpMessage(1, 1)).toBe('1 expired session and 1 unreadable entry cleaned up.');
+    expect(cleanedUpMessage(0, 0)).toBe('0 expired sessions cleaned up.');
+  });
+});
