@@ -454,6 +454,7 @@ export class SessionService {
     const now = this.#clock();
     const revoked: SessionRecord[] = [];
     const removedExpired: SessionRecord[] = [];
+    // Ids whose outcome the history decides (see #settleMissing).
     const missing: string[] = [];
     for (const id of chunk) {
       const outcome = taken.get(id);
@@ -463,13 +464,17 @@ export class SessionService {
       } else if (outcome === 'not_found') {
         // Of a user's ids, one not found is not theirs any more: no result (see revokeUser).
         if (owner === null) missing.push(id);
-      } else if (outcome !== 'unreadable' && expiresAt(outcome) > now) {
+      } else if (outcome === 'unreadable') {
+        // Removed, but what it was cannot be read: a live session whose entry was damaged is
+        // ended now, and its end recorded, or a later revocation would find it gone with no end
+        // and report it revoked a second time.
+        missing.push(id);
+      } else if (expiresAt(outcome) > now) {
         revoked.push(outcome);
         results.set(id, { id, status: 'revoked' });
       } else {
-        // It was still stored but had expired (or could not be read): removed, yet nothing
-        // live was ended.
-        if (outcome !== 'unreadable') removedExpired.push(outcome);
+        // It was still stored but had expired: removed, yet nothing live was ended.
+        removedExpired.push(outcome);
         results.set(id, { id, status: 'already_ended', reason: 'expired' });
       }
     }
@@ -491,8 +496,8 @@ export class SessionService {
   }
 
   /**
-   * Ids the store no longer holds: `not_found` when history never saw them, `already_ended`
-   * when it records their end. A session whose history shows a sign-in and no end, recent
+   * Ids the store no longer holds, or just removed unreadable: `not_found` when history never
+   * saw them, `already_ended` when it records their end. A session whose history shows a sign-in and no end, recent
    * enough that no TTL can have removed it, was ended by a delete whose answer never came back
    * (an earlier run of this revoke, cut off by a store fault, reported it failed): it is
    * reported revoked now, once, and its history row written now.

@@ -146,5 +146,29 @@ for (const { kind, skip } of await storeKindsToRun()) {
         total: 3,
       });
     });
+
+    it('should end a signed-in session whose entry was damaged once, with one end in its history', async () => {
+      const user = await t.createUser(`dmg-${newId().slice(0, 8)}@example.test`);
+      const victim = t.client();
+      const { session } = await victim.login(user.email);
+      // Damaged behind the store's back: a field gone on Redis, a time that is text on SQLite.
+      if (t.redis && t.prefix) {
+        await t.redis.hDel(`${t.prefix}s:${session.id}`, 'created');
+      } else {
+        await sql`update sessions set created_at = 'yesterday' where id = ${session.id}`.execute(
+          t.database.db,
+        );
+      }
+
+      const first = await admin.postJson(`/admin/sessions/revoke/${session.id}`);
+      expect(first.statusCode).toBe(200);
+      expect(first.json().results).toEqual([{ id: session.id, status: 'revoked' }]);
+      expect((await victim.get('/api/auth/session')).statusCode).toBe(401);
+
+      const again = await admin.postJson('/admin/sessions/bulk-revoke', { ids: [session.id] });
+      expect(again.json().results).toEqual([{ id: session.id, status: 'already_ended' }]);
+      const history = await t.app.warden.events.ofSessions([session.id]);
+      expect(history.map((r) => r.kind).sort()).toEqual(['revoked', 'signed_in']);
+    });
   });
 }
