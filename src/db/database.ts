@@ -170,8 +170,8 @@ const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 // How long a settle's RESTART waits for the writer and readers of the moment, in milliseconds.
 const SETTLE_WAIT_MS = 1_000;
 
-// The checkpointer thread: plain CommonJS, as an eval'd worker runs it. A message with a number
-// asks for a checkpoint now, answered with the same number once done; 'stop' ends it.
+// The checkpointer thread: plain CommonJS, as an eval'd worker runs it. 'settle' asks for a
+// checkpoint now, answered once done; 'stop' ends it.
 const CHECKPOINTER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
@@ -184,7 +184,7 @@ const checkpoint = (mode) => {
 };
 const timer = setInterval(() => checkpoint('PASSIVE'), workerData.everyMs);
 parentPort.on('message', (message) => {
-  if (typeof message === 'number') {
+  if (message === 'settle') {
     // PASSIVE copies the bulk of the log while writers go on; RESTART then copies what they
     // added, holding writers off meanwhile, and makes sure the next writer starts the log over.
     checkpoint('PASSIVE');
@@ -234,42 +234,43 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer 
   });
   worker.unref();
   let running = true;
-  let asked = 0;
-  const waiting = new Map<number, () => void>();
-  const release = () => {
-    for (const resolve of waiting.values()) resolve();
-    waiting.clear();
+  let stopping = false;
+  // One settle at a time: callers that ask while one runs share it (chunks in flight together).
+  let settling: Promise<void> | undefined;
+  let settled: (() => void) | undefined;
+  const answer = () => {
+    settled?.();
+    settled = undefined;
+    settling = undefined;
   };
   const exited = new Promise<void>((resolve) => {
     worker.once('exit', () => {
       running = false;
-      release();
+      answer();
       resolve();
     });
   });
   worker.on('error', () => {});
-  worker.on('message', (answered: number) => {
-    for (const [n, resolve] of waiting) {
-      if (n > answered) break;
-      waiting.delete(n);
-      resolve();
-    }
-    // Nothing waits on an answer: the thread need not keep the process alive.
-    if (waiting.size === 0) worker.unref();
+  worker.on('message', () => {
+    answer();
+    // Nothing waits on the thread now: it need not keep the process alive.
+    if (!stopping) worker.unref();
   });
   return {
     settle() {
       if (!running) return Promise.resolve();
-      asked += 1;
-      const n = asked;
-      // Held while a caller waits, so the answer is not lost to an idle process ending.
-      worker.ref();
-      worker.postMessage(n);
-      return new Promise<void>((resolve) => waiting.set(n, resolve));
+      settling ??= new Promise<void>((resolve) => {
+        settled = resolve;
+        // Held while a caller waits, so the answer is not lost to an idle process ending.
+        worker.ref();
+        worker.postMessage('settle');
+      });
+      return settling;
     },
     async stop() {
       if (!running) return;
       // Held until it has stopped: an unref'd thread alone would let the process end mid-close.
+      stopping = true;
       worker.ref();
       worker.postMessage('stop');
       await exited;
