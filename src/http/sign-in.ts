@@ -44,7 +44,7 @@ export async function signInRequest(
   try {
     started = await sessions.signIn(user, {
       ip: request.ip,
-      userAgent: request.headers['user-agent'] ?? '',
+      userAgent: headerText(request.headers['user-agent'] ?? ''),
     });
   } catch (err) {
     // A session limit that refuses, or a store that cannot answer, is a failed sign-in too.
@@ -98,4 +98,21 @@ export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//')) return '/';
   if (next.includes('\\') || /[\r\n]/.test(next)) return '/';
   return next;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header's text as the client sent it. Node reads header bytes as latin1, so UTF-8 in a user
+ * agent (non-ASCII product names and comments exist) arrived as mojibake ("cafÃ©"): it is
+ * decoded when the bytes are valid UTF-8, and kept as read otherwise.
+ */
+export function headerText(value: string): string {
+  // Plain ASCII reads the same either way; anything past latin1 did not come from bytes.
+  if (!/[\u0080-\u00ff]/.test(value) || /[\u0100-\uffff]/.test(value)) return value;
+  try {
+    return utf8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
 }
