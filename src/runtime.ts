@@ -148,13 +148,7 @@ export async function openRuntime(
         options.trackReads && config.sessionCacheMax > 0 && database.dataVersion
           ? { dataVersion: database.dataVersion, maxEntries: config.sessionCacheMax }
           : undefined;
-      store = new SqlSessionStore(database.db, database.dialect, {
-        memory,
-        log:
-          database.settleLog && database.logPages
-            ? { settle: database.settleLog, pages: database.logPages }
-            : undefined,
-      });
+      store = new SqlSessionStore(database.db, database.dialect, { memory, log: database.walLog });
     }
 
     // Deadlines follow the store's clock, as the server's do, so a cleanup run from a

@@ -35,18 +35,17 @@ export interface Database {
    * another connection commits (another process); this connection's own commits leave it.
    */
   readonly dataVersion?: () => number;
-  /**
-   * SQLite with the background checkpointer only: copies the write-ahead log into the database
-   * file on that thread now, resolving once done (see startCheckpointer). A long run of writes
-   * waits on it between steps.
-   */
-  readonly settleLog?: () => Promise<void>;
-  /**
-   * With settleLog: how many pages the write-ahead log holds since it last started over (0 when
-   * that cannot be read), so writers settle it only when it has grown.
-   */
-  readonly logPages?: () => number;
+  /** SQLite with the background checkpointer only: its write-ahead log (see WalLog). */
+  readonly walLog?: WalLog;
   close(): Promise<void>;
+}
+
+/** What a long run of writes needs of SQLite's write-ahead log (see startCheckpointer). */
+export interface WalLog {
+  /** Pages the log holds since it last started over (0 when that cannot be read). */
+  pages(): number;
+  /** Copies the log into the database file on the checkpointer thread now; resolves when done. */
+  settle(): Promise<void>;
 }
 
 // BIGINT (oid 20) comes back as a string by default; every bigint here is a time in
@@ -119,15 +118,16 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: keepStatements(sqlite) }) });
   const opened = wrap(db, 'sqlite');
   const dataVersion = dataVersionOf(sqlite);
-  const logPages = logPagesOf(config.file);
+  const logPages = checkpointer && logPagesOf(config.file);
   return {
     ...opened,
     dataVersion,
     userVersions: sqliteUserVersions(dataVersion),
-    ...(checkpointer && { settleLog: checkpointer.settle, logPages: logPages.read }),
+    ...(checkpointer &&
+      logPages && { walLog: { pages: logPages.read, settle: checkpointer.settle } }),
     async close() {
       await checkpointer?.stop();
-      logPages.close();
+      logPages?.close();
       await opened.close();
     },
   };
@@ -141,16 +141,16 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
  */
 function logPagesOf(file: string): { read: () => number; close: () => void } {
   const header = Buffer.alloc(20);
+  const u32 = (at: number) =>
+    os.endianness() === 'LE' ? header.readUInt32LE(at) : header.readUInt32BE(at);
   let fd: number | undefined;
   return {
     read() {
       try {
         fd ??= fs.openSync(`${file}-shm`, 'r');
         if (fs.readSync(fd, header, 0, header.length, 0) < header.length) return 0;
-        const le = os.endianness() === 'LE';
         // iVersion, 3007000 in every SQLite 3 so far.
-        if ((le ? header.readUInt32LE(0) : header.readUInt32BE(0)) !== 3_007_000) return 0;
-        return le ? header.readUInt32LE(16) : header.readUInt32BE(16);
+        return u32(0) === 3_007_000 ? u32(16) : 0;
       } catch {
         return 0;
       }

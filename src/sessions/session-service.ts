@@ -497,10 +497,11 @@ export class SessionService {
 
   /**
    * Ids the store no longer holds, or just removed unreadable: `not_found` when history never
-   * saw them, `already_ended` when it records their end. A session whose history shows a sign-in and no end, recent
-   * enough that no TTL can have removed it, was ended by a delete whose answer never came back
-   * (an earlier run of this revoke, cut off by a store fault, reported it failed): it is
-   * reported revoked now, once, and its history row written now.
+   * saw them, `already_ended` when it records their end. A session whose history shows a
+   * sign-in and no end, recent enough that no TTL can have removed it, was ended by a delete
+   * whose answer never came back (an earlier run of this revoke, cut off by a store fault,
+   * reported it failed) or was just removed unreadable: it is reported revoked now, once, and
+   * its history row written now.
    *
    * LIMITATION: two revocations of the same id at once can both report it revoked and write two
    * rows: the one that deleted it writes its row after its later chunks (HistoryWriter), and the

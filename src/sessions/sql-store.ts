@@ -10,7 +10,7 @@ import {
   type SelectQueryBuilder,
   sql,
 } from 'kysely';
-import type { Dialect } from '../db/database.js';
+import type { Dialect, WalLog } from '../db/database.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
 import { emailCondition } from '../users/email-filter.js';
 import { keepRecord, ReadCache, type ReadCacheStats } from './read-cache.js';
@@ -130,7 +130,7 @@ export class SqlSessionStore implements SessionStore {
   readonly #memory: SqliteMemory | undefined;
   /** Present with `memory` only, so validation does not look for what cannot be there. */
   readonly peek?: (id: string) => SessionRecord | undefined;
-  readonly #log: { settle: () => Promise<void>; pages: () => number } | undefined;
+  readonly #log: WalLog | undefined;
 
   /**
    * `userSetLimit`: how many users a user filter may match and still be answered through
@@ -146,7 +146,7 @@ export class SqlSessionStore implements SessionStore {
     options: {
       userSetLimit?: number;
       memory?: { dataVersion: () => number; maxEntries: number };
-      log?: { settle: () => Promise<void>; pages: () => number };
+      log?: WalLog;
     } = {},
   ) {
     this.#db = db;

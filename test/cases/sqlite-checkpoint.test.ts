@@ -2,7 +2,7 @@
  * On SQLite the commit that takes the write-ahead log past 1,000 pages checkpoints it by itself,
  * in Warden's own thread: about half of what a revocation of 1,000 sessions cost a request. The
  * server checkpoints from a thread of its own instead, and long runs of removals pause for it
- * (settleLog) so the log starts over rather than reaching the bound at which a commit copies it
+ * (walLog.settle) so the log starts over rather than reaching the bound at which a commit copies it
  * here. The database file is written only by checkpoints, so its size tells when one ran.
  */
 import fs from 'node:fs';
@@ -83,8 +83,8 @@ describe('SQLite checkpoints', () => {
     await write();
     expect(size()).toBe(before);
     // Asked twice at once (chunks in flight together): one checkpoint answers both.
-    const settling = database!.settleLog!();
-    expect(database!.settleLog!()).toBe(settling);
+    const settling = database!.walLog!.settle();
+    expect(database!.walLog!.settle()).toBe(settling);
     await settling;
     expect(size()).toBeGreaterThan(before + 5_000_000);
     // The log is all in the file: a checkpoint here finds nothing left to copy.
@@ -97,27 +97,29 @@ describe('SQLite checkpoints', () => {
   });
 
   it('should answer a settle at once when the thread has stopped, and offer none without it', async () => {
-    const settle = fileDatabase(true).settleLog!;
+    const { settle } = fileDatabase(true).walLog!;
     await database!.close();
     database = undefined;
     await expect(settle()).resolves.toBeUndefined();
-    expect(fileDatabase(false).settleLog).toBeUndefined();
+    expect(fileDatabase(false).walLog).toBeUndefined();
   });
 
   it('should read how many pages the log holds, back to none once settled and written again', async () => {
     const { write } = await open(true);
-    const { db, logPages, settleLog } = database!;
-    const before = logPages!();
+    const { db } = database!;
+    const { pages: logPages, settle: settleLog } = database!.walLog!;
+    const before = logPages();
     await write();
-    expect(logPages!()).toBeGreaterThan(before + 1_000);
-    await settleLog!();
+    expect(logPages()).toBeGreaterThan(before + 1_000);
+    await settleLog();
     await sql`insert into t (id, body) values (${100_000}, ${'y'})`.execute(db);
     // The write after a settle started the log over: one page, and its commit's.
-    expect(logPages!()).toBeLessThan(10);
+    expect(logPages()).toBeLessThan(10);
   });
 
   it('should let bulk removals wait for the log to settle once it holds 5,000 pages, and a short one not wait', async () => {
-    const { db, dialect, settleLog, logPages } = fileDatabase(true);
+    const { db, dialect, walLog } = fileDatabase(true);
+    const { pages: logPages, settle: settleLog } = walLog!;
     await migrateToLatest(db, dialect);
     let settled = 0;
     let most = 0;
@@ -125,11 +127,11 @@ describe('SQLite checkpoints', () => {
       log: {
         settle: async () => {
           settled += 1;
-          await settleLog!();
+          await settleLog();
         },
         pages: () => {
-          most = Math.max(most, logPages!());
-          return logPages!();
+          most = Math.max(most, logPages());
+          return logPages();
         },
       },
     });
@@ -154,7 +156,7 @@ describe('SQLite checkpoints', () => {
       });
     }
     for (const s of live) await store.create(s);
-    await settleLog!();
+    await settleLog();
 
     let removed = 0;
     for (
@@ -170,7 +172,7 @@ describe('SQLite checkpoints', () => {
     expect(settled).toBeGreaterThan(0);
     expect(most).toBeLessThan(10_000);
 
-    await settleLog!();
+    await settleLog();
     settled = 0;
     const taken = await store.takeMany(live.map((s) => s.id));
     expect([...taken.values()].filter((t) => typeof t === 'object')).toHaveLength(1_000);
