@@ -70,6 +70,9 @@ export class LiveHub {
   #countTimer: NodeJS.Timeout | undefined;
   /** How long the last count took, in milliseconds (see COUNT_SHARE). */
   #countCostMs = 0;
+  #counting = false;
+  /** A change arrived while a count ran: count again after it. */
+  #countAgain = false;
   #storeUp = true;
   #checking = false;
 
@@ -119,6 +122,7 @@ export class LiveHub {
     clearInterval(this.#storeCheck);
     clearTimeout(this.#countTimer);
     this.#countTimer = undefined;
+    this.#countAgain = false;
   }
 
   #remove(stream: Stream): void {
@@ -166,11 +170,19 @@ export class LiveHub {
   }
 
   #scheduleCount(): void {
+    // A change during a count is counted after it, once its cost is known: scheduled at once,
+    // it would wait by the cost of the count before (none, at first), and two slow counts would
+    // run almost back to back.
+    if (this.#counting) {
+      this.#countAgain = true;
+      return;
+    }
     if (this.#countTimer) return;
     this.#countTimer = setTimeout(
       async () => {
         this.#countTimer = undefined;
         if (this.#streams.size === 0) return;
+        this.#counting = true;
         try {
           const started = performance.now();
           const { active } = await this.#o.store.counts(this.#o.clock());
@@ -178,6 +190,12 @@ export class LiveHub {
           this.#broadcast(sseMessage('count', { active }));
         } catch {
           this.#setStoreUp(false);
+        } finally {
+          this.#counting = false;
+        }
+        if (this.#countAgain) {
+          this.#countAgain = false;
+          this.#scheduleCount();
         }
       },
       Math.max(COUNT_DELAY_MS, this.#countCostMs / COUNT_SHARE),

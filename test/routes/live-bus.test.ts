@@ -315,6 +315,42 @@ describe('LiveHub', () => {
     h.closeAll();
   });
 
+  it("should wait by a slow count's cost before the next, even for changes made during it", async () => {
+    // Changes every 10 ms, so several arrive while a 40 ms count runs.
+    const starts: number[] = [];
+    const slow = {
+      ...t.app.warden.store,
+      get: (id: string) => t.app.warden.store.get(id),
+      ping: () => t.app.warden.store.ping(),
+      counts: async (now: number) => {
+        starts.push(performance.now());
+        await sleep(40);
+        return t.app.warden.store.counts(now);
+      },
+    };
+    const bus = createLocalLiveBus();
+    const h = new LiveHub({
+      bus,
+      store: slow,
+      users: t.app.warden.users.repo,
+      clock: Date.now,
+      log: t.app.log,
+      heartbeatMs: 60_000,
+    });
+    h.open({ sessionId: ID, userId: 1 });
+    const until = performance.now() + 1_500;
+    for (let i = 0; performance.now() < until; i++) {
+      bus.publish({ type: 'cleaned_up', count: 1, at: i });
+      await sleep(10);
+    }
+    expect(starts.length).toBeGreaterThanOrEqual(2);
+    // 40 ms a count at 5% of the time: 800 ms from one count's start to the next at least.
+    for (let i = 1; i < starts.length; i++) {
+      expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(800);
+    }
+    h.closeAll();
+  });
+
   it('should drop a console that stops reading instead of buffering without bound', async () => {
     const bus = createLocalLiveBus();
     const h = hub(bus);
