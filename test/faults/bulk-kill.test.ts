@@ -87,8 +87,15 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
       );
 
       await own.start();
+      // Both connections back: validation may already answer over the tracking connection
+      // while the main one (listings, writes) is still reconnecting.
       await waitFor(
-        async () => (await admin.get('/api/auth/session')).statusCode === 200,
+        async () =>
+          (await admin.get('/api/auth/session')).statusCode === 200 &&
+          (await w.runtime.store.ping().then(
+            () => true,
+            () => false,
+          )),
         5_000,
         'Redis back',
       );
