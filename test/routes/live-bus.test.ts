@@ -279,15 +279,17 @@ describe('LiveHub', () => {
     expect(h.size).toBe(0);
   });
 
-  it('should count less often when counting is slow, keeping its share of the time small', async () => {
-    // A count that takes 40 ms stands in for SQLite's exact count over a large table.
-    let counts = 0;
+  /**
+   * A hub whose store takes 40 ms to count (standing in for SQLite's exact count over a large
+   * table), telling `counted` when each count starts.
+   */
+  function slowCountingHub(counted: () => void) {
     const slow = {
       ...t.app.warden.store,
       get: (id: string) => t.app.warden.store.get(id),
       ping: () => t.app.warden.store.ping(),
       counts: async (now: number) => {
-        counts++;
+        counted();
         await sleep(40);
         return t.app.warden.store.counts(now);
       },
@@ -300,6 +302,14 @@ describe('LiveHub', () => {
       clock: Date.now,
       log: t.app.log,
       heartbeatMs: 60_000,
+    });
+    return { bus, h };
+  }
+
+  it('should count less often when counting is slow, keeping its share of the time small', async () => {
+    let counts = 0;
+    const { bus, h } = slowCountingHub(() => {
+      counts++;
     });
     const out = h.open({ sessionId: ID, userId: 1 });
     const text = reader(out);
@@ -318,25 +328,7 @@ describe('LiveHub', () => {
   it("should wait by a slow count's cost before the next, even for changes made during it", async () => {
     // Changes every 10 ms, so several arrive while a 40 ms count runs.
     const starts: number[] = [];
-    const slow = {
-      ...t.app.warden.store,
-      get: (id: string) => t.app.warden.store.get(id),
-      ping: () => t.app.warden.store.ping(),
-      counts: async (now: number) => {
-        starts.push(performance.now());
-        await sleep(40);
-        return t.app.warden.store.counts(now);
-      },
-    };
-    const bus = createLocalLiveBus();
-    const h = new LiveHub({
-      bus,
-      store: slow,
-      users: t.app.warden.users.repo,
-      clock: Date.now,
-      log: t.app.log,
-      heartbeatMs: 60_000,
-    });
+    const { bus, h } = slowCountingHub(() => starts.push(performance.now()));
     h.open({ sessionId: ID, userId: 1 });
     const until = performance.now() + 1_500;
     for (let i = 0; performance.now() < until; i++) {
