@@ -4,6 +4,7 @@
  * same headers, same log line, and every other outcome (revoked, disabled, sliding, store down)
  * answered as the route answers it, with the store asked once.
  */
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionStore } from '../../src/sessions/session-store.js';
@@ -172,6 +173,34 @@ describe.each(kinds)('the session fast path ($kind)', ({ kind, skip }) => {
   );
 
   it.skipIf(skip)(
+    'should give each request its own answer, in order on a connection, when many arrive at once',
+    async () => {
+      const people = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => signedIn(`many${i}@example.com`)),
+      );
+      // Known in memory from here on: the answers below are the batched ones.
+      for (const p of people) expect((await overHttp(p.cookie)).status).toBe(200);
+
+      const answers = await Promise.all(people.map((p) => overHttp(p.cookie)));
+      const emails = await Promise.all(answers.map(async (a) => (await a.json()).email));
+      expect(emails).toEqual(people.map((p) => p.user.email));
+
+      // Pipelined on one socket, a request only the route answers between two from memory.
+      const get = (cookie: string, last = false) =>
+        `GET /api/auth/session HTTP/1.1\r\nhost: x\r\ncookie: ${cookie}\r\n${last ? 'connection: close\r\n' : ''}\r\n`;
+      const raw = await pipelined(base, [
+        get(people[0].cookie),
+        get('warden_session=not-a-token'),
+        get(people[1].cookie, true),
+      ]);
+      const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+      expect(statuses).toEqual(['200', '401', '200']);
+      const bodies = [...raw.matchAll(/"email":"([^"]+)"/g)].map((m) => m[1]);
+      expect(bodies).toEqual([people[0].user.email, people[1].user.email]);
+    },
+  );
+
+  it.skipIf(skip)(
     'should leave other methods, paths and malformed cookies to the routes',
     async () => {
       const { cookie } = await signedIn('fay@example.com');
@@ -219,3 +248,21 @@ describe('the session fast path behind a trusted proxy', () => {
     expect((await ask('http')).headers.get('strict-transport-security')).toBeNull();
   });
 });
+
+/**
+ * Writes the requests in one go on one connection and reads until the server closes it (the last
+ * request asks it to). Not a half-close: Node drops requests still queued when the client ends.
+ */
+function pipelined(base: string, requests: string[]): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const socket = net.connect(Number(port), hostname, () => socket.write(requests.join('')));
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => {
+      text += chunk;
+    });
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
