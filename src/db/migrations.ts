@@ -348,6 +348,26 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`drop table if exists users_email_search`.execute(db);
       },
     },
+    '0011_users_role_by_id': {
+      // The Redis store asks for the first ids of a role's users, lowest first: on PostgreSQL
+      // the role index alone made that a sort of every such user (4 ms for 8,000 admins). With
+      // the id in the index it reads the first ones in order. SQLite's role index already
+      // ends in the rowid, which is the id.
+      async up(db: Kysely<unknown>) {
+        if (dialect !== 'postgres') return;
+        await db.schema
+          .createIndex('users_role_id_idx')
+          .on('users')
+          .columns(['role', 'id'])
+          .execute();
+        await db.schema.dropIndex('users_role_idx').ifExists().execute();
+      },
+      async down(db: Kysely<unknown>) {
+        if (dialect !== 'postgres') return;
+        await db.schema.createIndex('users_role_idx').on('users').column('role').execute();
+        await db.schema.dropIndex('users_role_id_idx').ifExists().execute();
+      },
+    },
   };
 }
 

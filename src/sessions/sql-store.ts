@@ -11,6 +11,7 @@ import {
   sql,
 } from 'kysely';
 import type { Dialect, WalLog } from '../db/database.js';
+import { idSet } from '../db/id-set.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
 import { emailCondition } from '../users/email-filter.js';
 import { keepRecord, ReadCache, type ReadCacheStats } from './read-cache.js';
@@ -668,7 +669,7 @@ export class SqlSessionStore implements SessionStore {
       if (found.length === 0) return null;
       const ids = found.map((u) => u.id);
       const few = ids.length <= this.#userSetLimit;
-      const matching = few ? ids : q.user.email ? this.#idSet(ids) : users.select('users.id');
+      const matching = few ? ids : q.user.email ? idSet(this.#dialect, ids) : users.select('users.id');
       counting = counting.where('sessions.user_id', 'in', matching);
       walking = walking.where(plus('user_id'), 'in', matching);
     }
@@ -704,16 +705,6 @@ export class SqlSessionStore implements SessionStore {
         ? created(status(walking, sql.ref<number>('sessions.expires_at')), plus('created_at'))
         : created(status(walking, plus('expires_at')), createdAt),
     };
-  }
-
-  /**
-   * Many ids as one bound parameter (a JSON array on SQLite, an array on PostgreSQL), so their
-   * number meets no limit on parameters.
-   */
-  #idSet(ids: readonly number[]) {
-    return this.#dialect === 'postgres'
-      ? sql<number>`(select unnest(${[...ids]}::integer[]))`
-      : sql<number>`(select value from json_each(${JSON.stringify(ids)}))`;
   }
 
   /** The users a filter matches (the email test: users/email-filter.ts). */

@@ -5,6 +5,7 @@
  */
 import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from 'kysely';
 import type { Dialect } from '../db/database.js';
+import { idSet } from '../db/id-set.js';
 import type { DB, Role, UserRow, UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
 import { recordSignInActivity } from './activity.js';
@@ -17,8 +18,6 @@ import type { UserVersions } from './user-versions.js';
 export const USER_CACHE_TTL_MS = 5_000;
 // Rows kept per process; past it the oldest entry goes (a Map iterates in insertion order).
 const USER_CACHE_MAX = 10_000;
-// Ids per `in (...)` list of idsMatching's `among`.
-const AMONG_CHUNK = 500;
 
 interface CachedUser {
   row: UserRow | undefined;
@@ -209,19 +208,11 @@ export class UserRepo {
   ): Promise<number[]> {
     const among = options.among === undefined ? undefined : [...new Set(options.among)];
     if (among?.length === 0) return [];
-    const ids: number[] = [];
-    // Chunked so a long `among` stays under either database's parameter limit.
-    for (let i = 0; i < (among?.length ?? 1); i += AMONG_CHUNK) {
-      let query = (await this.#filtered({ email: filter.email, role: filter.role })).select('id');
-      if (among !== undefined) query = query.where('id', 'in', among.slice(i, i + AMONG_CHUNK));
-      if (options.after !== undefined) query = query.where('id', '>', options.after);
-      if (options.limit !== undefined) {
-        query = query.orderBy('id').limit(Math.max(options.limit - ids.length, 0));
-      }
-      for (const r of await query.execute()) ids.push(r.id);
-      if (options.limit !== undefined && ids.length >= options.limit) break;
-    }
-    return ids;
+    let query = (await this.#filtered({ email: filter.email, role: filter.role })).select('id');
+    if (among !== undefined) query = query.where('id', 'in', idSet(this.#dialect, among));
+    if (options.after !== undefined) query = query.where('id', '>', options.after);
+    if (options.limit !== undefined) query = query.orderBy('id').limit(options.limit);
+    return (await query.execute()).map((r) => r.id);
   }
 
   async countAll(): Promise<number> {
