@@ -1352,6 +1352,35 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     expect(await fx.traces(wrongType!)).toEqual([]);
   });
 
+  it('should skip what a page walking for many users meets that is not a session of theirs', async () => {
+    const fleet = await seedFleet(fx);
+    const p = fx.prefix;
+    const [noUser, badUser, wrongType, dangling] = [1, 2, 3, 4].map(newSessionId);
+    await fx.client.hSet(`${p}s:${noUser}`, { created: String(T0), ip: '::1' });
+    await fx.client.hSet(`${p}s:${badUser}`, { user: 'alice', created: String(T0) });
+    await fx.client.rPush(`${p}s:${wrongType}`, 'not a hash');
+    for (const id of [noUser!, badUser!, wrongType!, dangling!]) {
+      if (id !== dangling) await fx.client.pExpire(`${p}s:${id}`, HOUR);
+      await fx.client.zAdd(`${p}sessions:by-created`, { score: -(T0 - 30 * MINUTE), value: id });
+      await fx.client.zAdd(`${p}sessions:by-expiry`, { score: T0 + HOUR, value: id });
+    }
+
+    // fewUsers 0: every user filter walks the creation index and probes each entry it meets.
+    for (const user of [{ email: 'example' }, { role: 'user' as const }]) {
+      const q = { now: T0, user };
+      const want = expectedIds(fleet, q);
+      const page = await fx.manyUsersStore!.list({ ...q, countUpTo: 1000, offset: 0, limit: 1000 });
+      expect(page.items.map((s) => s.id)).toEqual(want);
+      expect(page.total).toBe(want.length);
+      // The first walk met all four; the dangling entry was pruned on the way.
+      if (user.email) expect(page.skipped).toBe(4);
+      else expect(page.skipped).toBe(3);
+    }
+    expect(await fx.client.zScore(`${p}sessions:by-created`, dangling!)).toBeNull();
+    // The three keys that name no user were set aside for removeUnreadable.
+    expect(await fx.store.removeUnreadable()).toBe(3);
+  });
+
   it("should never take a session misfiled under a user's index, and tidy what that index points to", async () => {
     const alice = await fx.addUser('alice@example.com');
     const bob = await fx.addUser('bob@example.com');

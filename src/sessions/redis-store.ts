@@ -495,12 +495,13 @@ return out
 const SCAN_PROBE = script(`
 local out = {}
 for i = 2, #KEYS do
-  local kind = redis.call('TYPE', KEYS[i]).ok
-  local user = ''
-  if kind == 'hash' then
-    user = redis.call('HGET', KEYS[i], 'user')
-    if not user or not string.match(user, '^%-?%d+$') then user = '?' end
-  elseif kind ~= 'none' then
+  -- One read for the usual case; a key of another type answers an error here, not a failure.
+  local user = redis.pcall('HGET', KEYS[i], 'user')
+  if type(user) == 'table' then
+    user = '?'
+  elseif not user then
+    if redis.call('EXISTS', KEYS[i]) == 1 then user = '?' else user = '' end
+  elseif not string.match(user, '^%-?%d+$') then
     user = '?'
   end
   out[#out + 1] = user
