@@ -1381,6 +1381,26 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     expect(await fx.store.removeUnreadable()).toBe(3);
   });
 
+  it('should list and count, not fail, when a user index is of another type', async () => {
+    const fleet = await seedFleet(fx);
+    const { alice, dave } = fleet.users;
+    await fx.client.del(`${fx.prefix}{u${dave}}:sessions`);
+    await fx.client.set(`${fx.prefix}{u${dave}}:sessions`, 'not a sorted set');
+
+    for (const status of ['all', 'active'] as const) {
+      // alice and dave match; one row wanted, so the users' indexes are counted. Dave's counts
+      // nothing there; a walk of the global index still meets his sessions by their hashes.
+      const q = { now: T0, user: { email: 'example.com' }, status, countUpTo: 1000 };
+      const least = expectedIds(fleet, { now: T0, userIds: [alice], status }).length;
+      for (const store of [fx.store, fx.manyUsersStore!]) {
+        const page = await store.list({ ...q, offset: 0, limit: 1 });
+        expect(page.items).toHaveLength(1);
+        expect(page.total).toBeGreaterThanOrEqual(least);
+        expect(page.total).toBeLessThanOrEqual(expectedIds(fleet, q).length);
+      }
+    }
+  });
+
   it("should never take a session misfiled under a user's index, and tidy what that index points to", async () => {
     const alice = await fx.addUser('alice@example.com');
     const bob = await fx.addUser('bob@example.com');
