@@ -669,7 +669,11 @@ export class SqlSessionStore implements SessionStore {
       if (found.length === 0) return null;
       const ids = found.map((u) => u.id);
       const few = ids.length <= this.#userSetLimit;
-      const matching = few ? ids : q.user.email ? idSet(this.#dialect, ids) : users.select('users.id');
+      const matching = few
+        ? ids
+        : q.user.email
+          ? idSet(this.#dialect, ids)
+          : users.select('users.id');
       counting = counting.where('sessions.user_id', 'in', matching);
       walking = walking.where(plus('user_id'), 'in', matching);
     }
