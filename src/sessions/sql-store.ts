@@ -8,12 +8,13 @@ import {
   type ExpressionBuilder,
   type Kysely,
   type SelectQueryBuilder,
+  type SqlBool,
   sql,
 } from 'kysely';
 import type { Dialect, WalLog } from '../db/database.js';
 import { idSet } from '../db/id-set.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
-import { emailCondition } from '../users/email-filter.js';
+import { emailCondition, emailMatch } from '../users/email-filter.js';
 import { keepRecord, ReadCache, type ReadCacheStats } from './read-cache.js';
 import {
   type CreateOptions,
@@ -44,6 +45,8 @@ const WIRE_BULK_CHUNK = 50;
  * well under both databases' limits); past it, to a subquery (see SqlSessionStore#plan).
  */
 const USER_SET_LIMIT = 500;
+// See SqlSessionStore#broadAt.
+const BROAD_USERS = 2_000;
 /** Most matches a page reads through the index that counted them and sorts, rather than walk. */
 const SORT_LIMIT = 2_000;
 
@@ -127,6 +130,7 @@ export class SqlSessionStore implements SessionStore {
   readonly #dialect: Dialect;
 
   readonly #userSetLimit: number;
+  readonly #broadUsers: number;
   readonly #countsRunning = new Map<number, Promise<{ active: number; expired: number }>>();
   readonly #memory: SqliteMemory | undefined;
   /** Present with `memory` only, so validation does not look for what cannot be there. */
@@ -135,7 +139,9 @@ export class SqlSessionStore implements SessionStore {
 
   /**
    * `userSetLimit`: how many users a user filter may match and still be answered through
-   * their ids (see #plan); the contract tests lower it to cover both ways. `memory` (SQLite,
+   * their ids (see #plan); `broadUsers`, the least past which an email filter is tested on each
+   * session's owner on SQLite (#broadAt). The contract tests lower them to cover every way.
+   * `memory` (SQLite,
    * the server's one connection): keep sessions read by `get` until this store writes them or
    * another process commits (`PRAGMA data_version` moves), and answer `peek` from them.
    * `log` (SQLite with a checkpointer thread, see db/database.ts): bulk work waits for it to
@@ -146,6 +152,7 @@ export class SqlSessionStore implements SessionStore {
     dialect: Dialect,
     options: {
       userSetLimit?: number;
+      broadUsers?: number;
       memory?: { dataVersion: () => number; maxEntries: number };
       log?: WalLog;
     } = {},
@@ -154,6 +161,7 @@ export class SqlSessionStore implements SessionStore {
     this.#dialect = dialect;
     this.#log = options.log;
     this.#userSetLimit = options.userSetLimit ?? USER_SET_LIMIT;
+    this.#broadUsers = options.broadUsers ?? BROAD_USERS;
     if (options.memory) {
       const memory: SqliteMemory = {
         cache: new ReadCache(options.memory.maxEntries),
@@ -633,7 +641,8 @@ export class SqlSessionStore implements SessionStore {
    * The sessions a query matches, as queries on `sessions` alone, or null when it can match
    * nothing. A user filter is resolved first: to the ids themselves when few users match; when
    * many do, to one array parameter (email) or to a subquery on the role index (role alone),
-   * either read once per statement. Two shapes:
+   * either read once per statement; on SQLite, when an email matches more than #broadAt users,
+   * to a test of each session's owner as it is met. Two shapes:
    * - `counting` leaves every index open: the deadline index for a status alone, the user
    *   index (which holds the deadline) once users are named, so a capped count stops early;
    * - `walking` switches off every index but the listing one (the unary plus), so a page
@@ -659,23 +668,37 @@ export class SqlSessionStore implements SessionStore {
       walking = walking.where(plus('user_id'), 'in', [...q.userIds]);
     }
     if (q.user?.email || q.user?.role) {
-      const users = await this.#users(q.user);
-      // An email filter's ids are read once and kept, however many. A role alone is an index
-      // range, cheap to read again as a subquery when it is large.
-      const found = await users
-        .select('users.id')
-        .$if(!q.user.email, (qb) => qb.limit(this.#userSetLimit + 1))
-        .execute();
-      if (found.length === 0) return null;
+      const { users, atLeast } = await this.#usersKnown(q.user);
+      // An email filter's ids are read once and kept (on SQLite, up to broadAt of them). A
+      // role alone is an index range, cheap to read again as a subquery when it is large.
+      const broadAt = q.user.email && this.#dialect === 'sqlite' ? await this.#broadAt() : null;
+      const broad = broadAt !== null && atLeast > broadAt;
+      const limit = q.user.email ? broadAt : this.#userSetLimit;
+      const found = broad
+        ? []
+        : await users
+            .select('users.id')
+            .$if(limit !== null, (qb) => qb.limit(limit! + 1))
+            .execute();
+      if (!broad && found.length === 0) return null;
       const ids = found.map((u) => u.id);
-      const few = ids.length <= this.#userSetLimit;
-      const matching = few
-        ? ids
-        : q.user.email
-          ? idSet(this.#dialect, ids)
-          : users.select('users.id');
-      counting = counting.where('sessions.user_id', 'in', matching);
-      walking = walking.where(plus('user_id'), 'in', matching);
+      if (broad || (broadAt !== null && ids.length > broadAt)) {
+        // So many users match that a walk meets their sessions soon: each entry's owner is
+        // tested as it is met (a primary-key read), and no set of every match is built.
+        const owned = (ref: Expression<number>) =>
+          sql<SqlBool>`exists ${users.select(sql.lit(1).as('one')).where('users.id', '=', ref)}`;
+        counting = counting.where(owned(sql.ref<number>('sessions.user_id')));
+        walking = walking.where(owned(plus('user_id')));
+      } else {
+        const few = ids.length <= this.#userSetLimit;
+        const matching = few
+          ? ids
+          : q.user.email
+            ? idSet(this.#dialect, ids)
+            : users.select('users.id');
+        counting = counting.where('sessions.user_id', 'in', matching);
+        walking = walking.where(plus('user_id'), 'in', matching);
+      }
     }
     // With users named, the deadline is tested on the user index's entries, not searched.
     const named = q.userIds !== undefined || q.user?.email || q.user?.role;
@@ -711,6 +734,19 @@ export class SqlSessionStore implements SessionStore {
     };
   }
 
+  /**
+   * On SQLite, how many users an email filter may match and still be read as a set of ids:
+   * BROAD_USERS (`broadUsers`), or 2% of the users when that is more. Past it, reading every matching
+   * address and building the set twice (count and page) cost 17 ms for 10% of 100,000 users,
+   * where testing each walked session's owner cost 1 ms; the walk needs about 50 entries per
+   * percent of share for a page and 1,000 for the capped count, so the share bounds it.
+   */
+  async #broadAt(): Promise<number> {
+    const row = await sql<{ n: number | null }>`select sum(n) as n from user_totals
+      where name like 'role:%'`.execute(this.#db);
+    return Math.max(this.#broadUsers, Math.floor(Number(row.rows[0]?.n ?? 0) / 50));
+  }
+
   /** The users a filter matches (the email test: users/email-filter.ts). */
   async #users(filter: UserFilter) {
     let users = this.#db.selectFrom('users');
@@ -719,6 +755,15 @@ export class SqlSessionStore implements SessionStore {
       users = users.where(await emailCondition(this.#db, this.#dialect, filter.email));
     }
     return users;
+  }
+
+  /** #users, and how many users the email test alone is known to match at least. */
+  async #usersKnown(filter: UserFilter) {
+    if (!filter.email) return { users: await this.#users(filter), atLeast: 0 };
+    const match = await emailMatch(this.#db, this.#dialect, filter.email);
+    let users = this.#db.selectFrom('users').where(match.condition);
+    if (filter.role) users = users.where('users.role', '=', filter.role);
+    return { users, atLeast: filter.role ? 0 : match.atLeast };
   }
 
   /**

@@ -20,6 +20,20 @@ export async function emailCondition(
   dialect: Dialect,
   needle: string,
 ): Promise<Expression<SqlBool>> {
+  return (await emailMatch(db, dialect, needle)).condition;
+}
+
+/**
+ * The condition, and how many users it is already known to match at least: on SQLite, more
+ * than SQLITE_CANDIDATES when the trigram index named more (it matches exactly when the needle
+ * holds no LIKE wildcard); otherwise 0, nothing known.
+ */
+export async function emailMatch(
+  db: Kysely<DB>,
+  dialect: Dialect,
+  needle: string,
+): Promise<{ condition: Expression<SqlBool>; atLeast: number }> {
+  const known = (condition: Expression<SqlBool>, atLeast = 0) => ({ condition, atLeast });
   const address = sql.ref<string>('users.email_normalized');
   if (dialect === 'postgres') {
     // LIKE with every wildcard escaped is still a plain substring test, and unlike strpos it
@@ -27,21 +41,23 @@ export async function emailCondition(
     const like = (part: string) =>
       sql<SqlBool>`like ${`%${part.replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`;
     const local = needle.slice(0, Math.max(needle.indexOf('@'), 0));
-    if (local.length < 3) return sql<SqlBool>`${address} ${like(needle)}`;
+    if (local.length < 3) return known(sql<SqlBool>`${address} ${like(needle)}`);
     // A whole address shares its domain's trigrams with every user of that domain (often all of
     // them), and the index then reads them all: it is asked for the part before the @ only, and
     // the whole needle is tested with strpos, which no index serves, on the users it names.
-    return sql<SqlBool>`${sql.ref('users.id')} in (select u.id from users u
-      where u.email_normalized ${like(local)}) and strpos(${address}, ${needle}) > 0`;
+    return known(sql<SqlBool>`${sql.ref('users.id')} in (select u.id from users u
+      where u.email_normalized ${like(local)}) and strpos(${address}, ${needle}) > 0`);
   }
   const contains = sql<SqlBool>`instr(${address}, ${needle}) > 0`;
-  if ([...needle].length < 3) return contains;
+  if ([...needle].length < 3) return known(contains);
   // The trigram index's LIKE may take a % or _ of the needle as a wildcard: more candidates,
   // never fewer, and instr keeps only the real matches.
   const { rows } = await sql<{ id: number }>`select rowid as id from users_email_search
     where email_normalized like ${`%${needle}%`} limit ${SQLITE_CANDIDATES + 1}`.execute(db);
-  if (rows.length > SQLITE_CANDIDATES) return contains;
-  if (rows.length === 0) return sql<SqlBool>`0`;
+  if (rows.length > SQLITE_CANDIDATES) {
+    return known(contains, /[%_]/.test(needle) ? 0 : rows.length);
+  }
+  if (rows.length === 0) return known(sql<SqlBool>`0`);
   const ids = sql.join(rows.map((r) => r.id));
-  return sql<SqlBool>`${sql.ref('users.id')} in (${ids}) and ${contains}`;
+  return known(sql<SqlBool>`${sql.ref('users.id')} in (${ids}) and ${contains}`);
 }
