@@ -50,12 +50,16 @@ export async function emailMatch(
   }
   const contains = sql<SqlBool>`instr(${address}, ${needle}) > 0`;
   if ([...needle].length < 3) return known(contains);
+  // As on PostgreSQL, a whole address asks the index for the part before the @ (the domain's
+  // trigrams are everyone's: 1.1 ms against 0.35 ms at 100,000 users).
+  const local = needle.slice(0, Math.max(needle.indexOf('@'), 0));
+  const asked = [...local].length >= 3 ? local : needle;
   // The trigram index's LIKE may take a % or _ of the needle as a wildcard: more candidates,
   // never fewer, and instr keeps only the real matches.
   const { rows } = await sql<{ id: number }>`select rowid as id from users_email_search
-    where email_normalized like ${`%${needle}%`} limit ${SQLITE_CANDIDATES + 1}`.execute(db);
+    where email_normalized like ${`%${asked}%`} limit ${SQLITE_CANDIDATES + 1}`.execute(db);
   if (rows.length > SQLITE_CANDIDATES) {
-    return known(contains, /[%_]/.test(needle) ? 0 : rows.length);
+    return known(contains, asked !== needle || /[%_]/.test(needle) ? 0 : rows.length);
   }
   if (rows.length === 0) return known(sql<SqlBool>`0`);
   const ids = sql.join(rows.map((r) => r.id));
