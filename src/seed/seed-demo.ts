@@ -670,7 +670,14 @@ function sessionTimes(approvedAt: number, policy: SeedPolicy, now: number): Sess
   if (Math.random() >= ACTIVE_SHARE && earliestExpired < latestExpired) {
     const createdAt = between(earliestExpired, latestExpired);
     const activity = Math.floor(-Math.log(1 - Math.random()) * MEAN_ACTIVITY_MS);
-    const lastSeenAt = Math.min(createdAt + activity, createdAt + absolute, latestExpired);
+    // Past the latest allowed, a time drawn before it: clamped, about 1% of a fleet's sessions
+    // would end at the same millisecond, a tie no real fleet has, which the expired listing
+    // (latest first, ties by id) sorts whole on its first page.
+    const seen =
+      createdAt + activity > latestExpired
+        ? between(createdAt, latestExpired)
+        : createdAt + activity;
+    const lastSeenAt = Math.min(seen, createdAt + absolute);
     return deadlines(createdAt, lastSeenAt, idle, absolute);
   }
 
