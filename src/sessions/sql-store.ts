@@ -14,7 +14,7 @@ import {
 import type { Dialect, WalLog } from '../db/database.js';
 import { idSet } from '../db/id-set.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
-import { emailCondition, emailMatch } from '../users/email-filter.js';
+import { emailMatch } from '../users/email-filter.js';
 import { keepRecord, ReadCache, type ReadCacheStats } from './read-cache.js';
 import {
   type CreateOptions,
@@ -141,9 +141,9 @@ export class SqlSessionStore implements SessionStore {
    * `userSetLimit`: how many users a user filter may match and still be answered through
    * their ids (see #plan); `broadUsers`, the least past which an email filter is tested on each
    * session's owner on SQLite (#broadAt). The contract tests lower them to cover every way.
-   * `memory` (SQLite,
-   * the server's one connection): keep sessions read by `get` until this store writes them or
-   * another process commits (`PRAGMA data_version` moves), and answer `peek` from them.
+   * `memory` (SQLite, the server's one connection): keep sessions read by `get` until this
+   * store writes them or another process commits (`PRAGMA data_version` moves), and answer
+   * `peek` from them.
    * `log` (SQLite with a checkpointer thread, see db/database.ts): bulk work waits for it to
    * settle once it holds SETTLE_PAGES pages.
    */
@@ -668,7 +668,7 @@ export class SqlSessionStore implements SessionStore {
       walking = walking.where(plus('user_id'), 'in', [...q.userIds]);
     }
     if (q.user?.email || q.user?.role) {
-      const { users, atLeast } = await this.#usersKnown(q.user);
+      const { users, atLeast } = await this.#users(q.user);
       // An email filter's ids are read once and kept (on SQLite, up to broadAt of them). A
       // role alone is an index range, cheap to read again as a subquery when it is large.
       const broadAt = q.user.email && this.#dialect === 'sqlite' ? await this.#broadAt() : null;
@@ -736,10 +736,11 @@ export class SqlSessionStore implements SessionStore {
 
   /**
    * On SQLite, how many users an email filter may match and still be read as a set of ids:
-   * BROAD_USERS (`broadUsers`), or 2% of the users when that is more. Past it, reading every matching
-   * address and building the set twice (count and page) cost 17 ms for 10% of 100,000 users,
-   * where testing each walked session's owner cost 1 ms; the walk needs about 50 entries per
-   * percent of share for a page and 1,000 for the capped count, so the share bounds it.
+   * BROAD_USERS (`broadUsers`), or 2% of the users when that is more. Past it, reading every
+   * matching address and building the set twice (count and page) cost 17 ms for 10% of
+   * 100,000 users, where testing each walked session's owner cost 1 ms. The walk needs about
+   * 50 / share entries for a page and 1,000 / share for the capped count, so a floor on the
+   * share bounds it.
    */
   async #broadAt(): Promise<number> {
     const row = await sql<{ n: number | null }>`select sum(n) as n from user_totals
@@ -747,22 +748,16 @@ export class SqlSessionStore implements SessionStore {
     return Math.max(this.#broadUsers, Math.floor(Number(row.rows[0]?.n ?? 0) / 50));
   }
 
-  /** The users a filter matches (the email test: users/email-filter.ts). */
+  /**
+   * The users a filter matches (the email test: users/email-filter.ts), and how many the email
+   * test alone is already known to match at least (0 when nothing is known).
+   */
   async #users(filter: UserFilter) {
     let users = this.#db.selectFrom('users');
     if (filter.role) users = users.where('users.role', '=', filter.role);
-    if (filter.email) {
-      users = users.where(await emailCondition(this.#db, this.#dialect, filter.email));
-    }
-    return users;
-  }
-
-  /** #users, and how many users the email test alone is known to match at least. */
-  async #usersKnown(filter: UserFilter) {
-    if (!filter.email) return { users: await this.#users(filter), atLeast: 0 };
+    if (!filter.email) return { users, atLeast: 0 };
     const match = await emailMatch(this.#db, this.#dialect, filter.email);
-    let users = this.#db.selectFrom('users').where(match.condition);
-    if (filter.role) users = users.where('users.role', '=', filter.role);
+    users = users.where(match.condition);
     return { users, atLeast: filter.role ? 0 : match.atLeast };
   }
 
