@@ -388,7 +388,7 @@ export class SqlSessionStore implements SessionStore {
    * entries it cannot read) rather than vanishing; removeUnreadable removes them.
    */
   async list(query: SessionQuery): Promise<SessionPage> {
-    const plan = await this.#plan(query);
+    const plan = await this.#plan(query, query.countUpTo !== undefined);
     if (plan === null) return { items: [], total: 0, skipped: 0 };
 
     const counted = await this.#count(plan.counting, query.countUpTo);
@@ -641,8 +641,8 @@ export class SqlSessionStore implements SessionStore {
    * The sessions a query matches, as queries on `sessions` alone, or null when it can match
    * nothing. A user filter is resolved first: to the ids themselves when few users match; when
    * many do, to one array parameter (email) or to a subquery on the role index (role alone),
-   * either read once per statement; on SQLite, when an email matches more than #broadAt users,
-   * to a test of each session's owner as it is met. Two shapes:
+   * either read once per statement; on SQLite, for a `capped` count, when an email matches more
+   * than #broadAt users, to a test of each session's owner as it is met. Two shapes:
    * - `counting` leaves every index open: the deadline index for a status alone, the user
    *   index (which holds the deadline) once users are named, so a capped count stops early;
    * - `walking` switches off every index but the listing one (the unary plus), so a page
@@ -656,7 +656,7 @@ export class SqlSessionStore implements SessionStore {
    * offset) every entry before it, and a filter matching a few more than SORT_LIMIT sessions
    * most of the index.
    */
-  async #plan(q: Filters): Promise<Plan | null> {
+  async #plan(q: Filters, capped = false): Promise<Plan | null> {
     if (q.userIds?.length === 0) return null;
     const plus = (column: 'user_id' | 'expires_at' | 'created_at') =>
       sql<number>`+${sql.ref(`sessions.${column}`)}`;
@@ -671,7 +671,10 @@ export class SqlSessionStore implements SessionStore {
       const { users, atLeast } = await this.#users(q.user);
       // An email filter's ids are read once and kept (on SQLite, up to broadAt of them). A
       // role alone is an index range, cheap to read again as a subquery when it is large.
-      const broadAt = q.user.email && this.#dialect === 'sqlite' ? await this.#broadAt() : null;
+      // Only when the count stops at a cap: an exact count tests every session's owner that
+      // way (115 ms at a million, against 33 ms through the set of ids).
+      const broadAt =
+        capped && q.user.email && this.#dialect === 'sqlite' ? await this.#broadAt() : null;
       const broad = broadAt !== null && atLeast > broadAt;
       const limit = q.user.email ? broadAt : this.#userSetLimit;
       const found = broad
