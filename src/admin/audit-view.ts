@@ -6,7 +6,7 @@
 
 import type { AuditRow } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { timeCell } from '../views/layout.js';
+import { pageItem, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { AUDIT_PER_PAGE, type AuditFilters, auditSearch } from './audit-filters.js';
 
@@ -73,8 +73,7 @@ function pagination(f: AuditFilters, total: number, asOf: number): SafeHtml | ''
   const pages = Math.max(1, Math.ceil(total / AUDIT_PER_PAGE));
   if (pages === 1) return '';
   const link = (p: number, label: string, disabled: boolean) =>
-    html`<li class="page-item${disabled ? ' disabled' : ''}">
-      <a class="page-link" href="/admin/audit${auditSearch(f, { page: p, asOf })}">${label}</a></li>`;
+    pageItem(`/admin/audit${auditSearch(f, { page: p, asOf })}`, label, { disabled });
   return html`<nav aria-label="Pages of the audit log"><ul class="pagination pagination-sm flex-wrap">
     ${link(1, '« First', f.page === 1)}
     ${link(Math.max(1, f.page - 1), '‹ Previous', f.page === 1)}

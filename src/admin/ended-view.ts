@@ -7,7 +7,7 @@
 
 import { ROLES, type SessionEventKind } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { timeCell } from '../views/layout.js';
+import { pageItem, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { type EndedFilters, endedSearch } from './ended-filters.js';
 import { ENDING_KINDS, type HistoryRow } from './ended-query.js';
@@ -109,8 +109,7 @@ function pagination(f: EndedFilters, total: number, now: number): SafeHtml | '' 
   if (pages === 1) return '';
   const asOf = f.asOf ?? now;
   const link = (p: number, label: string, disabled: boolean) =>
-    html`<li class="page-item${disabled ? ' disabled' : ''}"><a class="page-link"
-      href="/admin/sessions/ended${endedSearch(f, { page: p, asOf })}">${label}</a></li>`;
+    pageItem(`/admin/sessions/ended${endedSearch(f, { page: p, asOf })}`, label, { disabled });
   return html`<nav aria-label="Pages of ended sessions"><ul class="pagination pagination-sm flex-wrap">
   ${link(1, '« First', f.page === 1)}
   ${link(Math.max(1, f.page - 1), '‹ Previous', f.page === 1)}

@@ -7,7 +7,7 @@
 import { ROLES } from '../db/schema.js';
 import type { SessionStatus } from '../sessions/session-store.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { timeCell } from '../views/layout.js';
+import { pageItem, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { sessionTabs } from './ended-view.js';
 import { exportButtons } from './export-view.js';
@@ -103,9 +103,7 @@ function pagination(
   if (pages === 1) return '';
   const asOf = f.asOf ?? now;
   const link = (p: number, label: string, disabled: boolean, current = false) =>
-    html`<li class="page-item${disabled ? ' disabled' : ''}${current ? ' active' : ''}">
-      <a class="page-link" href="/admin/sessions${filterSearch(f, { page: p, asOf })}"
-        ${current ? html`aria-current="page"` : ''}>${label}</a></li>`;
+    pageItem(`/admin/sessions${filterSearch(f, { page: p, asOf })}`, label, { disabled, current });
   const around = [f.page - 2, f.page - 1, f.page, f.page + 1, f.page + 2].filter(
     (p) => p >= 1 && p <= pages,
   );

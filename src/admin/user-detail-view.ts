@@ -6,7 +6,7 @@
  */
 import type { UserRow } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { timeCell } from '../views/layout.js';
+import { pageItem, timeCell } from '../views/layout.js';
 import type { HistoryRow } from './ended-query.js';
 import { eventCells } from './ended-view.js';
 import { STATUS_BADGE, userActions } from './users-view.js';
@@ -100,8 +100,11 @@ function liveSessions(d: UserDetailData, back: string): SafeHtml {
 function history(d: UserDetailData): SafeHtml {
   const pages = Math.max(1, Math.ceil(d.historyTotal / HISTORY_PER_PAGE));
   const link = (p: number, label: string, disabled: boolean) =>
-    html`<li class="page-item${disabled ? ' disabled' : ''}"><a class="page-link"
-      href="/admin/users/${d.user.id}${p === 1 ? '' : `?history_page=${p}`}#history-title">${label}</a></li>`;
+    pageItem(
+      `/admin/users/${d.user.id}${p === 1 ? '' : `?history_page=${p}`}#history-title`,
+      label,
+      { disabled },
+    );
   return html`<section aria-labelledby="history-title">
   <div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
     <h2 class="h5 mb-0" id="history-title">Session history</h2>

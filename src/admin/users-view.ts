@@ -7,7 +7,7 @@
 
 import { ROLES, USER_STATUSES, type UserRow } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { timeCell } from '../views/layout.js';
+import { pageItem, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 
 export const DEFAULT_USERS_PER_PAGE = 50;
@@ -102,7 +102,7 @@ function pagination(f: UserFilters, total: number): SafeHtml | '' {
   const pages = Math.max(1, Math.ceil(total / f.perPage));
   if (pages === 1) return '';
   const link = (p: number, label: string, disabled: boolean) =>
-    html`<li class="page-item${disabled ? ' disabled' : ''}"><a class="page-link" href="/admin/users${userSearch(f, p)}">${label}</a></li>`;
+    pageItem(`/admin/users${userSearch(f, p)}`, label, { disabled });
   return html`<nav aria-label="Pages of users"><ul class="pagination pagination-sm flex-wrap">
   ${link(1, '« First', f.page <= 1)}
   ${link(Math.max(1, f.page - 1), '‹ Previous', f.page <= 1)}

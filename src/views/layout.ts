@@ -174,3 +174,20 @@ export function utc(at: number): string {
 export function timeCell(at: number, now: number): SafeHtml {
   return html`<time datetime="${new Date(at).toISOString()}" title="${utc(at)}">${relativeTime(at, now)}</time>`;
 }
+
+/**
+ * One item of a pager. A disabled one (First on page 1, Next on the last) is text, not a link:
+ * Bootstrap's `disabled` only greys it out, and a keyboard or a screen reader would still
+ * follow its href.
+ */
+export function pageItem(
+  href: string,
+  label: string,
+  opts: { disabled?: boolean; current?: boolean } = {},
+): SafeHtml {
+  if (opts.disabled) {
+    return html`<li class="page-item disabled"><span class="page-link" aria-disabled="true">${label}</span></li>`;
+  }
+  return html`<li class="page-item${opts.current ? ' active' : ''}"><a class="page-link" href="${href}"
+    ${opts.current ? html`aria-current="page"` : ''}>${label}</a></li>`;
+}

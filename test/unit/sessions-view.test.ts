@@ -61,9 +61,21 @@ describe('sessions view with a capped count', () => {
     const beyond = page({ total: 10_000, totalCapped: true, page: 231, rows: 0 });
     expect(beyond).toContain('Page 231 is past the last of these more than 10,000');
     expect(beyond).toContain('Nothing on this page: it is past the last one.');
-    expect(end).toMatch(
-      /<li class="page-item disabled">\s*<a class="page-link" href="[^"]*page=230[^"]*"\s*>Next/,
+    // Disabled items are text: Bootstrap's class alone would leave the link followable.
+    expect(end).toContain(
+      '<li class="page-item disabled"><span class="page-link" aria-disabled="true">Next ›</span></li>',
     );
+    expect(end).not.toMatch(/href="[^"]*"\s*>Next/);
+  });
+
+  it('should offer no link to First or Previous on the first page', () => {
+    const first = page({ total: 10_000, totalCapped: true, page: 1, rows: 50 });
+    for (const label of ['« First', '‹ Previous']) {
+      expect(first).toContain(`<span class="page-link" aria-disabled="true">${label}</span>`);
+      expect(first).not.toMatch(new RegExp(`href="[^"]*"\\s*>${label}`));
+    }
+    const second = page({ total: 10_000, totalCapped: true, page: 2, rows: 50 });
+    expect(second).toMatch(/href="\/admin\/sessions[^"]*"\s*>‹ Previous/);
   });
 
   it('should say "more than" the cap of active sessions too, and the exact number below it', () => {
