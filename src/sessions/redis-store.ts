@@ -87,6 +87,9 @@ const HEALTH_USER_LIMIT = 500;
 const FEW_USERS = 1_000;
 // Entries per step of that walk: one ZRANGE and one read-only script each.
 const SCAN_CHUNK = 1_000;
+// With status active, that walk reads the active range of the expiry index instead when it
+// holds at most this many entries: all of them, at most 20 steps, whatever the filter's share.
+const ACTIVE_WALK = 20_000;
 // User indexes per counting script (each reads one index; with a status, its entries).
 const COUNT_USER_CHUNK = 200;
 // Creation-index entries one status walk script reads at most (a few milliseconds of Redis).
@@ -144,6 +147,12 @@ export interface RedisSessionStoreOptions {
    * indexes (see #listPage); the contract tests lower it to cover the other way. @default 1000
    */
   fewUsers?: number;
+  /**
+   * A broad page (past fewUsers) with status active walks the expiry index's active range
+   * instead of the creation index when it holds at most this many entries (see #scan); the
+   * contract tests set 0 to cover the other way. @default 20000
+   */
+  activeWalk?: number;
   /**
    * Told of the error when deleteMany answers with partial outcomes instead of throwing, so
    * the failure still reaches a log line.
@@ -874,6 +883,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #resolveUserIds: ResolveUserIds;
   readonly #retentionMs: number;
   readonly #fewUsers: number;
+  readonly #activeWalk: number;
   readonly #onPartialFailure: ((error: unknown) => void) | undefined;
   readonly #byCreated: string;
   readonly #byExpiry: string;
@@ -895,6 +905,7 @@ export class RedisSessionStore implements SessionStore {
     this.#resolveUserIds = options.resolveUserIds;
     this.#retentionMs = options.retentionMs;
     this.#fewUsers = options.fewUsers ?? FEW_USERS;
+    this.#activeWalk = options.activeWalk ?? ACTIVE_WALK;
     this.#onPartialFailure = options.onPartialFailure;
     this.#tracked = options.tracked;
     this.#byCreated = `${prefix}sessions:by-created`;
@@ -1594,6 +1605,38 @@ export class RedisSessionStore implements SessionStore {
       );
       skipped = unscored.length + dangling.length + corrupt.length;
       dangling.push(...(await this.#load(unscored)).dangling);
+    } else if (
+      status === 'active' &&
+      (await this.#client.zCount(this.#byExpiry, `(${q.now}`, '+inf')) <= this.#activeWalk
+    ) {
+      // Few live sessions: the creation index would be walked past every ended one before a
+      // page of matches (on a fleet an hour after seeding, all of a million for role admin),
+      // so every live one is read instead, its creation score probed, and the matches sorted.
+      const inRange = rangeTest(min, max);
+      for await (const chunk of this.#walk(this.#byExpiry, `(${q.now}`, '+inf', SCAN_CHUNK)) {
+        const probed = await this.#scanProbe(
+          this.#byCreated,
+          chunk.map((e) => e.value),
+        );
+        const owners = [...new Set(probed.map((p) => p.user).filter((u) => typeof u === 'number'))];
+        const allowed = await owned(owners);
+        chunk.forEach((e, j) => {
+          const { user, score: created } = probed[j]!;
+          if (user === 'missing') {
+            dangling.push({ id: e.value, score: e.score });
+            skipped += 1;
+          } else if (user === 'corrupt') {
+            corrupt.push({ id: e.value, score: 0 });
+            skipped += 1;
+          } else if (created === null) {
+            // A hash the creation index lacks: not listed, as the other listings do.
+            skipped += 1;
+          } else if (inRange(created) && allowed.has(user)) {
+            found.push({ id: e.value, score: created, owner: user });
+          }
+        });
+      }
+      found.sort(byScoreThenId);
     } else {
       for await (const chunk of this.#walk(this.#byCreated, min, max, SCAN_CHUNK)) {
         const probed = await this.#scanProbe(
@@ -2204,6 +2247,19 @@ export class RedisSessionStore implements SessionStore {
       lower = String(last);
     }
   }
+}
+
+/** Whether a score lies within ZRANGE BYSCORE bounds such as createdRange's. */
+function rangeTest(min: string, max: string): (score: number) => boolean {
+  const bound = (b: string) => {
+    const v = b.replace('(', '');
+    const at = v === '-inf' ? -Infinity : v === '+inf' || v === 'inf' ? Infinity : Number(v);
+    return { open: b.startsWith('('), at };
+  };
+  const lo = bound(min);
+  const hi = bound(max);
+  return (score) =>
+    (lo.open ? score > lo.at : score >= lo.at) && (hi.open ? score < hi.at : score <= hi.at);
 }
 
 /** The created bounds as a range of negated scores: [from, to) becomes (-to, -from]. */
