@@ -1607,68 +1607,70 @@ export class RedisSessionStore implements SessionStore {
       );
       skipped = unscored.length + dangling.length + corrupt.length;
       dangling.push(...(await this.#load(unscored)).dangling);
-    } else if (
-      status === 'active' &&
-      (await this.#client.zCount(this.#byExpiry, `(${q.now}`, '+inf')) <= this.#activeWalk
-    ) {
-      // Few live sessions: the creation index would be walked past every ended one before a
-      // page of matches (on a fleet an hour after seeding, all of a million for role admin),
-      // so every live one is read instead, its creation score probed, and the matches sorted.
-      const inRange = rangeTest(min, max);
-      for await (const chunk of this.#walk(this.#byExpiry, `(${q.now}`, '+inf', SCAN_CHUNK)) {
-        const probed = await this.#scanProbe(
-          this.#byCreated,
-          chunk.map((e) => e.value),
-        );
-        const owners = [...new Set(probed.map((p) => p.user).filter((u) => typeof u === 'number'))];
-        const allowed = await owned(owners);
-        chunk.forEach((e, j) => {
-          const { user, score: created } = probed[j]!;
-          if (user === 'missing') {
-            dangling.push({ id: e.value, score: e.score });
-            skipped += 1;
-          } else if (user === 'corrupt') {
-            corrupt.push({ id: e.value, score: 0 });
-            skipped += 1;
-          } else if (created === null) {
-            // A hash the creation index lacks: not listed, as the other listings do.
-            skipped += 1;
-          } else if (inRange(created) && allowed.has(user)) {
-            found.push({ id: e.value, score: created, owner: user });
-          }
-        });
-      }
-      found.sort(byScoreThenId);
     } else {
-      for await (const chunk of this.#walk(this.#byCreated, min, max, SCAN_CHUNK)) {
-        const probed = await this.#scanProbe(
-          this.#byExpiry,
-          chunk.map((e) => e.value),
-        );
-        const owners = [...new Set(probed.map((p) => p.user).filter((u) => typeof u === 'number'))];
-        const allowed = await owned(owners);
-        chunk.forEach((e, j) => {
-          const { user, score: deadline } = probed[j]!;
-          if (user === 'missing') {
-            dangling.push({ id: e.value, score: e.score });
-            skipped += 1;
-          } else if (user === 'corrupt') {
-            corrupt.push({ id: e.value, score: 0 });
-            skipped += 1;
-          } else if (deadline === null) {
-            // A hash the expiry index lacks: not listed, as the other listings do.
-            skipped += 1;
-          } else if (
-            (status === 'all' || deadline > q.now === (status === 'active')) &&
-            allowed.has(user)
-          ) {
-            found.push({ id: e.value, score: e.score, owner: user });
-          }
-        });
-        if (found.length >= wanted) {
-          exhausted = false;
-          break;
+      // Walks `index` over [lo, hi], probing each entry's hash for its owner and its score in
+      // `other`; hands on the readable entries of matching owners, and says whether it stopped.
+      const walk = async (
+        [index, lo, hi, other]: [string, string, string, string],
+        take: (entry: { value: string; score: number }, user: number, other: number) => void,
+        enough: () => boolean,
+      ): Promise<boolean> => {
+        for await (const chunk of this.#walk(index, lo, hi, SCAN_CHUNK)) {
+          const probed = await this.#scanProbe(
+            other,
+            chunk.map((e) => e.value),
+          );
+          const owners = [
+            ...new Set(probed.map((p) => p.user).filter((u) => typeof u === 'number')),
+          ];
+          const allowed = await owned(owners);
+          chunk.forEach((e, j) => {
+            const { user, score } = probed[j]!;
+            if (user === 'missing') {
+              dangling.push({ id: e.value, score: e.score });
+              skipped += 1;
+            } else if (user === 'corrupt') {
+              corrupt.push({ id: e.value, score: 0 });
+              skipped += 1;
+            } else if (score === null) {
+              // A hash the other index lacks: not listed, as the other listings do.
+              skipped += 1;
+            } else if (allowed.has(user)) {
+              take(e, user, score);
+            }
+          });
+          if (enough()) return true;
         }
+        return false;
+      };
+      const live = `(${q.now}`;
+      if (
+        status === 'active' &&
+        (await this.#client.zCount(this.#byExpiry, live, '+inf')) <= this.#activeWalk
+      ) {
+        // Few live sessions: the creation index would be walked past every ended one before a
+        // page of matches (on a fleet an hour after seeding, all of a million for role admin),
+        // so every live one is read instead, its creation score probed, and the matches sorted.
+        const inRange = rangeTest(min, max);
+        await walk(
+          [this.#byExpiry, live, '+inf', this.#byCreated],
+          (e, user, created) => {
+            if (inRange(created)) found.push({ id: e.value, score: created, owner: user });
+          },
+          () => false,
+        );
+        found.sort(byScoreThenId);
+      } else {
+        const stopped = await walk(
+          [this.#byCreated, min, max, this.#byExpiry],
+          (e, user, deadline) => {
+            if (status === 'all' || deadline > q.now === (status === 'active')) {
+              found.push({ id: e.value, score: e.score, owner: user });
+            }
+          },
+          () => found.length >= wanted,
+        );
+        exhausted = !stopped;
       }
     }
     await this.#prune(dangling);
