@@ -498,11 +498,11 @@ end
 return out
 `);
 
-// deadlines(index, ids, from, to): the scores of ids[from..to] in index, false where absent.
+// zmscore(index, ids, from, to): the scores of ids[from..to] in index, false where absent.
 // One ZMSCORE per thousand ids (unpack is bounded by Lua's stack) instead of a ZSCORE each: the
 // call from Lua, not the lookup, was most of a ZSCORE's cost.
-const LUA_DEADLINES = `
-local function deadlines(index, ids, from, to)
+const LUA_ZMSCORE = `
+local function zmscore(index, ids, from, to)
   local out = {}
   for i = from, to, 1000 do
     local r = redis.call('ZMSCORE', index, unpack(ids, i, math.min(i + 999, to)))
@@ -515,9 +515,9 @@ end
 // KEYS: an index to read each id's score from, then the session hashes. ARGV: the ids.
 // Per id, two values: its hash's user ('' when there is no key, '?' when the key is something
 // else or names no user) and its score in KEYS[1] ('' when absent). Read-only.
-const SCAN_PROBE = script(`${LUA_DEADLINES}
+const SCAN_PROBE = script(`${LUA_ZMSCORE}
 local out = {}
-local scores = deadlines(KEYS[1], ARGV, 1, #ARGV)
+local scores = zmscore(KEYS[1], ARGV, 1, #ARGV)
 for i = 2, #KEYS do
   -- One read for the usual case; a key of another type answers an error here, not a failure.
   local user = redis.pcall('HGET', KEYS[i], 'user')
@@ -538,7 +538,7 @@ return out
 // status ('all', 'active' or 'expired'), now, cap. Counts the entries of each index in the
 // range (with a status, those whose deadline says so; an entry the expiry index lacks does not
 // count), and stops once the count reaches the cap. Read-only.
-const COUNT_USERS = script(`${LUA_DEADLINES}
+const COUNT_USERS = script(`${LUA_ZMSCORE}
 local n = 0
 local cap = tonumber(ARGV[5])
 local now = tonumber(ARGV[4])
@@ -551,7 +551,7 @@ for i = 2, #KEYS do
   else
     local ids = redis.pcall('ZRANGE', KEYS[i], ARGV[1], ARGV[2], 'BYSCORE')
     if not ids.err and #ids > 0 then
-      for _, d in ipairs(deadlines(KEYS[1], ids, 1, #ids)) do
+      for _, d in ipairs(zmscore(KEYS[1], ids, 1, #ids)) do
         if d and (tonumber(d) > now) == active then n = n + 1 end
       end
     end
@@ -568,7 +568,7 @@ return n
 // `wanted` newest kept as id, score, user triples. With 'expired' it keeps every match and
 // returns the `wanted` most recently expired, the score being the deadline (ties: descending
 // id): the order of every expired listing. Read-only.
-const MERGE_USERS = script(`${LUA_DEADLINES}
+const MERGE_USERS = script(`${LUA_ZMSCORE}
 local min, max, status = ARGV[1], ARGV[2], ARGV[3]
 local now, wanted = tonumber(ARGV[4]), tonumber(ARGV[5])
 local expired = status == 'expired'
@@ -587,7 +587,7 @@ for i = 2, #KEYS do
       local r = redis.call('ZRANGE', KEYS[i], min, max, 'BYSCORE', 'WITHSCORES')
       local ids = {}
       for j = 1, #r, 2 do ids[#ids + 1] = r[j] end
-      local scores = #ids > 0 and deadlines(KEYS[1], ids, 1, #ids) or {}
+      local scores = #ids > 0 and zmscore(KEYS[1], ids, 1, #ids) or {}
       local mine = 0
       for j = 1, #r, 2 do
         local d = scores[(j + 1) / 2]
@@ -1651,7 +1651,10 @@ export class RedisSessionStore implements SessionStore {
         // Few live sessions: the creation index would be walked past every ended one before a
         // page of matches (on a fleet an hour after seeding, all of a million for role admin),
         // so every live one is read instead, its creation score probed, and the matches sorted.
-        const inRange = rangeTest(min, max);
+        // Creation scores are negated times: the query's [createdFrom, createdTo) on -score.
+        const inRange = (score: number) =>
+          (q.createdFrom === undefined || -score >= q.createdFrom) &&
+          (q.createdTo === undefined || -score < q.createdTo);
         await walk(
           [this.#byExpiry, live, '+inf', this.#byCreated],
           (e, user, created) => {
@@ -2251,19 +2254,6 @@ export class RedisSessionStore implements SessionStore {
       lower = String(last);
     }
   }
-}
-
-/** Whether a score lies within ZRANGE BYSCORE bounds such as createdRange's. */
-function rangeTest(min: string, max: string): (score: number) => boolean {
-  const bound = (b: string) => {
-    const v = b.replace('(', '');
-    const at = v === '-inf' ? -Infinity : v === '+inf' || v === 'inf' ? Infinity : Number(v);
-    return { open: b.startsWith('('), at };
-  };
-  const lo = bound(min);
-  const hi = bound(max);
-  return (score) =>
-    (lo.open ? score > lo.at : score >= lo.at) && (hi.open ? score < hi.at : score <= hi.at);
 }
 
 /** The created bounds as a range of negated scores: [from, to) becomes (-to, -from]. */
