@@ -1644,10 +1644,7 @@ export class RedisSessionStore implements SessionStore {
         return false;
       };
       const live = `(${q.now}`;
-      if (
-        status === 'active' &&
-        (await this.#client.zCount(this.#byExpiry, live, '+inf')) <= this.#activeWalk
-      ) {
+      if (status === 'active' && (await this.#fewLive(live, min, max, wanted))) {
         // Few live sessions: the creation index would be walked past every ended one before a
         // page of matches (on a fleet an hour after seeding, all of a million for role admin),
         // so every live one is read instead, its creation score probed, and the matches sorted.
@@ -1680,6 +1677,22 @@ export class RedisSessionStore implements SessionStore {
     await this.#quarantine(corrupt);
 
     return { ids: found.slice(0, wanted), skipped, matched: found.length, exhausted };
+  }
+
+  /**
+   * Whether #scan should read every live session rather than walk the creation range: at most
+   * activeWalk of them, and fewer than the walk would pass. The walk passes about `wanted`
+   * divided by the live share of the range and by the filter's share of users, which is not
+   * known here; taken as 10%, the live read is the shorter while live² ≤ 10 × wanted × range.
+   * (With 7,400 live of 100,000, the walk found a page of admins in 1,000 entries, 10 ms; the
+   * live read took 80 ms.)
+   */
+  async #fewLive(live: string, min: string, max: string, wanted: number): Promise<boolean> {
+    const [alive, range] = await Promise.all([
+      this.#client.zCount(this.#byExpiry, live, '+inf'),
+      this.#client.zCount(this.#byCreated, min, max),
+    ]);
+    return alive <= this.#activeWalk && alive * alive <= 10 * wanted * range;
   }
 
   /** For each id: its hash's user (or missing/corrupt) and its score in `index`. */
