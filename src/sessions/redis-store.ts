@@ -1565,7 +1565,7 @@ export class RedisSessionStore implements SessionStore {
    * 10% filter, about 50,000 entries: a second or so). The few-users merge does not have this.
    * A status multiplies the share by that status's: role admin and status active on a million
    * sessions of which almost none were still active walked the whole index (7 s, seen here).
-   * So with status active and at most activeWalk live sessions, the live range of the expiry
+   * So with status active and few live sessions (#fewLive), the live range of the expiry
    * index is read whole instead; between that and a live share high enough for the creation
    * walk to end soon (say 2% to 5% of a million live), a page still costs hundreds of ms.
    */
