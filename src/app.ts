@@ -202,7 +202,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.addHook('onClose', async () => storeTime?.stop());
   const clock = deps.clock ?? storeTime!.now;
   const userRepo = new UserRepo(db, deps.database.dialect);
-  const events = new SessionEvents(db);
+  const events = new SessionEvents(db, {
+    onLost: (err, rows) =>
+      app.log.error({ event: 'history_lost', rows, err }, 'session history rows not written'),
+  });
   const policies = new SessionPolicies(db, config);
   const redisPrefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX;
   // Instances sharing Redis share the users' change counter, so each may cache user rows.
@@ -295,6 +298,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await cleanup.stop();
     await live.close();
     await pendingDeletes.stop();
+    // History rows a revocation answered before writing (SessionEvents.follow).
+    await events.settled();
   });
 
   // Before any route, so that every route's TypeBox schema lands in the document.

@@ -162,7 +162,10 @@ export async function openRuntime(
     await storeTime?.sync();
     const clock = options.clock ?? storeTime!.now;
 
-    const events = new SessionEvents(database.db);
+    const events = new SessionEvents(database.db, {
+      onLost: (err, rows) =>
+        logger.error({ event: 'history_lost', rows, err }, 'session history rows not written'),
+    });
     // With Redis, what a command changes (`warden sessions revoke`, `cleanup`) reaches every
     // open console as the servers' own changes do: published on their live channel. This
     // bus only publishes; its subscriber connection is never opened.
@@ -196,6 +199,7 @@ export async function openRuntime(
       audit: new AuditLog(database.db, clock, database.dialect),
       clock,
       close: once(async () => {
+        await events.settled();
         storeTime?.stop();
         await live?.close();
         await store.close();

@@ -35,7 +35,7 @@ const filtersOnly = (f: EndedFilters): EndedFilters => ({
 });
 
 export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { database, config, clock, audit } = app.warden;
+  const { database, config, clock, audit, events } = app.warden;
   // The history retention is the session retention: what the console keeps listing as
   // expired, it keeps listing as ended.
   const since = (now: number) => now - config.retentionMs;
@@ -46,6 +46,8 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const filters = readEndedFilters(request.query);
       const now = clock();
+      // A revocation just answered here may still be writing its rows (SessionEvents.follow).
+      await events.settled();
       const { items, total } = await listHistory(
         database.db,
         database.dialect,
@@ -81,6 +83,7 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       async (request, reply) => {
         const filters = readEndedFilters(request.query);
         const now = clock();
+        await events.settled();
         // A snapshot: the page's when the link carried one, else this moment.
         const filter = toHistoryFilter({ ...filters, asOf: filters.asOf ?? now }, since(now));
 

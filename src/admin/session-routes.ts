@@ -6,14 +6,14 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
 import { takeFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
 import { requireStepUp } from '../http/step-up.js';
-import type { BulkRevokeReport, RevokeStatus } from '../sessions/session-service.js';
+import type { BulkRevokeReport, RevokeOptions, RevokeStatus } from '../sessions/session-service.js';
 import { tableRow } from './export-sessions.js';
 import { savedViewsMenuFor } from './saved-views.js';
 import {
@@ -80,12 +80,21 @@ function includeOwn(body: { include_own?: unknown } | undefined): boolean {
 }
 
 /** Who revokes, and whether their own session may go too (only when they ticked the box). */
-function revokeOptions(request: FastifyRequest) {
+function revokeOptions(request: FastifyRequest, reply: FastifyReply): RevokeOptions {
   return {
     actorId: request.auth!.user.id,
     ownSessionId: request.auth!.session.id,
     includeOwn: includeOwn(request.body as { include_own?: unknown } | undefined),
+    answered: answerSent(reply),
   };
+}
+
+/** Settles once the response is written out, or its connection closed before. */
+function answerSent(reply: FastifyReply): Promise<void> {
+  return new Promise((resolve) => {
+    reply.raw.once('finish', resolve);
+    reply.raw.once('close', resolve);
+  });
 }
 
 export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -207,7 +216,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const started = performance.now();
       const { sessionId } = request.params;
-      const report = await sessions.revokeIds([sessionId], revokeOptions(request));
+      const report = await sessions.revokeIds([sessionId], revokeOptions(request, reply));
       if (report.counts.not_found === 1 && wantsJson(request)) {
         await audit.write(
           actorOf(request),
@@ -257,7 +266,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`], { id: userId });
       }
 
-      const report = await sessions.revokeUser(userId, revokeOptions(request));
+      const report = await sessions.revokeUser(userId, revokeOptions(request, reply));
       return answer(
         request,
         reply,
@@ -296,7 +305,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           max: config.bulkRevokeMax,
         });
       }
-      const report = await sessions.revokeIds(ids, revokeOptions(request));
+      const report = await sessions.revokeIds(ids, revokeOptions(request, reply));
       return answer(
         request,
         reply,
@@ -366,7 +375,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
       }
 
-      const report = await sessions.revokeMatching(query, revokeOptions(request));
+      const report = await sessions.revokeMatching(query, revokeOptions(request, reply));
       const target = new URLSearchParams(request.query as Record<string, string>).toString();
       return answer(
         request,

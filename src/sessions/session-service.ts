@@ -75,6 +75,11 @@ export interface RevokeOptions {
   includeOwn?: boolean;
   /** Why the sessions end: revoked, user_disabled, password_changed, role_changed… */
   reason?: string;
+  /**
+   * Settles once the caller's answer is sent (an HTTP response): history rows still to write
+   * wait for it, so the request does not share the database with them. @default write at once
+   */
+  answered?: PromiseLike<unknown>;
 }
 
 const EMPTY_COUNTS: Record<RevokeStatus, number> = {
@@ -358,12 +363,9 @@ export class SessionService {
     };
     await worker(true);
     await Promise.all(Array.from({ length: REVOKE_WINDOW }, () => worker()));
-    try {
-      await history.flush();
-    } catch (err) {
-      // The sessions are gone and said so; only their history rows are missing.
-      stopped ??= messageOf(err);
-    }
+    // The sessions are ended: the answer goes now, their history rows right after it (most of
+    // the time of a revocation of 1,000 was writing them; see SessionEvents.follow).
+    this.#events.follow(history, opts.answered);
     if (stopped !== undefined) {
       // The store failed part-way: every id without an outcome is reported failed, so the
       // caller can retry exactly those; ids already revoked stay revoked.
@@ -504,9 +506,11 @@ export class SessionService {
    * its history row written now.
    *
    * LIMITATION: two revocations of the same id at once can both report it revoked and write two
-   * rows: the one that deleted it writes its row after its later chunks (HistoryWriter), and the
-   * other, finding it gone with no end recorded yet, takes it for a lost answer. It was so before
-   * too, over one INSERT's time; a per-id end marker in the store would close it.
+   * rows: the one that deleted it writes its row after its later chunks and its answer
+   * (SessionEvents.follow), and the other, finding it gone with no end recorded yet, takes it for
+   * a lost answer. Within one process the read waits for rows already handed over, so this needs
+   * the two to overlap, or to run in two processes; a per-id end marker in the store would close
+   * it.
    */
   async #settleMissing(
     missing: readonly string[],

@@ -1,9 +1,9 @@
 /**
- * How the history of a bulk ending is written: on SQLite, which answers in Warden's own thread,
- * every INSERT is a commit that writes each index page it touches, so a revocation of 1,000
- * writes its rows in one statement rather than in one per chunk; on PostgreSQL rows go as soon
- * as they come, so the INSERTs run while the store's deletes are still under way. A cleanup's
- * rows go as they come everywhere, so requests between its batches wait behind short INSERTs.
+ * How the history of a bulk ending is written. A revocation holds its rows up to a statement's
+ * worth (1,000 on SQLite, 5,000 on PostgreSQL) and hands them over once its sessions are gone:
+ * they are written after its answer, and every history read of the process waits for them. A
+ * longer revocation writes as it goes. A cleanup's rows go as they come, so requests between its
+ * batches wait behind short INSERTs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type EventEntry, SessionEvents } from '../../src/events/session-events.js';
@@ -42,16 +42,20 @@ describe.each(kinds)('history writer on $kind', ({ kind, skip }) => {
   }
 
   it.skipIf(skip)(
-    'should write every row of a run of endings once, in as few statements as the database wants',
+    'should hold a revocation of up to a statement of rows, and write a longer one as it goes',
     async () => {
       const { events, batches, user, app } = await observed();
       const writer = events.writer({ batched: true });
-      const rows = ended(1_250, user.id);
+      const statement = kind === 'sqlite' ? 1_000 : 5_000;
+      const rows = ended(statement + 250, user.id);
       // Chunks as a revocation adds them, each after a store round trip.
       for (let i = 0; i < rows.length; i += 50) {
         writer.add(rows.slice(i, i + 50), { kind: 'revoked', reason: 'revoked' }, Date.now());
         await new Promise((resolve) => setImmediate(resolve));
+        if (i + 50 <= statement) expect(batches).toEqual([]);
       }
+      // Past a statement's worth the rows went at once, beside the takes still to come.
+      expect(batches).toEqual([statement + 50]);
       await writer.flush();
 
       const written = await app.database.db
@@ -61,14 +65,58 @@ describe.each(kinds)('history writer on $kind', ({ kind, skip }) => {
         .where('kind', '=', 'revoked')
         .execute();
       expect(written.map((r) => r.session_id).sort()).toEqual(rows.map((r) => r.id));
-      expect(batches.reduce((a, b) => a + b, 0)).toBe(1_250);
-      if (kind === 'sqlite') {
-        // A statement's worth, then the rest at the flush.
-        expect(batches).toEqual([1_000, 250]);
-      } else {
-        // The first chunk goes at once, beside the deletes that follow it.
-        expect(batches[0]).toBe(50);
-      }
+      expect(batches).toEqual([statement + 50, 200]);
+    },
+  );
+
+  it.skipIf(skip)(
+    'should write followed rows only once the answer is sent, and make history reads wait for them',
+    async () => {
+      const { events, batches, user } = await observed();
+      const writer = events.writer({ batched: true });
+      const rows = ended(300, user.id);
+      writer.add(rows, { kind: 'revoked', reason: 'revoked' }, Date.now());
+      let send!: () => void;
+      const answered = new Promise<void>((resolve) => {
+        send = resolve;
+      });
+      events.follow(writer, answered);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(batches).toEqual([]);
+
+      // A history read waits for the rows, whose writing waits for the answer.
+      const read = events.ofSessions([rows[0]!.id, rows[299]!.id]);
+      send();
+      expect((await read).map((r) => r.kind)).toEqual(['revoked', 'revoked']);
+      expect(batches).toEqual([300]);
+      await events.settled();
+    },
+  );
+
+  it.skipIf(skip)(
+    'should report followed rows that cannot be written, and let later writes and reads go on',
+    async () => {
+      const { user, app } = await observed();
+      const lost: Array<{ error: unknown; rows: number }> = [];
+      const events = new SessionEvents(app.database.db, {
+        onLost: (error, rows) => lost.push({ error, rows }),
+      });
+      const failing = events.writer({ batched: true });
+      // A NOT NULL column left empty fails the INSERT.
+      const broken = ended(20, user.id).map((s) => ({ ...s, userId: null as unknown as number }));
+      failing.add(broken, { kind: 'revoked', reason: 'revoked' }, Date.now());
+      events.follow(failing);
+      await events.settled();
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.rows).toBe(20);
+      expect(String(lost[0]!.error)).toMatch(/null|NOT NULL/i);
+
+      const fine = events.writer({ batched: true });
+      const rows = ended(3, user.id);
+      fine.add(rows, { kind: 'revoked', reason: 'revoked' }, Date.now());
+      events.follow(fine);
+      expect(await events.ofSessions(rows.map((r) => r.id))).toHaveLength(3);
+      expect(lost).toHaveLength(1);
     },
   );
 

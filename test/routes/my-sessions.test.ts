@@ -47,6 +47,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
     }
 
     async function historyOf(sessionId: string) {
+      // Rows of a revocation follow its answer (SessionEvents.follow).
+      await t.settled();
       return t.database.db
         .selectFrom('session_events')
         .select(['kind', 'reason', 'actor_id'])

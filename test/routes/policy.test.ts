@@ -43,6 +43,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
     }
 
     async function history(sessionId: string) {
+      await t.settled();
       return t.database.db
         .selectFrom('session_events')
         .select(['kind', 'reason'])

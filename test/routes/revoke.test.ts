@@ -89,6 +89,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
           counts: { ...ZERO_COUNTS, revoked: 1 },
           revoked: [victim.sessionId],
         });
+        // The answer went before the history row (SessionEvents.follow); it follows at once.
+        await t.settled();
         const history = await t.database.db
           .selectFrom('session_events')
           .selectAll()

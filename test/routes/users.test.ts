@@ -187,6 +187,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
           to: 'disabled',
           counts: { sessionsEnded: 2 },
         });
+        await t.settled();
         const history = await t.database.db
           .selectFrom('session_events')
           .select(['session_id', 'reason', 'actor_id'])

@@ -93,6 +93,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
       expect(await whoamiStatus(me)).toBe(200);
       for (const o of others) expect(await whoamiStatus(o)).toBe(401);
+      await t.settled();
       const history = await t.database.db
         .selectFrom('session_events')
         .select(['reason', 'actor_id'])

@@ -58,6 +58,8 @@ export interface TestApp {
   trackedReads?: TrackedReads;
   createUser(email: string, role?: Role, status?: UserStatus): Promise<UserRow>;
   client(): Client;
+  /** Resolves once the history rows revocations answered before writing are written. */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -210,6 +212,7 @@ export async function makeApp(
       });
     },
     client: () => new Client(app),
+    settled: () => app.warden.events.settled(),
     async close() {
       await app.close();
       await database.close();
