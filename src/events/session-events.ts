@@ -145,22 +145,6 @@ export class SessionEvents {
       )`.execute(this.#db);
   }
 
-  /** Of these ids, the ones that once existed (so a revoke can say "already ended"). */
-  async knownIds(ids: readonly string[]): Promise<Set<string>> {
-    await this.settled();
-    const known = new Set<string>();
-    for (let i = 0; i < ids.length; i += 500) {
-      const rows = await this.#db
-        .selectFrom('session_events')
-        .select('session_id')
-        .distinct()
-        .where('session_id', 'in', ids.slice(i, i + 500))
-        .execute();
-      for (const r of rows) known.add(r.session_id);
-    }
-    return known;
-  }
-
   /** Every history row of these sessions (a few per session). */
   async ofSessions(ids: readonly string[]): Promise<SessionEventRow[]> {
     await this.settled();
