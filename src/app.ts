@@ -32,6 +32,7 @@ import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { healthRoutes } from './http/health-routes.js';
+import { checkPlainIntegers } from './http/plain-integers.js';
 import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './http/rate-limit.js';
 import { WardenLogController } from './http/request-log.js';
 import { clientErrorHandler, installErrorHandling, installJsonBodies } from './http/respond.js';
@@ -174,6 +175,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const routeTable: RouteEntry[] = [];
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (route) => {
+    checkPlainIntegers(route);
     for (const method of [route.method].flat()) {
       routeTable.push({ method, url: route.url, schema: route.schema as RouteEntry['schema'] });
     }

@@ -257,6 +257,29 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(await whoamiStatus(admin)).toBe(200);
       });
 
+      it('should refuse a user id not written in digits, and end nobody', async () => {
+        const user = await newUser();
+        const live = await plant(user.id);
+        // Each of these reads as the number to JavaScript, and so to the schema's coercion.
+        for (const written of [
+          user.id.toExponential(),
+          `0x${user.id.toString(16)}`,
+          `${user.id}.0`,
+          `+${user.id}`,
+        ]) {
+          const res = await admin.postJson(`/admin/sessions/revoke-user/${written}`);
+          expect(res.statusCode, written).toBe(400);
+          expect(res.json().error).toMatchObject({
+            code: 'WARDEN_VALIDATION',
+            message: expect.stringContaining('userId must be written in digits'),
+          });
+        }
+        expect(await isLive(live)).toBe(true);
+        const list = await admin.get('/admin/sessions?page=1e0', 'html');
+        expect(list.statusCode).toBe(400);
+        expect(list.body).toContain('page must be written in digits');
+      });
+
       it('should answer 404 for a user who does not exist', async () => {
         const res = await admin.postJson('/admin/sessions/revoke-user/987654');
         expect(res.statusCode).toBe(404);
