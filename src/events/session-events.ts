@@ -83,9 +83,9 @@ export class SessionEvents {
    * With `batched` (a revocation, handed to `follow` once its sessions are gone), rows are held
    * up to a statement's worth: a revocation of up to a thousand on SQLite, or five thousand on
    * PostgreSQL, is written after its answer, and neither database competes with the store's
-   * deletes for the machine meanwhile (on Redis + PostgreSQL, a revocation of 1,000 took 28 to 40
-   * ms of Redis round trips beside its INSERTs, 12 to 15 ms without). A longer one writes as it
-   * goes, so what it holds stays bounded. A cleanup keeps its INSERTs short, so the requests
+   * deletes for the machine meanwhile (on Redis + PostgreSQL, the takes of a revocation of 1,000
+   * took 28 to 40 ms beside its INSERTs, 25 to 30 ms without). A longer one writes as it goes, so
+   * what it holds stays bounded. A cleanup keeps its INSERTs short, so the requests
    * between its batches wait less.
    */
   writer(options: { batched?: boolean } = {}): HistoryWriter {
