@@ -35,7 +35,12 @@ import { healthRoutes } from './http/health-routes.js';
 import { checkPlainIntegers } from './http/plain-integers.js';
 import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './http/rate-limit.js';
 import { WardenLogController } from './http/request-log.js';
-import { clientErrorHandler, installErrorHandling, installJsonBodies } from './http/respond.js';
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  installErrorHandling,
+  installJsonBodies,
+} from './http/respond.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { type FastPathDeps, type TrustFn, withSessionFastPath } from './http/session-fast-path.js';
 import { StepUps } from './http/step-up.js';
@@ -160,6 +165,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     logController: new WardenLogController(),
     routerOptions: { maxParamLength: 200 },
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     // The server Fastify would make, with the session fast path in front of its handler.
     keepAliveTimeout: KEEP_ALIVE_MS,
     serverFactory: (handler) => {

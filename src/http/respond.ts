@@ -184,6 +184,28 @@ export function clientErrorHandler(this: FastifyInstance, err: Error, socket: Du
 }
 
 /**
+ * Addresses the router refuses before any route or hook runs: a path part past maxParamLength
+ * (Fastify answered 414 in its own shape) or one that does not decode. The same 400 and error
+ * shape as any other bad input, in JSON: no page can be drawn this early.
+ */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const problem =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? 'a part of the address is too long'
+      : 'the address is not valid';
+  const refused = new WardenError('WARDEN_VALIDATION', [problem]);
+  request.log.info({ code: refused.code, reason: error.code }, 'request refused');
+  reply
+    .code(refused.status)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(errorBody(refused)));
+}
+
+/**
  * JSON bodies as Fastify parses them (with its prototype-poisoning checks), except that an
  * empty one is an empty object: clients often post an action without fields (sign out, revoke a
  * user) with a JSON content type and nothing after it. A route that needs fields then names the

@@ -137,6 +137,24 @@ describe('input limits', () => {
     expect(login.json().error.message).toBe('Invalid request: password is required');
   });
 
+  it("should answer an address the router refuses with 400 in Warden's error shape", async () => {
+    // Past the router's maxParamLength, and a path part that does not decode.
+    const long = await w.su.postJson(`/admin/sessions/revoke/${'a'.repeat(5_000)}`, {});
+    expect(long.statusCode).toBe(400);
+    expect(long.json()).toEqual({
+      error: {
+        code: 'WARDEN_VALIDATION',
+        message: 'Invalid request: a part of the address is too long',
+      },
+    });
+    const garbled = await w.su.get('/admin/users/%E0%A4%A', 'json');
+    expect(garbled.statusCode).toBe(400);
+    expect(garbled.json().error).toMatchObject({
+      code: 'WARDEN_VALIDATION',
+      message: 'Invalid request: the address is not valid',
+    });
+  });
+
   it('should answer a body that is neither JSON nor a form with 415, naming its type', async () => {
     const res = await w.su.app.inject({
       method: 'POST',
