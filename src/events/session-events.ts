@@ -20,6 +20,9 @@ const INSERT_CHUNK = 1_000;
 // a statement may be larger: parsing and binding cost next to nothing per row.
 const PG_INSERT_CHUNK = 5_000;
 
+// The longest a revocation's history rows wait for its answer to be sent (see follow).
+const FOLLOW_WAIT_MS = 1_000;
+
 type Ended = Pick<SessionRecord, 'id' | 'userId' | 'ip' | 'userAgent'>;
 
 /** One history row to write: the session and what happened to it. */
@@ -33,17 +36,23 @@ export class SessionEvents {
   readonly #db: Kysely<DB>;
   readonly #postgres: boolean;
   readonly #onLost: (error: unknown, rows: number) => void;
+  readonly #followWaitMs: number;
   /** Flushes of writers handed to `follow`, until each ends. */
   readonly #trailing = new Set<Promise<void>>();
 
   /**
    * `onLost`: told when rows handed to `follow` could not be written (the sessions they record
    * stay ended); it must not throw. @default nothing is told
+   * `followWaitMs`: the longest followed rows wait for the answer to be sent. @default 1000
    */
-  constructor(db: Kysely<DB>, options: { onLost?: (error: unknown, rows: number) => void } = {}) {
+  constructor(
+    db: Kysely<DB>,
+    options: { onLost?: (error: unknown, rows: number) => void; followWaitMs?: number } = {},
+  ) {
     this.#db = db;
     this.#postgres = db.getExecutor().adapter instanceof PostgresAdapter;
     this.#onLost = options.onLost ?? (() => {});
+    this.#followWaitMs = options.followWaitMs ?? FOLLOW_WAIT_MS;
   }
 
   /** One row per session, all with the same kind, reason and actor. */
@@ -96,9 +105,9 @@ export class SessionEvents {
   /**
    * Lets a writer's remaining rows be written after the caller has moved on: a revocation
    * answers once its sessions are ended, and their history follows within milliseconds, once
-   * `after` settles (the answer is sent) when given. Every history read of this process
-   * (`ofSessions`, `forUser`, the console's through `settled`) waits for these rows first, and
-   * so does closing. Rows that fail are reported to `onLost`.
+   * `after` settles (the answer is sent) when given, or after `followWaitMs` at most. Every
+   * history read of this process (`ofSessions`, `forUser`, the console's through `settled`)
+   * waits for these rows first, and so does closing. Rows that fail are reported to `onLost`.
    *
    * LIMITATION: another Warden process reading the history in those milliseconds does not see
    * the rows yet, and a process that dies before they are written loses them (as it would
@@ -106,11 +115,24 @@ export class SessionEvents {
    */
   follow(writer: HistoryWriter, after?: PromiseLike<unknown>): void {
     const flush = () => writer.flush();
-    const done = Promise.resolve(after)
+    const done = this.#atMostAWhile(after)
       .then(flush, flush)
       .catch((error: unknown) => this.#onLost(error, writer.lost))
       .finally(() => this.#trailing.delete(done));
     this.#trailing.add(done);
+  }
+
+  /**
+   * `after`, or `followWaitMs` from now if it takes longer: a client that does not read a large
+   * answer leaves it unsent, and every history read of the process waits for these rows.
+   */
+  #atMostAWhile(after: PromiseLike<unknown> | undefined): Promise<unknown> {
+    if (after === undefined) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#followWaitMs);
+    });
+    return Promise.race([after, bound]).finally(() => clearTimeout(timer));
   }
 
   /** Resolves once every row handed to `follow` so far is written (or reported lost). */

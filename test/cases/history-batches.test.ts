@@ -94,6 +94,22 @@ describe.each(kinds)('history writer on $kind', ({ kind, skip }) => {
   );
 
   it.skipIf(skip)(
+    'should write followed rows after a while when the answer is never sent',
+    async () => {
+      const { user, app } = await observed();
+      const events = new SessionEvents(app.database.db, { followWaitMs: 200 });
+      const writer = events.writer({ batched: true });
+      const rows = ended(5, user.id);
+      writer.add(rows, { kind: 'revoked', reason: 'revoked' }, Date.now());
+      // A client that never reads its answer: neither finish nor close comes.
+      events.follow(writer, new Promise(() => {}));
+      const started = performance.now();
+      expect(await events.ofSessions(rows.map((r) => r.id))).toHaveLength(5);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(150);
+    },
+  );
+
+  it.skipIf(skip)(
     'should report followed rows that cannot be written, and let later writes and reads go on',
     async () => {
       const { user, app } = await observed();
