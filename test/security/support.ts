@@ -302,6 +302,8 @@ function fieldText(v: unknown): string {
 
 /** Everything a request could change, read straight from the database and the store. */
 export async function snapshot(t: TestApp) {
+  // An earlier revocation's history rows follow its answer; they are not this request's change.
+  await t.settled();
   const { db } = t.database;
   const [users, views, settings, stepUps, events, audit] = await Promise.all([
     db
