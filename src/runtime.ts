@@ -13,6 +13,7 @@ import { migrateToLatest } from './db/migrations.js';
 import { AuditLog } from './events/audit.js';
 import { createRedisLiveBus, type LiveBus } from './events/live.js';
 import { SessionEvents } from './events/session-events.js';
+import { waitAtMost } from './resilience/wait-at-most.js';
 import { DEFAULT_REDIS_PREFIX, RedisSessionStore } from './sessions/redis-store.js';
 import { SessionService } from './sessions/session-service.js';
 import type { SessionStore } from './sessions/session-store.js';
@@ -327,12 +328,7 @@ async function connectRedis(
 
 async function closeRedis(client: RedisClient): Promise<void> {
   if (!client.isOpen) return;
-  let timer: NodeJS.Timeout | undefined;
-  const cut = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, REDIS_CLOSE_WAIT_MS);
-  });
-  await Promise.race([client.close(), cut]);
-  clearTimeout(timer);
+  await waitAtMost(client.close(), REDIS_CLOSE_WAIT_MS);
   if (client.isOpen) client.destroy();
 }
 

@@ -4,6 +4,7 @@
  * polls every few seconds, or ten consoles at once, cost the store one computation per
  * interval rather than one per request.
  */
+import { waitAtMost } from '../resilience/wait-at-most.js';
 
 export interface Snapshot<T> {
   /** When the figures were taken, by the app's clock (epoch milliseconds); null before the first. */
@@ -58,12 +59,7 @@ export class CachedFigure<T> {
     if (this.#current.takenAt === null) {
       await refresh;
     } else {
-      let timer: NodeJS.Timeout | undefined;
-      const pause = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.#opts.waitMs);
-      });
-      await Promise.race([refresh, pause]);
-      clearTimeout(timer);
+      await waitAtMost(refresh, this.#opts.waitMs);
     }
     return this.#current;
   }

@@ -20,6 +20,7 @@
 import { EventEmitter } from 'node:events';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { waitAtMost } from '../resilience/wait-at-most.js';
 
 const SessionId = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const At = Type.Integer({ minimum: 0 });
@@ -213,14 +214,9 @@ export function createRedisLiveBus(options: RedisLiveBusOptions): LiveBus {
           .catch((err) => {
             if (!closed) report(err, 'subscribe');
           });
-        let timer: NodeJS.Timeout | undefined;
-        const waited = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, options.startWaitMs ?? DEFAULT_START_WAIT_MS);
-        });
         // Redis may be away at start: the subscriber keeps trying on its own, and the app
         // starts anyway (its store calls answer 503 meanwhile).
-        await Promise.race([subscribed, waited]);
-        clearTimeout(timer);
+        await waitAtMost(subscribed, options.startWaitMs ?? DEFAULT_START_WAIT_MS);
       })();
       return starting;
     },

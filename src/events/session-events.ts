@@ -5,6 +5,7 @@
  */
 import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import type { DB, SessionEventKind, SessionEventRow } from '../db/schema.js';
+import { waitAtMost } from '../resilience/wait-at-most.js';
 import type { SessionRecord } from '../sessions/session-store.js';
 
 export interface SessionEvent {
@@ -106,7 +107,7 @@ export class SessionEvents {
    * Lets a writer's remaining rows be written after the caller has moved on: a revocation
    * answers once its sessions are ended, and their history follows within milliseconds, once
    * `after` settles (the answer is sent) when given, or after `followWaitMs` at most. Every
-   * history read of this process (`ofSessions`, `forUser`, the console's through `settled`)
+   * history read of this process (`ofSessions`, the console's through `settled`)
    * waits for these rows first, and so does closing. Rows that fail are reported to `onLost`.
    *
    * LIMITATION: another Warden process reading the history in those milliseconds does not see
@@ -115,24 +116,14 @@ export class SessionEvents {
    */
   follow(writer: HistoryWriter, after?: PromiseLike<unknown>): void {
     const flush = () => writer.flush();
-    const done = this.#atMostAWhile(after)
+    // A client that does not read a large answer leaves it unsent, and every history read of
+    // the process waits for these rows: they wait for the answer only so long.
+    const sent = after === undefined ? Promise.resolve() : waitAtMost(after, this.#followWaitMs);
+    const done = sent
       .then(flush, flush)
       .catch((error: unknown) => this.#onLost(error, writer.lost))
       .finally(() => this.#trailing.delete(done));
     this.#trailing.add(done);
-  }
-
-  /**
-   * `after`, or `followWaitMs` from now if it takes longer: a client that does not read a large
-   * answer leaves it unsent, and every history read of the process waits for these rows.
-   */
-  #atMostAWhile(after: PromiseLike<unknown> | undefined): Promise<unknown> {
-    if (after === undefined) return Promise.resolve();
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#followWaitMs);
-    });
-    return Promise.race([after, bound]).finally(() => clearTimeout(timer));
   }
 
   /** Resolves once every row handed to `follow` so far is written (or reported lost). */
@@ -181,19 +172,6 @@ export class SessionEvents {
       );
     }
     return rows;
-  }
-
-  /** A user's history, newest first. */
-  async forUser(userId: number, limit = 100): Promise<SessionEventRow[]> {
-    await this.settled();
-    return this.#db
-      .selectFrom('session_events')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .orderBy('at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
   }
 }
 

@@ -14,6 +14,7 @@
  * sent), it only shows in the console.
  */
 import type { SessionStore } from '../sessions/session-store.js';
+import { waitAtMost } from './wait-at-most.js';
 
 /** Most ids kept; past it the oldest is dropped (and logged), so an outage cannot grow it without bound. */
 export const PENDING_DELETES_MAX = 10_000;
@@ -76,14 +77,7 @@ export class PendingDeletes {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#ids.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.flush(),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, lastRoundMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await waitAtMost(this.flush(), lastRoundMs);
   }
 
   async #round(): Promise<void> {

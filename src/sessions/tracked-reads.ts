@@ -23,6 +23,7 @@
  * that follows the revocation can arrive. This process's own writes also forget the key at once.
  */
 
+import { waitAtMost } from '../resilience/wait-at-most.js';
 import { ReadCache, type ReadCacheStats } from './read-cache.js';
 
 /** How long a fence waits for its PING before the revocation is reported anyway. */
@@ -38,14 +39,10 @@ const FENCE_WAIT_MS = 20;
  * not fail the write: its pass had begun, and a confirmed revocation must be reported as one.
  */
 export async function invalidationFence(client: { ping(): Promise<unknown> }): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
+  await waitAtMost(
     client.ping().catch(() => {}),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, FENCE_WAIT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
+    FENCE_WAIT_MS,
+  );
 }
 
 /** The slice of a node-redis v5 RESP3 client with `emitInvalidate: true` this uses. */
