@@ -42,9 +42,12 @@ async function markPage(page: Page): Promise<void> {
 const stillSamePage = (page: Page) =>
   page.evaluate(() => (window as unknown as { wardenMark?: boolean }).wardenMark === true);
 
-/** Chromium's console lines about the live requests that failed while the server was down. */
+/**
+ * Chromium's console lines about the live requests that failed while the server was down, and
+ * about the tab's icon, which Chromium may ask for late enough to meet the server gone.
+ */
 const DOWN_NOISE =
-  /net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|INCOMPLETE_CHUNKED_ENCODING) \(http:\/\/127\.0\.0\.1:\d+\/admin\/(events|live)/;
+  /net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|INCOMPLETE_CHUNKED_ENCODING) \(http:\/\/127\.0\.0\.1:\d+\/(admin\/(events|live)|static\/favicon\.svg)/;
 /** What the live requests answer while the store is away. */
 const STORE_DOWN_NOISE = /(503 GET|status of 503).*\/admin\/(events|live)/;
 
