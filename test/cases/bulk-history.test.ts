@@ -139,4 +139,46 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
       expect(new Set((await rows).map((r) => r.session_id))).toEqual(new Set(ids));
     },
   );
+
+  it.skipIf(skip)(
+    'should tell ids the store no longer holds apart by their history: ended, ended elsewhere, lost or unknown',
+    async () => {
+      t = await makeApp(kind);
+      const ann = await t.createUser('ann@gone.test');
+      const { sessions, events } = t.app.warden;
+      const client = { ip: '192.0.2.8', userAgent: 'gone' };
+      const signIn = async () => (await sessions.signIn(ann, client)).session;
+      const [revoked, lost, elsewhere] = [await signIn(), await signIn(), await signIn()];
+      await sessions.revokeIds([revoked.id], { actorId: null });
+      // Expired and cleaned up: its sign-in recorded when it began.
+      const [expired] = await plant(t, ann.id, 1, true);
+      await events.record([{ ...revoked, id: expired! }], { kind: 'signed_in' }, Date.now() - HOUR);
+      expect(await sessions.cleanupExpired(Date.now(), null)).toBe(1);
+      // Deleted with no history row, as when a delete's answer is lost.
+      await t.store.takeMany([lost.id, elsewhere.id]);
+      // Ended by an instance whose clock is ten minutes behind this one's.
+      await events.record(
+        [elsewhere],
+        { kind: 'revoked', reason: 'revoked' },
+        elsewhere.createdAt - 10 * MINUTE,
+      );
+      const unknown = sessionIdOf(newToken());
+
+      const byId = async (ids: string[]) =>
+        (await sessions.revokeIds(ids, { actorId: null })).results;
+      expect(await byId([revoked.id, expired!, lost.id, unknown])).toEqual([
+        { id: revoked.id, status: 'already_ended' },
+        { id: expired!, status: 'already_ended' },
+        { id: lost.id, status: 'revoked' },
+        { id: unknown, status: 'not_found' },
+      ]);
+      // Alone, so that no earlier sign-in widens the search for its end.
+      expect(await byId([elsewhere.id])).toEqual([{ id: elsewhere.id, status: 'already_ended' }]);
+      // One end each, the lost one's written now.
+      const ends = [...(await history(t, 'revoked')), ...(await history(t, 'cleaned_up'))];
+      expect(ends.map((r) => r.session_id).sort()).toEqual(
+        [revoked.id, expired!, lost.id, elsewhere.id].sort(),
+      );
+    },
+  );
 });
