@@ -43,6 +43,12 @@ describe('bulk work on SQLite leaves room for requests', () => {
     return order;
   }
 
+  // First, while the table holds every planted row: the walk reads them all.
+  it('should answer a validation while the check for unreadable rows reads thousands', async () => {
+    const order = await race(() => t.app.warden.sessions.cleanupUnreadable());
+    expect(order).toEqual(['validation', 'bulk']);
+  });
+
   it('should answer a validation while a revocation of thousands runs', async () => {
     const order = await race(() => t.app.warden.sessions.revokeIds(ids, { actorId: null }));
     expect(order).toEqual(['validation', 'bulk']);
