@@ -280,6 +280,18 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(list.body).toContain('page must be written in digits');
       });
 
+      it('should say which filter was given twice, rather than that it is no number', async () => {
+        const twice = await admin.get('/admin/sessions?page=2&page=3', 'html');
+        expect(twice.statusCode).toBe(400);
+        expect(twice.body).toContain('page must be given once');
+        const json = await admin.get('/admin/sessions?status=active&status=expired', 'json');
+        expect(json.statusCode).toBe(400);
+        expect(json.json().error).toMatchObject({
+          code: 'WARDEN_VALIDATION',
+          message: expect.stringContaining('status must be given once'),
+        });
+      });
+
       it('should answer 404 for a user who does not exist', async () => {
         const res = await admin.postJson('/admin/sessions/revoke-user/987654');
         expect(res.statusCode).toBe(404);
