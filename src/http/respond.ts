@@ -140,12 +140,20 @@ export function sendError(
   }
   const retry =
     err.status === 503 ? html`<p><a href="${request.url}">Try again</a> in a few seconds.</p>` : '';
+  // A page refused for its query (a filter, a page number) is one click from working: the
+  // route's own path, never the address as sent, so no link here can lead off the site.
+  const route = request.routeOptions.url;
+  const refusedQuery = err.status === 400 && request.method === 'GET' && request.url.includes('?');
+  const unfiltered =
+    refusedQuery && route && !route.includes(':')
+      ? html`<p><a href="${route}">Open this page without its filters</a></p>`
+      : '';
   return reply.page({
     title: TITLES[err.status] ?? 'Error',
     body: html`<div class="py-4">
       <h1 class="h3">${TITLES[err.status] ?? 'Error'}</h1>
       <p class="lead" data-error-code="${err.code}">${err.message}</p>
-      ${retry}
+      ${retry}${unfiltered}
       <p><a href="/">Back to the start page</a></p>
     </div>`,
   });

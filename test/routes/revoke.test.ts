@@ -284,6 +284,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const twice = await admin.get('/admin/sessions?page=2&page=3', 'html');
         expect(twice.statusCode).toBe(400);
         expect(twice.body).toContain('page must be given once');
+        // One click from the page that works.
+        expect(twice.body).toContain(
+          '<a href="/admin/sessions">Open this page without its filters</a>',
+        );
         const json = await admin.get('/admin/sessions?status=active&status=expired', 'json');
         expect(json.statusCode).toBe(400);
         expect(json.json().error).toMatchObject({
