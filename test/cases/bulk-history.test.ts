@@ -3,8 +3,11 @@
  * once (revocation chunks in flight, cleanup batches side by side, history written in bulk)
  * never lose a row, never write one twice, and never take a session that was not asked for.
  */
-import { sql } from 'kysely';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { DB } from '../../src/db/schema.js';
+import { SessionEvents } from '../../src/events/session-events.js';
 import type { SessionRecord } from '../../src/sessions/session-store.js';
 import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
 import { makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
@@ -179,6 +182,32 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
       expect(ends.map((r) => r.session_id).sort()).toEqual(
         [revoked.id, expired!, lost.id, elsewhere.id].sort(),
       );
+    },
+  );
+
+  // A plan, not a time: SQLite keeps no statistics for Warden's tables, and without them it
+  // chose the index on (kind, at) for this look-up, reading every sign-in of the history.
+  it.skipIf(skip || kind !== 'sqlite')(
+    'should look ids up through the index of sign-ins, not by reading every sign-in',
+    async () => {
+      t = await makeApp(kind);
+      const raw = new SQLite((t.config.database as { file: string }).file);
+      const sent: { sql: string; parameters: readonly unknown[] }[] = [];
+      const db = new Kysely<DB>({
+        dialect: new SqliteDialect({ database: raw }),
+        log: (e) => {
+          sent.push(e.query);
+        },
+      });
+      try {
+        const ids = [sessionIdOf(newToken()), sessionIdOf(newToken())];
+        await new SessionEvents(db).ofSessions(ids);
+        const lookup = sent.find((q) => q.sql.includes("'signed_in'"))!;
+        const plan = raw.prepare(`explain query plan ${lookup.sql}`).all(...lookup.parameters);
+        expect(JSON.stringify(plan)).toContain('USING INDEX session_events_signed_in_idx');
+      } finally {
+        await db.destroy();
+      }
     },
   );
 });
