@@ -6,7 +6,7 @@
 
 import type { AuditRow } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { pageItem, timeCell } from '../views/layout.js';
+import { pager, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { AUDIT_PER_PAGE, type AuditFilters, auditSearch } from './audit-filters.js';
 
@@ -70,17 +70,12 @@ function row(r: AuditRow, now: number): SafeHtml {
 }
 
 function pagination(f: AuditFilters, total: number, asOf: number): SafeHtml | '' {
-  const pages = Math.max(1, Math.ceil(total / AUDIT_PER_PAGE));
-  if (pages === 1) return '';
-  const link = (p: number, label: string, disabled: boolean) =>
-    pageItem(`/admin/audit${auditSearch(f, { page: p, asOf })}`, label, { disabled });
-  return html`<nav aria-label="Pages of the audit log"><ul class="pagination pagination-sm flex-wrap">
-    ${link(1, '« First', f.page === 1)}
-    ${link(Math.max(1, f.page - 1), '‹ Previous', f.page === 1)}
-    <li class="page-item disabled"><span class="page-link">Page ${f.page} of ${pages}</span></li>
-    ${link(Math.min(pages, f.page + 1), 'Next ›', f.page >= pages)}
-    ${link(pages, 'Last »', f.page >= pages)}
-  </ul></nav>`;
+  return pager(
+    'Pages of the audit log',
+    f.page,
+    Math.max(1, Math.ceil(total / AUDIT_PER_PAGE)),
+    (p) => `/admin/audit${auditSearch(f, { page: p, asOf })}`,
+  );
 }
 
 export function auditView(d: {

@@ -7,7 +7,7 @@
 
 import { ROLES, type SessionEventKind } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { pageItem, timeCell } from '../views/layout.js';
+import { pager, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { type EndedFilters, endedSearch } from './ended-filters.js';
 import { ENDING_KINDS, type HistoryRow } from './ended-query.js';
@@ -105,18 +105,13 @@ function filterForm(f: EndedFilters): SafeHtml {
 }
 
 function pagination(f: EndedFilters, total: number, now: number): SafeHtml | '' {
-  const pages = Math.max(1, Math.ceil(total / f.perPage));
-  if (pages === 1) return '';
   const asOf = f.asOf ?? now;
-  const link = (p: number, label: string, disabled: boolean) =>
-    pageItem(`/admin/sessions/ended${endedSearch(f, { page: p, asOf })}`, label, { disabled });
-  return html`<nav aria-label="Pages of ended sessions"><ul class="pagination pagination-sm flex-wrap">
-  ${link(1, '« First', f.page === 1)}
-  ${link(Math.max(1, f.page - 1), '‹ Previous', f.page === 1)}
-  <li class="page-item active"><span class="page-link" aria-current="page">Page ${f.page} of ${pages}</span></li>
-  ${link(Math.min(pages, f.page + 1), 'Next ›', f.page >= pages)}
-  ${link(pages, `Last (${pages}) »`, f.page >= pages)}
-</ul></nav>`;
+  return pager(
+    'Pages of ended sessions',
+    f.page,
+    Math.max(1, Math.ceil(total / f.perPage)),
+    (p) => `/admin/sessions/ended${endedSearch(f, { page: p, asOf })}`,
+  );
 }
 
 /** "Firefox 133 on Linux", or the raw header (shortened) when the parser knows neither. */

@@ -100,7 +100,7 @@ function pagination(
   // A capped count knows no last page: Next stays open while pages come back full.
   const counted = Math.max(1, Math.ceil(total / f.perPage));
   const pages = capped ? Math.max(counted, full ? f.page + 1 : f.page) : counted;
-  if (pages === 1) return '';
+  if (pages === 1 && f.page === 1) return '';
   const asOf = f.asOf ?? now;
   const link = (p: number, label: string, disabled: boolean, current = false) =>
     pageItem(`/admin/sessions${filterSearch(f, { page: p, asOf })}`, label, { disabled, current });
@@ -109,10 +109,10 @@ function pagination(
   );
   return html`<nav aria-label="Pages of sessions"><ul class="pagination pagination-sm flex-wrap">
     ${link(1, '« First', f.page === 1)}
-    ${link(Math.max(1, f.page - 1), '‹ Previous', f.page === 1)}
+    ${link(Math.max(1, Math.min(pages, f.page - 1)), '‹ Previous', f.page === 1)}
     ${around.map((p) => link(p, String(p), false, p === f.page))}
     ${link(Math.min(pages, f.page + 1), 'Next ›', f.page >= pages)}
-    ${capped ? '' : link(pages, `Last (${pages}) »`, f.page >= pages)}
+    ${capped ? '' : link(pages, `Last (${pages}) »`, f.page === pages)}
   </ul></nav>`;
 }
 

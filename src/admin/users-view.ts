@@ -7,7 +7,7 @@
 
 import { ROLES, USER_STATUSES, type UserRow } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { pageItem, timeCell } from '../views/layout.js';
+import { pager, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 
 export const DEFAULT_USERS_PER_PAGE = 50;
@@ -99,17 +99,12 @@ function filterForm(f: UserFilters): SafeHtml {
 }
 
 function pagination(f: UserFilters, total: number): SafeHtml | '' {
-  const pages = Math.max(1, Math.ceil(total / f.perPage));
-  if (pages === 1) return '';
-  const link = (p: number, label: string, disabled: boolean) =>
-    pageItem(`/admin/users${userSearch(f, p)}`, label, { disabled });
-  return html`<nav aria-label="Pages of users"><ul class="pagination pagination-sm flex-wrap">
-  ${link(1, '« First', f.page <= 1)}
-  ${link(Math.max(1, f.page - 1), '‹ Previous', f.page <= 1)}
-  <li class="page-item active"><span class="page-link" aria-current="page">Page ${f.page} of ${pages}</span></li>
-  ${link(Math.min(pages, f.page + 1), 'Next ›', f.page >= pages)}
-  ${link(pages, `Last (${pages}) »`, f.page >= pages)}
-</ul></nav>`;
+  return pager(
+    'Pages of users',
+    f.page,
+    Math.max(1, Math.ceil(total / f.perPage)),
+    (p) => `/admin/users${userSearch(f, p)}`,
+  );
 }
 
 export function usersView(d: {

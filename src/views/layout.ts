@@ -176,6 +176,31 @@ export function timeCell(at: number, now: number): SafeHtml {
 }
 
 /**
+ * First, Previous, where the reader is, Next and Last, for a list of `pages` pages. A page past
+ * the last (an old link, a list that has shrunk since) says so, and Previous and Last lead back
+ * to the last page.
+ */
+export function pager(
+  label: string,
+  page: number,
+  pages: number,
+  href: (page: number) => string,
+): SafeHtml | '' {
+  if (pages <= 1 && page <= 1) return '';
+  const item = (p: number, text: string, disabled: boolean) =>
+    pageItem(href(p), text, { disabled });
+  const where =
+    page > pages ? `Page ${page} is past the last (${pages})` : `Page ${page} of ${pages}`;
+  return html`<nav aria-label="${label}"><ul class="pagination pagination-sm flex-wrap">
+  ${item(1, '« First', page <= 1)}
+  ${item(Math.max(1, Math.min(pages, page - 1)), '‹ Previous', page <= 1)}
+  <li class="page-item active"><span class="page-link" aria-current="page">${where}</span></li>
+  ${item(page + 1, 'Next ›', page >= pages)}
+  ${item(pages, `Last (${pages}) »`, page === pages)}
+</ul></nav>`;
+}
+
+/**
  * One item of a pager. A disabled one (First on page 1, Next on the last) is text, not a link:
  * Bootstrap's `disabled` only greys it out, and a keyboard or a screen reader would still
  * follow its href.

@@ -95,6 +95,13 @@ describe('sessions view with a capped count', () => {
     expect(page({ total: 120, page: 1, rows: 50 })).toContain('>5 active in all');
   });
 
+  it('should lead from a page past the last back to the last', () => {
+    const body = page({ total: 120, page: 7, rows: 0 });
+    expect(body).toContain('Nothing on this page: it is past the last one.');
+    expect(body).toMatch(/href="\/admin\/sessions\?role=admin&amp;page=3[^"]*"\s*>‹ Previous/);
+    expect(body).toMatch(/href="\/admin\/sessions\?role=admin&amp;page=3[^"]*"\s*>Last \(3\) »/);
+  });
+
   it('should show an exact count with its last page as before', () => {
     const body = page({ total: 120, page: 1, rows: 50 });
     expect(body).toContain('120 matching');
