@@ -115,7 +115,15 @@ export async function openRuntime(
   let trackedReads: TrackedReads | undefined;
 
   try {
-    await migrateToLatest(database.db as unknown as Kysely<unknown>, database.dialect);
+    const migrated = await migrateToLatest(
+      database.db as unknown as Kysely<unknown>,
+      database.dialect,
+    );
+    // An upgrade says what it changed in the schema, where an operator reads the start.
+    for (const r of migrated.results ?? []) {
+      if (r.status !== 'Success') continue;
+      logger.info({ event: 'migration_applied', migration: r.migrationName }, 'migration applied');
+    }
     const userRepo = new UserRepo(database.db, database.dialect);
 
     let store: SessionStore;
