@@ -52,6 +52,16 @@
   }
 
   function showStoreDown(down) {
+    // The count cannot change while the store is away: it stays, greyed, as the last known one.
+    const count = badge();
+    if (count) {
+      count.classList.toggle('opacity-50', down);
+      if (down) count.dataset.stale = 'true';
+      else delete count.dataset.stale;
+      count.title = down
+        ? 'Active sessions when the session store was last reached'
+        : STATES[count.dataset.state][1];
+    }
     const banner = document.getElementById('store-banner');
     if (!down) {
       banner?.remove();

@@ -208,6 +208,12 @@ describe.skipIf(ownRedisReason !== null)('live console in Chromium while Redis g
       redis.pause();
       await banner.waitFor({ timeout: 5_000 });
       expect(await banner.textContent()).toContain('session store is unreachable');
+      // The header's count is the last known one, and says so.
+      const count = page.locator('#live-active');
+      expect(await count.getAttribute('data-stale')).toBe('true');
+      expect(await count.getAttribute('title')).toContain(
+        'when the session store was last reached',
+      );
 
       // The connection drops too: reconnecting meets 503 until Redis is back.
       t.app.server.closeAllConnections();
@@ -219,6 +225,7 @@ describe.skipIf(ownRedisReason !== null)('live console in Chromium while Redis g
       redis.resume();
       await expect.poll(() => liveState(page), { timeout: 10_000 }).toBe('live');
       await banner.waitFor({ state: 'detached', timeout: 5_000 });
+      expect(await count.getAttribute('data-stale')).toBeNull();
       expect(await stillSamePage(page)).toBe(true);
 
       const lines = s.problemLines();
