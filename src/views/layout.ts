@@ -125,7 +125,7 @@ ${
 </div>`
     : ''
 }
-<div class="toast-container position-fixed top-0 end-0 p-3" id="toasts">
+<div class="toast-container position-fixed bottom-0 end-0 p-3" id="toasts">
   ${
     opts.flash
       ? html`<div class="toast show align-items-center text-bg-${opts.flash.kind} border-0" role="status"

@@ -158,6 +158,23 @@ for (const { kind, skip } of kinds) {
       // The row's own Revoke, without the box: kept.
       await own.getByRole('button', { name: 'Revoke', exact: true }).click();
       expect(await toastTexts(admin)).toEqual(['1 kept (your own session).']);
+      // The toast leaves the page's controls free while it shows.
+      const toast = (await admin.locator('#toasts [data-warden-toast]').first().boundingBox())!;
+      for (const control of [
+        admin.locator('#saved-views-toggle'),
+        admin.locator('[data-export="csv"]'),
+        admin.locator('[data-export="json"]'),
+        admin.getByRole('button', { name: 'Filter' }),
+        admin.getByRole('button', { name: 'Bulk revoke selected' }),
+      ]) {
+        const box = (await control.boundingBox())!;
+        const apart =
+          toast.x >= box.x + box.width ||
+          box.x >= toast.x + toast.width ||
+          toast.y >= box.y + box.height ||
+          box.y >= toast.y + toast.height;
+        expect(apart, await control.evaluate((el) => el.outerHTML.slice(0, 60))).toBe(true);
+      }
       expect(await matchCount(admin)).toBe('2');
 
       // Select-all through the script, without the box: the other device goes, own stays.
