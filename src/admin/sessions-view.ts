@@ -95,11 +95,13 @@ function pagination(
   total: number,
   now: number,
   capped: boolean,
-  full: boolean,
+  rows: number,
 ): SafeHtml | '' {
-  // A capped count knows no last page: Next stays open while pages come back full.
+  // A capped count knows no last page: Next stays open while pages come back full. A page that
+  // came back empty is past the end, and only the counted pages are known to hold sessions.
   const counted = Math.max(1, Math.ceil(total / f.perPage));
-  const pages = capped ? Math.max(counted, full ? f.page + 1 : f.page) : counted;
+  const reached = rows >= f.perPage ? f.page + 1 : rows > 0 ? f.page : counted;
+  const pages = capped ? Math.max(counted, reached) : counted;
   if (pages === 1 && f.page === 1) return '';
   const asOf = f.asOf ?? now;
   const link = (p: number, label: string, disabled: boolean, current = false) =>
@@ -201,7 +203,7 @@ ${
   </table>
   </div>
 </form>
-${pagination(f, d.total, d.now, capped, d.rows.length >= f.perPage)}`;
+${pagination(f, d.total, d.now, capped, d.rows.length)}`;
 }
 
 export function revokeMatchingView(d: {
