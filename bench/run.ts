@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDatabase, killAll, ROOT, run, startRedis } from './lib/procs.js';
-import { sqliteFile } from './lib/warden.js';
+import { removeSqliteFiles, sqliteFile } from './lib/warden.js';
 import { connectRedisBytesPerSession } from './memory.js';
 import { runPages } from './pages.js';
 import { runScale } from './scale.js';
@@ -145,6 +145,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of cleanups.reverse()) await c().catch((e) => log(`cleanup: ${e}`));
     killAll();
+    removeSqliteFiles();
     const dir = path.join(ROOT, 'bench', 'results');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'latest.md'), `${out.join('\n')}\n`);
