@@ -27,6 +27,7 @@ import {
   type LiveBus,
   type LiveRedisClient,
 } from './events/live.js';
+import { logHistoryLost } from './events/log-lines.js';
 import { SessionEvents } from './events/session-events.js';
 import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
@@ -211,8 +212,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const clock = deps.clock ?? storeTime!.now;
   const userRepo = new UserRepo(db, deps.database.dialect);
   const events = new SessionEvents(db, {
-    onLost: (err, rows) =>
-      app.log.error({ event: 'history_lost', rows, err }, 'session history rows not written'),
+    onLost: (err, rows) => logHistoryLost(app.log, err, rows),
   });
   const policies = new SessionPolicies(db, config);
   const redisPrefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX;

@@ -12,6 +12,7 @@ import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrations.js';
 import { AuditLog } from './events/audit.js';
 import { createRedisLiveBus, type LiveBus } from './events/live.js';
+import { logHistoryLost } from './events/log-lines.js';
 import { SessionEvents } from './events/session-events.js';
 import { waitAtMost } from './resilience/wait-at-most.js';
 import { DEFAULT_REDIS_PREFIX, RedisSessionStore } from './sessions/redis-store.js';
@@ -172,8 +173,7 @@ export async function openRuntime(
     const clock = options.clock ?? storeTime!.now;
 
     const events = new SessionEvents(database.db, {
-      onLost: (err, rows) =>
-        logger.error({ event: 'history_lost', rows, err }, 'session history rows not written'),
+      onLost: (err, rows) => logHistoryLost(logger, err, rows),
     });
     // With Redis, what a command changes (`warden sessions revoke`, `cleanup`) reaches every
     // open console as the servers' own changes do: published on their live channel. This

@@ -25,6 +25,14 @@ export function logAdminAction(log: Logger, actor: Actor, entry: AuditEntry): vo
   );
 }
 
+/**
+ * History rows of ended sessions that could not be written (SessionEvents.follow): the
+ * sessions stay ended, their record is missing.
+ */
+export function logHistoryLost(log: Logger, err: unknown, rows: number): void {
+  log.error({ event: 'history_lost', rows, err }, 'session history rows not written');
+}
+
 /** Sign-in, sign-out and refusals; the session is named by its digest, never its token. */
 export function logAuthEvent(
   log: Logger,

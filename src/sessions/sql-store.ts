@@ -118,6 +118,11 @@ const NUMBER_COLUMNS = [
   'expires_at',
 ] as const;
 
+/** A session whose user no longer exists (NOT IN: one pass over the user index). */
+function orphaned(eb: ExpressionBuilder<DB, 'sessions'>) {
+  return eb('user_id', 'not in', eb.selectFrom('users').select('users.id'));
+}
+
 interface SqliteMemory {
   cache: ReadCache;
   dataVersion: () => number;
@@ -584,10 +589,7 @@ export class SqlSessionStore implements SessionStore {
 
   /** Deletes sessions whose user no longer exists (nothing else here can point to nothing). */
   async repairIndexes(): Promise<Record<string, number>> {
-    const result = await this.#db
-      .deleteFrom('sessions')
-      .where('user_id', 'not in', (eb) => eb.selectFrom('users').select('users.id'))
-      .executeTakeFirst();
+    const result = await this.#db.deleteFrom('sessions').where(orphaned).executeTakeFirst();
     this.#memory?.cache.reset();
     return { orphan_sessions: Number(result.numDeletedRows) };
   }
@@ -628,7 +630,7 @@ export class SqlSessionStore implements SessionStore {
         .where(rowid, '<', low + CHECK_CHUNK)
         .where((eb) =>
           eb.or([
-            eb('user_id', 'not in', eb.selectFrom('users').select('users.id')),
+            orphaned(eb),
             ...NUMBER_COLUMNS.map((c) => eb(sql`typeof(${sql.ref(c)})`, '!=', 'integer')),
             ...(['id', 'ip', 'user_agent'] as const).map((c) =>
               eb(sql`typeof(${sql.ref(c)})`, '!=', 'text'),
@@ -651,11 +653,9 @@ export class SqlSessionStore implements SessionStore {
     // The database belongs to the app, which closes it.
   }
 
-  /** Sessions whose user no longer exists (NOT IN: one pass over the user index). */
+  /** Sessions whose user no longer exists. */
   #orphans() {
-    return this.#db
-      .selectFrom('sessions')
-      .where('user_id', 'not in', (eb) => eb.selectFrom('users').select('users.id'));
+    return this.#db.selectFrom('sessions').where(orphaned);
   }
 
   /** `least(absolute_expires_at, x)`; SQLite spells it min(). */
