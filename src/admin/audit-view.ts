@@ -18,6 +18,9 @@ const OUTCOME_BADGE: Record<AuditRow['outcome'], string> = {
 };
 
 const DETAILS_SHOWN = 240;
+// The hover text shows more, but a page of 50 entries must stay small: entries written before
+// revocations capped their id lists can hold megabytes.
+const DETAILS_TITLE = 4_000;
 
 function filterForm(f: AuditFilters, actions: readonly string[]): SafeHtml {
   const known = f.action && !actions.includes(f.action) ? [f.action, ...actions] : actions;
@@ -53,7 +56,12 @@ function filterForm(f: AuditFilters, actions: readonly string[]): SafeHtml {
 function details(raw: string): SafeHtml {
   if (raw === '{}') return html`<span class="text-body-secondary">—</span>`;
   const short = raw.length > DETAILS_SHOWN ? `${raw.slice(0, DETAILS_SHOWN)}…` : raw;
-  return html`<code class="small text-break" title="${raw.length > DETAILS_SHOWN ? raw : ''}">${short}</code>`;
+  const title = raw.length <= DETAILS_SHOWN ? '' : cut(raw, DETAILS_TITLE);
+  return html`<code class="small text-break" title="${title}">${short}</code>`;
+}
+
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}… (the whole entry is in the CSV export)` : text;
 }
 
 function row(r: AuditRow, now: number): SafeHtml {

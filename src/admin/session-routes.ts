@@ -13,7 +13,12 @@ import { takeFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
 import { requireStepUp } from '../http/step-up.js';
-import type { BulkRevokeReport, RevokeOptions, RevokeStatus } from '../sessions/session-service.js';
+import {
+  type BulkRevokeReport,
+  type RevokeOptions,
+  type RevokeStatus,
+  revocationDetails,
+} from '../sessions/session-service.js';
 import { tableRow } from './export-sessions.js';
 import { savedViewsMenuFor } from './saved-views.js';
 import {
@@ -111,7 +116,6 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     started: number,
     redirectTo: string,
   ) {
-    const revokedIds = report.results.filter((r) => r.status === 'revoked').map((r) => r.id);
     const failed = report.results.filter((r) => r.status === 'failed');
     await audit.write(
       actorOf(request),
@@ -119,7 +123,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         action,
         target,
         outcome: outcomeOf(report.counts),
-        details: { counts: report.counts, revoked: revokedIds, failed: failed.map((r) => r.id) },
+        details: revocationDetails(report),
         durationMs: Math.round(performance.now() - started),
       },
       request.log,

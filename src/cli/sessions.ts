@@ -8,7 +8,11 @@ import type { Logger } from 'pino';
 import { parseUserAgent } from '../admin/user-agent.js';
 import type { AuditEntry } from '../events/audit.js';
 import { openRuntime, type Runtime } from '../runtime.js';
-import type { BulkRevokeReport, RevokeStatus } from '../sessions/session-service.js';
+import {
+  type BulkRevokeReport,
+  type RevokeStatus,
+  revocationDetails,
+} from '../sessions/session-service.js';
 import { expiresAt, type SessionRecord, statusOf } from '../sessions/session-store.js';
 import { normalizeEmail } from '../users/email.js';
 import {
@@ -190,15 +194,13 @@ async function revoke(argv: string[], ctx: CliContext): Promise<number> {
       );
     }
 
-    const revoked = report.results.filter((r) => r.status === 'revoked').map((r) => r.id);
-    const failed = report.results.filter((r) => r.status === 'failed').map((r) => r.id);
     await runtime.audit.write(
       CLI_ACTOR,
       {
         action,
         target,
         outcome: outcomeOf(report),
-        details: { counts: report.counts, revoked, failed },
+        details: revocationDetails(report),
         durationMs: Math.round(performance.now() - started),
       },
       logger,

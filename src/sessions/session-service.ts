@@ -555,6 +555,26 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+// Ids a revocation's audit entry lists of each outcome; past this it counts the rest. A
+// revoke-matching of 100,000 wrote 6.7 MB into one entry (and into the audit page), and every
+// revoked session has a history row of its own naming who ended it.
+export const AUDIT_IDS_LISTED = 100;
+
+/**
+ * What a revocation's audit entry holds: the counts, and the revoked and failed ids, at most
+ * AUDIT_IDS_LISTED of each with `revokedNotListed` / `failedNotListed` counting the others.
+ */
+export function revocationDetails(report: BulkRevokeReport): Record<string, unknown> {
+  const details: Record<string, unknown> = { counts: report.counts };
+  for (const status of ['revoked', 'failed'] as const) {
+    const ids = report.results.filter((r) => r.status === status).map((r) => r.id);
+    details[status] = ids.slice(0, AUDIT_IDS_LISTED);
+    if (ids.length > AUDIT_IDS_LISTED)
+      details[`${status}NotListed`] = ids.length - AUDIT_IDS_LISTED;
+  }
+  return details;
+}
+
 export function countStatuses(results: readonly RevokeResult[]): Record<RevokeStatus, number> {
   const counts = { ...EMPTY_COUNTS };
   for (const r of results) counts[r.status]++;

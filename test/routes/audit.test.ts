@@ -164,6 +164,26 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(res.body).toContain('href="/admin/audit"');
     });
 
+    it('should keep a page small beside an entry of megabytes, whose whole text stays in the export', async () => {
+      // Revocations wrote every id they ended until they were capped: such entries stay.
+      const ids3000 = Array.from({ length: 3_000 }, (_, i) => i.toString(16).padStart(64, '0'));
+      await new AuditLog(t.database.db, () => Date.now()).write(
+        { id: null, email: 'big@audit.test', ip: null },
+        { action: 'test.big', outcome: 'success', details: { revoked: ids3000 } },
+        t.app.log,
+      );
+      const res = await admin.get('/admin/audit?action=test.big', 'html');
+      expect(res.statusCode).toBe(200);
+      const row = /<tr data-audit-id="\d+">[\s\S]*?<\/tr>/.exec(res.body)?.[0] ?? '';
+      expect(row).toContain(ids3000[0]);
+      expect(row).toContain('the whole entry is in the CSV export');
+      expect(row.length).toBeLessThan(6_000);
+      expect(res.body).not.toContain(ids3000[2_999]);
+
+      const csv = csvObjects((await admin.get('/admin/audit/export.csv?action=test.big')).body);
+      expect(JSON.parse(csv[0].details).revoked).toEqual(ids3000);
+    });
+
     it('should page through a snapshot without losing or repeating entries while rows arrive', async () => {
       const bulk = new AuditLog(t.database.db, () => Date.now());
       for (let i = 0; i < 110; i++) {

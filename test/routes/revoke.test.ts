@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserRow } from '../../src/db/schema.js';
+import { AUDIT_IDS_LISTED } from '../../src/sessions/session-service.js';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
 import {
   clientWith,
@@ -224,6 +225,36 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(audit).toMatchObject({ target: `user:${user.id}`, outcome: 'success' });
         expect(audit.details.counts).toEqual({ ...ZERO_COUNTS, revoked: 2, already_ended: 1 });
         expect((audit.details.revoked as string[]).sort()).toEqual(live.map((p) => p.id).sort());
+      });
+
+      it('should list at most 100 revoked ids in the audit entry and count the rest', async () => {
+        const user = await newUser();
+        const planted = await Promise.all(
+          Array.from({ length: AUDIT_IDS_LISTED + 20 }, () => plant(user.id)),
+        );
+        const res = await admin.postJson(`/admin/sessions/revoke-user/${user.id}`);
+        expect(res.json().counts.revoked).toBe(AUDIT_IDS_LISTED + 20);
+
+        const audit = await lastAudit(t, 'sessions.revoke_user');
+        expect((audit.details.counts as { revoked: number }).revoked).toBe(AUDIT_IDS_LISTED + 20);
+        const listed = audit.details.revoked as string[];
+        expect(listed).toHaveLength(AUDIT_IDS_LISTED);
+        expect(new Set(listed).size).toBe(AUDIT_IDS_LISTED);
+        const all = new Set(planted.map((p) => p.id));
+        for (const id of listed) expect(all.has(id)).toBe(true);
+        expect(audit.details.revokedNotListed).toBe(20);
+        expect(audit.details.failed).toEqual([]);
+        expect(audit.details).not.toHaveProperty('failedNotListed');
+        // Every one of them is in the history, each with who ended it.
+        await t.settled();
+        const ended = await t.database.db
+          .selectFrom('session_events')
+          .select(['session_id', 'actor_id'])
+          .where('user_id', '=', user.id)
+          .where('kind', '=', 'revoked')
+          .execute();
+        expect(new Set(ended.map((r) => r.session_id))).toEqual(all);
+        expect(new Set(ended.map((r) => r.actor_id))).toEqual(new Set([audit.actor_id]));
       });
 
       it('should redirect a form back with the filters and toast the counts', async () => {
