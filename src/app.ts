@@ -46,6 +46,7 @@ import { installSecurityHeaders } from './http/security-headers.js';
 import { type FastPathDeps, type TrustFn, withSessionFastPath } from './http/session-fast-path.js';
 import { StepUps } from './http/step-up.js';
 import { stepUpRoutes } from './http/step-up-routes.js';
+import { checkJsonBodyTypes } from './http/strict-json.js';
 import { createLogger } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { WardenMetrics } from './metrics/warden-metrics.js';
@@ -183,6 +184,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (route) => {
     checkPlainIntegers(route);
+    checkJsonBodyTypes(route);
     for (const method of [route.method].flat()) {
       routeTable.push({ method, url: route.url, schema: route.schema as RouteEntry['schema'] });
     }

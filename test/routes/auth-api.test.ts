@@ -197,6 +197,29 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(res.json().error.details.field).toBe('password');
       });
 
+      it('should refuse JSON fields of the wrong type with 400 naming the field, never as a wrong password', async () => {
+        await t.createUser('typed@example.com');
+        for (const [body, field] of [
+          [{ email: 'typed@example.com', password: 123 }, 'password'],
+          [{ email: ['typed@example.com'], password: PASSWORD }, 'email'],
+          [{ email: 'typed@example.com', password: { a: 1 } }, 'password'],
+        ] as const) {
+          const res = await t.client().postJson('/api/auth/login', body);
+          expect(res.statusCode, JSON.stringify(body)).toBe(400);
+          expect(res.json().error).toMatchObject({
+            code: 'WARDEN_VALIDATION',
+            details: { field, where: 'body' },
+          });
+          expect(res.json().error.message).toContain(`${field} must be string`);
+        }
+        // The same fields as strings sign in.
+        const ok = await t.client().postJson('/api/auth/login', {
+          email: 'typed@example.com',
+          password: PASSWORD,
+        });
+        expect(ok.statusCode).toBe(200);
+      });
+
       it('should answer 401 to nobody and to a cookie that is not a session', async () => {
         const anonymous = await t.client().get('/api/auth/session');
         expect(anonymous.statusCode).toBe(401);

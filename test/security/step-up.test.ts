@@ -101,6 +101,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(JSON.stringify(rows)).not.toContain(PASSWORD);
     });
 
+    it('should refuse a password that is no string with 400, not count it as a wrong one', async () => {
+      const res = await su.postJson('/api/auth/step-up', { password: 123 });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.details).toMatchObject({ field: 'password', where: 'body' });
+      const [row] = await latestAudit(t, 'auth.step_up', 1);
+      expect(row?.outcome ?? 'none').not.toBe('refused');
+    });
+
     it('should not ask again within the window, and ask again after it', async () => {
       expect((await su.postJson('/api/auth/step-up', { password: PASSWORD })).statusCode).toBe(200);
       now += 4 * MINUTE;

@@ -190,7 +190,7 @@ export async function prepare(w: World, route: Route): Promise<Prepared> {
     case 'POST /admin/users/bulk-approve':
     case 'POST /admin/users/bulk-reject': {
       const u = await freshUser(w, 'user', 'pending');
-      return { client: w.su, url: route.url, body: { ids: [String(u.id)] } };
+      return { client: w.su, url: route.url, body: { ids: [u.id] } };
     }
     case 'POST /admin/users/:userId/approve':
     case 'POST /admin/users/:userId/reject':
