@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 
 export const BIN = path.resolve(import.meta.dirname, '../../bin/warden.js');
 
@@ -35,6 +35,9 @@ export interface Cli {
 
 /** Registers the hooks of one suite's children; call at the top of the test file. */
 export function useCli(tempPrefix = 'warden-cli-'): Cli {
+  // Each child loads the whole CLI: 3 to 6 s on a slow 2-core machine during a full run, and
+  // some tests start several one after another (27.6 s of the default 30 s was seen).
+  vi.setConfig({ testTimeout: 120_000 });
   const children = new Set<ChildProcess>();
   let dir = '';
   let dbFile = '';
