@@ -120,18 +120,18 @@ function pagination(
 
 function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtml {
   return html`<tr data-session-id="${r.id}" data-user-id="${r.userId}">
-  <td><input class="form-check-input" type="checkbox" name="ids" value="${r.id}"
+  <td data-label="Select"><input class="form-check-input" type="checkbox" name="ids" value="${r.id}"
     aria-label="Select session of ${r.email}"${keep.has(r.id) ? html` checked` : ''}></td>
-  <td class="text-nowrap">${r.email}${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
-  <td>${r.role}</td>
-  <td><span class="badge ${STATUS_BADGE[r.status]}" data-status>${r.status}</span></td>
-  <td>${timeCell(r.createdAt, now)}</td>
-  <td>${timeCell(r.lastSeenAt, now)}</td>
-  <td>${timeCell(r.expiresAt, now)}</td>
-  <td class="text-nowrap">${r.ip}</td>
-  <td>${r.browser}</td>
-  <td>${r.os}</td>
-  <td class="text-nowrap">
+  <td class="nowrap-wide" data-label="Email">${r.email}${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
+  <td data-label="Role">${r.role}</td>
+  <td data-label="Status"><span class="badge ${STATUS_BADGE[r.status]}" data-status>${r.status}</span></td>
+  <td data-label="Created">${timeCell(r.createdAt, now)}</td>
+  <td data-label="Last seen">${timeCell(r.lastSeenAt, now)}</td>
+  <td data-label="Expires">${timeCell(r.expiresAt, now)}</td>
+  <td class="nowrap-wide" data-label="IP">${r.ip}</td>
+  <td data-label="Browser">${r.browser}</td>
+  <td data-label="OS">${r.os}</td>
+  <td class="text-nowrap" data-actions>
     <button class="btn btn-outline-danger btn-sm" type="submit" formaction="/admin/sessions/revoke/${r.id}"
       data-action="revoke" title="End this session now">Revoke</button>
     <button class="btn btn-outline-warning btn-sm" type="submit"
@@ -183,7 +183,7 @@ ${
     </div>
   </div>
   <div class="table-responsive">
-  <table class="table table-sm table-hover align-middle" id="sessions-table">
+  <table class="table table-sm table-hover align-middle table-stack" id="sessions-table">
     <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, capped, rows: d.rows.length })}${hasFilters(f) ? ' (filtered)' : ''},
       <span id="list-order">${f.status === 'expired' ? 'most recently expired first' : 'newest sign-in first'}</span>.
       Times are relative; hover for the exact UTC time.</caption>

@@ -135,7 +135,7 @@ ${filterForm(f)}
     data-action="bulk-reject"${pendingHere ? '' : html` disabled`}>Reject selected</button>
   <span class="small text-body-secondary align-self-center">Only pending accounts can be selected.</span>
 </form>
-<div class="table-responsive"><table class="table table-sm align-middle" id="users-table">
+<div class="table-responsive"><table class="table table-sm align-middle table-stack" id="users-table">
 <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, rows: d.users.length })}. Registration days are UTC days.</caption>
 <thead><tr><th scope="col"><input class="form-check-input" type="checkbox" id="select-all-users"
   aria-label="Select every pending user on this page"${pendingHere ? '' : html` disabled`}></th>
@@ -144,18 +144,18 @@ ${filterForm(f)}
 <tbody>
 ${d.users.map(
   (u) => html`<tr data-user-id="${u.id}">
-  <td>${
+  <td${u.status === 'pending' ? html` data-label="Select"` : ''}>${
     u.status === 'pending'
       ? html`<input class="form-check-input" type="checkbox" name="ids" value="${u.id}" form="users-bulk"
     aria-label="Select ${u.email}">`
       : ''
   }</td>
-  <td class="text-nowrap"><a href="/admin/users/${u.id}">${u.email}</a></td>
-  <td>${u.role}</td>
-  <td><span class="badge ${STATUS_BADGE[u.status] ?? ''}">${u.status}</span></td>
-  <td>${timeCell(u.created_at, d.now)}</td>
-  <td>${u.last_login_at ? timeCell(u.last_login_at, d.now) : '—'}</td>
-  <td><div class="d-flex flex-nowrap flex-md-wrap gap-1">${userActions(u, d.selfId, d.csrfToken, back)}</div></td>
+  <td class="nowrap-wide" data-label="Email"><a href="/admin/users/${u.id}">${u.email}</a></td>
+  <td data-label="Role">${u.role}</td>
+  <td data-label="Status"><span class="badge ${STATUS_BADGE[u.status] ?? ''}">${u.status}</span></td>
+  <td data-label="Registered">${timeCell(u.created_at, d.now)}</td>
+  <td data-label="Last sign-in">${u.last_login_at ? timeCell(u.last_login_at, d.now) : '—'}</td>
+  <td data-actions><div class="d-flex flex-wrap gap-1">${userActions(u, d.selfId, d.csrfToken, back)}</div></td>
 </tr>`,
 )}
 ${d.users.length === 0 ? html`<tr><td colspan="7" class="text-center text-body-secondary py-4">No user matches.</td></tr>` : ''}

@@ -2,7 +2,8 @@
  * The console as people use it, in headless Chromium against a Warden listening on loopback:
  * an anonymous person registers, a superuser approves them, they sign in, and the superuser
  * finds their session through the filter and revokes it; the Clear link resets the filters.
- * Every page visited must run without a console error, page error or CSP violation.
+ * On a phone both tables stack, a row to a block. Every page visited must run without a console
+ * error, page error or CSP violation.
  */
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -162,6 +163,67 @@ for (const { kind, skip } of kinds) {
       expect(await sessionRows(admin).count()).toBe(7);
       expect(await admin.locator('#sessions-table caption').textContent()).not.toContain(
         '(filtered)',
+      );
+
+      expect(s.problemLines()).toEqual([]);
+    });
+
+    it('should fit the sessions and users tables on a phone, each row a block with its buttons in reach', async () => {
+      const { t, s } = e2e;
+      await t.createUser(ROOT, 'superuser');
+      const long = await t.createUser(
+        'maximiliana.vandersteen-oyelaran@a-long-domain.example.test',
+      );
+      await sessionsFor(long, 2);
+      await t.app.warden.sessions.signIn(long, {
+        ip: '2001:db8:85a3:1319:8a2e:370:7348:1234',
+        userAgent: UA,
+      });
+      await t.createUser('waiting@example.test', 'user', 'pending');
+
+      const phone = await s.person('P');
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await signInThroughForm(phone, ROOT, PASSWORD);
+      /** How far the page or any table scrolls sideways, in CSS pixels. */
+      const sideways = () =>
+        phone.evaluate(() =>
+          Math.max(
+            document.documentElement.scrollWidth - document.documentElement.clientWidth,
+            ...Array.from(document.querySelectorAll('.table-responsive')).map(
+              (e) => e.scrollWidth - e.clientWidth,
+            ),
+          ),
+        );
+
+      await phone.goto('/admin/sessions');
+      const rows = sessionRows(phone);
+      expect(await rows.count()).toBe(4);
+      expect(await sideways()).toBeLessThanOrEqual(0);
+      const row = rows.filter({ hasText: '2001:db8:85a3' });
+      // Each cell says which column it is; the buttons sit inside the screen.
+      expect(
+        await row
+          .locator('td[data-label="IP"]')
+          .evaluate((td) => getComputedStyle(td, '::before').content),
+      ).toBe('"IP"');
+      const revoke = row.getByRole('button', { name: 'Revoke', exact: true });
+      const box = await revoke.boundingBox();
+      expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+      const allOf = await row.getByRole('button', { name: 'Revoke all of user' }).boundingBox();
+      expect(allOf!.x + allOf!.width).toBeLessThanOrEqual(390);
+      await revoke.click();
+      expect(await toastTexts(phone)).toEqual(['1 revoked.']);
+      expect(await sideways()).toBeLessThanOrEqual(0);
+
+      await phone.goto('/admin/users');
+      expect(await sideways()).toBeLessThanOrEqual(0);
+      const pending = phone.locator('#users-table tbody tr', { hasText: 'waiting@example.test' });
+      const approve = await pending.getByRole('button', { name: 'Approve' }).boundingBox();
+      expect(approve!.x + approve!.width).toBeLessThanOrEqual(390);
+      // The select-all box of the header stays; the column names move into the rows.
+      expect(await phone.locator('#select-all-users').isVisible()).toBe(true);
+      expect(await phone.locator('#users-table thead th', { hasText: 'Email' }).isVisible()).toBe(
+        false,
       );
 
       expect(s.problemLines()).toEqual([]);
