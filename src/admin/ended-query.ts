@@ -92,13 +92,19 @@ export function historyQuery(db: Kysely<DB>, dialect: Dialect, f: HistoryFilter)
     .orderBy('e.id', 'desc');
 }
 
+/** Where history is read: SessionEvents, which waits for the rows a revocation still writes. */
+export interface HistorySource {
+  readable(): Promise<{ db: Kysely<DB>; dialect: Dialect }>;
+}
+
 /** One page of history rows and how many match in all. */
 export async function listHistory(
-  db: Kysely<DB>,
-  dialect: Dialect,
+  source: HistorySource,
   f: HistoryFilter,
   page: { offset: number; limit: number },
 ): Promise<{ items: HistoryRow[]; total: number }> {
+  // A revocation answers before its rows are written (SessionEvents.follow).
+  const { db, dialect } = await source.readable();
   const [count, items] = await Promise.all([
     filtered(db, dialect, f)
       .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -118,11 +124,11 @@ export const HISTORY_BATCH = 1_000;
  * Give the filter a `to` (a snapshot) so rows written during the export do not join it.
  */
 export async function* historyBatches(
-  db: Kysely<DB>,
-  dialect: Dialect,
+  source: HistorySource,
   f: HistoryFilter,
   batch = HISTORY_BATCH,
 ): AsyncGenerator<HistoryRow[]> {
+  const { db, dialect } = await source.readable();
   let after: { at: number; id: number } | undefined;
   for (;;) {
     // The next batch's upper bound replaces the filter's (rows below it are all older), so the

@@ -35,7 +35,7 @@ const filtersOnly = (f: EndedFilters): EndedFilters => ({
 });
 
 export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { database, config, clock, audit, events } = app.warden;
+  const { config, clock, audit, events } = app.warden;
   // The history retention is the session retention: what the console keeps listing as
   // expired, it keeps listing as ended.
   const since = (now: number) => now - config.retentionMs;
@@ -46,14 +46,10 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const filters = readEndedFilters(request.query);
       const now = clock();
-      // A revocation just answered here may still be writing its rows (SessionEvents.follow).
-      await events.settled();
-      const { items, total } = await listHistory(
-        database.db,
-        database.dialect,
-        toHistoryFilter(filters, since(now)),
-        { offset: (filters.page - 1) * filters.perPage, limit: filters.perPage },
-      );
+      const { items, total } = await listHistory(events, toHistoryFilter(filters, since(now)), {
+        offset: (filters.page - 1) * filters.perPage,
+        limit: filters.perPage,
+      });
 
       if (wantsJson(request)) {
         return { total, page: filters.page, perPage: filters.perPage, since: since(now), items };
@@ -83,7 +79,6 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
       async (request, reply) => {
         const filters = readEndedFilters(request.query);
         const now = clock();
-        await events.settled();
         // A snapshot: the page's when the link carried one, else this moment.
         const filter = toHistoryFilter({ ...filters, asOf: filters.asOf ?? now }, since(now));
 
@@ -92,7 +87,7 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
           format,
           filename: exportFilename('ended-sessions', now, format),
           filters: endedSearch(filtersOnly(filters)).slice(1),
-          batches: historyBatches(database.db, database.dialect, filter),
+          batches: historyBatches(events, filter),
           ...framing(format, { header: ENDED_CSV_HEADER, row: endedCsvLine }, endedJson),
         });
       },

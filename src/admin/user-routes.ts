@@ -66,7 +66,7 @@ function back(body: { return_to?: string } | undefined): string {
 }
 
 export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { users, sessions, audit, csrf, clock, config, database, events } = app.warden;
+  const { users, sessions, audit, csrf, clock, config, events } = app.warden;
   const csrfChecked = requireCsrf({ audit, csrf });
 
   app.get('/users', { schema: { querystring: UsersQuery } }, async (request, reply) => {
@@ -132,13 +132,10 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!user) throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`], { id: userId });
 
       const now = clock();
-      // A revocation just answered here may still be writing its rows (SessionEvents.follow).
-      await events.settled();
       const [stored, history, deciders] = await Promise.all([
         sessions.store.listByUser(userId),
         listHistory(
-          database.db,
-          database.dialect,
+          events,
           { userId },
           { offset: (historyPage - 1) * HISTORY_PER_PAGE, limit: HISTORY_PER_PAGE },
         ),

@@ -130,6 +130,15 @@ export class SessionEvents {
     this.#trailing.add(done);
   }
 
+  /**
+   * The database and its dialect, once every row handed to `follow` so far is written: how the
+   * console's history readers (admin/ended-query) reach the rows, so none can forget the wait.
+   */
+  async readable(): Promise<{ db: Kysely<DB>; dialect: 'postgres' | 'sqlite' }> {
+    await this.settled();
+    return { db: this.#db, dialect: this.#postgres ? 'postgres' : 'sqlite' };
+  }
+
   /** Resolves once every row handed to `follow` so far is written (or reported lost). */
   async settled(): Promise<void> {
     while (this.#trailing.size > 0) await Promise.all(this.#trailing);

@@ -264,7 +264,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(all.length).toBeGreaterThan(30);
       for (const batch of [1, 2, 3, 7]) {
         const got: number[] = [];
-        for await (const rows of historyBatches(db, dialect, filter, batch)) {
+        for await (const rows of historyBatches(t.app.warden.events, filter, batch)) {
           expect(rows.length).toBeLessThanOrEqual(batch);
           got.push(...rows.map((r) => r.id));
         }
