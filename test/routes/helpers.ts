@@ -157,6 +157,17 @@ export async function auditRows(t: TestApp, action: string) {
   return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
 }
 
+/** A user's `revoked` history rows, once every row a revocation still writes is in. */
+export async function revokedRows(t: TestApp, userId: number) {
+  await t.settled();
+  return t.database.db
+    .selectFrom('session_events')
+    .select(['session_id', 'reason', 'actor_id'])
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'revoked')
+    .execute();
+}
+
 /** The latest audit row of one action. */
 export async function lastAudit(t: TestApp, action: string) {
   const rows = await auditRows(t, action);

@@ -17,6 +17,7 @@ import {
   type Planted,
   pageErrorCode,
   plantSession,
+  revokedRows,
   signedIn,
   toastAfter,
   unknownId,
@@ -246,13 +247,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(audit.details.failed).toEqual([]);
         expect(audit.details).not.toHaveProperty('failedNotListed');
         // Every one of them is in the history, each with who ended it.
-        await t.settled();
-        const ended = await t.database.db
-          .selectFrom('session_events')
-          .select(['session_id', 'actor_id'])
-          .where('user_id', '=', user.id)
-          .where('kind', '=', 'revoked')
-          .execute();
+        const ended = await revokedRows(t, user.id);
         expect(new Set(ended.map((r) => r.session_id))).toEqual(all);
         expect(new Set(ended.map((r) => r.actor_id))).toEqual(new Set([audit.actor_id]));
       });

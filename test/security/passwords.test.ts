@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commonPasswords } from '../../src/users/common-passwords.js';
 import { passwordProblem } from '../../src/users/passwords.js';
-import { toastAfter, whoamiStatus } from '../routes/helpers.js';
+import { revokedRows, toastAfter, whoamiStatus } from '../routes/helpers.js';
 import { makeApp, PASSWORD, storeKindsToRun, type TestApp } from '../support/app.js';
 import { useCli } from '../support/cli.js';
 
@@ -93,13 +93,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
       expect(await whoamiStatus(me)).toBe(200);
       for (const o of others) expect(await whoamiStatus(o)).toBe(401);
-      await t.settled();
-      const history = await t.database.db
-        .selectFrom('session_events')
-        .select(['reason', 'actor_id'])
-        .where('user_id', '=', user.id)
-        .where('kind', '=', 'revoked')
-        .execute();
+      const history = (await revokedRows(t, user.id)).map(({ reason, actor_id }) => ({
+        reason,
+        actor_id,
+      }));
       expect(history).toEqual([
         { reason: 'password_changed', actor_id: user.id },
         { reason: 'password_changed', actor_id: user.id },
