@@ -94,6 +94,16 @@ function revokeOptions(request: FastifyRequest, reply: FastifyReply): RevokeOpti
   };
 }
 
+/**
+ * The count typed to confirm revoke-matching: an integer, or a string of decimal digits (a
+ * form's field); anything else ("", "1e0", "0x1") confirms nothing.
+ */
+function confirmedCount(confirm: number | string): number | undefined {
+  if (typeof confirm === 'number') return Number.isInteger(confirm) ? confirm : undefined;
+  const text = confirm.trim();
+  return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
+}
+
 /** Settles once the response is written out, or its connection closed before. */
 function answerSent(reply: FastifyReply): Promise<void> {
   return new Promise((resolve) => {
@@ -345,7 +355,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: Type.Composite([
           ActionBody,
           Type.Object({
-            confirm: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 20 })]),
+            // The string first: Ajv would coerce "3.0" or "" into the integer branch.
+            confirm: Type.Union([Type.String({ maxLength: 20 }), Type.Integer({ minimum: 0 })]),
           }),
         ]),
       },
@@ -356,9 +367,24 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const filters: SessionFilters = readFilters({ ...request.query, page: 1 });
       const query = toStoreQuery(filters, clock());
       const total = await sessions.countMatching(query);
-      const confirm = Number(String(request.body.confirm).trim());
+      const confirm = confirmedCount(request.body.confirm);
+      const target = new URLSearchParams(request.query as Record<string, string>).toString();
 
-      if (!Number.isInteger(confirm) || confirm !== total) {
+      if (confirm !== total) {
+        await audit.write(
+          actorOf(request),
+          {
+            action: 'sessions.revoke_matching',
+            target: target || 'all',
+            outcome: 'failure',
+            details: {
+              reason: 'the confirmation does not match the count',
+              confirm: String(request.body.confirm),
+              matching: total,
+            },
+          },
+          request.log,
+        );
         const err = new WardenError(
           'WARDEN_CONFIRM_MISMATCH',
           [String(request.body.confirm), total],
@@ -380,7 +406,6 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
 
       const report = await sessions.revokeMatching(query, revokeOptions(request, reply));
-      const target = new URLSearchParams(request.query as Record<string, string>).toString();
       return answer(
         request,
         reply,

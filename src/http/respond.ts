@@ -13,12 +13,18 @@ import { html } from '../views/html.js';
 import type { Flash } from '../views/layout.js';
 import { setFlash } from './flash.js';
 
+/** Whether the request's body is JSON: media types are case-insensitive. */
+export function sentJson(request: FastifyRequest): boolean {
+  const type = request.headers['content-type'];
+  return typeof type === 'string' && type.split(';')[0].trim().toLowerCase() === 'application/json';
+}
+
 /** JSON for the API, for `Accept: application/json` and for JSON bodies; HTML otherwise. */
 export function wantsJson(request: FastifyRequest): boolean {
   if (request.url.startsWith('/api/')) return true;
-  const accept = request.headers.accept ?? '';
+  const accept = (request.headers.accept ?? '').toLowerCase();
   if (accept.includes('application/json') && !accept.includes('text/html')) return true;
-  return (request.headers['content-type'] ?? '').startsWith('application/json');
+  return sentJson(request);
 }
 
 /** Seconds a client should wait before retrying while a store is down. */

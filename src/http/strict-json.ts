@@ -9,6 +9,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyRequest, RouteOptions } from 'fastify';
+import { sentJson } from './respond.js';
 
 // Fastify's own options but coercion: defaults and the removal of fields a closed object does
 // not name happen as they would in its pass, which runs after this one. Formats and unknown
@@ -22,13 +23,6 @@ const ajv = new Ajv({
   validateFormats: false,
 });
 
-function isJson(request: FastifyRequest): boolean {
-  const type = request.headers['content-type'];
-  if (typeof type !== 'string') return false;
-  const media = type.split(';')[0].trim().toLowerCase();
-  return media === 'application/json' || media.endsWith('+json');
-}
-
 /** Adds the check to a route (from an onRoute hook) that declares a body schema. */
 export function checkJsonBodyTypes(route: RouteOptions): void {
   const schema = route.schema?.body;
@@ -37,7 +31,7 @@ export function checkJsonBodyTypes(route: RouteOptions): void {
 
   const check = async (request: FastifyRequest) => {
     // An empty JSON body reaches validation as undefined, as it would from a form.
-    if (request.body === undefined || !isJson(request)) return;
+    if (request.body === undefined || !sentJson(request)) return;
     validate ??= ajv.compile(schema);
     if (validate(request.body)) return;
     throw Object.assign(new Error('body does not match its schema'), {

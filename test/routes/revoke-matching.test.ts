@@ -94,11 +94,37 @@ for (const { kind, skip } of await storeKindsToRun()) {
             details: { matching: 3 },
           });
         }
+        // Only decimal digits confirm: Number() would read "3.0", "3e0" and "0x3" as 3.
+        for (const confirm of ['3.0', '3e0', '0x3', ' 3 x']) {
+          const json = await admin.postJson(url, { confirm });
+          expect(json.statusCode, `confirm ${confirm}`).toBe(400);
+          expect(json.json().error.code).toBe('WARDEN_CONFIRM_MISMATCH');
+        }
+        const fraction = await admin.postJson(url, { confirm: 3.5 });
+        expect(fraction.statusCode).toBe(400);
+        expect(fraction.json().error.details.field).toBe('confirm');
         const form = await admin.postForm(url, { confirm: '30' });
         expect(form.statusCode).toBe(400);
         expect(form.body).toContain('<div class="alert alert-danger" role="alert">');
         expect(form.body).toContain('<strong id="matching-total">3</strong>');
         for (const p of f.live) expect(await isLive(p)).toBe(true);
+        // Each refusal is an audit row, with what was typed and the count it missed.
+        const audit = await lastAudit(t, 'sessions.revoke_matching');
+        expect(audit).toMatchObject({
+          outcome: 'failure',
+          target: `email=${f.email}&status=active`,
+        });
+        expect(audit.details).toMatchObject({ confirm: '30', matching: 3 });
+      });
+
+      it('should not take an empty confirmation for a count of none', async () => {
+        const url = '/admin/sessions/revoke-matching?email=nobody-matches-this';
+        for (const confirm of ['', ' ', '0x0']) {
+          const res = await admin.postJson(url, { confirm });
+          expect(res.statusCode, `confirm "${confirm}"`).toBe(400);
+          expect(res.json().error.details).toEqual({ matching: 0 });
+        }
+        expect((await admin.postJson(url, { confirm: ' 0 ' })).statusCode).toBe(200);
       });
 
       it('should revoke every match and send the browser back to the same filters', async () => {

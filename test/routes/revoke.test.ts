@@ -497,6 +497,24 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(await isLive(victim)).toBe(true);
       });
 
+      it('should read a media type in any case: JSON in, JSON out, types kept', async () => {
+        const p = await plant((await newUser()).id);
+        const csrf = await admin.csrf();
+        const send = (json: unknown) =>
+          admin.request({
+            method: 'POST',
+            url: '/admin/sessions/bulk-revoke',
+            json,
+            headers: { 'content-type': 'Application/JSON; Charset=UTF-8', 'x-csrf-token': csrf },
+          });
+        const wrong = await send({ ids: p.id });
+        expect(wrong.statusCode).toBe(400);
+        expect(wrong.json().error.details).toMatchObject({ field: 'ids', where: 'body' });
+        const res = await send({ ids: [p.id] });
+        expect(res.statusCode).toBe(200);
+        expect(res.json().counts.revoked).toBe(1);
+      });
+
       it('should refuse JSON ids of the wrong type with 400 naming the field, revoking nothing', async () => {
         const p = await plant((await newUser()).id);
         for (const [ids, field] of [

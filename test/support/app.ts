@@ -335,7 +335,7 @@ export class Client {
     if (opts.accept === 'html') headers.accept = 'text/html';
     let payload: string | undefined;
     if (opts.json !== undefined) {
-      headers['content-type'] = 'application/json';
+      headers['content-type'] ??= 'application/json';
       payload = JSON.stringify(opts.json);
     } else if (opts.form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';
