@@ -211,6 +211,15 @@ for (const { kind, skip } of kinds) {
       expect(box!.x + box!.width).toBeLessThanOrEqual(390);
       const allOf = await row.getByRole('button', { name: 'Revoke all of user' }).boundingBox();
       expect(allOf!.x + allOf!.width).toBeLessThanOrEqual(390);
+      // The select-all box has its words beside it, and they select too.
+      await phone.getByText('All on this page', { exact: true }).click();
+      expect(await phone.locator('#sessions-table tbody input[name="ids"]:checked').count()).toBe(
+        4,
+      );
+      await phone.getByText('All on this page', { exact: true }).click();
+      expect(await phone.locator('#sessions-table tbody input[name="ids"]:checked').count()).toBe(
+        0,
+      );
       await revoke.click();
       expect(await toastTexts(phone)).toEqual(['1 revoked.']);
       expect(await sideways()).toBeLessThanOrEqual(0);
