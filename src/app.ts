@@ -37,6 +37,7 @@ import { checkPlainIntegers } from './http/plain-integers.js';
 import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './http/rate-limit.js';
 import { WardenLogController } from './http/request-log.js';
 import {
+  BODY_LIMIT_BYTES,
   clientErrorHandler,
   frameworkErrorHandler,
   installErrorHandling,
@@ -163,7 +164,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       : { loggerInstance: deps.logger ?? createLogger(config) }),
     trustProxy: trust ?? false,
     genReqId,
-    bodyLimit: 256 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
     logController: new WardenLogController(),
     routerOptions: { maxParamLength: 200 },
     clientErrorHandler,

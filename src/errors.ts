@@ -33,6 +33,7 @@ export const ERRORS = {
     status: 415,
     message: 'Send JSON (application/json) or a form (application/x-www-form-urlencoded), not %s',
   },
+  WARDEN_BODY_TOO_LARGE: { status: 413, message: 'The body is larger than %s KB' },
   WARDEN_RATE_LIMITED: { status: 429, message: 'Too many attempts; retry in %s seconds' },
   WARDEN_HEADERS_TOO_LARGE: {
     status: 431,

@@ -27,6 +27,9 @@ export function wantsJson(request: FastifyRequest): boolean {
   return sentJson(request);
 }
 
+/** The largest request body Fastify reads (its `bodyLimit`). */
+export const BODY_LIMIT_BYTES = 256 * 1024;
+
 /** Seconds a client should wait before retrying while a store is down. */
 const RETRY_AFTER_S = 5;
 
@@ -64,7 +67,9 @@ export function toWardenError(err: unknown, contentType?: string): WardenError {
   if (e?.code && DB_DOWN_CODES.has(e.code)) {
     return new WardenError('WARDEN_DATABASE_UNAVAILABLE', [], undefined, { cause: err });
   }
-  if (e?.statusCode === 413) return new WardenError('WARDEN_VALIDATION', ['body is too large']);
+  if (e?.statusCode === 413) {
+    return new WardenError('WARDEN_BODY_TOO_LARGE', [String(BODY_LIMIT_BYTES / 1024)]);
+  }
   if (e?.statusCode === 415) {
     return new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', [mediaTypeOf(contentType)]);
   }

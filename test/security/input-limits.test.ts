@@ -94,16 +94,16 @@ describe('input limits', () => {
     expect(form.body).toContain('at most 20 allowed');
   });
 
-  it('should refuse a body over 256 KB, and malformed JSON, with a clear 400', async () => {
+  it('should refuse a body over 256 KB with 413, and malformed JSON with a clear 400', async () => {
     const big = await w.su.postJson('/admin/saved-views', {
       page: 'sessions',
       name: 'x',
       query: 'a'.repeat(300 * 1024),
     });
-    expect(big.statusCode).toBe(400);
+    expect(big.statusCode).toBe(413);
     expect(big.json().error).toMatchObject({
-      code: 'WARDEN_VALIDATION',
-      message: 'Invalid request: body is too large',
+      code: 'WARDEN_BODY_TOO_LARGE',
+      message: 'The body is larger than 256 KB',
     });
 
     const broken = await w.su.request({
