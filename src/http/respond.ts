@@ -230,13 +230,29 @@ export function frameworkErrorHandler(
  * user) with a JSON content type and nothing after it. A route that needs fields then names the
  * first one missing.
  */
+function parsesPlainly(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function installJsonBodies(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, {});
-    return parseJson(request, text, done);
+    return parseJson(request, text, (error, value) => {
+      if (error && parsesPlainly(text)) {
+        // Valid JSON refused for a key that could reach an object's prototype: say so.
+        const refused = new Error('body must not use the key __proto__ or constructor.prototype');
+        return done(Object.assign(refused, { statusCode: 400 }), undefined);
+      }
+      return done(error, value);
+    });
   });
 }
 

@@ -121,6 +121,18 @@ describe('input limits', () => {
     });
     expect(garbled.statusCode).toBe(400);
     expect(garbled.json().error.code).toBe('WARDEN_VALIDATION');
+    expect(garbled.json().error.message).not.toContain('__proto__');
+    // Valid JSON, refused for its key: the answer says which rule, not that it is no JSON.
+    const proto = await w.su.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': await w.su.csrf() },
+      payload: '{"email": "a@b.test", "password": "x", "__proto__": {"admin": true}}',
+    });
+    expect(proto.statusCode).toBe(400);
+    expect(proto.json().error.message).toBe(
+      'Invalid request: body must not use the key __proto__ or constructor.prototype',
+    );
   });
 
   it('should say which values a field allows, and that a missing field is required', async () => {
