@@ -149,8 +149,14 @@ export function sendError(
   if (err.status === 401) {
     return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
   }
+  // A page (GET) waits for Warden to be ready again and reloads itself (warden.js); a form's
+  // answer does not, since reloading it would send the form again.
+  const reloads = request.method === 'GET';
   const retry =
-    err.status === 503 ? html`<p><a href="${request.url}">Try again</a> in a few seconds.</p>` : '';
+    err.status === 503
+      ? html`<p><a href="${request.url}"${reloads ? html` data-reload-when-ready` : ''}>Try again</a>
+        in a few seconds${reloads ? '; this page reloads by itself once Warden can answer' : ''}.</p>`
+      : '';
   // A page refused for its query (a filter, a page number) is one click from working: the
   // route's own path, never the address as sent, so no link here can lead off the site.
   const route = request.routeOptions.url;

@@ -171,7 +171,22 @@
     });
   }
 
+  // A page refused while a store was away (503) reloads once /readyz says Warden can answer.
+  function initReloadWhenReady() {
+    if (!document.querySelector('a[data-reload-when-ready]')) return;
+    const check = async () => {
+      const res = await fetch('/readyz', { cache: 'no-store' }).catch(() => null);
+      if (res?.ok) {
+        window.location.reload();
+        return;
+      }
+      setTimeout(check, 2000);
+    };
+    setTimeout(check, 2000);
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
+    initReloadWhenReady();
     initToasts();
     initSelectAll('select-all', 'sessions-table');
     initSelectAll('select-all-users', 'users-table');
