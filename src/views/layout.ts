@@ -54,7 +54,7 @@ export interface PageOptions {
 }
 
 function navLink(href: string, label: string, current: boolean): SafeHtml {
-  return html`<li class="nav-item"><a class="nav-link${current ? ' active' : ''}" href="${href}"
+  return html`<li class="nav-item"><a class="nav-link text-nowrap${current ? ' active' : ''}" href="${href}"
     ${current ? html`aria-current="page"` : ''}>${label}</a></li>`;
 }
 
@@ -92,7 +92,7 @@ ${isSuperuser ? html`<script src="/static/live.js" defer></script>` : ''}
       <span class="navbar-toggler-icon"></span>
     </button>
     <div class="collapse navbar-collapse" id="nav">
-      <ul class="navbar-nav me-auto">
+      <ul class="navbar-nav me-auto flex-wrap">
         ${viewer ? navLink('/', 'Home', nav === 'home') : ''}
         ${viewer ? navLink('/me/sessions', 'My sessions', nav === 'my-sessions') : ''}
         ${viewer ? navLink('/me/password', 'Password', nav === 'password') : ''}
@@ -102,9 +102,9 @@ ${isSuperuser ? html`<script src="/static/live.js" defer></script>` : ''}
       ${
         viewer
           ? html`<form method="post" action="/logout" class="d-flex align-items-center gap-2">
-          <span class="navbar-text small">${viewer.email} (${viewer.role})</span>
+          <span class="navbar-text small text-truncate nav-account" title="${viewer.email} (${viewer.role})">${viewer.email} (${viewer.role})</span>
           <input type="hidden" name="_csrf" value="${opts.csrfToken}">
-          <button class="btn btn-outline-light btn-sm" type="submit">Sign out</button>
+          <button class="btn btn-outline-light btn-sm text-nowrap" type="submit">Sign out</button>
         </form>`
           : opts.storeDown
             ? // Who is asking cannot be checked while the store is away: say so rather than

@@ -168,6 +168,29 @@ for (const { kind, skip } of kinds) {
       expect(s.problemLines()).toEqual([]);
     });
 
+    it('should keep each navbar link on one line and Sign out on the screen at laptop widths', async () => {
+      const { t, s } = e2e;
+      const long = 'maximiliana.vandersteen-oyelaran@a-long-domain.example.test';
+      await t.createUser(long, 'superuser');
+      const page = await s.person('L');
+      await signInThroughForm(page, long, PASSWORD);
+      for (const width of [800, 1024, 1280]) {
+        await page.setViewportSize({ width, height: 700 });
+        await page.goto('/admin/sessions');
+        const heights = await page
+          .locator('nav .nav-link')
+          .evaluateAll((links) => links.map((l) => Math.round(l.getBoundingClientRect().height)));
+        expect(new Set(heights).size, `${width}: ${heights}`).toBe(1);
+        const signOut = await page.getByRole('button', { name: 'Sign out' }).boundingBox();
+        expect(signOut!.x + signOut!.width, String(width)).toBeLessThanOrEqual(width);
+        expect(signOut!.height, String(width)).toBeLessThan(40);
+        expect(await page.locator('.nav-account').getAttribute('title')).toBe(
+          `${long} (superuser)`,
+        );
+      }
+      expect(s.problemLines()).toEqual([]);
+    });
+
     it('should fit the sessions and users tables on a phone, each row a block with its buttons in reach', async () => {
       const { t, s } = e2e;
       await t.createUser(ROOT, 'superuser');
