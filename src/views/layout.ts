@@ -54,7 +54,7 @@ export interface PageOptions {
 }
 
 function navLink(href: string, label: string, current: boolean): SafeHtml {
-  return html`<li class="nav-item"><a class="nav-link text-nowrap${current ? ' active' : ''}" href="${href}"
+  return html`<li class="nav-item"><a class="nav-link${current ? ' active' : ''}" href="${href}"
     ${current ? html`aria-current="page"` : ''}>${label}</a></li>`;
 }
 
