@@ -4,6 +4,7 @@
  * the sessions, whichever store holds them.
  */
 import { type Kysely, PostgresAdapter, sql } from 'kysely';
+import type { Dialect } from '../db/database.js';
 import type { DB, SessionEventKind, SessionEventRow } from '../db/schema.js';
 import { waitAtMost } from '../resilience/wait-at-most.js';
 import type { SessionRecord } from '../sessions/session-store.js';
@@ -134,7 +135,7 @@ export class SessionEvents {
    * The database and its dialect, once every row handed to `follow` so far is written: how the
    * console's history readers (admin/ended-query) reach the rows, so none can forget the wait.
    */
-  async readable(): Promise<{ db: Kysely<DB>; dialect: 'postgres' | 'sqlite' }> {
+  async readable(): Promise<{ db: Kysely<DB>; dialect: Dialect }> {
     await this.settled();
     return { db: this.#db, dialect: this.#postgres ? 'postgres' : 'sqlite' };
   }

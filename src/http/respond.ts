@@ -230,12 +230,7 @@ export function frameworkErrorHandler(
     .send(JSON.stringify(errorBody(refused)));
 }
 
-/**
- * JSON bodies as Fastify parses them (with its prototype-poisoning checks), except that an
- * empty one is an empty object: clients often post an action without fields (sign out, revoke a
- * user) with a JSON content type and nothing after it. A route that needs fields then names the
- * first one missing.
- */
+/** Whether a body the secure parser refused is valid JSON all the same. */
 function parsesPlainly(text: string): boolean {
   try {
     JSON.parse(text);
@@ -245,6 +240,12 @@ function parsesPlainly(text: string): boolean {
   }
 }
 
+/**
+ * JSON bodies as Fastify parses them (with its prototype-poisoning checks), except that an
+ * empty one is an empty object: clients often post an action without fields (sign out, revoke a
+ * user) with a JSON content type and nothing after it. A route that needs fields then names the
+ * first one missing.
+ */
 export function installJsonBodies(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
