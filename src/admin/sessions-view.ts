@@ -119,25 +119,28 @@ function pagination(
 }
 
 function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtml {
+  // An email, and an IPv6 address (up to 39 characters), may break anywhere so that the table
+  // fits a laptop's screen with its buttons in view; an IPv4 address stays whole.
+  const ipBreaks = r.ip.includes(':') ? html` class="text-break"` : '';
   return html`<tr data-session-id="${r.id}" data-user-id="${r.userId}">
   <td data-label="Select"><input class="form-check-input" type="checkbox" name="ids" value="${r.id}"
     aria-label="Select session of ${r.email}"${keep.has(r.id) ? html` checked` : ''}></td>
-  <td class="nowrap-wide" data-label="Email">${r.email}${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
+  <td class="text-break" data-label="Email">${r.email}${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
   <td data-label="Role">${r.role}</td>
   <td data-label="Status"><span class="badge ${STATUS_BADGE[r.status]}" data-status>${r.status}</span></td>
   <td data-label="Created">${timeCell(r.createdAt, now)}</td>
   <td data-label="Last seen">${timeCell(r.lastSeenAt, now)}</td>
   <td data-label="Expires">${timeCell(r.expiresAt, now)}</td>
-  <td class="nowrap-wide" data-label="IP">${r.ip}</td>
+  <td${ipBreaks} data-label="IP">${r.ip}</td>
   <td data-label="Browser">${r.browser}</td>
   <td data-label="OS">${r.os}</td>
-  <td class="text-nowrap" data-actions>
-    <button class="btn btn-outline-danger btn-sm" type="submit" formaction="/admin/sessions/revoke/${r.id}"
+  <td data-actions><div class="d-flex flex-wrap gap-1">
+    <button class="btn btn-outline-danger btn-sm text-nowrap" type="submit" formaction="/admin/sessions/revoke/${r.id}"
       data-action="revoke" title="End this session now">Revoke</button>
-    <button class="btn btn-outline-warning btn-sm" type="submit"
+    <button class="btn btn-outline-warning btn-sm text-nowrap" type="submit"
       formaction="/admin/sessions/revoke-user/${r.userId}" data-action="revoke-user"
       title="End every session of ${r.email}">Revoke all of user</button>
-  </td>
+  </div></td>
 </tr>`;
 }
 
@@ -189,7 +192,7 @@ ${
       Times are relative; hover for the exact UTC time.</caption>
     <thead><tr>
       <th scope="col"><input class="form-check-input" type="checkbox" id="select-all" aria-label="Select all on this page"><label
-        class="d-md-none ms-2 fw-normal" for="select-all">All on this page</label></th>
+        class="d-lg-none ms-2 fw-normal" for="select-all">All on this page</label></th>
       <th scope="col">Email</th><th scope="col">Role</th><th scope="col">Status</th>
       <th scope="col">Created</th><th scope="col">Last seen</th><th scope="col">Expires</th>
       <th scope="col">IP</th><th scope="col">Browser</th><th scope="col">OS</th><th scope="col">Actions</th>

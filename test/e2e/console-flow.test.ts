@@ -22,6 +22,17 @@ const UA =
 /** Rows of the sessions table (the "no match" row has no session id). */
 const sessionRows = (page: Page) => page.locator('#sessions-table tbody tr[data-session-id]');
 
+/** How far the page or any table's box scrolls sideways, in CSS pixels. */
+const scrollsSideways = (page: Page) =>
+  page.evaluate(() =>
+    Math.max(
+      document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      ...Array.from(document.querySelectorAll('.table-responsive')).map(
+        (e) => e.scrollWidth - e.clientWidth,
+      ),
+    ),
+  );
+
 for (const { kind, skip } of kinds) {
   const reason = skip ?? (chromium.action === 'skip' ? chromium.reason : null);
 
@@ -207,16 +218,7 @@ for (const { kind, skip } of kinds) {
       const phone = await s.person('P');
       await phone.setViewportSize({ width: 390, height: 844 });
       await signInThroughForm(phone, ROOT, PASSWORD);
-      /** How far the page or any table scrolls sideways, in CSS pixels. */
-      const sideways = () =>
-        phone.evaluate(() =>
-          Math.max(
-            document.documentElement.scrollWidth - document.documentElement.clientWidth,
-            ...Array.from(document.querySelectorAll('.table-responsive')).map(
-              (e) => e.scrollWidth - e.clientWidth,
-            ),
-          ),
-        );
+      const sideways = () => scrollsSideways(phone);
 
       await phone.goto('/admin/sessions');
       const rows = sessionRows(phone);
@@ -258,6 +260,41 @@ for (const { kind, skip } of kinds) {
         false,
       );
 
+      expect(s.problemLines()).toEqual([]);
+    });
+
+    it('should fit the sessions table on a tablet and a laptop, every row with its buttons in view', async () => {
+      const { t, s } = e2e;
+      const long = 'maximiliana.vandersteen-oyelaran@a-long-domain.example.test';
+      const admin = await t.createUser(long, 'superuser');
+      await sessionsFor(admin, 3);
+      await t.app.warden.sessions.signIn(admin, {
+        ip: '2001:0db8:85a3:1319:8a2e:0370:7348:1234',
+        userAgent: UA,
+      });
+      const page = await s.person('T');
+      await signInThroughForm(page, long, PASSWORD);
+      // Below 992 px the rows stack as on a phone; from there on the table keeps its columns.
+      for (const [width, stacked] of [
+        [800, true],
+        [1024, false],
+        [1280, false],
+        [1440, false],
+      ] as const) {
+        await page.setViewportSize({ width, height: 800 });
+        await page.goto('/admin/sessions');
+        expect(await scrollsSideways(page), String(width)).toBeLessThanOrEqual(0);
+        expect(
+          await page.locator('#sessions-table thead th', { hasText: 'Actions' }).isVisible(),
+        ).toBe(!stacked);
+        const rights = await page
+          .locator('#sessions-table tbody [data-action]')
+          .evaluateAll((buttons) => buttons.map((b) => b.getBoundingClientRect().right));
+        expect(rights.length, String(width)).toBe(2 * 5);
+        expect(Math.max(...rights), String(width)).toBeLessThanOrEqual(width);
+        await page.goto('/admin/users');
+        expect(await scrollsSideways(page), `users ${width}`).toBeLessThanOrEqual(0);
+      }
       expect(s.problemLines()).toEqual([]);
     });
   });
