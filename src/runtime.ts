@@ -60,6 +60,12 @@ export interface RuntimeOptions {
    */
   checkpointInBackground?: boolean;
   /**
+   * On SQLite, run the statistics' scans on a read-only connection in a thread of its own
+   * (see db/sqlite-reader): the server, whose requests would otherwise wait for them.
+   * @default false
+   */
+  readerThread?: boolean;
+  /**
    * With Redis sessions, keep validation's reads in memory under Redis's change reports
    * (TrackedReads, SESSION_CACHE_MAX of them): the server. One-shot commands read once.
    * @default false
@@ -107,6 +113,7 @@ export async function openRuntime(
   const database = openDatabase(config.database, {
     timeoutMs: options.boundDatabase ? config.databaseTimeoutMs : undefined,
     checkpointInBackground: options.checkpointInBackground,
+    readerThread: options.readerThread,
     onBreakerChange: (state) =>
       logger.warn({ event: 'database_breaker', state }, 'database breaker changed'),
   });
@@ -158,7 +165,11 @@ export async function openRuntime(
         options.trackReads && config.sessionCacheMax > 0 && database.dataVersion
           ? { dataVersion: database.dataVersion, maxEntries: config.sessionCacheMax }
           : undefined;
-      store = new SqlSessionStore(database.db, database.dialect, { memory, log: database.walLog });
+      store = new SqlSessionStore(database.db, database.dialect, {
+        memory,
+        log: database.walLog,
+        reads: database.reads,
+      });
     }
 
     // Deadlines follow the store's clock, as the server's do, so a cleanup run from a

@@ -39,8 +39,8 @@ export class SignInCounts {
    * The last `periods` periods, oldest first, the last one running at `now`.
    *
    * LIMITATION: the full count reads every sign-in of the window, from the (kind, at) index of
-   * migration 0007 rather than the rows (about 0.5 s for a million on SQLite, on the main
-   * thread). Between full counts, a row whose id is below one already counted
+   * migration 0007 rather than the rows (about 0.2–0.5 s for a million on SQLite, on the reader
+   * thread in the server, see db/sqlite-reader). Between full counts, a row whose id is below one already counted
    * (PostgreSQL can commit ids out of order) or a row deleted from the history is reflected
    * only at the next full count, within RECOUNT_MS.
    */

@@ -43,6 +43,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     redisUnavailable: 'continue',
     boundDatabase: true,
     checkpointInBackground: true,
+    readerThread: true,
     trackReads: true,
   });
   let app: FastifyInstance | undefined;

@@ -15,11 +15,18 @@ import type { CircuitStateName } from '../resilience/breaker.js';
 import { guardPool } from '../resilience/guarded-database.js';
 import type { UserVersions } from '../users/user-versions.js';
 import type { DB } from './schema.js';
+import { startSqliteReader } from './sqlite-reader.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
 export interface Database {
   readonly db: Kysely<DB>;
+  /**
+   * For reads that scan much of the database (the statistics page): on a SQLite file opened
+   * with `readerThread`, a read-only connection in a thread of its own (see db/sqlite-reader),
+   * so they do not hold this thread; otherwise `db` itself. Selects only.
+   */
+  readonly reads: Kysely<DB>;
   readonly dialect: Dialect;
   /** Round trip of a trivial query, in milliseconds. */
   ping(): Promise<number>;
@@ -75,6 +82,11 @@ export interface OpenOptions {
    * (see startCheckpointer), so no request pays for it. @default false (one-shot commands)
    */
   checkpointInBackground?: boolean;
+  /**
+   * SQLite file only: `reads` runs on a read-only connection in a thread of its own (see
+   * db/sqlite-reader). @default false (one-shot commands, which have no requests to hold up)
+   */
+  readerThread?: boolean;
 }
 
 /**
@@ -116,7 +128,11 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
       ? startCheckpointer(sqlite, config.file)
       : undefined;
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: keepStatements(sqlite) }) });
-  const opened = wrap(db, 'sqlite');
+  const reader =
+    options.readerThread && config.file !== ':memory:'
+      ? startSqliteReader(config.file, db)
+      : undefined;
+  const opened = wrap(db, 'sqlite', reader?.db);
   const dataVersion = dataVersionOf(sqlite);
   const logPages = checkpointer && logPagesOf(config.file);
   return {
@@ -126,6 +142,7 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
     ...(checkpointer &&
       logPages && { walLog: { pages: logPages.read, settle: checkpointer.settle } }),
     async close() {
+      await reader?.stop();
       await checkpointer?.stop();
       logPages?.close();
       await opened.close();
@@ -342,9 +359,10 @@ function keepStatements(sqlite: SQLite.Database): SqliteDatabase {
   };
 }
 
-function wrap(db: Kysely<DB>, dialect: Dialect): Database {
+function wrap(db: Kysely<DB>, dialect: Dialect, reads: Kysely<DB> = db): Database {
   return {
     db,
+    reads,
     dialect,
     async ping() {
       const start = performance.now();

@@ -143,6 +143,7 @@ export class SqlSessionStore implements SessionStore {
   /** Present with `memory` only, so validation does not look for what cannot be there. */
   readonly peek?: (id: string) => SessionRecord | undefined;
   readonly #log: WalLog | undefined;
+  readonly #reads: Kysely<DB>;
 
   /**
    * `userSetLimit`: how many users a user filter may match and still be answered through
@@ -153,6 +154,8 @@ export class SqlSessionStore implements SessionStore {
    * `peek` from them.
    * `log` (SQLite with a checkpointer thread, see db/database.ts): bulk work waits for it to
    * settle once it holds SETTLE_PAGES pages.
+   * `reads` (Database.reads): where the counts and the statistics' scans run, on SQLite a
+   * reader thread in the server. @default db
    */
   constructor(
     db: Kysely<DB>,
@@ -162,9 +165,11 @@ export class SqlSessionStore implements SessionStore {
       broadUsers?: number;
       memory?: { dataVersion: () => number; maxEntries: number };
       log?: WalLog;
+      reads?: Kysely<DB>;
     } = {},
   ) {
     this.#db = db;
+    this.#reads = options.reads ?? db;
     this.#dialect = dialect;
     this.#log = options.log;
     this.#userSetLimit = options.userSetLimit ?? USER_SET_LIMIT;
@@ -459,7 +464,7 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async #countAt(now: number): Promise<{ active: number; expired: number }> {
-    const row = await this.#db
+    const row = await this.#reads
       .selectFrom('sessions')
       .select((eb) => [
         eb.fn.countAll<number>().as('total'),
@@ -488,7 +493,7 @@ export class SqlSessionStore implements SessionStore {
 
   async sample(limit: number): Promise<SessionRecord[]> {
     if (limit <= 0) return [];
-    const rows = await this.#db
+    const rows = await this.#reads
       .selectFrom('sessions')
       .selectAll()
       .orderBy('created_at', 'desc')
@@ -507,7 +512,7 @@ export class SqlSessionStore implements SessionStore {
     const privileged = ROLES.filter((r) => r !== 'user');
     const [all, rows] = await Promise.all([
       this.counts(now),
-      this.#db
+      this.#reads
         .selectFrom('users')
         .innerJoin('sessions', 'sessions.user_id', 'users.id')
         .where('users.role', 'in', privileged)
@@ -538,7 +543,7 @@ export class SqlSessionStore implements SessionStore {
   async topUsers(limit: number): Promise<TopUsers> {
     if (limit <= 0) return { users: [], sampledFrom: null };
     // Reads only the (user_id, created_at) index, never the rows.
-    const rows = await this.#db
+    const rows = await this.#reads
       .selectFrom('sessions')
       .select((eb) => ['user_id', eb.fn.countAll<number>().as('n')])
       .groupBy('user_id')
@@ -555,7 +560,7 @@ export class SqlSessionStore implements SessionStore {
   /** Range counts on the expiry index, one per bucket, and an anti-join for orphans. */
   async healthReport(now: number, edgesMs: readonly number[]): Promise<HealthReport> {
     const bounds = [now, ...edgesMs.map((e) => now + e)];
-    const row = await this.#db
+    const row = await this.#reads
       .selectNoFrom((eb) => {
         const count = () => eb.selectFrom('sessions').select(eb.fn.countAll<number>().as('n'));
         return [
@@ -655,7 +660,7 @@ export class SqlSessionStore implements SessionStore {
 
   /** Sessions whose user no longer exists. */
   #orphans() {
-    return this.#db.selectFrom('sessions').where(orphaned);
+    return this.#reads.selectFrom('sessions').where(orphaned);
   }
 
   /** `least(absolute_expires_at, x)`; SQLite spells it min(). */
