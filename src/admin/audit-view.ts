@@ -66,14 +66,14 @@ function cut(text: string, max: number): string {
 
 function row(r: AuditRow, now: number): SafeHtml {
   return html`<tr data-audit-id="${r.id}">
-  <td class="text-nowrap">${timeCell(r.at, now)}</td>
-  <td class="text-break" data-actor>${r.actor_email ?? html`<span class="text-body-secondary" title="Warden itself (the scheduled cleanup), a command on the server, or a request from no signed-in account">no account</span>`}</td>
-  <td class="text-nowrap" data-action>${r.action}</td>
-  <td class="text-break">${r.target ?? ''}</td>
-  <td><span class="badge ${OUTCOME_BADGE[r.outcome] ?? 'text-bg-secondary'}">${r.outcome}</span></td>
-  <td>${details(r.details)}</td>
-  <td class="text-nowrap">${r.ip ?? ''}</td>
-  <td><code class="small" title="${r.hash ?? ''}">${(r.hash ?? '').slice(0, 10)}</code></td>
+  <td class="text-nowrap" data-label="When">${timeCell(r.at, now)}</td>
+  <td class="text-break" data-label="Actor" data-actor>${r.actor_email ?? html`<span class="text-body-secondary" title="Warden itself (the scheduled cleanup), a command on the server, or a request from no signed-in account">no account</span>`}</td>
+  <td class="text-nowrap" data-label="Action" data-action>${r.action}</td>
+  <td class="text-break" data-label="Target">${r.target ?? ''}</td>
+  <td data-label="Outcome"><span class="badge ${OUTCOME_BADGE[r.outcome] ?? 'text-bg-secondary'}">${r.outcome}</span></td>
+  <td data-label="Details">${details(r.details)}</td>
+  <td class="text-nowrap" data-label="IP">${r.ip ?? ''}</td>
+  <td data-label="Hash"><code class="small" title="${r.hash ?? ''}">${(r.hash ?? '').slice(0, 10)}</code></td>
 </tr>`;
 }
 
@@ -105,7 +105,7 @@ export function auditView(d: {
 </div>
 ${filterForm(f, d.actions)}
 <div class="table-responsive">
-<table class="table table-sm align-middle" id="audit-table">
+<table class="table table-sm align-middle table-stack" id="audit-table">
   <caption class="small">${rangeText({ page: f.page, perPage: AUDIT_PER_PAGE, total: d.total, rows: d.rows.length })}, newest first.
     Entries cannot be changed or removed here; each is chained to the one before it by hash
     (<code>warden audit verify</code> checks the chain).</caption>

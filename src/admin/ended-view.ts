@@ -125,13 +125,13 @@ export function clientLabel(userAgent: string | null): string {
 }
 
 /** One history row's "what, why, by whom" cells (the user page uses them too). */
-export function eventCells(r: HistoryRow): SafeHtml {
-  return html`<td>${kindLabel(r.kind)}</td>
-  <td data-reason="${r.reason ?? ''}">${reasonLabel(r.reason)}</td>
-  <td class="text-break">${actorLabel(r)}</td>
-  <td class="text-nowrap">${r.ip ?? ''}</td>
-  <td>${clientLabel(r.userAgent)}</td>
-  <td><code class="small" title="${r.sessionId}">${r.sessionId.slice(0, 12)}…</code></td>`;
+export function eventCells(r: HistoryRow, kindHeader: 'How' | 'What' = 'How'): SafeHtml {
+  return html`<td data-label="${kindHeader}">${kindLabel(r.kind)}</td>
+  <td data-label="Why" data-reason="${r.reason ?? ''}">${reasonLabel(r.reason)}</td>
+  <td class="text-break" data-label="By">${actorLabel(r)}</td>
+  <td class="text-nowrap" data-label="IP">${r.ip ?? ''}</td>
+  <td data-label="Client">${clientLabel(r.userAgent)}</td>
+  <td data-label="Session"><code class="small" title="${r.sessionId}">${r.sessionId.slice(0, 12)}…</code></td>`;
 }
 
 export function endedView(d: {
@@ -156,7 +156,7 @@ ${sessionTabs('ended')}
 ${filterForm(f)}
 ${d.toolbar ? html`<div class="d-flex flex-wrap gap-2 mb-2" id="ended-toolbar">${d.toolbar}</div>` : ''}
 <div class="table-responsive">
-<table class="table table-sm table-hover align-middle" id="ended-table">
+<table class="table table-sm table-hover align-middle table-stack" id="ended-table">
   <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, rows: d.rows.length })}. An expired
     session is listed when cleanup removed it. Hover a time for the exact UTC time.</caption>
   <thead><tr>
@@ -169,13 +169,13 @@ ${d.toolbar ? html`<div class="d-flex flex-wrap gap-2 mb-2" id="ended-toolbar">$
     d.rows.length > 0
       ? d.rows.map(
           (r) => html`<tr data-session-id="${r.sessionId}" data-kind="${r.kind}">
-    <td class="text-break">${
+    <td class="text-break" data-label="User">${
       r.email === null
         ? `(deleted user ${r.userId})`
         : html`<a href="/admin/users/${r.userId}">${r.email}</a>`
     }</td>
-    <td>${r.role ?? ''}</td>
-    <td>${timeCell(r.at, d.now)}</td>
+    <td data-label="Role">${r.role ?? ''}</td>
+    <td data-label="Ended">${timeCell(r.at, d.now)}</td>
     ${eventCells(r)}
   </tr>`,
         )

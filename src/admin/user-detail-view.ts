@@ -73,16 +73,18 @@ function liveSessions(d: UserDetailData, back: string): SafeHtml {
         : ''
     }
   </div>
-  <div class="table-responsive"><table class="table table-sm align-middle" id="user-sessions">
+  <div class="table-responsive"><table class="table table-sm align-middle table-stack" id="user-sessions">
     <thead><tr><th scope="col">Created</th><th scope="col">Last seen</th><th scope="col">Expires</th>
       <th scope="col">IP</th><th scope="col">Browser</th><th scope="col">OS</th><th scope="col">Actions</th></tr></thead>
     <tbody>
     ${d.sessions.map(
       (s) => html`<tr data-session-id="${s.id}">
-      <td>${timeCell(s.createdAt, d.now)}</td><td>${timeCell(s.lastSeenAt, d.now)}</td>
-      <td>${timeCell(s.expiresAt, d.now)}</td><td class="text-nowrap">${s.ip}</td>
-      <td>${s.browser}</td><td>${s.os}</td>
-      <td>${
+      <td data-label="Created">${timeCell(s.createdAt, d.now)}</td>
+      <td data-label="Last seen">${timeCell(s.lastSeenAt, d.now)}</td>
+      <td data-label="Expires">${timeCell(s.expiresAt, d.now)}</td>
+      <td class="text-nowrap" data-label="IP">${s.ip}</td>
+      <td data-label="Browser">${s.browser}</td><td data-label="OS">${s.os}</td>
+      <td data-actions>${
         s.own
           ? html`<span class="badge text-bg-info">your current session</span>`
           : html`<form method="post" action="/admin/sessions/revoke/${s.id}" class="d-inline">
@@ -110,13 +112,13 @@ function history(d: UserDetailData): SafeHtml {
     <h2 class="h5 mb-0" id="history-title">Session history</h2>
     <span id="history-count" data-total="${d.historyTotal}">${d.historyTotal} events</span>
   </div>
-  <div class="table-responsive"><table class="table table-sm align-middle" id="user-history">
+  <div class="table-responsive"><table class="table table-sm align-middle table-stack" id="user-history">
     <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Why</th><th scope="col">By</th>
       <th scope="col">IP</th><th scope="col">Client</th><th scope="col">Session</th></tr></thead>
     <tbody>
     ${d.history.map(
       (r) => html`<tr data-kind="${r.kind}" data-session-id="${r.sessionId}">
-      <td>${timeCell(r.at, d.now)}</td>${eventCells(r)}</tr>`,
+      <td data-label="When">${timeCell(r.at, d.now)}</td>${eventCells(r, 'What')}</tr>`,
     )}
     ${d.history.length === 0 ? html`<tr><td colspan="7" class="text-center text-body-secondary py-3">${d.historyTotal > 0 ? html`Page ${d.historyPage} is past the last of these events: <a href="/admin/users/${d.user.id}#history-title">the newest</a>.` : 'No session history.'}</td></tr>` : ''}
     </tbody>

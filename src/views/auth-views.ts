@@ -82,7 +82,7 @@ export function registerView(opts: {
 export function registeredView(email: string): SafeHtml {
   return html`<div class="row justify-content-center"><div class="col-md-6">
   <h1 class="h3">Thanks for registering</h1>
-  <p>The account <strong>${email}</strong> is waiting for a superuser's approval.
+  <p class="text-break">The account <strong>${email}</strong> is waiting for a superuser's approval.
   You can sign in once it is approved.</p>
   <p><a href="/login">Go to sign in</a></p>
 </div></div>`;
@@ -97,7 +97,7 @@ export function homeView(opts: {
 }): SafeHtml {
   const { session, now } = opts;
   return html`<h1 class="h3">Signed in</h1>
-<p>You are signed in as <strong data-testid="whoami">${opts.email}</strong> (${opts.role}).</p>
+<p class="text-break">You are signed in as <strong data-testid="whoami">${opts.email}</strong> (${opts.role}).</p>
 <dl class="row">
   <dt class="col-sm-3">Signed in</dt><dd class="col-sm-9">${utc(session.createdAt)}</dd>
   <dt class="col-sm-3">Session ends</dt>

@@ -202,7 +202,7 @@ for (const { kind, skip } of kinds) {
       expect(s.problemLines()).toEqual([]);
     });
 
-    it('should fit the sessions and users tables on a phone, each row a block with its buttons in reach', async () => {
+    it("should fit the console's tables on a phone, each row a block with its buttons in reach", async () => {
       const { t, s } = e2e;
       await t.createUser(ROOT, 'superuser');
       const long = await t.createUser(
@@ -260,12 +260,37 @@ for (const { kind, skip } of kinds) {
         false,
       );
 
+      // A user's own page: the live sessions stack, each Revoke on the screen.
+      await phone.goto(`/admin/users/${long.id}`);
+      expect(await sideways()).toBeLessThanOrEqual(0);
+      const own = phone.locator('#user-sessions tbody tr[data-session-id]');
+      expect(await own.count()).toBe(2);
+      for (const button of await own.getByRole('button', { name: 'Revoke' }).all()) {
+        const edge = await button.boundingBox();
+        expect(edge!.x + edge!.width).toBeLessThanOrEqual(390);
+      }
+      // The Ended tab lists that revocation in the same way.
+      await phone.goto('/admin/sessions/ended');
+      expect(await sideways()).toBeLessThanOrEqual(0);
+      expect(await phone.locator('#ended-table tbody tr[data-kind="revoked"]').count()).toBe(1);
+      // The audit log too: the revocation above is a block of labelled lines.
+      await phone.goto('/admin/audit');
+      expect(await sideways()).toBeLessThanOrEqual(0);
+      const entry = phone.locator('#audit-table tbody tr[data-audit-id]').first();
+      expect(await entry.locator('td[data-action]').textContent()).toBe('sessions.revoke');
+      expect(
+        await entry
+          .locator('td[data-label="Outcome"]')
+          .evaluate((td) => getComputedStyle(td, '::before').content),
+      ).toBe('"Outcome"');
+
       expect(s.problemLines()).toEqual([]);
     });
 
     it('should fit the sessions table on a tablet and a laptop, every row with its buttons in view', async () => {
       const { t, s } = e2e;
-      const long = 'maximiliana.vandersteen-oyelaran@a-long-domain.example.test';
+      // No hyphen before the @: nothing to wrap at but what the page allows.
+      const long = 'maximiliana.vandersteenoyelaran.administrator@a-long-domain.example.test';
       const admin = await t.createUser(long, 'superuser');
       await sessionsFor(admin, 3);
       await t.app.warden.sessions.signIn(admin, {
@@ -295,6 +320,11 @@ for (const { kind, skip } of kinds) {
         await page.goto('/admin/users');
         expect(await scrollsSideways(page), `users ${width}`).toBeLessThanOrEqual(0);
       }
+      // The home page names the account: a long address wraps on a phone.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto('/');
+      expect(await page.getByTestId('whoami').textContent()).toBe(long);
+      expect(await scrollsSideways(page)).toBeLessThanOrEqual(0);
       expect(s.problemLines()).toEqual([]);
     });
   });
