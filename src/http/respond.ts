@@ -107,8 +107,17 @@ function problemOf(problems: readonly SchemaProblem[]): string {
     const listed = [...new Set(allowed)].filter((v) => v !== '');
     return `must be one of: ${listed.map((v) => JSON.stringify(v)).join(', ')}`;
   }
+  if (first.keyword === 'pattern') {
+    return PATTERN_WORDS[String(first.params.pattern)] ?? 'is not in the expected form';
+  }
   return first.message ?? 'is invalid';
 }
+
+// The schemas' patterns in words: a regular expression tells a person little.
+const PATTERN_WORDS: Record<string, string> = {
+  '^(\\d{4}-\\d{2}-\\d{2})?$': 'must be a date written YYYY-MM-DD',
+  '^[0-9a-f]{64}$': 'must be a session id (64 lowercase hex digits)',
+};
 
 /** The refused media type as the client sent it (parameters left off), or a stand-in. */
 function mediaTypeOf(contentType: string | undefined): string {

@@ -47,7 +47,9 @@ interface ListedItem {
 }
 
 /** Counts list() calls and their limits, and when each was made. */
-function spyOnList(inner: SessionStore, calls: { limit: number; at: number }[]): SessionStore {
+type ListCall = { limit: number; offset: number; countUpTo?: number; at: number };
+
+function spyOnList(inner: SessionStore, calls: ListCall[]): SessionStore {
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -55,7 +57,12 @@ function spyOnList(inner: SessionStore, calls: { limit: number; at: number }[]):
         return typeof value === 'function' ? value.bind(target) : value;
       }
       return (q: SessionQuery) => {
-        calls.push({ limit: q.limit, at: performance.now() });
+        calls.push({
+          limit: q.limit,
+          offset: q.offset,
+          countUpTo: q.countUpTo,
+          at: performance.now(),
+        });
         return value.call(target, q);
       };
     },
@@ -66,7 +73,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
   describe.skipIf(skip !== null)(`sessions export (${kind})`, () => {
     let t: TestApp;
     let admin: Client;
-    const listCalls: { limit: number; at: number }[] = [];
+    const listCalls: ListCall[] = [];
 
     /** Every row the table shows for a query, all pages, as its JSON answers. */
     async function tableRows(search: string): Promise<ListedItem[]> {
@@ -85,7 +92,12 @@ for (const { kind, skip } of await storeKindsToRun()) {
     }
 
     beforeAll(async () => {
-      t = await makeApp(kind, { wrapStore: (s) => spyOnList(s, listCalls) });
+      // The store's own list calls are what these tests watch; on SQLite the server's export reads
+      // on the reader thread instead (the last test here).
+      t = await makeApp(kind, {
+        wrapStore: (s) => spyOnList(s, listCalls),
+        readerThread: false,
+      });
       await t.createUser(ROOT, 'superuser');
       const alice = await t.createUser('alice@example.test', 'user');
       const bob = await t.createUser('bob@example.test', 'admin');
@@ -209,6 +221,12 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const bad = await admin.get('/admin/sessions/export.csv?created_from=2025-02-30', 'json');
       expect(bad.statusCode).toBe(400);
       expect(bad.json().error.details.field).toBe('created_from');
+      // A value not even shaped like a date is told how to write one, not shown a pattern.
+      const shapeless = await admin.get('/admin/sessions/export.csv?created_to=bad', 'json');
+      expect(shapeless.statusCode).toBe(400);
+      expect(shapeless.json().error.message).toBe(
+        'Invalid request: created_to must be a date written YYYY-MM-DD',
+      );
       await t.createUser('plain@export.test', 'user');
       const plain = (await signedIn(t, 'plain@export.test')).client;
       expect((await plain.get('/admin/sessions/export.csv', 'json')).statusCode).toBe(403);
@@ -299,50 +317,78 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const { port } = t.app.server.address() as AddressInfo;
       listCalls.length = 0;
       const started = performance.now();
-      const result = await new Promise<{ chunked: boolean; lines: number; firstByteAt: number }>(
-        (resolve, reject) => {
-          const req = http.get(
-            {
-              host: '127.0.0.1',
-              port,
-              path: '/admin/sessions/export.csv',
-              headers: { cookie: admin.cookieHeader() },
-            },
-            (res) => {
-              let lines = 0;
-              let firstByteAt = 0;
-              let last = 0;
-              res.on('data', (chunk: Buffer) => {
-                firstByteAt ||= performance.now();
-                // Count CRLFs (record ends) without keeping the body; a cell may hold a bare LF.
-                for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
-                  if ((i > 0 ? chunk[i - 1] : last) === 13) lines++;
-                }
-                last = chunk[chunk.length - 1];
-              });
-              res.on('end', () =>
-                resolve({
-                  chunked: res.headers['transfer-encoding'] === 'chunked',
-                  lines,
-                  firstByteAt,
-                }),
-              );
-              res.on('error', reject);
-            },
-          );
-          req.on('error', reject);
-        },
-      );
+      const result = await new Promise<{
+        chunked: boolean;
+        lines: number;
+        firstByteAt: number;
+      }>((resolve, reject) => {
+        const req = http.get(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/admin/sessions/export.csv',
+            headers: { cookie: admin.cookieHeader() },
+          },
+          (res) => {
+            let lines = 0;
+            let firstByteAt = 0;
+            let last = 0;
+            res.on('data', (chunk: Buffer) => {
+              firstByteAt ||= performance.now();
+              // Count CRLFs (record ends) without keeping the body; a cell may hold a bare LF.
+              for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
+                if ((i > 0 ? chunk[i - 1] : last) === 13) lines++;
+              }
+              last = chunk[chunk.length - 1];
+            });
+            res.on('end', () =>
+              resolve({
+                chunked: res.headers['transfer-encoding'] === 'chunked',
+                lines,
+                firstByteAt,
+              }),
+            );
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+      });
 
       expect(result.chunked).toBe(true);
       expect(result.lines).toBe(expected + 1);
       // Read in bounded chunks, and the first bytes left before the last chunk was asked for.
       expect(listCalls.length).toBeGreaterThanOrEqual(Math.ceil(expected / EXPORT_CHUNK));
-      for (const c of listCalls) expect(c.limit).toBeLessThanOrEqual(EXPORT_CHUNK);
+      for (const c of listCalls) {
+        expect(c.limit).toBeLessThanOrEqual(EXPORT_CHUNK);
+        // Each call counts only as far as it must to know whether more remain.
+        expect(c.countUpTo).toBe(c.offset + c.limit + 1);
+      }
       expect(result.firstByteAt).toBeGreaterThan(started);
       expect(result.firstByteAt).toBeLessThan(listCalls[listCalls.length - 1].at);
       const audit = await lastAudit(t, 'sessions.export');
       expect(audit.details).toMatchObject({ format: 'csv', counts: { rows: expected } });
+    });
+
+    it('should let other work run between the chunks of an export', async () => {
+      // After the 20,000-row test. Through inject nothing waits on a socket, so only the export's
+      // own turns let a timer of this process run meanwhile; on SQLite, which answers in this
+      // thread, every request would otherwise wait for the whole export.
+      let turns = 0;
+      let running = true;
+      const turn = () => {
+        if (!running) return;
+        turns += 1;
+        setImmediate(turn);
+      };
+      setImmediate(turn);
+      const res = await t.app.inject({
+        method: 'GET',
+        url: '/admin/sessions/export.csv',
+        headers: { cookie: admin.cookieHeader() },
+      });
+      running = false;
+      expect(res.statusCode).toBe(200);
+      expect(turns).toBeGreaterThanOrEqual(Math.floor(20_000 / EXPORT_CHUNK));
     });
 
     it('should audit an export the client walked away from as a failure, with the rows sent', async () => {
@@ -377,6 +423,37 @@ for (const { kind, skip } of await storeKindsToRun()) {
     });
   });
 }
+
+describe.skipIf(!(await storeKindsToRun()).some((k) => k.kind === 'sqlite' && !k.skip))(
+  'sessions export on SQLite with the reader thread',
+  () => {
+    it('should read the rows on the reader thread, every one of them, none through the request thread', async () => {
+      const calls: ListCall[] = [];
+      const t = await makeApp('sqlite', { wrapStore: (s) => spyOnList(s, calls) });
+      try {
+        expect(t.database.reads).not.toBe(t.database.db);
+        await t.createUser(ROOT, 'superuser');
+        const owner = await t.createUser('many@export.test');
+        await plantMany(t, [owner.id], 5_000);
+        const admin = (await signedIn(t, ROOT)).client;
+        calls.length = 0;
+        const res = await t.app.inject({
+          method: 'GET',
+          url: '/admin/sessions/export.csv',
+          headers: { cookie: admin.cookieHeader() },
+        });
+        expect(res.statusCode).toBe(200);
+        const rows = csvObjects(res.body);
+        // The planted sessions and the superuser's own.
+        expect(rows.length).toBe(5_001);
+        expect(new Set(rows.map((r) => r.id)).size).toBe(5_001);
+        expect(calls).toEqual([]);
+      } finally {
+        await t.close();
+      }
+    });
+  },
+);
 
 function auditRowsOf(t: TestApp) {
   return t.database.db.selectFrom('audit_log').select('id').execute();

@@ -98,6 +98,8 @@ export async function makeApp(
     logStream?: NodeJS.WritableStream;
     /** Keep validation's reads in memory as `warden serve` does (Redis, SQLite). @default true */
     trackReads?: boolean;
+    /** SQLite: scans on a reader thread, as `warden serve` has them. @default true */
+    readerThread?: boolean;
   } = {},
 ): Promise<TestApp> {
   const cleanups: (() => Promise<void>)[] = [];
@@ -118,14 +120,14 @@ export async function makeApp(
       STORE_TIMEOUT: '2s',
       ...opts.env,
     });
-    database = openDatabase(config.database);
+    database = openDatabase(config.database, { readerThread: opts.readerThread !== false });
     // As `warden serve` has it: sessions read for validation kept until written or committed
     // to by another connection.
     const memory =
       opts.trackReads !== false && database.dataVersion
         ? { dataVersion: database.dataVersion, maxEntries: 100_000 }
         : undefined;
-    store = new SqlSessionStore(database.db, database.dialect, { memory });
+    store = new SqlSessionStore(database.db, database.dialect, { memory, reads: database.reads });
   } else {
     const dbName = `warden_test_${randomBytes(6).toString('hex')}`;
     const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
