@@ -284,7 +284,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
         perIp: config.signInLimitIp,
         windowMs: config.signInLimitWindowMs,
         onError: (err) =>
-          app.log.warn({ event: 'rate_limit_counter', err }, 'password attempts not counted'),
+          app.log.warn(
+            { event: 'rate_limit_counter', err },
+            'password attempt counter unavailable',
+          ),
       },
     ),
     stepUps: new StepUps(db, clock, config.stepUpWindowMs),

@@ -14,7 +14,10 @@
  * MAX_WAITING answers 429 at once.
  *
  * The counts live in Redis when Warden has one (every instance shares them), in this process
- * otherwise. Why not @fastify/rate-limit's counters: its middleware counts every request, and
+ * otherwise. When they cannot be read (Redis away), the attempt answers 503
+ * WARDEN_STORE_UNAVAILABLE before the password is checked: uncounted checks would let guesses
+ * run without a limit, and the same Redis holds the sessions, so a right password could not
+ * sign in anyway; answering 401 to a wrong one and 503 to the right one would tell them apart. Why not @fastify/rate-limit's counters: its middleware counts every request, and
  * its `createRateLimit` can count failures only after the fact, without the queue that stops
  * parallel guesses; its IP normalisation (IPv6 by /64 prefix) is used as is.
  *
@@ -162,7 +165,10 @@ export interface PasswordAttemptLimits {
   perIp: number;
   /** In milliseconds. */
   windowMs: number;
-  /** Told when a counter cannot be read or written; the attempt then goes through uncounted. */
+  /**
+   * Told when a counter cannot be read (the attempt then answers 503 unchecked) or written (a
+   * wrong password's failure is then not counted).
+   */
   onError?: (err: unknown) => void;
 }
 
@@ -250,7 +256,7 @@ export class PasswordAttempts {
       return await this.#counter.read(key);
     } catch (err) {
       this.#limits.onError?.(err);
-      return { count: 0, ttlMs: 0 };
+      throw new WardenError('WARDEN_STORE_UNAVAILABLE');
     }
   }
 
