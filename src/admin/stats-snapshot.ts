@@ -26,6 +26,12 @@ export interface SnapshotOptions {
   dutyFactor?: number;
   /** How long a request waits for a refresh before it is answered with the older figures. @default 20 */
   waitMs?: number;
+  /**
+   * How long it waits instead when the figures are older than twice their lifetime (nobody
+   * looked for a while): figures that old would mislead, as a reload after a revocation
+   * showing its sessions still there. @default 2000
+   */
+  staleWaitMs?: number;
   /** The app's clock, for `takenAt`. */
   clock: () => number;
   /** Told of a failed refresh. */
@@ -35,7 +41,8 @@ export interface SnapshotOptions {
 /**
  * Serves the last figures while they are fresh; once stale, starts one refresh and waits
  * briefly for it, answering with the previous figures if it takes longer (they say when they
- * were taken). Only the first request ever waits for the whole computation.
+ * were taken); after an idle spell it waits longer (staleWaitMs). Only the first request ever
+ * waits for the whole computation.
  */
 export class CachedFigure<T> {
   readonly #compute: () => Promise<T>;
@@ -49,17 +56,19 @@ export class CachedFigure<T> {
 
   constructor(compute: () => Promise<T>, opts: SnapshotOptions) {
     this.#compute = compute;
-    this.#opts = { dutyFactor: 20, waitMs: 20, ...opts };
+    this.#opts = { dutyFactor: 20, waitMs: 20, staleWaitMs: 2_000, ...opts };
   }
 
   async get(): Promise<Snapshot<T>> {
     if (performance.now() < this.#staleAt) return this.#current;
 
+    const now = performance.now();
+    const old = now - this.#takenPerf > 2 * (this.#staleAt - this.#takenPerf);
     const refresh = this.#refresh();
     if (this.#current.takenAt === null) {
       await refresh;
     } else {
-      await waitAtMost(refresh, this.#opts.waitMs);
+      await waitAtMost(refresh, old ? this.#opts.staleWaitMs : this.#opts.waitMs);
     }
     return this.#current;
   }

@@ -71,6 +71,25 @@ describe('CachedFigure', () => {
     expect(c.calls).toBe(2);
   });
 
+  it('should wait for the refresh when the figures are more than twice their lifetime old', async () => {
+    const c = counter({ delayMs: 80 });
+    const figure = new CachedFigure(c.compute, {
+      maxAgeMs: 30,
+      dutyFactor: 0,
+      waitMs: 5,
+      clock: Date.now,
+    });
+    expect((await figure.get()).data).toBe(1);
+    // 100 ms later: more than 2 × 30 ms, so the figures would mislead; the request waits.
+    await sleep(100);
+    expect((await figure.get()).data).toBe(2);
+    // Barely stale: answered at once with what there is, the refresh going on behind.
+    await sleep(40);
+    expect((await figure.get()).data).toBe(2);
+    await sleep(100);
+    expect(c.calls).toBe(3);
+  });
+
   it('should keep costly figures for a multiple of what they cost', async () => {
     const c = counter({ delayMs: 20 });
     const figure = new CachedFigure(c.compute, { maxAgeMs: 1, dutyFactor: 10, clock: Date.now });
