@@ -192,7 +192,7 @@ ${
       Times are relative; hover for the exact UTC time.</caption>
     <thead><tr>
       <th scope="col"><input class="form-check-input" type="checkbox" id="select-all" aria-label="Select all on this page"><label
-        class="d-lg-none ms-2 fw-normal" for="select-all">All on this page</label></th>
+        class="d-xl-none ms-2 fw-normal" for="select-all">All on this page</label></th>
       <th scope="col">Email</th><th scope="col">Role</th><th scope="col">Status</th>
       <th scope="col">Created</th><th scope="col">Last seen</th><th scope="col">Expires</th>
       <th scope="col">IP</th><th scope="col">Browser</th><th scope="col">OS</th><th scope="col">Actions</th>

@@ -179,7 +179,7 @@ export function statsView({ report, csrfToken, storeKind }: StatsViewInput): Saf
       Sample: the ${stat(sessions, 'clientSample.active', 'int')} active sessions among the newest
       ${formatFigure(CLIENT_SAMPLE, 'int')} sessions.</p>
     <div class="row">
-      <div class="col-sm-6">${table(
+      <div class="col-sm-6 col-lg-12 col-xl-6">${table(
         sessions,
         'browsers',
         [
@@ -189,7 +189,7 @@ export function statsView({ report, csrfToken, storeKind }: StatsViewInput): Saf
         ],
         'Active sessions by browser',
       )}</div>
-      <div class="col-sm-6">${table(
+      <div class="col-sm-6 col-lg-12 col-xl-6">${table(
         sessions,
         'os',
         [

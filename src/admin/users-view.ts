@@ -139,7 +139,7 @@ ${filterForm(f)}
 <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, rows: d.users.length })}. Registration days are UTC days.</caption>
 <thead><tr><th scope="col"><input class="form-check-input" type="checkbox" id="select-all-users"
   aria-label="Select every pending user on this page"${pendingHere ? '' : html` disabled`}><label
-  class="d-lg-none ms-2 fw-normal" for="select-all-users">All pending on this page</label></th>
+  class="d-xl-none ms-2 fw-normal" for="select-all-users">All pending on this page</label></th>
 <th scope="col">Email</th><th scope="col">Role</th><th scope="col">Status</th>
 <th scope="col">Registered</th><th scope="col">Last sign-in</th><th scope="col">Actions</th></tr></thead>
 <tbody>

@@ -297,12 +297,14 @@ for (const { kind, skip } of kinds) {
         ip: '2001:0db8:85a3:1319:8a2e:0370:7348:1234',
         userAgent: UA,
       });
+      await sessionsFor(await t.createUser('elena.larsen50@example.test'), 1);
       const page = await s.person('T');
       await signInThroughForm(page, long, PASSWORD);
-      // Below 992 px the rows stack as on a phone; from there on the table keeps its columns.
+      // Below 1200 px the rows stack as on a phone; from there on the table keeps its columns.
       for (const [width, stacked] of [
         [800, true],
-        [1024, false],
+        [1024, true],
+        [1200, false],
         [1280, false],
         [1440, false],
       ] as const) {
@@ -315,8 +317,17 @@ for (const { kind, skip } of kinds) {
         const rights = await page
           .locator('#sessions-table tbody [data-action]')
           .evaluateAll((buttons) => buttons.map((b) => b.getBoundingClientRect().right));
-        expect(rights.length, String(width)).toBe(2 * 5);
+        expect(rights.length, String(width)).toBe(2 * 6);
         expect(Math.max(...rights), String(width)).toBeLessThanOrEqual(width);
+        // An ordinary address keeps one line, in columns as in a stacked row.
+        const lines = await page
+          .locator('#sessions-table td[data-label="Email"]', { hasText: 'elena.larsen50' })
+          .evaluate((td) => {
+            const range = document.createRange();
+            range.selectNodeContents(td.firstChild!);
+            return new Set(Array.from(range.getClientRects()).map((r) => Math.round(r.top))).size;
+          });
+        expect(lines, String(width)).toBe(1);
         await page.goto('/admin/users');
         expect(await scrollsSideways(page), `users ${width}`).toBeLessThanOrEqual(0);
       }
