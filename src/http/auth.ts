@@ -9,6 +9,7 @@ import { WardenError } from '../errors.js';
 import type { Actor, AuditLog } from '../events/audit.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import type { SessionService } from '../sessions/session-service.js';
+import { clientIp } from './client-ip.js';
 import {
   type CookieSettings,
   clearSessionCookie,
@@ -30,7 +31,7 @@ export interface AuthDeps {
 /** The person acting, as the audit log records them. */
 export function actorOf(request: FastifyRequest): Actor {
   const user = request.auth?.user;
-  return { id: user?.id ?? null, email: user?.email ?? null, ip: request.ip };
+  return { id: user?.id ?? null, email: user?.email ?? null, ip: clientIp(request) };
 }
 
 export function installAuth(app: FastifyInstance, deps: AuthDeps): void {

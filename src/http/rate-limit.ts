@@ -32,6 +32,7 @@ import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
 import { normalizeEmail } from '../users/email.js';
+import { clientIp } from './client-ip.js';
 
 /** Failures per key in fixed windows that start with the key's first failure. */
 export interface AttemptCounter {
@@ -212,7 +213,7 @@ export class PasswordAttempts {
     const { perIp, perAccount, windowMs } = this.#limits;
     const keys: [string, number, number][] = [
       // A socket already gone has no address; such attempts share one key.
-      [`ip:${digest(normalizeIP(request.ip ?? ''))}`, perIp, CHECKS_PER_IP],
+      [`ip:${digest(normalizeIP(clientIp(request)))}`, perIp, CHECKS_PER_IP],
       [`account:${digest(normalizeEmail(email))}`, perAccount, CHECKS_PER_ACCOUNT],
     ];
 

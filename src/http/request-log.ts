@@ -6,6 +6,7 @@
  */
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { levels } from 'pino';
+import { clientIp } from './client-ip.js';
 
 export class WardenLogController extends LogController {
   override incomingRequest(): void {}
@@ -31,7 +32,7 @@ export class WardenLogController extends LogController {
         status,
         durationMs: Math.round(reply.elapsedTime * 10) / 10,
         userId: request.auth?.user.id ?? null,
-        ip: request.ip,
+        ip: clientIp(request),
         ...(error ? { err: error } : {}),
       },
       'request',

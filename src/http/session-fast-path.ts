@@ -19,6 +19,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { levels } from 'pino';
 import type { Authenticated, SessionService } from '../sessions/session-service.js';
 import { expiresAt } from '../sessions/session-store.js';
+import { canonicalIp } from './client-ip.js';
 import { SESSION_COOKIE } from './cookies.js';
 import { API_HEADERS, HSTS } from './security-headers.js';
 
@@ -173,7 +174,9 @@ function answerOf(auth: Authenticated, https: boolean): { headers: string[]; bod
 function logAnswer(deps: FastPathDeps, req: IncomingMessage, userId: number, started: number) {
   // As WardenLogController writes it; skipped (not even built) when info is off.
   if (levels.values.info < (levels.values[deps.log.level] ?? 0)) return;
-  const ip = deps.trust ? proxyAddr(req, deps.trust) : req.socket.remoteAddress;
+  const ip = canonicalIp(
+    (deps.trust ? proxyAddr(req, deps.trust) : req.socket.remoteAddress) ?? '',
+  );
   deps.log.info(
     {
       reqId: deps.genReqId(req),

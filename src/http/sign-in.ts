@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UserRow } from '../db/schema.js';
 import { logAuthEvent } from '../events/log-lines.js';
 import type { SessionRecord } from '../sessions/session-store.js';
+import { clientIp } from './client-ip.js';
 import { clearSessionCookie, SESSION_COOKIE, setSessionCookie } from './cookies.js';
 import { toWardenError } from './respond.js';
 
@@ -43,7 +44,7 @@ export async function signInRequest(
   let started: Awaited<ReturnType<typeof sessions.signIn>>;
   try {
     started = await sessions.signIn(user, {
-      ip: request.ip,
+      ip: clientIp(request),
       userAgent: headerText(request.headers['user-agent'] ?? ''),
     });
   } catch (err) {

@@ -124,7 +124,27 @@ for (const { kind, skip } of await storeKindsToRun()) {
         );
       }
       expect((await login(c, 'u9@example.test', 'x', from('198.51.100.7'))).statusCode).toBe(429);
+      // The same client written as IPv6 is the same client.
+      expect((await login(c, 'u9@example.test', 'x', from('::ffff:198.51.100.7'))).statusCode).toBe(
+        429,
+      );
       expect((await login(c, 'u9@example.test', 'x', from('198.51.100.8'))).statusCode).toBe(401);
+    });
+
+    it('should keep the forwarded address of a session in one spelling', async () => {
+      t = await makeApp(kind, { env: { TRUST_PROXY: 'true' } });
+      const user = await t.createUser('spelled@example.test');
+      const c = t.client();
+      const forwarded = '0000:0000:0000:0000:0000:ffff:192.168.100.200';
+      const res = await login(c, user.email, PASSWORD, { 'x-forwarded-for': forwarded });
+      expect(res.statusCode).toBe(200);
+      const second = t.client();
+      const v6 = '2001:0DB8:0000:0000:0000:0000:0000:0001';
+      expect(
+        (await login(second, user.email, PASSWORD, { 'x-forwarded-for': v6 })).statusCode,
+      ).toBe(200);
+      const ips = (await t.store.listByUser(user.id)).map((s) => s.ip).sort();
+      expect(ips).toEqual(['192.168.100.200', '2001:db8::1']);
     });
 
     it.skipIf(kind !== 'redis+postgres')(
