@@ -107,6 +107,13 @@ function problemOf(problems: readonly SchemaProblem[]): string {
     const listed = [...new Set(allowed)].filter((v) => v !== '');
     return `must be one of: ${listed.map((v) => JSON.stringify(v)).join(', ')}`;
   }
+  // A union (a form's text or a JSON number, say) failed every branch: each branch says why.
+  if (problems.some((p) => p.keyword === 'anyOf' && p.instancePath === first.instancePath)) {
+    const why = problems
+      .filter((p) => p.keyword !== 'anyOf' && p.instancePath === first.instancePath)
+      .map((p) => p.message ?? 'is invalid');
+    return [...new Set(why)].join(', or ');
+  }
   if (first.keyword === 'pattern') {
     return PATTERN_WORDS[String(first.params.pattern)] ?? 'is not in the expected form';
   }

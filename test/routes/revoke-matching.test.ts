@@ -103,6 +103,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const fraction = await admin.postJson(url, { confirm: 3.5 });
         expect(fraction.statusCode).toBe(400);
         expect(fraction.json().error.details.field).toBe('confirm');
+        // Neither the text of a form nor a count: the answer says what either would need.
+        expect(fraction.json().error.message).toBe(
+          'Invalid request: confirm must be string, or must be integer',
+        );
+        const negative = await admin.postJson(url, { confirm: -3 });
+        expect(negative.json().error.message).toBe(
+          'Invalid request: confirm must be string, or must be >= 0',
+        );
         const form = await admin.postForm(url, { confirm: '30' });
         expect(form.statusCode).toBe(400);
         expect(form.body).toContain('<div class="alert alert-danger" role="alert">');
