@@ -15,7 +15,7 @@ import type { CircuitStateName } from '../resilience/breaker.js';
 import { guardPool } from '../resilience/guarded-database.js';
 import type { UserVersions } from '../users/user-versions.js';
 import type { DB } from './schema.js';
-import { startSqliteReader } from './sqlite-reader.js';
+import { startSqliteReader, stopThread } from './sqlite-reader.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -286,11 +286,8 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer 
     },
     async stop() {
       if (!running) return;
-      // Held until it has stopped: an unref'd thread alone would let the process end mid-close.
       stopping = true;
-      worker.ref();
-      worker.postMessage('stop');
-      await exited;
+      await stopThread(worker, exited);
     },
   };
 }

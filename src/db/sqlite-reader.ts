@@ -147,10 +147,17 @@ export function startSqliteReader(file: string, fallback: Kysely<DB>): SqliteRea
     async stop() {
       if (!running) return;
       running = false;
-      // Held until it has stopped: an unref'd thread alone would let the process end mid-close.
-      worker.ref();
-      worker.postMessage('stop');
-      await exited;
+      await stopThread(worker, exited);
     },
   };
+}
+
+/**
+ * Tells one of the SQLite threads (this reader, the checkpointer) to stop, and waits until it
+ * has. Held meanwhile: an unref'd thread alone would let the process end mid-close.
+ */
+export async function stopThread(worker: Worker, exited: Promise<void>): Promise<void> {
+  worker.ref();
+  worker.postMessage('stop');
+  await exited;
 }
