@@ -22,9 +22,10 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database {
   readonly db: Kysely<DB>;
   /**
-   * For reads that scan much of the database (the statistics page): on a SQLite file opened
-   * with `readerThread`, a read-only connection in a thread of its own (see db/sqlite-reader),
-   * so they do not hold this thread; otherwise `db` itself. Selects only.
+   * For reads that scan much of the database (the statistics, the session counts, a sessions
+   * export): on a SQLite file opened with `readerThread`, a read-only connection in a thread of
+   * its own (see db/sqlite-reader), so they do not hold this thread; otherwise `db` itself.
+   * Selects only.
    */
   readonly reads: Kysely<DB>;
   readonly dialect: Dialect;
