@@ -88,10 +88,12 @@ export async function sendExport<T>(
   spec: ExportSpec<T>,
 ): Promise<FastifyReply> {
   const started = performance.now();
+  // Taken now: once a client walks away its socket, and with it the address, is gone.
+  const actor = actorOf(request);
   const record = (complete: boolean, rows: number, reason?: string) =>
     audit
       .write(
-        actorOf(request),
+        actor,
         {
           action: spec.action,
           target: spec.filters || 'all',

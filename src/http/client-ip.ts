@@ -12,9 +12,18 @@ import type { FastifyRequest } from 'fastify';
 
 const MAPPED_V4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
 
-/** The canonical text of an IP address; anything that is no address comes back as it was. */
+/**
+ * What stands for a client whose address is no IP address: a trusted proxy passes on what the
+ * client wrote in `X-Forwarded-For` (under TRUST_PROXY=true, anything at all), and that text
+ * must not become a session's or an audit row's address (8,000 characters of it once widened
+ * the sessions table by 68,000 px).
+ */
+export const UNKNOWN_IP = 'unknown';
+
+/** The canonical text of an IP address; anything that is no address is UNKNOWN_IP. */
 export function canonicalIp(raw: string): string {
-  if (isIPv4(raw) || !isIPv6(raw)) return raw;
+  if (isIPv4(raw)) return raw;
+  if (!isIPv6(raw) || raw.length > 64) return raw === '' ? '' : UNKNOWN_IP;
   let compressed: string;
   try {
     // The URL parser writes an IPv6 host compressed and lowercase (RFC 5952), a mapped IPv4

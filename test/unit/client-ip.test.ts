@@ -20,10 +20,23 @@ describe('canonicalIp', () => {
     );
   });
 
-  it('should leave IPv4, zone indexes and anything that is no address as they are', () => {
+  it('should leave IPv4 and zone indexes as they are', () => {
     expect(canonicalIp('198.51.100.7')).toBe('198.51.100.7');
     expect(canonicalIp('fe80::1%eth0')).toBe('fe80::1%eth0');
-    expect(canonicalIp('unknown')).toBe('unknown');
     expect(canonicalIp('')).toBe('');
+  });
+
+  it('should write anything that is no address as "unknown", however long', () => {
+    for (const junk of [
+      'abc',
+      '<script>alert(1)</script>',
+      '203.0.113.9:5555',
+      '[2001:db8::1]',
+      '203.0.113.011',
+      'a'.repeat(8_000),
+      `fe80::1%${'x'.repeat(100)}`,
+    ]) {
+      expect(canonicalIp(junk), junk.slice(0, 30)).toBe('unknown');
+    }
   });
 });
