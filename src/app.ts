@@ -216,6 +216,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const userRepo = new UserRepo(db, deps.database.dialect);
   const events = new SessionEvents(db, {
     onLost: (err, rows) => logHistoryLost(app.log, err, rows),
+    reads: deps.database.reads,
   });
   const policies = new SessionPolicies(db, config);
   const redisPrefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX;

@@ -185,6 +185,7 @@ export async function openRuntime(
 
     const events = new SessionEvents(database.db, {
       onLost: (err, rows) => logHistoryLost(logger, err, rows),
+      reads: database.reads,
     });
     // With Redis, what a command changes (`warden sessions revoke`, `cleanup`) reaches every
     // open console as the servers' own changes do: published on their live channel. This

@@ -40,6 +40,7 @@ export interface EventEntry {
 
 export class SessionEvents {
   readonly #db: Kysely<DB>;
+  readonly #reads: Kysely<DB>;
   readonly #postgres: boolean;
   readonly #onLost: (error: unknown, rows: number) => void;
   readonly #followWaitMs: number;
@@ -51,11 +52,20 @@ export class SessionEvents {
    * stay ended); it must not throw. @default nothing is told
    * `followWaitMs`: the longest followed rows wait for the answer to be sent. @default 1000
    */
+  /**
+   * `reads` (Database.reads): where a long read of the history goes (an export), on SQLite the
+   * server's reader thread. @default db
+   */
   constructor(
     db: Kysely<DB>,
-    options: { onLost?: (error: unknown, rows: number) => void; followWaitMs?: number } = {},
+    options: {
+      onLost?: (error: unknown, rows: number) => void;
+      followWaitMs?: number;
+      reads?: Kysely<DB>;
+    } = {},
   ) {
     this.#db = db;
+    this.#reads = options.reads ?? db;
     this.#postgres = db.getExecutor().adapter instanceof PostgresAdapter;
     this.#onLost = options.onLost ?? (() => {});
     this.#followWaitMs = options.followWaitMs ?? FOLLOW_WAIT_MS;
@@ -135,9 +145,9 @@ export class SessionEvents {
    * The database and its dialect, once every row handed to `follow` so far is written: how the
    * console's history readers (admin/ended-query) reach the rows, so none can forget the wait.
    */
-  async readable(): Promise<{ db: Kysely<DB>; dialect: Dialect }> {
+  async readable(): Promise<{ db: Kysely<DB>; dialect: Dialect; reads: Kysely<DB> }> {
     await this.settled();
-    return { db: this.#db, dialect: this.#postgres ? 'postgres' : 'sqlite' };
+    return { db: this.#db, dialect: this.#postgres ? 'postgres' : 'sqlite', reads: this.#reads };
   }
 
   /** Resolves once every row handed to `follow` so far is written (or reported lost). */

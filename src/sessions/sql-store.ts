@@ -426,7 +426,9 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async listIds(query: Filters): Promise<string[]> {
-    const plan = await this.#plan(query);
+    // Every match of a revoke-matching: on SQLite in the server, read on the reader thread
+    // (266,000 ids held every request for 1.2 s in this one).
+    const plan = await this.#plan(query, false, this.#reads);
     if (plan === null) return [];
     // Every match, so no walk: the planner picks its own way.
     const expired = query.status === 'expired';
@@ -688,11 +690,11 @@ export class SqlSessionStore implements SessionStore {
    * offset) every entry before it, and a filter matching a few more than SORT_LIMIT sessions
    * most of the index.
    */
-  async #plan(q: Filters, capped = false): Promise<Plan | null> {
+  async #plan(q: Filters, capped = false, db = this.#db): Promise<Plan | null> {
     if (q.userIds?.length === 0) return null;
     const plus = (column: 'user_id' | 'expires_at' | 'created_at') =>
       sql<number>`+${sql.ref(`sessions.${column}`)}`;
-    let counting = this.#db.selectFrom('sessions');
+    let counting = db.selectFrom('sessions');
     let walking = counting;
 
     if (q.userIds) {
