@@ -98,6 +98,18 @@ function revokeOptions(request: FastifyRequest, reply: FastifyReply): RevokeOpti
  * The count typed to confirm revoke-matching: an integer, or a string of decimal digits (a
  * form's field); anything else ("", "1e0", "0x1") confirms nothing.
  */
+/**
+ * The sessions a revoke-matching names. With `as_of` (the confirmation page's moment, which
+ * its form carries) they are judged at that instant: sessions that sign in later are left out
+ * and those that expire meanwhile still count, so the number typed there still matches on a
+ * busy fleet, where it otherwise moved with every session that expired (second helper: four
+ * tries in a row refused with status=active). Those that expired meanwhile end with the rest.
+ */
+function matchingQuery(filters: SessionFilters, now: number) {
+  const query = toStoreQuery(filters, now);
+  return filters.asOf === undefined ? query : { ...query, now: Math.min(now, filters.asOf) };
+}
+
 function confirmedCount(confirm: number | string): number | undefined {
   if (typeof confirm === 'number') return Number.isInteger(confirm) ? confirm : undefined;
   const text = confirm.trim();
@@ -336,9 +348,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/sessions/revoke-matching',
     { schema: { querystring: SessionFilterSchema } },
     async (request, reply) => {
-      const filters = readFilters(request.query);
-      const total = await sessions.countMatching(toStoreQuery(filters, clock()));
-      if (wantsJson(request)) return { total };
+      const now = clock();
+      // The count is of this instant; the form carries it back as `as_of` (see matchingQuery).
+      const filters = { ...readFilters(request.query), asOf: request.query.as_of ?? now };
+      const total = await sessions.countMatching(matchingQuery(filters, now));
+      if (wantsJson(request)) return { total, asOf: filters.asOf };
       return reply.page({
         title: 'Revoke matching sessions',
         nav: 'sessions',
@@ -365,7 +379,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const started = performance.now();
       const filters: SessionFilters = readFilters({ ...request.query, page: 1 });
-      const query = toStoreQuery(filters, clock());
+      const query = matchingQuery(filters, clock());
       const total = await sessions.countMatching(query);
       const confirm = confirmedCount(request.body.confirm);
       const target = new URLSearchParams(request.query as Record<string, string>).toString();

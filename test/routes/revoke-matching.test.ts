@@ -69,18 +69,38 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const page = await admin.get(`/admin/sessions/revoke-matching?email=${f.email}`);
         expect(page.statusCode).toBe(200);
         expect(page.body).toContain('<strong id="matching-total">4</strong>');
-        expect(page.body).toContain(`action="/admin/sessions/revoke-matching?email=${f.email}"`);
+        // The form carries the moment the count was taken.
+        expect(page.body).toMatch(
+          new RegExp(`action="/admin/sessions/revoke-matching\\?email=${f.email}&amp;as_of=\\d+"`),
+        );
 
         const json = await admin.get(
           `/admin/sessions/revoke-matching?email=${f.email}&status=active`,
           'json',
         );
-        expect(json.json()).toEqual({ total: 3 });
+        expect(json.json()).toEqual({ total: 3, asOf: expect.any(Number) });
         for (const p of [...f.live, f.expired]) {
           expect((await listJson(admin, `?email=${f.email}`)).items.map((i) => i.id)).toContain(
             p.id,
           );
         }
+      });
+
+      it('should still take the count it showed when a session expires before the confirmation', async () => {
+        const f = await fleet();
+        // A fourth live session, ending a second from now.
+        const soon = await plant(f.user.id);
+        await t.store.touch(soon.id, Date.now(), Date.now() + 1_000);
+        const url = `/admin/sessions/revoke-matching?email=${f.email}&status=active`;
+        const shown = (await admin.get(url, 'json')).json() as { total: number; asOf: number };
+        expect(shown.total).toBe(4);
+        await new Promise((resolve) => setTimeout(resolve, 1_100));
+        // Without the moment, the count has moved on; with it, the number shown confirms.
+        expect((await admin.get(url, 'json')).json()).toMatchObject({ total: 3 });
+        const res = await admin.postJson(`${url}&as_of=${shown.asOf}`, { confirm: shown.total });
+        expect(res.statusCode).toBe(200);
+        for (const p of f.live) expect(await isLive(p)).toBe(false);
+        expect(await isLive(f.expired)).toBe(false);
       });
 
       it('should refuse a confirmation that is not the match count and revoke nothing', async () => {
