@@ -7,7 +7,7 @@
 
 import { ROLES, type SessionEventKind } from '../db/schema.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { pager, timeCell } from '../views/layout.js';
+import { ipCellClass, pager, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { type EndedFilters, endedSearch } from './ended-filters.js';
 import { ENDING_KINDS, type HistoryRow } from './ended-query.js';
@@ -129,7 +129,7 @@ export function eventCells(r: HistoryRow, kindHeader: 'How' | 'What' = 'How'): S
   return html`<td data-label="${kindHeader}">${kindLabel(r.kind)}</td>
   <td data-label="Why" data-reason="${r.reason ?? ''}">${reasonLabel(r.reason)}</td>
   <td class="text-break" data-label="By">${actorLabel(r)}</td>
-  <td class="text-nowrap" data-label="IP">${r.ip ?? ''}</td>
+  <td${ipCellClass(r.ip)} data-label="IP">${r.ip ?? ''}</td>
   <td data-label="Client">${clientLabel(r.userAgent)}</td>
   <td data-label="Session"><code class="small" title="${r.sessionId}">${r.sessionId.slice(0, 12)}…</code></td>`;
 }

@@ -7,7 +7,7 @@
 import { ROLES } from '../db/schema.js';
 import type { SessionStatus } from '../sessions/session-store.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { pageItem, timeCell } from '../views/layout.js';
+import { ipCellClass, pageItem, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { sessionTabs } from './ended-view.js';
 import { exportButtons } from './export-view.js';
@@ -119,9 +119,8 @@ function pagination(
 }
 
 function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtml {
-  // An email, and an IPv6 address (up to 39 characters), may break anywhere so that the table
-  // fits a laptop's screen with its buttons in view; an IPv4 address stays whole.
-  const ipBreaks = r.ip.includes(':') ? html` class="text-break"` : '';
+  // An email may break anywhere too, for the same reason (see ipCellClass).
+  const ipBreaks = ipCellClass(r.ip);
   return html`<tr data-session-id="${r.id}" data-user-id="${r.userId}">
   <td data-label="Select"><input class="form-check-input" type="checkbox" name="ids" value="${r.id}"
     aria-label="Select session of ${r.email}"${keep.has(r.id) ? html` checked` : ''}></td>

@@ -216,3 +216,11 @@ export function pageItem(
   return html`<li class="page-item${opts.current ? ' active' : ''}"><a class="page-link" href="${href}"
     ${opts.current ? html`aria-current="page"` : ''}>${label}</a></li>`;
 }
+
+/**
+ * The class of an address's cell: an IPv6 address (up to 39 characters) may break anywhere, so
+ * that a table fits a laptop's screen; an IPv4 address stays whole.
+ */
+export function ipCellClass(ip: string | null): SafeHtml {
+  return ip?.includes(':') ? html` class="text-break"` : html` class="text-nowrap"`;
+}

@@ -300,6 +300,13 @@ for (const { kind, skip } of kinds) {
       await sessionsFor(await t.createUser('elena.larsen50@example.test'), 1);
       const page = await s.person('T');
       await signInThroughForm(page, long, PASSWORD);
+      // One ended session, with the long address and a long IPv6 address, for the Ended tab.
+      await page.goto('/admin/sessions');
+      await sessionRows(page)
+        .filter({ hasText: '2001:0db8:85a3' })
+        .getByRole('button', { name: 'Revoke', exact: true })
+        .click();
+      expect(await toastTexts(page)).toEqual(['1 revoked.']);
       // Below 1200 px the rows stack as on a phone; from there on the table keeps its columns.
       for (const [width, stacked] of [
         [800, true],
@@ -317,7 +324,7 @@ for (const { kind, skip } of kinds) {
         const rights = await page
           .locator('#sessions-table tbody [data-action]')
           .evaluateAll((buttons) => buttons.map((b) => b.getBoundingClientRect().right));
-        expect(rights.length, String(width)).toBe(2 * 6);
+        expect(rights.length, String(width)).toBe(2 * 5);
         expect(Math.max(...rights), String(width)).toBeLessThanOrEqual(width);
         // An ordinary address keeps one line, in columns as in a stacked row.
         const lines = await page
@@ -330,6 +337,9 @@ for (const { kind, skip } of kinds) {
         expect(lines, String(width)).toBe(1);
         await page.goto('/admin/users');
         expect(await scrollsSideways(page), `users ${width}`).toBeLessThanOrEqual(0);
+        await page.goto('/admin/sessions/ended');
+        expect(await page.locator('#ended-table tbody tr[data-kind="revoked"]').count()).toBe(1);
+        expect(await scrollsSideways(page), `ended ${width}`).toBeLessThanOrEqual(0);
       }
       // The home page names the account: a long address wraps on a phone.
       await page.setViewportSize({ width: 390, height: 844 });
