@@ -44,6 +44,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // A cleanup changes the expired and health figures that are otherwise kept for 15 s.
   const stop = live.subscribe((event) => {
     if (event.type === 'cleaned_up' || event.type === 'resync') stats.cleanedUp();
+    else if (event.type === 'revoked') stats.revoked();
   });
   app.addHook('onClose', async () => stop());
 

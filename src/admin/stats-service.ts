@@ -195,6 +195,16 @@ export class StatsService {
   }
 
   /**
+   * After a revocation (on any instance): the session figures and the health card are taken
+   * again on the next request, which waits for them, so a reload right after it shows it.
+   * Revocations are admin actions, and few; sign-ins, which are many, let the figures age.
+   */
+  revoked(): void {
+    this.#sessions.invalidate('now');
+    this.#health.invalidate('now');
+  }
+
+  /**
    * After a cleanup (the console's button or the scheduled job, on any instance): the health
    * card, where the button sits, at once; the others within their usual interval, so a long
    * cleanup publishing many changes cannot force a computation per request.

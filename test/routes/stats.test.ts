@@ -357,5 +357,24 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const chart = await admin.get('/static/chartjs/chart.umd.min.js');
       expect(chart.statusCode).toBe(200);
     });
+
+    // Last: it changes the fleet the tests above read.
+    it('should show a revocation on the next reload, not once the figures have aged', async () => {
+      const before = (await admin.get('/admin/sessions/stats', 'json')).json() as Report;
+      const udo = before.sessions.data!.topUsers.find((u) => u.email === 'udo@example.com')!;
+      expect(udo.sessions).toBeGreaterThan(0);
+      const res = await admin.postJson(`/admin/sessions/revoke-user/${udo.userId}`, {});
+      expect(res.statusCode).toBe(200);
+      // Well within the figures' 3 s: only the revocation can have made them stale.
+      await expect
+        .poll(
+          async () => {
+            const after = (await admin.get('/admin/sessions/stats', 'json')).json() as Report;
+            return after.sessions.data!.topUsers.some((u) => u.email === 'udo@example.com');
+          },
+          { timeout: 1_500, interval: 100 },
+        )
+        .toBe(false);
+    });
   });
 }
