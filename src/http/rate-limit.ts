@@ -230,7 +230,7 @@ export class PasswordAttempts {
         turns.push(leave);
       }
       if (waitMs === 0) {
-        const counts = await Promise.all(keys.map(([key]) => this.#read(key)));
+        const counts = await this.#read(keys.map(([key]) => key));
         counts.forEach((c, i) => {
           if (c.count >= keys[i][1]) waitMs = Math.max(waitMs, c.ttlMs, 1_000);
         });
@@ -252,9 +252,10 @@ export class PasswordAttempts {
     }
   }
 
-  async #read(key: string): Promise<{ count: number; ttlMs: number }> {
+  /** The counts of these keys; one report (not one per key) when they cannot be read. */
+  async #read(keys: string[]): Promise<{ count: number; ttlMs: number }[]> {
     try {
-      return await this.#counter.read(key);
+      return await Promise.all(keys.map((key) => this.#counter.read(key)));
     } catch (err) {
       this.#limits.onError?.(err);
       throw new WardenError('WARDEN_STORE_UNAVAILABLE');
