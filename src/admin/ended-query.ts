@@ -108,7 +108,7 @@ export function historyQuery(db: Kysely<DB>, dialect: Dialect, f: HistoryFilter,
 
 /** Where history is read: SessionEvents, which waits for the rows a revocation still writes. */
 export interface HistorySource {
-  /** `reads` takes the long reads: an export's batches (see SessionEvents). */
+  /** `reads` takes the long reads: a page's count and rows, an export's batches. */
   readable(): Promise<{ db: Kysely<DB>; dialect: Dialect; reads?: Kysely<DB> }>;
 }
 

@@ -95,10 +95,6 @@ function revokeOptions(request: FastifyRequest, reply: FastifyReply): RevokeOpti
 }
 
 /**
- * The count typed to confirm revoke-matching: an integer, or a string of decimal digits (a
- * form's field); anything else ("", "1e0", "0x1") confirms nothing.
- */
-/**
  * The sessions a revoke-matching names. With `as_of` (the confirmation page's moment, which
  * its form carries) they are judged at that instant: sessions that sign in later are left out
  * and those that expire meanwhile still count, so the number typed there still matches on a
@@ -110,6 +106,10 @@ function matchingQuery(filters: SessionFilters, now: number) {
   return filters.asOf === undefined ? query : { ...query, now: Math.min(now, filters.asOf) };
 }
 
+/**
+ * The count typed to confirm revoke-matching: an integer, or a string of decimal digits (a
+ * form's field); anything else ("", "1e0", "0x1") confirms nothing.
+ */
 function confirmedCount(confirm: number | string): number | undefined {
   if (typeof confirm === 'number') return Number.isInteger(confirm) ? confirm : undefined;
   const text = confirm.trim();

@@ -51,10 +51,8 @@ export class SessionEvents {
    * `onLost`: told when rows handed to `follow` could not be written (the sessions they record
    * stay ended); it must not throw. @default nothing is told
    * `followWaitMs`: the longest followed rows wait for the answer to be sent. @default 1000
-   */
-  /**
-   * `reads` (Database.reads): where a long read of the history goes (an export), on SQLite the
-   * server's reader thread. @default db
+   * `reads` (Database.reads): where long reads of the history go (the Ended tab's count, an
+   * export), on SQLite the server's reader thread. @default db
    */
   constructor(
     db: Kysely<DB>,
