@@ -112,23 +112,48 @@ export interface HistorySource {
   readable(): Promise<{ db: Kysely<DB>; dialect: Dialect; reads?: Kysely<DB> }>;
 }
 
-/** One page of history rows and how many match in all. */
+/**
+ * One page of history rows and how many match in all; with `countUpTo`, counted no further
+ * than that (`totalCapped` then says more match), so a page costs what it shows rather than
+ * what the whole history holds: an exact count of a million ended rows took a second and the
+ * page 3.5 s. Where the count reaches the cap the matches are many, and the page walks the
+ * time index newest first (see `filtered`); where they are few, it reads them by kind and sorts.
+ */
 export async function listHistory(
   source: HistorySource,
   f: HistoryFilter,
   page: { offset: number; limit: number },
-): Promise<{ items: HistoryRow[]; total: number }> {
+  countUpTo?: number,
+): Promise<{ items: HistoryRow[]; total: number; totalCapped: boolean }> {
   // A revocation answers before its rows are written (SessionEvents.follow). On SQLite in the
-  // server the reader thread counts: a million ended rows took a second.
+  // server the reader thread reads.
   const { db: main, dialect, reads } = await source.readable();
   const db = reads ?? main;
-  const [count, items] = await Promise.all([
-    filtered(db, dialect, f)
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow(),
-    historyQuery(db, dialect, f).limit(page.limit).offset(page.offset).execute(),
-  ]);
-  return { items: items as HistoryRow[], total: Number(count.n) };
+  const count =
+    countUpTo === undefined
+      ? await filtered(db, dialect, f)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      : await db
+          .selectFrom(
+            filtered(db, dialect, f)
+              .select(sql<number>`1`.as('one'))
+              .limit(countUpTo + 1)
+              .as('capped'),
+          )
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow();
+  const n = Number(count.n);
+  const totalCapped = countUpTo !== undefined && n > countUpTo;
+  const items = await historyQuery(db, dialect, f, totalCapped)
+    .limit(page.limit)
+    .offset(page.offset)
+    .execute();
+  return {
+    items: items as HistoryRow[],
+    total: totalCapped ? countUpTo : n,
+    totalCapped,
+  };
 }
 
 /** History rows read per query by an export: one batch is all it holds. */

@@ -34,6 +34,9 @@ const filtersOnly = (f: EndedFilters): EndedFilters => ({
   asOf: undefined,
 });
 
+/** Ended rows the tab counts before it says "more than": see listHistory. */
+export const ENDED_COUNT_CAP = 10_000;
+
 export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config, clock, audit, events } = app.warden;
   // The history retention is the session retention: what the console keeps listing as
@@ -46,13 +49,24 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const filters = readEndedFilters(request.query);
       const now = clock();
-      const { items, total } = await listHistory(events, toHistoryFilter(filters, since(now)), {
-        offset: (filters.page - 1) * filters.perPage,
-        limit: filters.perPage,
-      });
+      const offset = (filters.page - 1) * filters.perPage;
+      const { items, total, totalCapped } = await listHistory(
+        events,
+        toHistoryFilter(filters, since(now)),
+        { offset, limit: filters.perPage },
+        // Counted as far as the page needs and a little beyond, not through the whole history.
+        Math.max(ENDED_COUNT_CAP, offset + filters.perPage),
+      );
 
       if (wantsJson(request)) {
-        return { total, page: filters.page, perPage: filters.perPage, since: since(now), items };
+        return {
+          total,
+          totalCapped,
+          page: filters.page,
+          perPage: filters.perPage,
+          since: since(now),
+          items,
+        };
       }
       // The export takes the moment this page was read, so the file holds the rows counted here.
       const exportSearch = endedSearch({ ...filtersOnly(filters), asOf: filters.asOf ?? now });
@@ -63,6 +77,7 @@ export const endedRoutes: FastifyPluginAsyncTypebox = async (app) => {
           filters,
           rows: items,
           total,
+          totalCapped,
           now,
           retentionDays: Math.round((config.retentionMs / DAY_MS) * 10) / 10,
           toolbar: exportButtons('/admin/sessions/ended/export', exportSearch),

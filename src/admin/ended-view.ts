@@ -104,14 +104,22 @@ function filterForm(f: EndedFilters): SafeHtml {
 </form>`;
 }
 
-function pagination(f: EndedFilters, total: number, now: number): SafeHtml | '' {
+function pagination(
+  f: EndedFilters,
+  total: number,
+  capped: boolean,
+  rows: number,
+  now: number,
+): SafeHtml | '' {
   const asOf = f.asOf ?? now;
-  return pager(
-    'Pages of ended sessions',
-    f.page,
-    Math.max(1, Math.ceil(total / f.perPage)),
-    (p) => `/admin/sessions/ended${endedSearch(f, { page: p, asOf })}`,
-  );
+  const href = (p: number) => `/admin/sessions/ended${endedSearch(f, { page: p, asOf })}`;
+  if (capped) {
+    // The last page is not known: Next stays open while pages come back full.
+    return pager('Pages of ended sessions', f.page, f.page + (rows === f.perPage ? 1 : 0), href, {
+      open: true,
+    });
+  }
+  return pager('Pages of ended sessions', f.page, Math.max(1, Math.ceil(total / f.perPage)), href);
 }
 
 /** "Firefox 133 on Linux", or the raw header (shortened) when the parser knows neither. */
@@ -138,6 +146,8 @@ export function endedView(d: {
   filters: EndedFilters;
   rows: HistoryRow[];
   total: number;
+  /** More than `total` match (see listHistory). */
+  totalCapped?: boolean;
   now: number;
   retentionDays: number;
   /**
@@ -149,7 +159,7 @@ export function endedView(d: {
   const f = d.filters;
   return html`<div class="d-flex flex-wrap align-items-baseline gap-3 mb-2">
   <h1 class="h3 mb-0">Sessions</h1>
-  <span class="fs-5" id="ended-count" data-total="${d.total}">${d.total.toLocaleString('en')} ended</span>
+  <span class="fs-5" id="ended-count" data-total="${d.total}"${d.totalCapped ? html` data-capped` : ''}>${d.totalCapped ? 'more than ' : ''}${d.total.toLocaleString('en')} ended</span>
   <span class="text-body-secondary small">within the history retention (${d.retentionDays} days)</span>
 </div>
 ${sessionTabs('ended')}
@@ -157,7 +167,7 @@ ${filterForm(f)}
 ${d.toolbar ? html`<div class="d-flex flex-wrap gap-2 mb-2" id="ended-toolbar">${d.toolbar}</div>` : ''}
 <div class="table-responsive">
 <table class="table table-sm table-hover align-middle table-stack" id="ended-table">
-  <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, rows: d.rows.length })}. An expired
+  <caption class="small">${rangeText({ page: f.page, perPage: f.perPage, total: d.total, capped: d.totalCapped, rows: d.rows.length })}. An expired
     session is listed when cleanup removed it. Hover a time for the exact UTC time.</caption>
   <thead><tr>
     <th scope="col">User</th><th scope="col">Role</th><th scope="col">Ended</th>
@@ -184,5 +194,5 @@ ${d.toolbar ? html`<div class="d-flex flex-wrap gap-2 mb-2" id="ended-toolbar">$
   </tbody>
 </table>
 </div>
-${pagination(f, d.total, d.now)}`;
+${pagination(f, d.total, d.totalCapped === true, d.rows.length, d.now)}`;
 }

@@ -185,18 +185,23 @@ export function pager(
   page: number,
   pages: number,
   href: (page: number) => string,
+  opts: { open?: boolean } = {},
 ): SafeHtml | '' {
   if (pages <= 1 && page <= 1) return '';
   const item = (p: number, text: string, disabled: boolean) =>
     pageItem(href(p), text, { disabled });
-  const where =
-    page > pages ? `Page ${page} is past the last (${pages})` : `Page ${page} of ${pages}`;
+  // `open`: how many pages there are is not known (a capped count); `pages` is how far Next goes.
+  const where = opts.open
+    ? `Page ${page}`
+    : page > pages
+      ? `Page ${page} is past the last (${pages})`
+      : `Page ${page} of ${pages}`;
   return html`<nav aria-label="${label}"><ul class="pagination pagination-sm flex-wrap">
   ${item(1, '« First', page <= 1)}
   ${item(Math.max(1, Math.min(pages, page - 1)), '‹ Previous', page <= 1)}
   <li class="page-item active"><span class="page-link" aria-current="page">${where}</span></li>
   ${item(page + 1, 'Next ›', page >= pages)}
-  ${item(pages, `Last (${pages}) »`, page === pages)}
+  ${opts.open ? '' : item(pages, `Last (${pages}) »`, page === pages)}
 </ul></nav>`;
 }
 
