@@ -346,6 +346,10 @@ for (const { kind, skip } of kinds) {
       await page.goto('/');
       expect(await page.getByTestId('whoami').textContent()).toBe(long);
       expect(await scrollsSideways(page)).toBeLessThanOrEqual(0);
+      // And the statistics, where that address leads the users with the most sessions.
+      await page.goto('/admin/sessions/stats');
+      await expect.poll(() => page.locator('[data-rows="topUsers"]').textContent()).toContain(long);
+      expect(await scrollsSideways(page)).toBeLessThanOrEqual(0);
       expect(s.problemLines()).toEqual([]);
     });
   });
