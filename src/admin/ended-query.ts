@@ -6,6 +6,7 @@
  * export, which reads it in batches (historyBatches) so it never holds the whole result.
  */
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { countMatches } from '../db/capped-count.js';
 import type { Dialect } from '../db/database.js';
 import type { DB, Role, SessionEventKind } from '../db/schema.js';
 import { normalizeEmail } from '../users/email.js';
@@ -129,31 +130,16 @@ export async function listHistory(
   // server the reader thread reads.
   const { db: main, dialect, reads } = await source.readable();
   const db = reads ?? main;
-  const count =
-    countUpTo === undefined
-      ? await filtered(db, dialect, f)
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow()
-      : await db
-          .selectFrom(
-            filtered(db, dialect, f)
-              .select(sql<number>`1`.as('one'))
-              .limit(countUpTo + 1)
-              .as('capped'),
-          )
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow();
-  const n = Number(count.n);
-  const totalCapped = countUpTo !== undefined && n > countUpTo;
+  const { total, totalCapped = false } = await countMatches(
+    db,
+    filtered(db, dialect, f),
+    countUpTo,
+  );
   const items = await historyQuery(db, dialect, f, totalCapped)
     .limit(page.limit)
     .offset(page.offset)
     .execute();
-  return {
-    items: items as HistoryRow[],
-    total: totalCapped ? countUpTo : n,
-    totalCapped,
-  };
+  return { items: items as HistoryRow[], total, totalCapped };
 }
 
 /** History rows read per query by an export: one batch is all it holds. */

@@ -23,6 +23,8 @@ export const UNKNOWN_IP = 'unknown';
 /** The canonical text of an IP address; anything that is no address is UNKNOWN_IP. */
 export function canonicalIp(raw: string): string {
   if (isIPv4(raw)) return raw;
+  // A dual-stack socket's usual form, asked on every logged request: no URL to parse.
+  if (raw.startsWith('::ffff:') && isIPv4(raw.slice(7))) return raw.slice(7);
   if (!isIPv6(raw) || raw.length > 64) return raw === '' ? '' : UNKNOWN_IP;
   let compressed: string;
   try {

@@ -11,6 +11,7 @@ import {
   type SqlBool,
   sql,
 } from 'kysely';
+import { countMatches } from '../db/capped-count.js';
 import type { Dialect, WalLog } from '../db/database.js';
 import { idSet } from '../db/id-set.js';
 import { type DB, ROLES, type Role, type SessionRow } from '../db/schema.js';
@@ -403,7 +404,7 @@ export class SqlSessionStore implements SessionStore {
     const plan = await this.#plan(query, query.countUpTo !== undefined);
     if (plan === null) return { items: [], total: 0, skipped: 0 };
 
-    const counted = await this.#count(plan.counting, query.countUpTo);
+    const counted = await countMatches(this.#db, plan.counting, query.countUpTo);
     if (query.limit <= 0) return { items: [], ...counted, skipped: 0 };
     // Few matches (a user's, or live ones when nearly all have expired): read them through the
     // index that counted them and sort them, rather than walk the listing index past them all.
@@ -796,33 +797,5 @@ export class SqlSessionStore implements SessionStore {
     const match = await emailMatch(this.#db, this.#dialect, filter.email);
     users = users.where(match.condition);
     return { users, atLeast: filter.role ? 0 : match.atLeast };
-  }
-
-  /**
-   * How many sessions `base` matches: all of them, or with `upTo` at most that many (a LIMIT
-   * inside the count, so the cost stops there too), saying when more match.
-   */
-  async #count(
-    base: SelectQueryBuilder<DB, 'sessions', object>,
-    upTo: number | undefined,
-  ): Promise<Pick<SessionPage, 'total' | 'totalCapped'>> {
-    if (upTo === undefined) {
-      const row = await base
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .executeTakeFirstOrThrow();
-      return { total: Number(row.n) };
-    }
-    const cap = Math.max(0, Math.floor(upTo));
-    const row = await this.#db
-      .selectFrom(
-        base
-          .select(sql<number>`1`.as('one'))
-          .limit(cap + 1)
-          .as('m'),
-      )
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    const n = Number(row.n);
-    return n > cap ? { total: cap, totalCapped: true } : { total: n };
   }
 }
