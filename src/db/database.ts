@@ -52,7 +52,10 @@ export interface Database {
 export interface WalLog {
   /** Pages the log holds since it last started over (0 when that cannot be read). */
   pages(): number;
-  /** Copies the log into the database file on the checkpointer thread now; resolves when done. */
+  /**
+   * Copies the log into the database file on the checkpointer thread now; resolves when done.
+   * This connection runs no statement meanwhile: they wait, asynchronously, for the settle.
+   */
   settle(): Promise<void>;
 }
 
@@ -141,7 +144,9 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
     dataVersion,
     userVersions: sqliteUserVersions(dataVersion),
     ...(checkpointer &&
-      logPages && { walLog: { pages: logPages.read, settle: checkpointer.settle } }),
+      logPages && {
+        walLog: { pages: logPages.read, settle: settleAlone(db, checkpointer) },
+      }),
     async close() {
       await reader?.stop();
       await checkpointer?.stop();
@@ -290,6 +295,28 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer 
       stopping = true;
       await stopThread(worker, exited);
     },
+  };
+}
+
+/**
+ * The checkpointer's settle, holding this connection meanwhile. A settle's RESTART keeps every
+ * writer out until it is done (100–250 ms at a million sessions), and a statement of this
+ * connection that wanted to write then waited in SQLite's busy handler, in this thread, where
+ * every request waits too: a revoke-matching of 90,000 held the server about 200 ms in every
+ * 400. Some of those waits even failed at once with SQLITE_BUSY, and took the revocation and its
+ * history rows with them. Holding Kysely's connection instead makes the statements queue behind
+ * the settle without holding the thread. Callers that ask while one runs share it.
+ */
+function settleAlone(db: Kysely<DB>, checkpointer: Checkpointer): () => Promise<void> {
+  let settling: Promise<void> | undefined;
+  return () => {
+    settling ??= db
+      .connection()
+      .execute(() => checkpointer.settle())
+      .finally(() => {
+        settling = undefined;
+      });
+    return settling;
   };
 }
 

@@ -132,6 +132,7 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
   return {
     kind: inner.kind,
     bulkChunk: inner.bulkChunk,
+    bulkWindow: inner.bulkWindow,
     breaker: status,
     create: (s, options) => call('create', () => inner.create(s, options)),
     get: (id) => call('get', () => inner.get(id)),

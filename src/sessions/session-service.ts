@@ -91,12 +91,6 @@ const EMPTY_COUNTS: Record<RevokeStatus, number> = {
   failed: 0,
 };
 
-// Chunks (of the store's bulkChunk ids: small on a wire, to keep one round trip short beside
-// sign-ins and bound what one failing call can leave unreported) in flight at once after the
-// first, which goes alone so that a store failing from the start costs one chunk. node-redis
-// pipelines them: 1,000 sessions take about 6 round trips instead of 20 rounds of 3, and at
-// most 4 × 50 deletes can be done yet unconfirmed.
-const REVOKE_WINDOW = 4;
 // Due sessions per cleanup call (the Redis store bounds its script to 100), and calls in flight
 // at once on Redis (atomic scripts, each taking different sessions); the SQL stores take one
 // batch at a time (SQLite has one writer, and PostgreSQL's would queue on the same rows).
@@ -361,8 +355,11 @@ export class SessionService {
         if (once) break;
       }
     };
+    // The first chunk goes alone, so that a store failing from the start costs one chunk; then
+    // the store's bulkWindow at once (node-redis pipelines them: 1,000 sessions take about 6
+    // round trips on Redis instead of 20).
     await worker(true);
-    await Promise.all(Array.from({ length: REVOKE_WINDOW }, () => worker()));
+    await Promise.all(Array.from({ length: this.#store.bulkWindow }, () => worker()));
     // The sessions are ended: the answer goes now, their history rows right after it (most of
     // the time of a revocation of 1,000 was writing them; see SessionEvents.follow).
     this.#events.follow(history, opts.answered);

@@ -173,6 +173,12 @@ export interface SessionStore {
    * is lost and each call is a commit of its own, so there it is large.
    */
   readonly bulkChunk: number;
+  /**
+   * Such calls in flight at once. Where answers travel a wire, a few overlap their round trips;
+   * SQLite runs each in this thread, where calls queued together run back to back and hold
+   * every request for all of them, so there it is one.
+   */
+  readonly bulkWindow: number;
 
   /** Stores a new session. Only sign-in creates sessions. */
   create(session: SessionRecord, options?: CreateOptions): Promise<void>;

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/database.js';
@@ -94,6 +95,36 @@ describe('SQLite checkpoints', () => {
       )
     ).rows;
     expect(state!.checkpointed).toBe(state!.log);
+  });
+
+  it("should keep this connection's statements waiting, not the thread, while a settle holds writers off", async () => {
+    const { write } = await open(true);
+    const file = path.join(dirs.at(-1)!, 'warden.db');
+    await write();
+    // A reader of what the log holds, as the reader thread can be: the settle's RESTART holds
+    // every writer off while it waits for it (up to its busy timeout, a second).
+    const reader = new SQLite(file, { readonly: true });
+    try {
+      reader.prepare('begin').run();
+      reader.prepare('select count(*) from t').get();
+      let settledAt = 0;
+      const settling = database!.walLog!.settle().then(() => {
+        settledAt = performance.now();
+      });
+      await sleep(150);
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      await sql`insert into t (id, body) values (${100_000}, ${'y'})`.execute(database!.db);
+      const wroteAt = performance.now();
+      clearInterval(timer);
+      await settling;
+      // The write waited for the settle without holding the thread: timers went on meanwhile.
+      // It used to wait in SQLite's busy handler here, where no timer runs.
+      expect(wroteAt).toBeGreaterThanOrEqual(settledAt);
+      expect(ticks).toBeGreaterThan(20);
+    } finally {
+      reader.close();
+    }
   });
 
   it('should answer a settle at once when the thread has stopped, and offer none without it', async () => {
