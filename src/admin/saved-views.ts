@@ -8,12 +8,14 @@
  * what the page validates, even after someone adds a filter to it.
  */
 import type { TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Kysely } from 'kysely';
 import type { DB, SavedViewRow } from '../db/schema.js';
 import { WardenError } from '../errors.js';
+import { INTEGER_PROBLEM, nonDigitField } from '../http/plain-integers.js';
+import { problemOf } from '../http/respond.js';
 import type { SafeHtml } from '../views/html.js';
 import { savedViewsMenu } from './saved-views-view.js';
 import { readFilters, toStoreQuery } from './session-filters.js';
@@ -55,6 +57,18 @@ export const captureFilterSchemas: FastifyPluginAsync = fp(async (app) => {
   });
 });
 
+// Fastify's options for a querystring, so that a saved query is checked, and told what is
+// wrong with it, in the words its page would use.
+const ajv = new Ajv({
+  coerceTypes: 'array',
+  useDefaults: true,
+  removeAdditional: true,
+  allErrors: false,
+  strict: false,
+  validateFormats: false,
+});
+const validators = new WeakMap<TSchema, ValidateFunction>();
+
 function invalid(field: string, problem: string): WardenError {
   return new WardenError('WARDEN_VALIDATION', [`${field} ${problem}`], { field });
 }
@@ -95,11 +109,19 @@ export function viewQuery(page: SavedViewPage, raw: string, schema: TSchema | un
     kept.append(key, value);
   }
 
-  const converted = Value.Convert(schema, fields);
-  const first = Value.Errors(schema, converted).First();
-  if (first) {
-    const field = first.path.replace(/^\//, '').replace(/\//g, '.');
-    throw invalid(`query.${field}`, first.message.toLowerCase());
+  const notDigits = nonDigitField(schema, fields);
+  if (notDigits !== undefined) throw invalid(`query.${notDigits}`, INTEGER_PROBLEM);
+  let validate = validators.get(schema);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    validators.set(schema, validate);
+  }
+  // Converts the fields in place, as the page's own check would.
+  const converted: Record<string, unknown> = fields;
+  if (!validate(converted)) {
+    const problems = validate.errors ?? [];
+    const field = (problems[0]?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+    throw invalid(`query.${field}`, problemOf(problems));
   }
   if (page === 'sessions') {
     try {

@@ -27,12 +27,29 @@ function fields(schema: unknown, test: (field: FieldSchema) => boolean): string[
 
 const isInteger = (field: FieldSchema) => field.type === 'integer';
 
+/** What an integer field is told when it is not one, here and by the schema (http/respond). */
+export const INTEGER_PROBLEM = 'must be a whole number written in digits';
+
+/**
+ * The first integer field of `schema` whose value in `values` is text other than decimal
+ * digits, or undefined. Empty values are the schema's to refuse.
+ */
+export function nonDigitField(
+  schema: unknown,
+  values: Record<string, unknown> | undefined,
+): string | undefined {
+  return fields(schema, isInteger).find((field) => {
+    const value = values?.[field];
+    return typeof value === 'string' && value !== '' && !DIGITS.test(value);
+  });
+}
+
 /** Adds the checks to a route (from an onRoute hook) whose params or query they concern. */
 export function checkPlainIntegers(route: RouteOptions): void {
   const parts = [
-    { where: 'params', names: fields(route.schema?.params, isInteger) },
-    { where: 'querystring', names: fields(route.schema?.querystring, isInteger) },
-  ].filter((p) => p.names.length > 0);
+    { where: 'params', schema: route.schema?.params },
+    { where: 'querystring', schema: route.schema?.querystring },
+  ].filter((p) => fields(p.schema, isInteger).length > 0);
   const single = fields(route.schema?.querystring, (field) => field.type !== 'array');
   if (parts.length === 0 && single.length === 0) return;
 
@@ -45,19 +62,16 @@ export function checkPlainIntegers(route: RouteOptions): void {
         where: 'querystring',
       });
     }
-    for (const { where, names } of parts) {
+    for (const { where, schema } of parts) {
       const values = (where === 'params' ? request.params : request.query) as
         | Record<string, unknown>
         | undefined;
-      for (const field of names) {
-        const value = values?.[field];
-        // Empty values are the schema's to refuse, in its own words.
-        if (typeof value !== 'string' || value === '' || DIGITS.test(value)) continue;
-        throw new WardenError('WARDEN_VALIDATION', [`${field} must be written in digits`], {
-          field,
-          where,
-        });
-      }
+      const field = nonDigitField(schema, values);
+      if (field === undefined) continue;
+      throw new WardenError('WARDEN_VALIDATION', [`${field} ${INTEGER_PROBLEM}`], {
+        field,
+        where,
+      });
     }
   };
   route.preValidation = [check, ...[route.preValidation ?? []].flat()];

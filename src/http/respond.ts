@@ -12,6 +12,7 @@ import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import { html } from '../views/html.js';
 import type { Flash } from '../views/layout.js';
 import { setFlash } from './flash.js';
+import { INTEGER_PROBLEM } from './plain-integers.js';
 
 /** Whether the request's body is JSON: media types are case-insensitive. */
 export function sentJson(request: FastifyRequest): boolean {
@@ -86,7 +87,7 @@ type SchemaProblem = NonNullable<FastifyError['validation']>[number];
  * "required" and a field with a fixed set of values lists them (a union of literals fails once
  * per literal, so every failure at the same place contributes its value).
  */
-function problemOf(problems: readonly SchemaProblem[]): string {
+export function problemOf(problems: readonly SchemaProblem[]): string {
   const first = problems[0];
   if (!first) return 'is invalid';
   if (first.keyword === 'required') return 'is required';
@@ -111,13 +112,26 @@ function problemOf(problems: readonly SchemaProblem[]): string {
   if (problems.some((p) => p.keyword === 'anyOf' && p.instancePath === first.instancePath)) {
     const why = problems
       .filter((p) => p.keyword !== 'anyOf' && p.instancePath === first.instancePath)
-      .map((p) => p.message ?? 'is invalid');
+      .map(wordsOf);
     return [...new Set(why)].join(', or ');
   }
-  if (first.keyword === 'pattern') {
-    return PATTERN_WORDS[String(first.params.pattern)] ?? 'is not in the expected form';
+  return wordsOf(first);
+}
+
+/** One problem in the words the rest of Warden uses, where Ajv's are a regular expression or
+ * "must NOT have more than 254 characters". */
+function wordsOf(p: SchemaProblem): string {
+  if (p.keyword === 'pattern') {
+    return PATTERN_WORDS[String(p.params.pattern)] ?? 'is not in the expected form';
   }
-  return first.message ?? 'is invalid';
+  if (p.keyword === 'type' && p.params.type === 'integer') return INTEGER_PROBLEM;
+  if (p.keyword === 'maxLength') return `must be at most ${p.params.limit} characters`;
+  if (p.keyword === 'minLength') {
+    return p.params.limit === 1
+      ? 'must not be empty'
+      : `must be at least ${p.params.limit} characters`;
+  }
+  return p.message ?? 'is invalid';
 }
 
 // The schemas' patterns in words: a regular expression tells a person little.

@@ -125,7 +125,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(fraction.json().error.details.field).toBe('confirm');
         // Neither the text of a form nor a count: the answer says what either would need.
         expect(fraction.json().error.message).toBe(
-          'Invalid request: confirm must be string, or must be integer',
+          'Invalid request: confirm must be string, or must be a whole number written in digits',
         );
         const negative = await admin.postJson(url, { confirm: -3 });
         expect(negative.json().error.message).toBe(

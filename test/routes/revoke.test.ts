@@ -297,13 +297,13 @@ for (const { kind, skip } of await storeKindsToRun()) {
           expect(res.statusCode, written).toBe(400);
           expect(res.json().error).toMatchObject({
             code: 'WARDEN_VALIDATION',
-            message: expect.stringContaining('userId must be written in digits'),
+            message: expect.stringContaining('userId must be a whole number written in digits'),
           });
         }
         expect(await isLive(live)).toBe(true);
         const list = await admin.get('/admin/sessions?page=1e0', 'html');
         expect(list.statusCode).toBe(400);
-        expect(list.body).toContain('page must be written in digits');
+        expect(list.body).toContain('page must be a whole number written in digits');
       });
 
       it('should say which filter was given twice, rather than that it is no number', async () => {

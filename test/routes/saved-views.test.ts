@@ -137,6 +137,24 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(form.body).toContain('name is required');
     });
 
+    it("should say what is wrong with a saved query in the words of the page's own filters", async () => {
+      for (const [page, query] of [
+        ['sessions', 'status=zombie'],
+        ['sessions', 'per_page=abc'],
+        ['sessions', `email=${'a'.repeat(300)}`],
+        ['users', 'role=emperor'],
+      ] as const) {
+        const saved = await save(root, { page, name: `bad ${query.slice(0, 20)}`, query });
+        const shown = await root.get(`/admin/${page}?${query}`, 'json');
+        expect(saved.statusCode).toBe(400);
+        expect(shown.statusCode).toBe(400);
+        // "query.status must be one of: …" where the page says "status must be one of: …".
+        const pageSays = shown.json().error.message.replace(/^Invalid request: /, '');
+        expect(saved.json().error.message).toBe(`Invalid request: query.${pageSays}`);
+        expect(saved.json().error.message).not.toMatch(/expected|union/i);
+      }
+    });
+
     it('should refuse a save without a CSRF token', async () => {
       const res = await root.postJson(
         '/admin/saved-views',
