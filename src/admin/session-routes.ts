@@ -427,7 +427,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         target || 'all',
         report,
         started,
-        target ? `/admin/sessions?${target}` : '/admin/sessions',
+        // The list as it is now: the confirmation's moment would hide every later sign-in.
+        `/admin/sessions${filterSearch({ ...filters, asOf: undefined })}`,
       );
     },
   );

@@ -7,7 +7,7 @@
 import { ROLES } from '../db/schema.js';
 import type { SessionStatus } from '../sessions/session-store.js';
 import { html, type SafeHtml } from '../views/html.js';
-import { ipCellClass, pageItem, timeCell } from '../views/layout.js';
+import { ipCellClass, pageItem, timeCell, utc } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { sessionTabs } from './ended-view.js';
 import { exportButtons } from './export-view.js';
@@ -159,6 +159,15 @@ export function sessionsView(d: SessionsPageData): SafeHtml {
 </div>
 ${sessionTabs('live')}
 ${filterForm(f)}
+${
+  // The pages of a listing keep the moment of its first page, so rows do not shift while someone
+  // pages; a revocation's return keeps it too. Say so, or later sign-ins seem not to happen.
+  f.asOf === undefined
+    ? ''
+    : html`<p class="small text-body-secondary mb-2" id="snapshot-note">Sessions signed in after
+      ${utc(f.asOf)} are not listed on these pages.
+      <a href="/admin/sessions${filterSearch({ ...f, page: 1, asOf: undefined })}">Show the latest</a></p>`
+}
 ${
   d.skipped > 0
     ? html`<div class="alert alert-warning py-2" role="status">${d.skipped} unreadable

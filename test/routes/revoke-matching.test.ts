@@ -33,7 +33,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
     const newUser = (role: UserRow['role'] = 'user') =>
       t.createUser(`victim${++n}@example.com`, role);
-    const plant = async (userId: number, opts: { expired?: boolean } = {}) => {
+    const plant = async (userId: number, opts: Parameters<typeof plantSession>[2] = {}) => {
       const p = await plantSession(t, userId, opts);
       tokens.push(p.token);
       return p;
@@ -172,6 +172,32 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const audit = await lastAudit(t, 'sessions.revoke_matching');
         expect(audit.target).toBe(search);
         expect(audit.details.counts).toEqual({ ...ZERO_COUNTS, revoked: 3 });
+      });
+
+      it('should send the browser back to the list as it is now, not as it was at the count', async () => {
+        const f = await fleet();
+        const search = `email=${f.email}&status=active`;
+        const shown = (
+          await admin.get(`/admin/sessions/revoke-matching?${search}`, 'json')
+        ).json() as { total: number; asOf: number };
+        const res = await admin.postForm(
+          `/admin/sessions/revoke-matching?${search}&as_of=${shown.asOf}`,
+          { confirm: String(shown.total) },
+        );
+        expect(res.statusCode).toBe(303);
+        // With the count's moment, the list would hide every sign-in after it.
+        expect(res.headers.location).toBe(`/admin/sessions?${search}`);
+        const later = await plant(f.user.id, { createdAt: Date.now() });
+        const list = await admin.get(String(res.headers.location), 'html');
+        expect(list.body).toContain(`data-session-id="${later.id}"`);
+        expect(list.body).not.toContain('id="snapshot-note"');
+        // A list kept at a moment (its pages, a bookmark) says so, and how to see the latest.
+        const held = await admin.get(`/admin/sessions?${search}&as_of=${shown.asOf}`, 'html');
+        expect(held.body).not.toContain(`data-session-id="${later.id}"`);
+        expect(held.body).toContain('id="snapshot-note"');
+        expect(held.body).toContain(
+          `href="/admin/sessions?${search.replace('&', '&amp;')}">Show the latest</a>`,
+        );
       });
 
       it('should answer JSON with the counts and accept the count as a number', async () => {
