@@ -28,6 +28,7 @@ export const ERRORS = {
   },
   WARDEN_METRICS_FORBIDDEN: { status: 403, message: 'Metrics are served only to %s' },
   WARDEN_NOT_FOUND: { status: 404, message: 'Not found: %s' },
+  WARDEN_METHOD_NOT_ALLOWED: { status: 405, message: '%s does not answer %s; it answers %s' },
   WARDEN_USER_EMAIL_TAKEN: { status: 409, message: 'An account with this email exists' },
   WARDEN_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,

@@ -3,9 +3,8 @@
  * The console: one scope, one superuser guard for every route in it.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { WardenError } from '../errors.js';
 import { requireSuperuser } from '../http/auth.js';
-import { sendError } from '../http/respond.js';
+import { notFound } from '../http/respond.js';
 import { analyticsRoutes } from './analytics-routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { endedRoutes } from './ended-routes.js';
@@ -25,9 +24,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // A not-found handler of this scope runs the guard first, so an unknown console path
   // answers nobody but a superuser differently from a known one.
-  app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new WardenError('WARDEN_NOT_FOUND', [request.url.split('?')[0]])),
-  );
+  app.setNotFoundHandler(notFound);
 
   app.get('/', async (_request, reply) => reply.redirect('/admin/sessions', 303));
   // Before the pages: saved views check a query against the schema each page declares.

@@ -158,6 +158,7 @@ export function errorBody(err: WardenError): ErrorBody {
 
 const TITLES: Record<number, string> = {
   400: 'That request was not right',
+  405: 'Not the way to ask for this page',
   401: 'Sign in first',
   403: 'Not allowed',
   404: 'Not found',
@@ -308,9 +309,71 @@ export function installErrorHandling(app: FastifyInstance): void {
     } else request.log.info({ code: err.code, reason: err.message }, 'request refused');
     return sendError(request, reply, err);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new WardenError('WARDEN_NOT_FOUND', [request.url.split('?')[0]])),
+  app.setNotFoundHandler(notFound);
+}
+
+// Per app (tests run many in one process), built at the first request that reaches notFound,
+// when every route is registered.
+const allowedMethods = new WeakMap<
+  readonly unknown[],
+  (method: string, path: string) => string[] | undefined
+>();
+
+/**
+ * The not-found handler (of the app, and of scopes that guard theirs): 404, or 405 with `Allow`
+ * when the path has routes but none for this method.
+ */
+export function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?')[0] ?? '/';
+  const routes = request.server.routeTable;
+  let allowed = allowedMethods.get(routes);
+  if (!allowed) {
+    allowed = methodsOf(routes);
+    allowedMethods.set(routes, allowed);
+  }
+  const methods = allowed(request.method, path);
+  if (!methods) return sendError(request, reply, new WardenError('WARDEN_NOT_FOUND', [path]));
+  reply.header('allow', methods.join(', '));
+  return sendError(
+    request,
+    reply,
+    new WardenError('WARDEN_METHOD_NOT_ALLOWED', [path, request.method, methods.join(', ')]),
   );
+}
+
+/**
+ * The methods the routes answer at a path, when it has routes but none for this method (a 405
+ * rather than a 404, which would say a documented route does not exist); undefined otherwise.
+ */
+function methodsOf(
+  routes: readonly { method: string; url: string }[],
+): (method: string, path: string) => string[] | undefined {
+  const byPattern = new Map<string, Set<string>>();
+  for (const r of routes) {
+    const methods = byPattern.get(r.url) ?? new Set<string>();
+    methods.add(r.method);
+    byPattern.set(r.url, methods);
+  }
+  const patterns = [...byPattern].map(([url, methods]) => ({
+    // `:name` is one segment and `*` the rest, as Fastify reads a route's path.
+    match: new RegExp(
+      `^${url
+        .split('/')
+        .map((part) =>
+          part.startsWith(':')
+            ? '[^/]+'
+            : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*'),
+        )
+        .join('/')}/?$`,
+    ),
+    methods,
+  }));
+  return (method, path) => {
+    const found = new Set<string>();
+    for (const p of patterns) if (p.match.test(path)) for (const m of p.methods) found.add(m);
+    if (found.size === 0 || found.has(method)) return undefined;
+    return [...found].sort();
+  };
 }
 
 /**

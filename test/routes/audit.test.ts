@@ -244,7 +244,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
             url,
             headers: { cookie: admin.cookieHeader(), accept: 'application/json' },
           });
-          expect(res.statusCode, `${method} ${url}`).toBe(404);
+          // The list answers reading only (405, saying so); one entry has no address at all.
+          expect(res.statusCode, `${method} ${url}`).toBe(url === '/admin/audit' ? 405 : 404);
         }
       }
       const methods = Object.getOwnPropertyNames(AuditLog.prototype).sort();

@@ -252,7 +252,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
         url: '/admin/sessions/ended/export.csv',
         headers: { cookie: root.cookieHeader() },
       });
-      expect(head.statusCode).toBe(404);
+      expect(head.statusCode).toBe(405);
+      expect(head.headers.allow).toBe('GET');
       const after = await t.database.db.selectFrom('audit_log').select('id').execute();
       expect(after.length).toBe(before.length);
     });

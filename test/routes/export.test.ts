@@ -238,7 +238,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
         url: '/admin/sessions/export.csv',
         headers: { cookie: admin.cookieHeader() },
       });
-      expect(head.statusCode).toBe(404);
+      expect(head.statusCode).toBe(405);
+      expect(head.headers.allow).toBe('GET');
       expect((await auditRowsOf(t)).length).toBe(before);
     });
 

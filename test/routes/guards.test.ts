@@ -129,6 +129,33 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(known.statusCode).toBe(404);
         expect(known.json().error.code).toBe('WARDEN_NOT_FOUND');
       });
+
+      it('should answer a route asked with the wrong method 405, saying which methods it takes', async () => {
+        for (const [method, url, allow] of [
+          ['PUT', '/admin/sessions', 'GET, HEAD'],
+          ['GET', '/admin/sessions/cleanup-expired', 'POST'],
+          ['DELETE', `/admin/sessions/revoke/${live.id}`, 'POST'],
+          ['GET', '/api/auth/login', 'POST'],
+          ['PATCH', '/api/auth/session', 'GET, HEAD'],
+        ] as const) {
+          const res = await admin.request({ method, url, accept: 'json' });
+          expect(res.statusCode, `${method} ${url}`).toBe(405);
+          expect(res.headers.allow, `${method} ${url}`).toBe(allow);
+          expect(res.json().error).toMatchObject({
+            code: 'WARDEN_METHOD_NOT_ALLOWED',
+            message: `${url} does not answer ${method}; it answers ${allow}`,
+          });
+        }
+        const page = await admin.request({ method: 'GET', url: '/logout', accept: 'html' });
+        expect(page.statusCode).toBe(405);
+        expect(page.body).toContain('/logout does not answer GET; it answers POST');
+        // Nothing was ended by the DELETE, and nobody signed out learns more than before.
+        expect(await whoamiStatus(clientWith(t, live))).toBe(200);
+        const anonymous = await t
+          .client()
+          .request({ method: 'PUT', url: '/admin/sessions', accept: 'json' });
+        expect(anonymous.statusCode).toBe(401);
+      });
     });
 
     describe.each([

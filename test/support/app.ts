@@ -324,7 +324,7 @@ export class Client {
   }
 
   async request(opts: {
-    method: 'GET' | 'POST';
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
     url: string;
     json?: unknown;
     form?: Record<string, string | string[]>;
