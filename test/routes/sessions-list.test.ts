@@ -263,6 +263,27 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(page.body).toContain(field);
     });
 
+    it('should refuse a day before 2000 in every date filter of the console, in the same words', async () => {
+      for (const [path, field] of [
+        ['/admin/sessions', 'created_from'],
+        ['/admin/sessions', 'created_to'],
+        ['/admin/sessions/ended', 'ended_from'],
+        ['/admin/users', 'from'],
+        ['/admin/audit', 'to'],
+        ['/admin/analytics', 'from'],
+      ]) {
+        const res = await admin.get(`${path}?${field}=0000-01-01`, 'json');
+        expect(res.statusCode, `${path} ${field}`).toBe(400);
+        expect(res.json().error, `${path} ${field}`).toMatchObject({
+          message: `Invalid request: ${field} must be 2000-01-01 or later`,
+          details: { field },
+        });
+      }
+      expect((await admin.get('/admin/sessions?created_from=2000-01-01', 'json')).statusCode).toBe(
+        200,
+      );
+    });
+
     it('should refuse a created_from after created_to', async () => {
       const res = await admin.get(`/admin/sessions?created_from=${d1}&created_to=${d3}`, 'json');
       expect(res.statusCode).toBe(400);
