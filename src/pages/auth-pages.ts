@@ -12,12 +12,31 @@ import { safeNext, signInRequest, signOutRequest } from '../http/sign-in.js';
 import { MIN_PASSWORD_LENGTH } from '../users/passwords.js';
 import { homeView, loginView, registeredView, registerView } from '../views/auth-views.js';
 
+// Lenient on purpose: a missing or over-long field is told on the form itself, which keeps what
+// was typed, rather than on an error page (the body limit bounds every field).
 const CredentialsForm = Type.Object({
-  email: Type.String({ maxLength: 320 }),
-  password: Type.String({ maxLength: 1024 }),
+  email: Type.String({ default: '' }),
+  password: Type.String({ default: '' }),
   next: Type.Optional(Type.String({ maxLength: 2048 })),
   _csrf: Type.Optional(Type.String({ maxLength: 512 })),
 });
+
+// As the JSON API's sign-in bounds them.
+const SIGN_IN_LIMITS = { email: 320, password: 1024 } as const;
+
+/** What is wrong with a sign-in form before any password is checked, or null. */
+function signInFormProblem(email: string, password: string): string | null {
+  if (email.trim() === '' || password === '') return 'Enter your email and your password.';
+  for (const [field, value] of [
+    ['email', email],
+    ['password', password],
+  ] as const) {
+    if (value.length > SIGN_IN_LIMITS[field]) {
+      return `The ${field} must be at most ${SIGN_IN_LIMITS[field]} characters.`;
+    }
+  }
+  return null;
+}
 
 /** A form that carries nothing but its CSRF token. */
 const FormOnly = Type.Optional(
@@ -105,6 +124,8 @@ export const authPages: FastifyPluginAsyncTypebox = async (app) => {
     if (await csrfRefused(request)) {
       return again(403, null, 'This form expired. Please sign in again.');
     }
+    const problem = signInFormProblem(email, password);
+    if (problem) return again(400, problem);
 
     try {
       await signInRequest(request, reply, email, password);

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commonPasswords } from '../../src/users/common-passwords.js';
-import { passwordProblem } from '../../src/users/passwords.js';
+import { MIN_PASSWORD_LENGTH, passwordProblem } from '../../src/users/passwords.js';
 import { revokedRows, toastAfter, whoamiStatus } from '../routes/helpers.js';
 import { makeApp, PASSWORD, storeKindsToRun, type TestApp } from '../support/app.js';
 import { useCli } from '../support/cli.js';
@@ -75,6 +75,30 @@ for (const { kind, skip } of await storeKindsToRun()) {
         .postForm('/register', { email: 'form@example.test', password: 'football2024' });
       expect(form.statusCode).toBe(400);
       expect(form.body).toContain('password is too common');
+    });
+
+    it('should answer a missing or over-long field on the sign-in and register forms themselves, keeping the email', async () => {
+      const email = `typed${++seq}@example.test`;
+      const cases: [string, Record<string, string>, number, string][] = [
+        ['/login', { email: '', password: '' }, 400, 'Enter your email and your password.'],
+        ['/login', { email }, 400, 'Enter your email and your password.'],
+        ['/login', { email, password: 'x'.repeat(1_025) }, 400, 'at most 1024 characters'],
+        ['/register', { email }, 400, `password must be at least ${MIN_PASSWORD_LENGTH}`],
+        ['/register', { email, password: 'y'.repeat(300) }, 400, 'password must be at most 256'],
+      ];
+      for (const [url, form, status, words] of cases) {
+        const res = await t.client().postForm(url, form);
+        const what = `${url} ${JSON.stringify(form).slice(0, 60)}`;
+        expect(res.statusCode, what).toBe(status);
+        expect(res.body, what).toContain(words);
+        // The form again, with what was typed, not an error page.
+        expect(res.body, what).toContain('name="password"');
+        if (form.email) expect(res.body, what).toContain(`value="${email}"`);
+      }
+      // Through the API the same empty sign-in is the same 400, naming the field.
+      const api = await t.client().postJson('/api/auth/login', { email: '', password: '' });
+      expect(api.statusCode).toBe(400);
+      expect(api.json().error.message).toBe('Invalid request: email must not be empty');
     });
 
     it('should change the password, end every other session and keep this one', async () => {
