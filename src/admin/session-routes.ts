@@ -272,7 +272,15 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/sessions/revoke-user/:userId',
     {
       schema: { params: UserIdParam, body: Type.Optional(ActionBody) },
-      preHandler: [csrfChecked, requireStepUp('Ending every session of a user')],
+      preHandler: [
+        csrfChecked,
+        // The page names whose sessions end: the person confirming may have come from a link.
+        requireStepUp(async (request) => {
+          const { userId } = request.params as { userId: number };
+          const user = await users.repo.findById(userId);
+          return `Ending every session of ${user ? user.email : `user ${userId}`}`;
+        }),
+      ],
     },
     async (request, reply) => {
       const started = performance.now();

@@ -218,6 +218,21 @@ ${
 ${pagination(f, d.total, d.now, capped, d.rows.length)}`;
 }
 
+/** The filters in force, one per line, so a confirmation says what it acts on. */
+function filterList(f: SessionFilters): SafeHtml | '' {
+  const items: [string, string][] = [];
+  if (f.email) items.push(['Email contains', f.email]);
+  if (f.status !== 'all') items.push(['Status', f.status]);
+  if (f.role !== 'all') items.push(['Role', f.role]);
+  if (f.createdFrom) items.push(['Signed in from', f.createdFrom]);
+  if (f.createdTo) items.push(['Signed in up to', f.createdTo]);
+  if (items.length === 0) return '';
+  return html`<dl class="row small mb-3" id="matching-filters">${items.map(
+    ([label, value]) =>
+      html`<dt class="col-sm-4">${label}</dt><dd class="col-sm-8 text-break">${value}</dd>`,
+  )}</dl>`;
+}
+
 export function revokeMatchingView(d: {
   filters: SessionFilters;
   total: number;
@@ -229,8 +244,9 @@ export function revokeMatchingView(d: {
   return html`<div class="col-lg-7">
   <h1 class="h3">Revoke every matching session</h1>
   ${d.error ? html`<div class="alert alert-danger" role="alert">${d.error}</div>` : ''}
-  <p>The current filters match <strong id="matching-total">${d.total.toLocaleString('en')}</strong>
+  <p>${hasFilters(f) ? 'These filters match' : 'With no filter, this is every session:'} <strong id="matching-total">${d.total.toLocaleString('en')}</strong>
     session${d.total === 1 ? '' : 's'}. Every one of them will end at once.</p>
+  ${filterList(f)}
   <form method="post" action="/admin/sessions/revoke-matching${search}">
     <input type="hidden" name="_csrf" value="${d.csrfToken}">
     <div class="mb-3">

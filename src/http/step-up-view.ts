@@ -18,14 +18,14 @@ export function stepUpView(opts: {
   fields: HiddenField[];
   csrfToken: string;
   error: string | null;
-  windowMinutes: number;
+  /** How long a step-up counts, in words (`5 minutes`). */
+  window: string;
   cancelTo: string;
 }): SafeHtml {
-  const minutes = `${opts.windowMinutes} minute${opts.windowMinutes === 1 ? '' : 's'}`;
   return html`<div class="row justify-content-center"><div class="col-md-7 col-lg-5">
   <h1 class="h3 mb-3">Confirm your password</h1>
   <p>${opts.what} is a sensitive action. Enter your password to go on; you will not be asked
-    again for ${minutes}.</p>
+    again for ${opts.window}.</p>
   ${opts.error ? html`<div class="alert alert-danger" role="alert">${opts.error}</div>` : ''}
   <form method="post" action="${opts.action}" id="step-up-form">
     <input type="hidden" name="_csrf" value="${opts.csrfToken}">

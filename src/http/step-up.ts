@@ -20,6 +20,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import { WardenError } from '../errors.js';
+import { spellMs } from '../sessions/policy.js';
 import { verifyPassword } from '../users/passwords.js';
 import { actorOf } from './auth.js';
 import { wantsJson } from './respond.js';
@@ -140,7 +141,10 @@ function cancelTarget(body: Record<string, unknown> | undefined): string {
  * in a few words what the action does, for the page; `when` narrows it to some requests
  * (a bulk revoke of many ids, a role change to superuser).
  */
-export function requireStepUp(what: string, when?: (request: FastifyRequest) => boolean) {
+export function requireStepUp(
+  what: string | ((request: FastifyRequest) => Promise<string>),
+  when?: (request: FastifyRequest) => boolean,
+) {
   return async function stepUpChecked(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -179,12 +183,12 @@ export function requireStepUp(what: string, when?: (request: FastifyRequest) => 
     return reply.code(403).page({
       title: 'Confirm your password',
       body: stepUpView({
-        what,
+        what: typeof what === 'string' ? what : await what(request),
         action: request.url,
         fields: hiddenFieldsOf(body),
         csrfToken: reply.csrfToken(),
         error,
-        windowMinutes: Math.max(1, Math.round(stepUps.windowMs / 60_000)),
+        window: spellMs(stepUps.windowMs),
         cancelTo: cancelTarget(body),
       }),
     });

@@ -175,16 +175,25 @@ export function validateOverrides(defaults: PolicyDefaults, o: PolicyOverrides):
   }
 }
 
+const UNITS: [size: number, short: string, word: string][] = [
+  [86_400_000, 'd', 'day'],
+  [3_600_000, 'h', 'hour'],
+  [60_000, 'min', 'minute'],
+  [1_000, 's', 'second'],
+];
+
 /** `90 s`, `15 min`, `12 h`, `7 d`: the largest unit that divides evenly. */
 export function describeMs(ms: number): string {
-  const units: [number, string][] = [
-    [86_400_000, 'd'],
-    [3_600_000, 'h'],
-    [60_000, 'min'],
-    [1_000, 's'],
-  ];
-  for (const [size, label] of units) if (ms % size === 0) return `${ms / size} ${label}`;
+  for (const [size, label] of UNITS) if (ms % size === 0) return `${ms / size} ${label}`;
   return `${ms} ms`;
+}
+
+/** `90 seconds`, `15 minutes`, `1 hour`: describeMs for a sentence. */
+export function spellMs(ms: number): string {
+  for (const [size, , word] of UNITS) {
+    if (ms % size === 0) return `${ms / size} ${word}${ms === size ? '' : 's'}`;
+  }
+  return `${ms} milliseconds`;
 }
 
 /** `7d`, `12h`, `15m`, `90s`: the config's own notation, for form fields. */

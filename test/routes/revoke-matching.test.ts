@@ -69,6 +69,19 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const page = await admin.get(`/admin/sessions/revoke-matching?email=${f.email}`);
         expect(page.statusCode).toBe(200);
         expect(page.body).toContain('<strong id="matching-total">4</strong>');
+        // The page says what it would act on.
+        expect(page.body).toContain(
+          `<dt class="col-sm-4">Email contains</dt><dd class="col-sm-8 text-break">${f.user.email}</dd>`,
+        );
+        const active = await admin.get(
+          `/admin/sessions/revoke-matching?email=${f.email}&status=active`,
+        );
+        expect(active.body).toContain(
+          '<dt class="col-sm-4">Status</dt><dd class="col-sm-8 text-break">active</dd>',
+        );
+        const everything = await admin.get('/admin/sessions/revoke-matching');
+        expect(everything.body).toContain('With no filter, this is every session:');
+        expect(everything.body).not.toContain('id="matching-filters"');
         // The form carries the moment the count was taken.
         expect(page.body).toMatch(
           new RegExp(`action="/admin/sessions/revoke-matching\\?email=${f.email}&amp;as_of=\\d+"`),

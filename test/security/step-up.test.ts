@@ -147,6 +147,12 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const asked = await su.postForm(url, { confirm: '2', return_to: '/admin/users' });
       expect(asked.statusCode).toBe(403);
       expect(asked.body).toContain('Confirm your password');
+      // The window as configured (the default), in words.
+      expect(asked.body).toMatch(/not be asked\s+again for 5 minutes\./);
+      // Ending a user's sessions names the user.
+      const whose = await su.postForm(`/admin/sessions/revoke-user/${target.id}`, {});
+      expect(whose.statusCode).toBe(403);
+      expect(whose.body).toContain(`Ending every session of ${target.email} is a sensitive action.`);
       expect(asked.body).toContain(`action="${url}"`);
       expect(hiddenInput(asked.body, 'confirm')).toBe('2');
       expect(hiddenInput(asked.body, 'return_to')).toBe('/admin/users');
