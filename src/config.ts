@@ -90,7 +90,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
   constructor(
     readonly variable: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`${variable}: ${problem}`);
   }

@@ -58,7 +58,8 @@ function durationOf(field: string, raw: unknown, current: number | null): number
     return parseDuration(field, String(raw));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    throw invalid(field, `"${raw}" is not a duration (use e.g. 90s, 15m, 12h, 7d)`);
+    // `0s` is a duration, too short: say that, not that it is none.
+    throw invalid(field, err.problem);
   }
 }
 
@@ -66,8 +67,8 @@ function maxSessionsOf(field: string, raw: unknown, current: number | null): num
   if (raw === undefined) return current;
   if (raw === null || String(raw).trim() === '') return null;
   const text = String(raw).trim();
-  if (!/^\d+$/.test(text)) throw invalid(field, `"${raw}" is not a whole number`);
-  return Number(text);
+  // Anything but digits (`-1`, `2.5`) is told the range, as an out-of-range number is.
+  return /^\d+$/.test(text) ? Number(text) : Number.NaN;
 }
 
 /** The overrides a body asks for, on top of the current ones; throws a 400 naming the field. */

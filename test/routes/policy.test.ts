@@ -118,6 +118,18 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(res.json().error.code).toBe('WARDEN_VALIDATION');
         expect(res.json().error.details.field, JSON.stringify(body)).toBe(field);
       }
+      // A number out of range is told the range whatever its spelling, and a zero duration is
+      // too short, not "no duration".
+      for (const value of ['0', '-1', '2.5', 'many']) {
+        const res = await admin.postJson('/admin/policy', { max_sessions_user: value });
+        expect(res.json().error.message, value).toBe(
+          'Invalid request: max_sessions_user must be empty or a whole number from 1 to 1000',
+        );
+      }
+      const zero = await admin.postJson('/admin/policy', { idle_timeout: '0s' });
+      expect(zero.json().error.message).toBe(
+        'Invalid request: idle_timeout must be greater than zero',
+      );
 
       const form = await admin.postForm('/admin/policy', { idle_timeout: 'soon', version: '0' });
       expect(form.statusCode).toBe(400);
