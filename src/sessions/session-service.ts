@@ -97,7 +97,42 @@ const EMPTY_COUNTS: Record<RevokeStatus, number> = {
 const CLEANUP_CHUNK = 100;
 const CLEANUP_WINDOW = 4;
 
+// Users whose unanswered revocation ids are kept for their next revocation (see Unanswered).
+const UNANSWERED_USERS = 1_000;
+
+/**
+ * Ids a revocation of a user sent to the store and never heard back about, by user. The store's
+ * take removes them from the user's index with the sessions, so a retry, which lists the index,
+ * would not find them again, and their sessions would keep no end in history: the next
+ * revocation of the user settles them as a bulk revoke's retry does (#settleMissing).
+ *
+ * LIMITATION: kept in this process's memory, for the last 1,000 such users: a restart, or a
+ * retry on another instance, forgets them (their sessions are ended all the same).
+ */
+class Unanswered {
+  readonly #byUser = new Map<number, Set<string>>();
+
+  add(userId: number, ids: readonly string[]): void {
+    const kept = this.#byUser.get(userId) ?? new Set<string>();
+    for (const id of ids) kept.add(id);
+    // Newest last, so the oldest user goes first past the bound.
+    this.#byUser.delete(userId);
+    this.#byUser.set(userId, kept);
+    for (const oldest of this.#byUser.keys()) {
+      if (this.#byUser.size <= UNANSWERED_USERS) break;
+      this.#byUser.delete(oldest);
+    }
+  }
+
+  take(userId: number): string[] {
+    const kept = this.#byUser.get(userId);
+    this.#byUser.delete(userId);
+    return kept ? [...kept] : [];
+  }
+}
+
 export class SessionService {
+  readonly #unanswered = new Unanswered();
   readonly #store: SessionStore;
   readonly #users: UserRepo;
   readonly #events: SessionEvents;
@@ -309,7 +344,24 @@ export class SessionService {
    */
   async revokeUser(userId: number, opts: RevokeOptions): Promise<BulkRevokeReport> {
     const ids = await this.#store.userSessionIds(userId);
-    return this.#revoke(ids, opts, userId);
+    const listed = new Set(ids);
+    const earlier = this.#unanswered.take(userId).filter((id) => !listed.has(id));
+    const report = await this.#revoke(ids, opts, userId);
+    if (earlier.length === 0) return report;
+    // Taken by an earlier run whose answer was lost: revoked now, once, if history shows them
+    // live; the ones it shows ended were reported before.
+    const settled = new Map<string, RevokeResult>();
+    try {
+      await this.#settleMissing(earlier, opts, this.#clock(), settled);
+    } catch {
+      this.#unanswered.add(userId, earlier);
+      return report;
+    }
+    const results = [
+      ...report.results,
+      ...[...settled.values()].filter((r) => r.status === 'revoked'),
+    ];
+    return { results, counts: countStatuses(results) };
   }
 
   /** revokeIds, or with `owner` revokeUser's takes (see there). */
@@ -351,6 +403,7 @@ export class SessionService {
           await this.#revokeChunk(chunk, opts, results, history, owner);
         } catch (err) {
           stopped ??= messageOf(err);
+          if (owner !== null) this.#unanswered.add(owner, chunk);
         }
         if (once) break;
       }

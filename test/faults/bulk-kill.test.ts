@@ -30,8 +30,8 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
     let admin: Client;
     let user: UserRow;
     const ids: string[] = [];
-    /** When set, the next takeMany runs and then fails, as when the answer dies on the wire. */
-    const lose = { next: false };
+    /** When set, the next takeMany (or takeOfUser) runs and then fails, as when the answer dies on the wire. */
+    const lose = { next: false, nextOfUser: false };
 
     beforeAll(async () => {
       own = await startOwnRedis({ persist: true });
@@ -151,21 +151,69 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
       const events = await w.runtime.events.ofSessions(batch);
       expect(events.filter((e) => e.kind === 'revoked')).toHaveLength(100);
     });
+
+    it('C17: a revoke-all whose first chunk was deleted unconfirmed gives those sessions their end on the retry', async () => {
+      const ownerId = await w.createUser(`lost-answer-${Date.now()}@example.test`);
+      const owner = (await w.runtime.userRepo.findById(ownerId))!;
+      const some = await Promise.all(
+        Array.from({ length: 100 }, () =>
+          w.app.warden.sessions.signIn(owner, { ip: '192.0.2.3', userAgent: 'load' }),
+        ),
+      );
+      const batch = some.map((s) => s.session.id);
+      const csrf = await admin.csrf();
+      const revokeAll = async () =>
+        (
+          await admin.postJson(`/admin/sessions/revoke-user/${ownerId}`, {}, { csrf })
+        ).json() as Report;
+
+      lose.nextOfUser = true;
+      const one = await revokeAll();
+      // The first chunk was deleted, with its index entries, but its answer lost: the run
+      // stopped and claimed nothing.
+      expect(one.counts).toMatchObject({ revoked: 0, failed: 100 });
+      expect(await w.runtime.store.listByUser(ownerId)).toHaveLength(50);
+
+      // The retry lists the user's index, which no longer names those 50, and still reports
+      // every session revoked once, with one history row each.
+      const two = await revokeAll();
+      expect(two.counts).toMatchObject({ revoked: 100, failed: 0 });
+      expect(new Set(two.results.map((r) => r.id))).toEqual(new Set(batch));
+      expect(await w.runtime.store.listByUser(ownerId)).toEqual([]);
+      await w.app.warden.events.settled();
+      const events = await w.runtime.events.ofSessions(batch);
+      expect(events.filter((e) => e.kind === 'revoked')).toHaveLength(100);
+      const three = await revokeAll();
+      expect(three.counts).toMatchObject({ revoked: 0, failed: 0 });
+    });
   },
 );
 
-/** A store whose takeMany (the revocations' delete), once `lose.next` is set, deletes and then throws. */
-function losing(inner: SessionStore, lose: { next: boolean }): SessionStore {
+/**
+ * A store whose takeMany (the revocations' delete), once `lose.next` is set, deletes and then
+ * throws; takeOfUser (revoke-user's) likewise with `lose.nextOfUser`.
+ */
+function losing(inner: SessionStore, lose: { next: boolean; nextOfUser: boolean }): SessionStore {
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
-      if (prop !== 'takeMany') return typeof value === 'function' ? value.bind(target) : value;
-      return async (ids: readonly string[]) => {
-        const outcomes = await target.takeMany(ids);
-        if (!lose.next) return outcomes;
-        lose.next = false;
-        throw new Error('connection lost before the answer');
-      };
+      if (prop === 'takeMany') {
+        return async (ids: readonly string[]) => {
+          const outcomes = await target.takeMany(ids);
+          if (!lose.next) return outcomes;
+          lose.next = false;
+          throw new Error('connection lost before the answer');
+        };
+      }
+      if (prop === 'takeOfUser') {
+        return async (userId: number, ids: readonly string[]) => {
+          const outcomes = await target.takeOfUser(userId, ids);
+          if (!lose.nextOfUser) return outcomes;
+          lose.nextOfUser = false;
+          throw new Error('connection lost before the answer');
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
     },
   });
 }
