@@ -207,11 +207,11 @@ const checkpoint = (mode) => {
 };
 const timer = setInterval(() => checkpoint('PASSIVE'), workerData.everyMs);
 parentPort.on('message', (message) => {
-  if (message === 'settle') {
-    // PASSIVE copies the bulk of the log while writers go on; RESTART then copies what they
-    // added, holding writers off meanwhile, and makes sure the next writer starts the log over.
-    checkpoint('PASSIVE');
-    checkpoint('RESTART');
+  // A settle in two steps: PASSIVE copies the bulk of the log while writers go on; RESTART
+  // then copies what they added, holding writers off meanwhile, and makes sure the next writer
+  // starts the log over. Each step answers when done.
+  if (message === 'passive' || message === 'restart') {
+    checkpoint(message === 'passive' ? 'PASSIVE' : 'RESTART');
     parentPort.postMessage(message);
     return;
   }
@@ -222,8 +222,12 @@ parentPort.on('message', (message) => {
 `;
 
 interface Checkpointer {
-  /** A checkpoint now, on the thread; resolves when done (at once if the thread is gone). */
-  settle(): Promise<void>;
+  /**
+   * A checkpoint now, on the thread; resolves when done (at once if the thread is gone). Its
+   * RESTART step runs inside `alone`, which keeps this process's statements off the database
+   * meanwhile. Callers that ask while one runs share it.
+   */
+  settle(alone: (step: () => Promise<void>) => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -242,7 +246,8 @@ interface Checkpointer {
  * backstop), and with the backstop a commit copies 10,000 pages in this thread every few
  * hundred milliseconds (about 250 ms each: 540 stalls of the event loop over 100 ms in that
  * cleanup; with settle, none, the longest 25 ms). A settle's RESTART holds writers off while
- * it copies what arrived since its PASSIVE pass: a request that writes then waits that long.
+ * it copies what arrived since its PASSIVE pass: this process's statements wait that long for
+ * it, without holding the thread (see settleAlone).
  */
 function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer {
   sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
@@ -258,35 +263,43 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer 
   worker.unref();
   let running = true;
   let stopping = false;
-  // One settle at a time: callers that ask while one runs share it (chunks in flight together).
   let settling: Promise<void> | undefined;
-  let settled: (() => void) | undefined;
-  const answer = () => {
-    settled?.();
-    settled = undefined;
-    settling = undefined;
+  // The step the thread is running, answered by its next message.
+  let stepDone: (() => void) | undefined;
+  const finishStep = () => {
+    const done = stepDone;
+    stepDone = undefined;
+    done?.();
   };
   const exited = new Promise<void>((resolve) => {
     worker.once('exit', () => {
       running = false;
-      answer();
+      finishStep();
       resolve();
     });
   });
   worker.on('error', () => {});
   worker.on('message', () => {
-    answer();
+    finishStep();
     // Nothing waits on the thread now: it need not keep the process alive.
-    if (!stopping) worker.unref();
+    if (!stopping && !stepDone) worker.unref();
   });
+  const step = (name: 'passive' | 'restart') =>
+    new Promise<void>((resolve) => {
+      if (!running) return resolve();
+      stepDone = resolve;
+      // Held while a caller waits, so the answer is not lost to an idle process ending.
+      worker.ref();
+      worker.postMessage(name);
+    });
   return {
-    settle() {
+    settle(alone) {
       if (!running) return Promise.resolve();
-      settling ??= new Promise<void>((resolve) => {
-        settled = resolve;
-        // Held while a caller waits, so the answer is not lost to an idle process ending.
-        worker.ref();
-        worker.postMessage('settle');
+      settling ??= (async () => {
+        await step('passive');
+        await alone(() => step('restart'));
+      })().finally(() => {
+        settling = undefined;
       });
       return settling;
     },
@@ -299,25 +312,16 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer 
 }
 
 /**
- * The checkpointer's settle, holding this connection meanwhile. A settle's RESTART keeps every
- * writer out until it is done (100–250 ms at a million sessions), and a statement of this
+ * The checkpointer's settle, holding this connection during its RESTART. That step keeps every
+ * writer out until it is done (up to 100–250 ms at a million sessions), and a statement of this
  * connection that wanted to write then waited in SQLite's busy handler, in this thread, where
  * every request waits too: a revoke-matching of 90,000 held the server about 200 ms in every
  * 400. Some of those waits even failed at once with SQLITE_BUSY, and took the revocation and its
  * history rows with them. Holding Kysely's connection instead makes the statements queue behind
- * the settle without holding the thread. Callers that ask while one runs share it.
+ * the step without holding the thread; the PASSIVE step before it lets them go on.
  */
 function settleAlone(db: Kysely<DB>, checkpointer: Checkpointer): () => Promise<void> {
-  let settling: Promise<void> | undefined;
-  return () => {
-    settling ??= db
-      .connection()
-      .execute(() => checkpointer.settle())
-      .finally(() => {
-        settling = undefined;
-      });
-    return settling;
-  };
+  return () => checkpointer.settle((step) => db.connection().execute(step));
 }
 
 /**
