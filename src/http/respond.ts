@@ -32,7 +32,8 @@ export function wantsJson(request: FastifyRequest): boolean {
 export const BODY_LIMIT_BYTES = 256 * 1024;
 
 /** Seconds a client should wait before retrying while a store is down. */
-const RETRY_AFTER_S = 5;
+/** Seconds a 503 asks the client to wait before trying again. */
+export const RETRY_AFTER_S = 5;
 
 const DB_DOWN_CODES = new Set([
   'ECONNREFUSED',

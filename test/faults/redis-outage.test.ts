@@ -129,6 +129,12 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())('Redis outage un
       status: 503,
       code: 'WARDEN_STORE_UNAVAILABLE',
     });
+    // The sign-in form answers on itself, keeping the email, with when to try again.
+    const form = await w.client().postForm('/login', { email: SIGNER, password: PASSWORD });
+    expect(form.statusCode).toBe(503);
+    expect(form.headers['retry-after']).toBe('5');
+    expect(form.body).toContain('Try again in a few seconds.');
+    expect(form.body).toContain(`value="${SIGNER}"`);
     await sleep(OUTAGE_MS / 2);
 
     const upAt = load.now();
