@@ -193,10 +193,22 @@ export function sendError(
   // route's own path, never the address as sent, so no link here can lead off the site.
   const route = request.routeOptions.url;
   const refusedQuery = err.status === 400 && request.method === 'GET' && request.url.includes('?');
-  const unfiltered =
-    refusedQuery && route && !route.includes(':')
-      ? html`<p><a href="${route}">Open this page without its filters</a></p>`
-      : '';
+  const onSite = refusedQuery && route && !route.includes(':');
+  // Without the one field the error names, the other filters kept (`?created_from=2026-13-45
+  // &role=admin` still shows the admins).
+  const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
+  const rest = new URLSearchParams(request.url.split('?')[1] ?? '');
+  const named = field !== undefined && rest.has(field);
+  rest.delete(field ?? '');
+  rest.delete('page');
+  const others = rest.toString();
+  const unfiltered = onSite
+    ? html`${
+        named && others
+          ? html`<p><a href="${route}?${others}">Open this page without ${field}</a></p>`
+          : ''
+      }<p><a href="${route}">Open this page without its filters</a></p>`
+    : '';
   return reply.page({
     title: TITLES[err.status] ?? 'Error',
     body: html`<div class="py-4">

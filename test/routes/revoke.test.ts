@@ -314,6 +314,12 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(twice.body).toContain(
           '<a href="/admin/sessions">Open this page without its filters</a>',
         );
+        // One bad filter among good ones: a link keeps the good ones.
+        const one = await admin.get('/admin/sessions?created_from=2026-13-45&role=admin', 'html');
+        expect(one.statusCode).toBe(400);
+        expect(one.body).toContain(
+          '<a href="/admin/sessions?role=admin">Open this page without created_from</a>',
+        );
         const json = await admin.get('/admin/sessions?status=active&status=expired', 'json');
         expect(json.statusCode).toBe(400);
         expect(json.json().error).toMatchObject({
