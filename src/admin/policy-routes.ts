@@ -63,7 +63,7 @@ function durationOf(field: string, raw: unknown, current: number | null): number
   }
 }
 
-function maxSessionsOf(field: string, raw: unknown, current: number | null): number | null {
+function maxSessionsOf(raw: unknown, current: number | null): number | null {
   if (raw === undefined) return current;
   if (raw === null || String(raw).trim() === '') return null;
   const text = String(raw).trim();
@@ -78,11 +78,7 @@ function overridesFrom(body: Body, current: PolicyOverrides): PolicyOverrides {
     const now = current.roleLimits[role];
     const onLimit = body[`on_limit_${role}`] as LimitAction | undefined;
     roleLimits[role] = {
-      maxSessions: maxSessionsOf(
-        `max_sessions_${role}`,
-        body[`max_sessions_${role}`],
-        now.maxSessions,
-      ),
+      maxSessions: maxSessionsOf(body[`max_sessions_${role}`], now.maxSessions),
       onLimit: onLimit ?? now.onLimit,
     };
   }

@@ -152,7 +152,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
       // Ending a user's sessions names the user.
       const whose = await su.postForm(`/admin/sessions/revoke-user/${target.id}`, {});
       expect(whose.statusCode).toBe(403);
-      expect(whose.body).toContain(`Ending every session of ${target.email} is a sensitive action.`);
+      expect(whose.body).toContain(
+        `Ending every session of ${target.email} is a sensitive action.`,
+      );
       expect(asked.body).toContain(`action="${url}"`);
       expect(hiddenInput(asked.body, 'confirm')).toBe('2');
       expect(hiddenInput(asked.body, 'return_to')).toBe('/admin/users');
