@@ -17,6 +17,7 @@ import { WardenError } from '../errors.js';
 import { INTEGER_PROBLEM, nonDigitField } from '../http/plain-integers.js';
 import { problemOf } from '../http/respond.js';
 import type { SafeHtml } from '../views/html.js';
+import { dayRange } from './dates.js';
 import { savedViewsMenu } from './saved-views-view.js';
 import { readFilters, toStoreQuery } from './session-filters.js';
 
@@ -90,6 +91,12 @@ export function viewName(raw: string): string {
  * The query string to save, checked against the page's own schema (and, for sessions, its
  * date rules); throws a 400 naming `query.<field>`. Page and snapshot fields are dropped.
  */
+/** Each page's rules past its schema (real dates, in order), as its route applies them. */
+const PAGE_RULES: Record<SavedViewPage, (fields: Record<string, unknown>) => void> = {
+  sessions: (f) => toStoreQuery(readFilters(f as Parameters<typeof readFilters>[0]), Date.now()),
+  users: (f) => dayRange(['from', String(f.from ?? '')], ['to', String(f.to ?? '')]),
+};
+
 export function viewQuery(page: SavedViewPage, raw: string, schema: TSchema | undefined): string {
   if (!schema) throw new WardenError('WARDEN_INTERNAL');
   const text = raw.trim().replace(/^\?/, '');
@@ -123,20 +130,18 @@ export function viewQuery(page: SavedViewPage, raw: string, schema: TSchema | un
     const field = (problems[0]?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
     throw invalid(`query.${field}`, problemOf(problems));
   }
-  if (page === 'sessions') {
-    try {
-      toStoreQuery(readFilters(converted as Parameters<typeof readFilters>[0]), Date.now());
-    } catch (err) {
-      if (!(err instanceof WardenError)) throw err;
-      const field = String(err.details?.field ?? '');
-      throw new WardenError(
-        'WARDEN_VALIDATION',
-        [`query.${err.message.replace(/^Invalid request: /, '')}`],
-        {
-          field: `query.${field}`,
-        },
-      );
-    }
+  try {
+    PAGE_RULES[page](converted);
+  } catch (err) {
+    if (!(err instanceof WardenError)) throw err;
+    const field = String(err.details?.field ?? '');
+    throw new WardenError(
+      'WARDEN_VALIDATION',
+      [`query.${err.message.replace(/^Invalid request: /, '')}`],
+      {
+        field: `query.${field}`,
+      },
+    );
   }
   return kept.toString();
 }

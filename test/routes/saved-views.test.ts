@@ -117,6 +117,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
         [{ page: 'sessions', name: 'a', query: 'created_from=2025-02-30' }, 'query.created_from'],
         [{ page: 'sessions', name: 'a', query: 'per_page=5000' }, 'query.per_page'],
         [{ page: 'users', name: 'a', query: 'role=emperor' }, 'query.role'],
+        // The users page's own date rules too, not only its schema.
+        [{ page: 'users', name: 'a', query: 'from=0000-01-01' }, 'query.from'],
+        [{ page: 'users', name: 'a', query: 'to=2026-13-45' }, 'query.to'],
+        [{ page: 'users', name: 'a', query: 'from=2026-05-01&to=2026-01-01' }, 'query.from'],
         [{ page: 'audit', name: 'a', query: '' }, 'page'],
       ];
       for (const [body, field] of cases) {
