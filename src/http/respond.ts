@@ -141,6 +141,19 @@ const PATTERN_WORDS: Record<string, string> = {
   '^[0-9a-f]{64}$': 'must be a session id (64 lowercase hex digits)',
 };
 
+/** The path and query of a Referer on this same host, or undefined. */
+function sameSitePath(referer: string | undefined, host: string | undefined): string | undefined {
+  if (!referer || !host) return undefined;
+  try {
+    const url = new URL(referer);
+    // The Host header as the URL would write it (a default port left off).
+    const ours = new URL(`${url.protocol}//${host}`).host;
+    return url.host === ours ? `${url.pathname}${url.search}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The refused media type as the client sent it (parameters left off), or a stand-in. */
 function mediaTypeOf(contentType: string | undefined): string {
   const named = contentType?.split(';')[0]?.trim();
@@ -179,7 +192,13 @@ export function sendError(
   if (wantsJson(request)) return reply.send(errorBody(err));
 
   if (err.status === 401) {
-    return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
+    // A form sent from a page whose session lapsed comes back to that page once signed in:
+    // the form's own address answers POST only, and a sign-in follows `next` with a GET.
+    const next =
+      request.method === 'GET' || request.method === 'HEAD'
+        ? request.url
+        : sameSitePath(request.headers.referer, request.headers.host);
+    return reply.redirect(next ? `/login?next=${encodeURIComponent(next)}` : '/login', 303);
   }
   // A page (GET) waits for Warden to be ready again and reloads itself (warden.js); a form's
   // answer does not, since reloading it would send the form again.

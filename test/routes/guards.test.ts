@@ -88,6 +88,20 @@ for (const { kind, skip } of await storeKindsToRun()) {
     });
 
     describe('nobody signed in', () => {
+      it('should send a form whose session lapsed to sign in and back to the page it was sent from', async () => {
+        const c = t.client();
+        const url = `/admin/sessions/revoke/${live.id}`;
+        const from = '/admin/sessions?status=active&role=user';
+        const sent = (referer: string) =>
+          c.request({ method: 'POST', url, form: { _csrf: 'x' }, headers: { referer } });
+        const same = await sent(`http://localhost:80${from}`);
+        expect(same.statusCode).toBe(303);
+        expect(same.headers.location).toBe(`/login?next=${encodeURIComponent(from)}`);
+        // Another site's page is no place to come back to.
+        expect((await sent(`https://evil.example${from}`)).headers.location).toBe('/login');
+        expect(await whoamiStatus(clientWith(t, live))).toBe(200);
+      });
+
       it.each(GETS)(
         'should send a browser from GET %s to sign in, coming back after',
         async (url) => {
@@ -109,7 +123,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
           const c = t.client();
           const form = await c.postForm(url, body);
           expect(form.statusCode, url).toBe(303);
-          expect(form.headers.location).toBe(`/login?next=${encodeURIComponent(url)}`);
+          // Not back to the form's address, which answers POST only (405 after signing in).
+          expect(form.headers.location).toBe('/login');
 
           const json = await c.postJson(url, body);
           expect(json.statusCode, url).toBe(401);
