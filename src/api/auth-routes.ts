@@ -21,6 +21,16 @@ const Credentials = Type.Object(
   { additionalProperties: false },
 );
 
+// Registration's own rules (UserService.register) word an empty or short field, as the
+// register form shows them: "password must be at least 10 characters", not "must not be empty".
+const NewAccount = Type.Object(
+  {
+    email: Type.String({ maxLength: 320 }),
+    password: Type.String({ maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
 // The answer, for the API document. A plain 200 is usually written by the fast path
 // (http/session-fast-path.ts) before this route is reached.
 const WhoAmI = Type.Object({
@@ -44,7 +54,7 @@ export const authApiRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/register',
-    { schema: { body: Credentials }, preHandler: csrfChecked },
+    { schema: { body: NewAccount }, preHandler: csrfChecked },
     async (request, reply) => {
       const user = await users.register(request.body);
       logAuthEvent(request.log, { event: 'register', userId: user.id });

@@ -44,6 +44,13 @@ const FormOnly = Type.Optional(
   Type.Object({ _csrf: Type.Optional(Type.String({ maxLength: 512 })) }),
 );
 
+/** An error as a form shows it, beside its fields: without the API's "Invalid request:". */
+function onForm(err: WardenError): string {
+  return err.code === 'WARDEN_VALIDATION'
+    ? err.message.replace(/^Invalid request: /, '')
+    : err.message;
+}
+
 export const authPages: FastifyPluginAsyncTypebox = async (app) => {
   const { csrf, users } = app.warden;
   const needsSuperuser = async () => (await users.repo.countSuperusers()) === 0;
@@ -131,7 +138,7 @@ export const authPages: FastifyPluginAsyncTypebox = async (app) => {
     try {
       await signInRequest(request, reply, email, password);
     } catch (err) {
-      if (err instanceof WardenError && err.status < 500) return again(err.status, err.message);
+      if (err instanceof WardenError && err.status < 500) return again(err.status, onForm(err));
       // A store away: the form again, with what was typed, to send once it is back.
       if (err instanceof WardenError && err.status === 503) {
         reply.header('retry-after', String(RETRY_AFTER_S));
@@ -169,7 +176,7 @@ export const authPages: FastifyPluginAsyncTypebox = async (app) => {
     try {
       await users.register({ email, password });
     } catch (err) {
-      if (err instanceof WardenError && err.status < 500) return again(err.status, err.message);
+      if (err instanceof WardenError && err.status < 500) return again(err.status, onForm(err));
       throw err;
     }
     return reply.page({ title: 'Registered', body: registeredView(email) });

@@ -99,6 +99,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const api = await t.client().postJson('/api/auth/login', { email: '', password: '' });
       expect(api.statusCode).toBe(400);
       expect(api.json().error.message).toBe('Invalid request: email must not be empty');
+      // Registering with an empty password: the API and the form say the same, the form
+      // without the API's prefix.
+      const short = `password must be at least ${MIN_PASSWORD_LENGTH} characters`;
+      const viaApi = await t.client().postJson('/api/auth/register', { email, password: '' });
+      expect(viaApi.json().error.message).toBe(`Invalid request: ${short}`);
+      const viaForm = await t.client().postForm('/register', { email, password: '' });
+      expect(viaForm.body).toContain(short);
+      expect(viaForm.body).not.toContain('Invalid request');
     });
 
     it('should change the password, end every other session and keep this one', async () => {
