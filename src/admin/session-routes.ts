@@ -12,7 +12,7 @@ import { actorOf, requireCsrf } from '../http/auth.js';
 import { takeFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
-import { requireStepUp } from '../http/step-up.js';
+import { namingUser, requireStepUp } from '../http/step-up.js';
 import {
   type BulkRevokeReport,
   type RevokeOptions,
@@ -272,15 +272,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/sessions/revoke-user/:userId',
     {
       schema: { params: UserIdParam, body: Type.Optional(ActionBody) },
-      preHandler: [
-        csrfChecked,
-        // The page names whose sessions end: the person confirming may have come from a link.
-        requireStepUp(async (request) => {
-          const { userId } = request.params as { userId: number };
-          const user = await users.repo.findById(userId);
-          return `Ending every session of ${user ? user.email : `user ${userId}`}`;
-        }),
-      ],
+      preHandler: [csrfChecked, requireStepUp(namingUser('Ending every session of'))],
     },
     async (request, reply) => {
       const started = performance.now();

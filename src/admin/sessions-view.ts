@@ -245,7 +245,7 @@ export function revokeMatchingView(d: {
   <h1 class="h3">Revoke every matching session</h1>
   ${d.error ? html`<div class="alert alert-danger" role="alert">${d.error}</div>` : ''}
   <p>${hasFilters(f) ? 'These filters match' : 'With no filter, this is every session:'} <strong id="matching-total">${d.total.toLocaleString('en')}</strong>
-    session${d.total === 1 ? '' : 's'}. Every one of them will end at once.</p>
+    session${d.total === 1 ? '' : 's'}. Those still active end at once; expired ones are removed.</p>
   ${filterList(f)}
   <form method="post" action="/admin/sessions/revoke-matching${search}">
     <input type="hidden" name="_csrf" value="${d.csrfToken}">

@@ -12,7 +12,7 @@ import { WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
-import { requireStepUp } from '../http/step-up.js';
+import { namingUser, requireStepUp } from '../http/step-up.js';
 import { expiresAt, statusOf } from '../sessions/session-store.js';
 import { publicUser } from '../users/user-repo.js';
 import { DayParam, dayRange } from './dates.js';
@@ -323,7 +323,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       preHandler: [
         csrfChecked,
         requireStepUp(
-          'Making someone a superuser',
+          namingUser('Making a superuser of'),
           (request) => (request.body as { role?: string } | undefined)?.role === 'superuser',
         ),
       ],

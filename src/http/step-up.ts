@@ -141,6 +141,18 @@ function cancelTarget(body: Record<string, unknown> | undefined): string {
  * in a few words what the action does, for the page; `when` narrows it to some requests
  * (a bulk revoke of many ids, a role change to superuser).
  */
+/**
+ * A step-up's words that end with whom the route's `:userId` names, by email when they exist:
+ * the person confirming may have come from a link, not from the user's page.
+ */
+export function namingUser(what: string): (request: FastifyRequest) => Promise<string> {
+  return async (request) => {
+    const { userId } = request.params as { userId: number };
+    const user = await request.server.warden.users.repo.findById(userId);
+    return `${what} ${user ? user.email : `user ${userId}`}`;
+  };
+}
+
 export function requireStepUp(
   what: string | ((request: FastifyRequest) => Promise<string>),
   when?: (request: FastifyRequest) => boolean,

@@ -155,6 +155,11 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(whose.body).toContain(
         `Ending every session of ${target.email} is a sensitive action.`,
       );
+      const promote = await su.postForm(`/admin/users/${target.id}/role`, { role: 'superuser' });
+      expect(promote.statusCode).toBe(403);
+      expect(promote.body).toContain(
+        `Making a superuser of ${target.email} is a sensitive action.`,
+      );
       expect(asked.body).toContain(`action="${url}"`);
       expect(hiddenInput(asked.body, 'confirm')).toBe('2');
       expect(hiddenInput(asked.body, 'return_to')).toBe('/admin/users');
