@@ -54,6 +54,8 @@ function invalid(field: string, problem: string): WardenError {
 function durationOf(field: string, raw: unknown, current: number | null): number | null {
   if (raw === undefined) return current;
   if (raw === null || String(raw).trim() === '') return null;
+  // Zero is a duration, too short: the policy's own bounds say how short (as for `1ms`).
+  if (/^0+(\.0+)?\s*(ms|s|m|h|d)?$/.test(String(raw).trim())) return 0;
   try {
     return parseDuration(field, String(raw));
   } catch (err) {

@@ -111,7 +111,7 @@ export function viewQuery(page: SavedViewPage, raw: string, schema: TSchema | un
     if (POSITION_FIELDS.has(key)) continue;
     if (!Object.hasOwn(known, key))
       throw invalid(`query.${key}`, `is not a filter of the ${page} page`);
-    if (Object.hasOwn(fields, key)) throw invalid(`query.${key}`, 'is given twice');
+    if (Object.hasOwn(fields, key)) throw invalid(`query.${key}`, 'must be given once');
     fields[key] = value;
     kept.append(key, value);
   }

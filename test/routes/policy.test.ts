@@ -126,10 +126,16 @@ for (const { kind, skip } of await storeKindsToRun()) {
           'Invalid request: max_sessions_user must be empty or a whole number from 1 to 1000',
         );
       }
-      const zero = await admin.postJson('/admin/policy', { idle_timeout: '0s' });
-      expect(zero.json().error.message).toBe(
-        'Invalid request: idle_timeout must be greater than zero',
-      );
+      for (const [field, value, words] of [
+        ['idle_timeout', '0s', 'must be longer than 1 min (TOUCH_INTERVAL)'],
+        ['idle_timeout', '1s', 'must be longer than 1 min (TOUCH_INTERVAL)'],
+        ['absolute_lifetime', '0', 'must be at least 5 minutes'],
+      ]) {
+        const res = await admin.postJson('/admin/policy', { [field as string]: value });
+        expect(res.json().error.message, `${field}=${value}`).toBe(
+          `Invalid request: ${field} ${words}`,
+        );
+      }
 
       const form = await admin.postForm('/admin/policy', { idle_timeout: 'soon', version: '0' });
       expect(form.statusCode).toBe(400);
