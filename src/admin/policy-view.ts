@@ -169,7 +169,7 @@ ${
     })}
   </div>
   <h2 class="h5">Concurrent sessions per role</h2>
-  <div class="table-responsive"><table class="table table-sm align-middle" id="role-limits">
+  <div class="table-responsive"><table class="table table-sm align-middle table-fit" id="role-limits">
     <thead><tr><th scope="col">Role</th><th scope="col">Most active sessions</th>
       <th scope="col">When a sign-in would go past it</th></tr></thead>
     <tbody>${ROLES.map((role) => roleRow(role, d.values.limits[role], e))}</tbody>

@@ -283,6 +283,15 @@ for (const { kind, skip } of kinds) {
           .locator('td[data-label="Outcome"]')
           .evaluate((td) => getComputedStyle(td, '::before').content),
       ).toBe('"Outcome"');
+      // The policy's limits per role: every column on the screen, no box scrolling sideways.
+      await phone.goto('/admin/policy');
+      expect(await sideways()).toBeLessThanOrEqual(0);
+      const limits = phone.locator('#role-limits');
+      expect(
+        await limits.evaluate((t) => t.parentElement!.scrollWidth - t.parentElement!.clientWidth),
+      ).toBeLessThanOrEqual(0);
+      const choice = await phone.locator('#p-on_limit_superuser').boundingBox();
+      expect(choice!.x + choice!.width).toBeLessThanOrEqual(390);
 
       expect(s.problemLines()).toEqual([]);
     });
