@@ -209,6 +209,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         perPage: filters.perPage,
         skipped: page.skipped,
         active: active.total,
+        // What the page's links carry as as_of: a client paging on sends it, as they do.
+        asOf: filters.asOf ?? now,
         items: rows.map(({ own, ...r }) => ({ ...r, current: own })),
       };
     }

@@ -219,6 +219,31 @@ for (const { kind, skip } of await storeKindsToRun()) {
       }
     });
 
+    it('should give a JSON client the moment to page from, as the page links carry it', async () => {
+      const first = (await admin.get('/admin/sessions?status=active&per_page=2', 'json')).json();
+      expect(first.asOf).toEqual(expect.any(Number));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const late = await signedIn(t, 'alice.smith@example.com');
+      try {
+        const ids: string[] = first.items.map((i: { id: string }) => i.id);
+        for (const p of [2, 3]) {
+          const page = (
+            await admin.get(
+              `/admin/sessions?status=active&per_page=2&page=${p}&as_of=${first.asOf}`,
+              'json',
+            )
+          ).json();
+          expect(page.asOf).toBe(first.asOf);
+          ids.push(...page.items.map((i: { id: string }) => i.id));
+        }
+        // Every session of that moment once, and not the one signed in after it.
+        expect(new Set(ids).size).toBe(5);
+        expect(ids).not.toContain(late.sessionId);
+      } finally {
+        await t.store.delete(late.sessionId);
+      }
+    });
+
     it('should accept per_page from 1 to 200 and refuse anything else, naming the field', async () => {
       expect((await listJson(admin, '?per_page=1')).items).toHaveLength(1);
       expect((await listJson(admin, '?per_page=200')).items).toHaveLength(8);
