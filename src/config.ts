@@ -90,7 +90,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
   constructor(
     readonly variable: string,
-    readonly problem: string,
+    problem: string,
   ) {
     super(`${variable}: ${problem}`);
   }
@@ -99,14 +99,22 @@ export class ConfigError extends Error {
 const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
-/** Parses `90`, `90s`, `15m`, `12h`, `7d` or `250ms`; a bare number is seconds. */
-export function parseDuration(variable: string, raw: string): number {
+/** What a text that is no duration is told, after its own quoted value. */
+export const NOT_A_DURATION = 'is not a duration (use e.g. 90s, 15m, 12h, 7d)';
+
+/** `90`, `90s`, `15m`, `12h`, `7d` or `250ms` in milliseconds (a bare number is seconds), zero
+ * included; undefined when the text is no duration. */
+export function durationMs(raw: string): number | undefined {
   const match = DURATION_RE.exec(raw.trim());
-  if (!match) {
-    throw new ConfigError(variable, `"${raw}" is not a duration (use e.g. 90s, 15m, 12h, 7d)`);
-  }
+  if (!match) return undefined;
   const unit = (match[2] ?? 's') as keyof typeof UNIT_MS;
-  const ms = Math.round(Number(match[1]) * UNIT_MS[unit]);
+  return Math.round(Number(match[1]) * UNIT_MS[unit]);
+}
+
+/** durationMs of a setting, which must be one and greater than zero. */
+export function parseDuration(variable: string, raw: string): number {
+  const ms = durationMs(raw);
+  if (ms === undefined) throw new ConfigError(variable, `"${raw}" ${NOT_A_DURATION}`);
   if (ms <= 0) throw new ConfigError(variable, 'must be greater than zero');
   return ms;
 }

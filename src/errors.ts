@@ -60,7 +60,8 @@ export class WardenError extends Error {
 
   constructor(
     readonly code: ErrorCode,
-    params: readonly (string | number)[] = [],
+    /** The values put into the message's template (for WARDEN_VALIDATION, the problem alone). */
+    readonly params: readonly (string | number)[] = [],
     readonly details?: Record<string, unknown>,
     options?: { cause?: unknown },
   ) {

@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type TSchema, Type } from '@sinclair/typebox';
-import { ConfigError, parseDuration } from '../config.js';
+import { durationMs, NOT_A_DURATION } from '../config.js';
 import { ROLES, type Role } from '../db/schema.js';
 import { WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
@@ -54,15 +54,10 @@ function invalid(field: string, problem: string): WardenError {
 function durationOf(field: string, raw: unknown, current: number | null): number | null {
   if (raw === undefined) return current;
   if (raw === null || String(raw).trim() === '') return null;
-  // Zero is a duration, too short: the policy's own bounds say how short (as for `1ms`).
-  if (/^0+(\.0+)?\s*(ms|s|m|h|d)?$/.test(String(raw).trim())) return 0;
-  try {
-    return parseDuration(field, String(raw));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    // `0s` is a duration, too short: say that, not that it is none.
-    throw invalid(field, err.problem);
-  }
+  // Zero is a duration too, too short: the policy's own bounds say how short (as for `1ms`).
+  const ms = durationMs(String(raw));
+  if (ms === undefined) throw invalid(field, `"${raw}" ${NOT_A_DURATION}`);
+  return ms;
 }
 
 function maxSessionsOf(raw: unknown, current: number | null): number | null {

@@ -87,16 +87,16 @@ export function viewName(raw: string): string {
   return name;
 }
 
-/**
- * The query string to save, checked against the page's own schema (and, for sessions, its
- * date rules); throws a 400 naming `query.<field>`. Page and snapshot fields are dropped.
- */
 /** Each page's rules past its schema (real dates, in order), as its route applies them. */
 const PAGE_RULES: Record<SavedViewPage, (fields: Record<string, unknown>) => void> = {
   sessions: (f) => toStoreQuery(readFilters(f as Parameters<typeof readFilters>[0]), Date.now()),
   users: (f) => dayRange(['from', String(f.from ?? '')], ['to', String(f.to ?? '')]),
 };
 
+/**
+ * The query string to save, checked against the page's own schema (and its page's rules past it,
+ * PAGE_RULES); throws a 400 naming `query.<field>`. Page and snapshot fields are dropped.
+ */
 export function viewQuery(page: SavedViewPage, raw: string, schema: TSchema | undefined): string {
   if (!schema) throw new WardenError('WARDEN_INTERNAL');
   const text = raw.trim().replace(/^\?/, '');
@@ -133,15 +133,11 @@ export function viewQuery(page: SavedViewPage, raw: string, schema: TSchema | un
   try {
     PAGE_RULES[page](converted);
   } catch (err) {
-    if (!(err instanceof WardenError)) throw err;
+    if (!(err instanceof WardenError) || err.code !== 'WARDEN_VALIDATION') throw err;
     const field = String(err.details?.field ?? '');
-    throw new WardenError(
-      'WARDEN_VALIDATION',
-      [`query.${err.message.replace(/^Invalid request: /, '')}`],
-      {
-        field: `query.${field}`,
-      },
-    );
+    throw new WardenError('WARDEN_VALIDATION', [`query.${err.params[0]}`], {
+      field: `query.${field}`,
+    });
   }
   return kept.toString();
 }

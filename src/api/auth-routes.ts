@@ -10,13 +10,13 @@ import { WardenError } from '../errors.js';
 import { logAuthEvent } from '../events/log-lines.js';
 import { requireCsrf, requireUser } from '../http/auth.js';
 import { whoAmI } from '../http/session-fast-path.js';
-import { signInRequest, signOutRequest } from '../http/sign-in.js';
+import { SIGN_IN_LIMITS, signInRequest, signOutRequest } from '../http/sign-in.js';
 import { expiresAt } from '../sessions/session-store.js';
 
 const Credentials = Type.Object(
   {
-    email: Type.String({ minLength: 1, maxLength: 320 }),
-    password: Type.String({ minLength: 1, maxLength: 1024 }),
+    email: Type.String({ minLength: 1, maxLength: SIGN_IN_LIMITS.email }),
+    password: Type.String({ minLength: 1, maxLength: SIGN_IN_LIMITS.password }),
   },
   { additionalProperties: false },
 );
@@ -25,8 +25,8 @@ const Credentials = Type.Object(
 // register form shows them: "password must be at least 10 characters", not "must not be empty".
 const NewAccount = Type.Object(
   {
-    email: Type.String({ maxLength: 320 }),
-    password: Type.String({ maxLength: 1024 }),
+    email: Type.String({ maxLength: SIGN_IN_LIMITS.email }),
+    password: Type.String({ maxLength: SIGN_IN_LIMITS.password }),
   },
   { additionalProperties: false },
 );

@@ -17,7 +17,9 @@
  * otherwise. When they cannot be read (Redis away), the attempt answers 503
  * WARDEN_STORE_UNAVAILABLE before the password is checked: uncounted checks would let guesses
  * run without a limit, and the same Redis holds the sessions, so a right password could not
- * sign in anyway; answering 401 to a wrong one and 503 to the right one would tell them apart. Why not @fastify/rate-limit's counters: its middleware counts every request, and
+ * sign in anyway; answering 401 to a wrong one and 503 to the right one would tell them apart.
+ *
+ * Why not @fastify/rate-limit's counters: its middleware counts every request, and
  * its `createRateLimit` can count failures only after the fact, without the queue that stops
  * parallel guesses; its IP normalisation (IPv6 by /64 prefix) is used as is.
  *

@@ -31,8 +31,7 @@ export function wantsJson(request: FastifyRequest): boolean {
 /** The largest request body Fastify reads (its `bodyLimit`). */
 export const BODY_LIMIT_BYTES = 256 * 1024;
 
-/** Seconds a client should wait before retrying while a store is down. */
-/** Seconds a 503 asks the client to wait before trying again. */
+/** Seconds a client should wait before retrying while a store is down (Retry-After of a 503). */
 export const RETRY_AFTER_S = 5;
 
 const DB_DOWN_CODES = new Set([
@@ -218,7 +217,7 @@ export function sendError(
   const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
   const rest = new URLSearchParams(request.url.split('?')[1] ?? '');
   const named = field !== undefined && rest.has(field);
-  rest.delete(field ?? '');
+  if (named) rest.delete(field);
   rest.delete('page');
   const others = rest.toString();
   const unfiltered = onSite

@@ -94,6 +94,9 @@ export async function signOutRequest(
   return ended;
 }
 
+/** The longest email and password a sign-in reads, through the API and the form alike. */
+export const SIGN_IN_LIMITS = { email: 320, password: 1024 } as const;
+
 /** A post-sign-in destination on this site only (no `//host` or absolute URLs). */
 export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//')) return '/';

@@ -137,11 +137,6 @@ function cancelTarget(body: Record<string, unknown> | undefined): string {
 }
 
 /**
- * A preHandler (after the CSRF check) for an action that needs a fresh password. `what` says
- * in a few words what the action does, for the page; `when` narrows it to some requests
- * (a bulk revoke of many ids, a role change to superuser).
- */
-/**
  * A step-up's words that end with whom the route's `:userId` names, by email when they exist:
  * the person confirming may have come from a link, not from the user's page.
  */
@@ -153,6 +148,11 @@ export function namingUser(what: string): (request: FastifyRequest) => Promise<s
   };
 }
 
+/**
+ * A preHandler (after the CSRF check) for an action that needs a fresh password. `what` says
+ * in a few words what the action does, for the page; `when` narrows it to some requests
+ * (a bulk revoke of many ids, a role change to superuser).
+ */
 export function requireStepUp(
   what: string | ((request: FastifyRequest) => Promise<string>),
   when?: (request: FastifyRequest) => boolean,

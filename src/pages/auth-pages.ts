@@ -9,7 +9,7 @@ import { WardenError } from '../errors.js';
 import { actorOf } from '../http/auth.js';
 import { setFlash } from '../http/flash.js';
 import { RETRY_AFTER_S } from '../http/respond.js';
-import { safeNext, signInRequest, signOutRequest } from '../http/sign-in.js';
+import { SIGN_IN_LIMITS, safeNext, signInRequest, signOutRequest } from '../http/sign-in.js';
 import { MIN_PASSWORD_LENGTH } from '../users/passwords.js';
 import { homeView, loginView, registeredView, registerView } from '../views/auth-views.js';
 
@@ -21,9 +21,6 @@ const CredentialsForm = Type.Object({
   next: Type.Optional(Type.String({ maxLength: 2048 })),
   _csrf: Type.Optional(Type.String({ maxLength: 512 })),
 });
-
-// As the JSON API's sign-in bounds them.
-const SIGN_IN_LIMITS = { email: 320, password: 1024 } as const;
 
 /** What is wrong with a sign-in form before any password is checked, or null. */
 function signInFormProblem(email: string, password: string): string | null {
@@ -46,9 +43,7 @@ const FormOnly = Type.Optional(
 
 /** An error as a form shows it, beside its fields: without the API's "Invalid request:". */
 function onForm(err: WardenError): string {
-  return err.code === 'WARDEN_VALIDATION'
-    ? err.message.replace(/^Invalid request: /, '')
-    : err.message;
+  return err.code === 'WARDEN_VALIDATION' ? String(err.params[0]) : err.message;
 }
 
 export const authPages: FastifyPluginAsyncTypebox = async (app) => {

@@ -175,11 +175,12 @@ export function validateOverrides(defaults: PolicyDefaults, o: PolicyOverrides):
   }
 }
 
-const UNITS: [size: number, short: string, word: string][] = [
-  [86_400_000, 'd', 'day'],
-  [3_600_000, 'h', 'hour'],
-  [60_000, 'min', 'minute'],
-  [1_000, 's', 'second'],
+// Each unit as the page shows it, in a sentence, and in the config's notation.
+const UNITS: [size: number, short: string, word: string, notation: string][] = [
+  [86_400_000, 'd', 'day', 'd'],
+  [3_600_000, 'h', 'hour', 'h'],
+  [60_000, 'min', 'minute', 'm'],
+  [1_000, 's', 'second', 's'],
 ];
 
 /** `90 s`, `15 min`, `12 h`, `7 d`: the largest unit that divides evenly. */
@@ -198,13 +199,7 @@ export function spellMs(ms: number): string {
 
 /** `7d`, `12h`, `15m`, `90s`: the config's own notation, for form fields. */
 export function formatDuration(ms: number): string {
-  const units: [number, string][] = [
-    [86_400_000, 'd'],
-    [3_600_000, 'h'],
-    [60_000, 'm'],
-    [1_000, 's'],
-  ];
-  for (const [size, label] of units) if (ms % size === 0) return `${ms / size}${label}`;
+  for (const [size, , , notation] of UNITS) if (ms % size === 0) return `${ms / size}${notation}`;
   return `${ms}ms`;
 }
 

@@ -876,7 +876,8 @@ const QUARANTINE_TTL_MS = 86_400_000;
  */
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis';
-  // Four such calls in flight (bulkWindow) can leave at most 200 deletes unreported when Redis dies (C17).
+  // Four such calls in flight (bulkWindow) can leave at most 200 deletes unreported when Redis
+  // dies (C17).
   readonly bulkChunk = 50;
   readonly bulkWindow = 4;
   readonly #client: RedisSessionClient;
