@@ -48,10 +48,22 @@ export function formatWait(ms: number | null): string {
 /**
  * An approximate median and where the exact one lies: `≈ 3 h 12 min`, then
  * `(3 h 5 min to 3 h 22 min)`; the medians are read from a histogram (users/analytics.ts).
+ * In pieces that each read as one (see keptTogether).
  */
-export function formatApproximateWait(ms: number | null, bounds: WaitBounds | null): string {
-  if (ms === null || bounds === null) return '—';
-  return `≈ ${formatWait(ms)} (${withinBounds(bounds)})`;
+function approximateWait(ms: number | null, bounds: WaitBounds | null): string[] {
+  if (ms === null || bounds === null) return ['—'];
+  const [low, high] = bounds;
+  return high === null
+    ? [`≈ ${formatWait(ms)}`, `(${formatWait(low)} or more)`]
+    : [`≈ ${formatWait(ms)}`, `(${formatWait(low)}`, `to ${formatWait(high)})`];
+}
+
+/**
+ * Text that wraps only between its pieces, so a narrow table breaks "2025-02-26 to 2025-03-02"
+ * before "to", never inside a date or between a figure and its unit.
+ */
+function keptTogether(pieces: readonly string[]): SafeHtml {
+  return html`${pieces.map((p, i) => html`${i > 0 ? ' ' : ''}<span class="text-nowrap">${p}</span>`)}`;
 }
 
 function withinBounds([low, high]: WaitBounds): string {
@@ -216,19 +228,22 @@ function summary(spec: ChartSpec): string {
   return `${spec.title}. ${parts.join('; ')}.`;
 }
 
-type Cell = (value: number | null, row: number) => string;
+type Cell = (value: number | null, row: number) => string | SafeHtml;
 const plain: Cell = (v) => (v === null ? '—' : String(v));
 
 function figureTable(spec: ChartSpec, rowLabels: string[], cell: Cell) {
   return html`<details class="mt-2" data-figures-for="${spec.id}">
   <summary>Figures as a table</summary>
-  <div class="table-responsive"><table class="table table-sm table-striped mt-2" id="table-${spec.id}">
+  <div class="table-responsive"><table class="table table-sm table-striped mt-2 table-fit" id="table-${spec.id}">
     <caption class="small">${spec.title}</caption>
     <thead><tr><th scope="col">${spec.type === 'doughnut' ? 'Group' : 'Period'}</th>
       ${spec.datasets.map((d) => html`<th scope="col" class="text-end">${d.label}</th>`)}</tr></thead>
     <tbody>
       ${rowLabels.map(
-        (label, i) => html`<tr><th scope="row" class="fw-normal">${label}</th>
+        (
+          label,
+          i,
+        ) => html`<tr><th scope="row" class="fw-normal">${keptTogether(label.split(/ (?=to )/))}</th>
         ${spec.datasets.map((d) => html`<td class="text-end">${cell(d.data[i] ?? null, i)}</td>`)}</tr>`,
       )}
     </tbody>
@@ -323,7 +338,9 @@ ${rangeForm(r)}
   ${specs.map((spec) =>
     spec.id === 'approval-wait'
       ? chartCard(spec, periodRows, (_, i) =>
-          formatApproximateWait(r.periods[i].medianApprovalMs, r.periods[i].medianApprovalBoundsMs),
+          keptTogether(
+            approximateWait(r.periods[i].medianApprovalMs, r.periods[i].medianApprovalBoundsMs),
+          ),
         )
       : chartCard(spec, rowsOf[spec.id] ?? periodRows),
   )}

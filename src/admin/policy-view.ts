@@ -80,12 +80,12 @@ function roleRow(
   const on = `on_limit_${role}`;
   return html`<tr data-role="${role}">
   <th scope="row">${role}</th>
-  <td>
+  <td data-label="Most sessions">
     <input class="form-control form-control-sm${invalid(max, error)}" id="p-${max}" name="${max}" value="${v.max}"
       inputmode="numeric" placeholder="no limit" maxlength="5" aria-label="Most concurrent sessions for ${role}">
     ${error?.field === max ? html`<div class="invalid-feedback">${error.message}</div>` : ''}
   </td>
-  <td>
+  <td data-label="At the limit">
     <select class="form-select form-select-sm${invalid(on, error)}" id="p-${on}" name="${on}"
       aria-label="At the limit, for ${role}">
       ${(Object.keys(ACTION_LABELS) as LimitAction[]).map(
@@ -169,7 +169,7 @@ ${
     })}
   </div>
   <h2 class="h5">Concurrent sessions per role</h2>
-  <div class="table-responsive"><table class="table table-sm align-middle table-fit" id="role-limits">
+  <div class="table-responsive"><table class="table table-sm align-middle table-fit table-stack" id="role-limits">
     <thead><tr><th scope="col">Role</th><th scope="col">Most active sessions</th>
       <th scope="col">When a sign-in would go past it</th></tr></thead>
     <tbody>${ROLES.map((role) => roleRow(role, d.values.limits[role], e))}</tbody>

@@ -194,6 +194,23 @@ for (const { kind, skip } of kinds) {
         const box = await phone.locator(`#chart-${c.id}`).boundingBox();
         expect(box!.width, c.id).toBeLessThanOrEqual(390);
       }
+      // Each "Figures as a table", opened, shows its figures without scrolling in its box: by
+      // day, and by week, whose periods are the longest labels.
+      for (const path of ['/admin/analytics', '/admin/analytics?granularity=week']) {
+        await phone.goto(path);
+        const boxes = await phone.evaluate(() =>
+          Array.from(document.querySelectorAll('details[data-figures-for]')).map((d) => {
+            (d as HTMLDetailsElement).open = true;
+            const box = d.querySelector('.table-responsive')!;
+            return {
+              id: d.getAttribute('data-figures-for'),
+              over: box.scrollWidth - box.clientWidth,
+            };
+          }),
+        );
+        expect(boxes.length).toBe(CHARTS.length);
+        for (const b of boxes) expect(b.over, `${path} ${b.id}`).toBeLessThanOrEqual(0);
+      }
       expect(s.problemLines()).toEqual([]);
     });
   });

@@ -292,6 +292,23 @@ for (const { kind, skip } of kinds) {
       ).toBeLessThanOrEqual(0);
       const choice = await phone.locator('#p-on_limit_superuser').boundingBox();
       expect(choice!.x + choice!.width).toBeLessThanOrEqual(390);
+      // Each choice reads whole in its closed field: the longest option's words fit between
+      // the field's paddings (the arrow sits in the right one).
+      const cut = await phone.locator('#role-limits select').evaluateAll((selects) =>
+        (selects as HTMLSelectElement[]).map((select) => {
+          const style = getComputedStyle(select);
+          const ctx = document.createElement('canvas').getContext('2d')!;
+          ctx.font = style.font;
+          const words = Math.max(
+            ...Array.from(select.options).map((o) => ctx.measureText(o.text).width),
+          );
+          const room =
+            select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          return words - room;
+        }),
+      );
+      expect(cut).toHaveLength(3);
+      for (const c of cut) expect(c).toBeLessThanOrEqual(0);
 
       expect(s.problemLines()).toEqual([]);
     });
