@@ -292,13 +292,19 @@ export function frameworkErrorHandler(
     .send(JSON.stringify(errorBody(refused)));
 }
 
-/** Whether a body the secure parser refused is valid JSON all the same. */
-function parsesPlainly(text: string): boolean {
+/**
+ * Where a body the secure parser refused stops being JSON ("at position 12", "it ends too
+ * soon"), or undefined when it is valid JSON all the same. Never the parser's own words: they
+ * quote the body, which may hold a password, into the answer and the log line.
+ */
+function syntaxProblem(text: string): string | undefined {
   try {
     JSON.parse(text);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    const at = /at position (\d+)/.exec(error instanceof Error ? error.message : '');
+    if (at) return `at character ${Number(at[1]) + 1}`;
+    return /end of JSON input/.test(String(error)) ? 'it ends too soon' : 'it does not parse';
   }
 }
 
@@ -315,12 +321,15 @@ export function installJsonBodies(app: FastifyInstance): void {
     const text = String(body);
     if (text.trim() === '') return done(null, {});
     return parseJson(request, text, (error, value) => {
-      if (error && parsesPlainly(text)) {
-        // Valid JSON refused for a key that could reach an object's prototype: say so.
-        const refused = new Error('body must not use the key __proto__ or constructor.prototype');
-        return done(Object.assign(refused, { statusCode: 400 }), undefined);
-      }
-      return done(error, value);
+      if (!error) return done(null, value);
+      const where = { field: 'body', where: 'body' };
+      const problem = syntaxProblem(text);
+      // Valid JSON refused for a key that could reach an object's prototype: say so.
+      const refused =
+        problem === undefined
+          ? 'body must not use the key __proto__ or constructor.prototype'
+          : `body is not valid JSON (${problem})`;
+      return done(new WardenError('WARDEN_VALIDATION', [refused], where), undefined);
     });
   });
 }

@@ -125,6 +125,19 @@ describe('input limits', () => {
     expect(garbled.statusCode).toBe(400);
     expect(garbled.json().error.code).toBe('WARDEN_VALIDATION');
     expect(garbled.json().error.message).not.toContain('__proto__');
+    // Where it stops being JSON, and which part of the request: never the body's own text,
+    // which may be a password.
+    expect(garbled.json().error).toMatchObject({
+      message: 'Invalid request: body is not valid JSON (it ends too soon)',
+      details: { field: 'body', where: 'body' },
+    });
+    const comma = await loginWith('{"email": "a@b.test", "password": "x",}');
+    expect(comma.json().error.message).toBe(
+      'Invalid request: body is not valid JSON (at character 39)',
+    );
+    const bare = await loginWith('hunter2-is-my-password');
+    expect(bare.statusCode).toBe(400);
+    expect(bare.body).not.toContain('hunter2');
     // Valid JSON, refused for its key: the answer says which rule, not that it is no JSON.
     const proto = await loginWith(
       '{"email": "a@b.test", "password": "x", "__proto__": {"admin": true}}',
