@@ -9,12 +9,41 @@ import { levels } from 'pino';
 import { clientIp } from './client-ip.js';
 
 export class WardenLogController extends LogController {
-  override incomingRequest(): void {}
+  /**
+   * No line of its own; the address is read now, while the socket can still tell it (it keeps
+   * it once read): a stream's line is written after its client has left (see streamError).
+   */
+  override incomingRequest(request: FastifyRequest): void {
+    void request.raw.socket?.remoteAddress;
+  }
+
+  /**
+   * A client that goes away ends a streamed answer early: that is how every live-updates stream
+   * ends (a console closed or moved on), and how a download is cancelled. Fastify then writes
+   * no completion (its line for the close, "stream closed prematurely", had no field to search
+   * by), so the request's own line is written here: `cut` for a download the client left.
+   */
+  override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+      return super.streamError(error, request, reply);
+    }
+    const live = String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream');
+    this.#write(request, reply, null, live ? {} : { cut: true });
+  }
 
   override requestCompleted(
     error: Error | null | undefined,
     request: FastifyRequest,
     reply: FastifyReply,
+  ): void {
+    this.#write(request, reply, error, {});
+  }
+
+  #write(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    error: Error | null | undefined,
+    extra: { cut?: true },
   ): void {
     if (request.url.startsWith('/static/')) return;
     const status = reply.statusCode;
@@ -33,6 +62,7 @@ export class WardenLogController extends LogController {
         durationMs: Math.round(reply.elapsedTime * 10) / 10,
         userId: request.auth?.user.id ?? null,
         ip: clientIp(request),
+        ...extra,
         ...(error ? { err: error } : {}),
       },
       'request',

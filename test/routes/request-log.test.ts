@@ -1,6 +1,10 @@
+import http from 'node:http';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
 import { makeApp, type TestApp } from '../support/app.js';
+import { signedIn } from './helpers.js';
+import { listen } from './live-sse.js';
 
 describe('request log', () => {
   let t: TestApp | undefined;
@@ -71,5 +75,73 @@ describe('request log', () => {
     expect(failed).toMatchObject({ level: 40, code: 'WARDEN_STORE_UNAVAILABLE' });
     expect(typeof failed.reason).toBe('string');
     expect(failed.err).toBeUndefined();
+  });
+
+  it('should write the request line of a stream its client left, marking a download cut', async () => {
+    const lines: string[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+    t = await makeApp('sqlite', { logStream: stream });
+    const root = await t.createUser('root@example.test', 'superuser');
+    const { client } = await signedIn(t, 'root@example.test');
+    // Enough rows that the export is still being written when its reader leaves.
+    const now = Date.now();
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({
+      id: sessionIdOf(newToken()),
+      userId: root.id,
+      createdAt: now - 60_000 - i,
+      lastSeenAt: now - 60_000,
+      idleExpiresAt: now + 3_600_000,
+      absoluteExpiresAt: now + 7_200_000,
+      ip: '192.0.2.7',
+      userAgent: 'Mozilla/5.0 (X11; Linux x86_64) log test',
+    }));
+    for (let i = 0; i < rows.length; i += 500) {
+      await Promise.all(rows.slice(i, i + 500).map((r) => t!.store.create(r)));
+    }
+    const base = await listen(t.app);
+    const parsed = () => lines.map((l) => JSON.parse(l));
+    const lineFor = async (route: string) => {
+      for (let i = 0; i < 100; i++) {
+        const found = parsed().find((l) => l.event === 'request' && l.route === route);
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no request line for ${route}: ${lines.slice(-5).join('\n')}`);
+    };
+
+    // Reads the first bytes of an answer, then leaves, closing its own socket.
+    const leaveAfterFirstBytes = (path: string) =>
+      new Promise<void>((resolve, reject) => {
+        const req = http.get(
+          `${base}${path}`,
+          { headers: { cookie: client.cookieHeader() }, agent: false },
+          (res) => {
+            if (res.statusCode !== 200) reject(new Error(`${path}: ${res.statusCode}`));
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
+        req.on('error', (err) => (req.destroyed ? resolve() : reject(err)));
+      });
+
+    // A console closes (its first frame is the active count): its stream's request line.
+    await leaveAfterFirstBytes('/admin/events');
+    await lineFor('/admin/events');
+    // A download cancelled after its first rows.
+    await leaveAfterFirstBytes('/admin/sessions/export.csv');
+    await lineFor('/admin/sessions/export.csv');
+
+    expect(parsed().filter((l) => l.msg === 'stream closed prematurely')).toEqual([]);
+    const requests = parsed().filter((l) => l.event === 'request');
+    const events = requests.filter((l) => l.route === '/admin/events');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ status: 200, userId: root.id, ip: '127.0.0.1', level: 30 });
+    expect(events[0].cut).toBeUndefined();
+    const download = requests.filter((l) => l.route === '/admin/sessions/export.csv');
+    expect(download).toHaveLength(1);
+    expect(download[0]).toMatchObject({ status: 200, userId: root.id, cut: true });
   });
 });
