@@ -25,7 +25,8 @@ export class WardenLogController extends LogController {
    */
   override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
     if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-      return super.streamError(error, request, reply);
+      super.streamError(error, request, reply);
+      return;
     }
     const live = String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream');
     this.#write(request, reply, null, live ? {} : { cut: true });
