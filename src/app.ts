@@ -33,6 +33,7 @@ import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { healthRoutes } from './http/health-routes.js';
+import { installNulCheck } from './http/nul-check.js';
 import { checkPlainIntegers } from './http/plain-integers.js';
 import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './http/rate-limit.js';
 import { WardenLogController } from './http/request-log.js';
@@ -332,6 +333,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(fastifyCookie, { secret: cookieSecret });
   await app.register(fastifyFormbody);
   installJsonBodies(app);
+  installNulCheck(app);
   installSecurityHeaders(app);
   await app.register(fastifyStatic, {
     root: path.join(here, 'public'),

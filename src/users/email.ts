@@ -5,6 +5,9 @@
  */
 
 const EMAIL_RE = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/u;
+// Control and format characters (zero-width spaces, bidirectional overrides, soft hyphens):
+// invisible, so an address holding one reads exactly as another in the console.
+const INVISIBLE_RE = /[\p{Cc}\p{Cf}]/u;
 export const MAX_EMAIL_LENGTH = 254;
 
 export function normalizeEmail(email: string): string {
@@ -16,6 +19,7 @@ export function emailProblem(email: string): string | null {
   const trimmed = email.trim();
   if (trimmed.length === 0) return 'is required';
   if (trimmed.length > MAX_EMAIL_LENGTH) return `must be at most ${MAX_EMAIL_LENGTH} characters`;
+  if (INVISIBLE_RE.test(trimmed)) return 'must not contain control or invisible characters';
   if (!EMAIL_RE.test(trimmed)) return 'is not an email address';
   return null;
 }

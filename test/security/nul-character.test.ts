@@ -1,0 +1,93 @@
+/**
+ * The character U+0000 in any field: PostgreSQL refuses it in text, and a request holding one
+ * answered 500 there (sign-in, register, the console's filters, a saved view that then failed
+ * every time it was opened). It is refused with a 400 naming the field, on every store, and
+ * nothing is stored. Emails also refuse control and invisible characters, with which a new
+ * account could read exactly as an existing one.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+
+for (const { kind, skip } of await storeKindsToRun()) {
+  describe.skipIf(skip !== null)(`U+0000 and invisible characters (${kind})`, () => {
+    let t: TestApp;
+    let root: Client;
+
+    beforeAll(async () => {
+      t = await makeApp(kind);
+      await t.createUser('root@example.test', 'superuser');
+      root = t.client();
+      await root.login('root@example.test');
+    });
+    afterAll(async () => t?.close());
+
+    const refused = (
+      res: {
+        statusCode: number;
+        json(): { error: { code: string; message: string; details?: { field?: string } } };
+      },
+      field: string,
+    ) => {
+      expect(res.statusCode, field).toBe(400);
+      const { error } = res.json();
+      expect(error.code).toBe('WARDEN_VALIDATION');
+      expect(error.message).toBe(`Invalid request: ${field} must not contain the character U+0000`);
+      expect(error.details?.field).toBe(field);
+    };
+
+    it('should refuse it in a sign-in and a registration, for anyone, with a 400', async () => {
+      const c = t.client();
+      refused(
+        await c.postJson('/api/auth/login', { email: 'root@example.test\u0000', password: 'x' }),
+        'email',
+      );
+      refused(
+        await c.postJson('/api/auth/register', {
+          email: 'nul@example.test\u0000',
+          password: 'Good-Password-99',
+        }),
+        'email',
+      );
+      const form = await c.postForm('/login', { email: 'root@example.test\u0000', password: 'x' });
+      expect(form.statusCode).toBe(400);
+      expect(form.body).toContain('must not contain the character U+0000');
+    });
+
+    it("should refuse it in the console's filters, and not save a view that holds one", async () => {
+      for (const [url, field] of [
+        ['/admin/users?email=%00', 'email'],
+        ['/admin/sessions?email=a%00b', 'email'],
+        ['/admin/sessions/ended?email=%00', 'email'],
+        ['/admin/audit?actor=%00', 'actor'],
+        ['/admin/audit?action=x%00', 'action'],
+        ['/admin/sessions/export.csv?email=%00', 'email'],
+      ] as const) {
+        refused(await root.get(url, 'json'), field);
+      }
+      const saved = await root.postJson('/admin/saved-views', {
+        page: 'sessions',
+        name: 'with a NUL',
+        query: 'email=a%00b',
+      });
+      refused(saved, 'query.email');
+      const views = (await root.get('/admin/saved-views?page=sessions', 'json')).json();
+      expect(JSON.stringify(views)).not.toContain('with a NUL');
+    });
+
+    it('should refuse an email with a control or invisible character, which would read as another', async () => {
+      const c = t.client();
+      for (const odd of ['\u200b', '\u0007', '\u202e', '\u2066', '\u00ad']) {
+        const res = await c.postJson('/api/auth/register', {
+          email: `root@example.test${odd}`,
+          password: 'Good-Password-99',
+        });
+        expect(res.statusCode, JSON.stringify(odd)).toBe(400);
+        expect(res.json().error.message).toBe(
+          'Invalid request: email must not contain control or invisible characters',
+        );
+      }
+      const users = (await root.get('/admin/users?email=root@example.test', 'json')).json();
+      expect(users.items).toHaveLength(1);
+    });
+  });
+}
