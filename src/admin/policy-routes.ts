@@ -220,6 +220,12 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
           throw err;
         }
         const fresh = await policies.current();
+        // The form keeps the version it was shown with, so that its next save is checked
+        // against the policy in force as this one was; only a refusal for that version (the
+        // policy changed since) shows the current one, after which the same save goes through.
+        const shown = String(body.version ?? '').trim();
+        const version =
+          err.details?.field === 'version' || !/^\d+$/.test(shown) ? fresh.version : Number(shown);
         return reply.code(400).page({
           title: 'Session policy',
           nav: 'policy',
@@ -227,7 +233,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
             policy: fresh,
             defaults: policies.defaults,
             values: submitted(body, fresh),
-            version: fresh.version,
+            version,
             now: clock(),
             csrfToken: reply.csrfToken(),
             error: { field: err.details?.field as string | undefined, message: err.message },

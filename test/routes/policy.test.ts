@@ -305,6 +305,19 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(stale.body).toContain('the policy changed since this form was shown');
       expect(stale.body).toContain('name="version" value="1"');
       expect((await admin.get('/admin/policy', 'json')).json().idleTimeoutMs).toBe(20 * MINUTE);
+
+      // An older tab whose first try has a typo: the form comes back with the version it was
+      // shown with, so its corrected save is still refused, and the change made since is kept.
+      await admin.postJson('/admin/policy', { max_sessions_user: '2' });
+      const typo = await admin.postForm('/admin/policy', { version: '1', idle_timeout: '2 hours' });
+      expect(typo.statusCode).toBe(400);
+      expect(typo.body).toContain('name="version" value="1"');
+      const fixed = await admin.postForm('/admin/policy', { version: '1', idle_timeout: '2h' });
+      expect(fixed.statusCode).toBe(400);
+      expect(fixed.body).toContain('the policy changed since this form was shown');
+      const kept = (await admin.get('/admin/policy', 'json')).json();
+      expect(kept.roleLimits.user.maxSessions).toBe(2);
+      expect(kept.idleTimeoutMs).toBe(20 * MINUTE);
     });
   });
 }
