@@ -2,6 +2,7 @@
  * The `warden` command line, run as a user runs it: `node bin/warden.js …` in a child
  * process, on a SQLite file in a temp dir of its own. Every child is killed after its test.
  */
+import net from 'node:net';
 import SQLite from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { useCli } from './support/cli.js';
@@ -25,6 +26,29 @@ describe('warden (usage and config)', () => {
     expect(res.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(res.stderr).toMatch(/^warden: PORT: /);
     expect(res.stdout).toBe('');
+  });
+
+  it('should exit 1 with one line naming PORT or HOST when the server cannot listen', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as net.AddressInfo;
+      const inUse = await warden(['serve'], { HOST: '127.0.0.1', PORT: String(port) });
+      const badHost = await warden(['serve'], { HOST: '999.1.1.1', PORT: '0' });
+      for (const [res, variable] of [
+        [inUse, 'PORT'],
+        [badHost, 'HOST'],
+      ] as const) {
+        expect(res.code, res.stderr).toBe(1);
+        // The server's own JSON lines go to standard error too; the last line is the answer.
+        const last = res.stderr.trimEnd().split('\n').at(-1)!;
+        expect(last).toMatch(new RegExp(`^warden serve: ${variable}: `));
+        expect(res.stderr).not.toMatch(/\n\s+at /);
+      }
+      expect(inUse.stderr).toContain(`127.0.0.1:${port} is already in use`);
+    } finally {
+      taken.close();
+    }
   });
 
   it('should exit 2 with one line for an unknown command or flag', async () => {

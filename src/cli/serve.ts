@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from '../app.js';
 import { openRuntime, type Runtime } from '../runtime.js';
-import { type CliContext, EXIT_FAILURE, EXIT_OK, parseFlags } from './command.js';
+import { type CliContext, CliError, EXIT_FAILURE, EXIT_OK, parseFlags } from './command.js';
 import { serverLogger } from './logger.js';
 
 const COMMAND = 'warden serve';
@@ -57,7 +57,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       redisPrefix: runtime.redisPrefix,
       trackedReads: runtime.trackedReads,
     });
-    await app.listen({ host: config.host, port: config.port });
+    await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
+      throw listenProblem(err, config.host, config.port) ?? err;
+    });
   } catch (err) {
     await app?.close();
     await runtime.close();
@@ -137,5 +139,30 @@ async function raceTimer(promise: Promise<boolean>, ms: number): Promise<boolean
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * What an operator must change when the server cannot listen, naming the variable: a port
+ * already taken is the likeliest first-run problem, and its stack trace said nothing of PORT.
+ */
+export function listenProblem(err: unknown, host: string, port: number): CliError | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new CliError(`PORT: ${where} is already in use; set PORT to a free port`);
+    case 'EACCES':
+      return new CliError(
+        `PORT: not allowed to listen on ${where} (ports below 1024 need privileges)`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new CliError(`HOST: ${host} is not an address of this machine`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+      return new CliError(`HOST: ${host} is neither an IP address nor a known host name`);
+    default:
+      return undefined;
   }
 }
