@@ -364,13 +364,17 @@ for (const { kind, skip } of await storeKindsToRun()) {
       for (const [, id, label] of canvases) {
         expect(label.length, id).toBeGreaterThan(20);
         expect(res.body).toContain(
-          `<table class="table table-sm table-striped mt-2" id="table-${id}">`,
+          `<table class="table table-sm table-striped mt-2 table-fit" id="table-${id}">`,
         );
       }
       const body = await report(`?from=${FROM}&to=${TO}&granularity=week`);
-      // Weeks cut by the range say which days they cover.
-      expect(res.body).toContain('>2025-02-26 to 2025-03-02</th>');
-      expect(res.body).toContain('>2025-03-17 to 2025-03-19</th>');
+      // Weeks cut by the range say which days they cover (each date kept on one line).
+      const rowHeads = [...res.body.matchAll(/<th scope="row"[^>]*>([\s\S]*?)<\/th>/g)].map((m) =>
+        m[1]!.replace(/<[^>]+>/g, ''),
+      );
+      expect(rowHeads).toContain('2025-02-26 to 2025-03-02');
+      expect(rowHeads).toContain('2025-03-17 to 2025-03-19');
+      expect(res.body).toContain('<span class="text-nowrap">2025-02-26</span>');
       const table = /id="table-registrations">([\s\S]*?)<\/table>/.exec(res.body)![1];
       const cells = [...table.matchAll(/<td class="text-end">(\d+)<\/td>/g)].map((m) =>
         Number(m[1]),
