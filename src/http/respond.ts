@@ -193,10 +193,15 @@ export function sendError(
   if (err.status === 401) {
     // A form sent from a page whose session lapsed comes back to that page once signed in:
     // the form's own address answers POST only, and a sign-in follows `next` with a GET.
+    // Unless that page was itself a form's answer (the password prompt a sensitive action
+    // shows at the action's own address), which a GET cannot ask for again.
+    const from = sameSitePath(request.headers.referer, request.headers.host);
     const next =
       request.method === 'GET' || request.method === 'HEAD'
         ? request.url
-        : sameSitePath(request.headers.referer, request.headers.host);
+        : from && methodsAt(request, from.split('?')[0] ?? '/').has('GET')
+          ? from
+          : null;
     return reply.redirect(next ? `/login?next=${encodeURIComponent(next)}` : '/login', 303);
   }
   // A page (GET) waits for Warden to be ready again and reloads itself (warden.js); a form's
@@ -352,42 +357,45 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler(notFound);
 }
 
-// Per app (tests run many in one process), built at the first request that reaches notFound,
-// when every route is registered.
-const allowedMethods = new WeakMap<
-  readonly unknown[],
-  (method: string, path: string) => string[] | undefined
->();
+// Per app (tests run many in one process), built at the first request that needs it, when
+// every route is registered.
+const routeMethods = new WeakMap<readonly unknown[], (path: string) => Set<string>>();
 
-/**
- * The not-found handler (of the app, and of scopes that guard theirs): 404, or 405 with `Allow`
- * when the path has routes but none for this method.
- */
-export function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const path = request.url.split('?')[0] ?? '/';
+/** The methods the app's routes answer at a path (none for a path no route matches). */
+function methodsAt(request: FastifyRequest, path: string): Set<string> {
   const routes = request.server.routeTable;
-  let allowed = allowedMethods.get(routes);
-  if (!allowed) {
-    allowed = methodsOf(routes);
-    allowedMethods.set(routes, allowed);
+  let methods = routeMethods.get(routes);
+  if (!methods) {
+    methods = methodsOf(routes);
+    routeMethods.set(routes, methods);
   }
-  const methods = allowed(request.method, path);
-  if (!methods) return sendError(request, reply, new WardenError('WARDEN_NOT_FOUND', [path]));
-  reply.header('allow', methods.join(', '));
-  return sendError(
-    request,
-    reply,
-    new WardenError('WARDEN_METHOD_NOT_ALLOWED', [path, request.method, methods.join(', ')]),
-  );
+  return methods(path);
 }
 
 /**
- * The methods the routes answer at a path, when it has routes but none for this method (a 405
- * rather than a 404, which would say a documented route does not exist); undefined otherwise.
+ * The not-found handler (of the app, and of scopes that guard theirs): 404, or 405 with `Allow`
+ * when the path has routes but none for this method (a 405 rather than a 404, which would say
+ * a documented route does not exist).
  */
+export function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?')[0] ?? '/';
+  const found = methodsAt(request, path);
+  if (found.size === 0 || found.has(request.method)) {
+    return sendError(request, reply, new WardenError('WARDEN_NOT_FOUND', [path]));
+  }
+  const methods = [...found].sort().join(', ');
+  reply.header('allow', methods);
+  return sendError(
+    request,
+    reply,
+    new WardenError('WARDEN_METHOD_NOT_ALLOWED', [path, request.method, methods]),
+  );
+}
+
+/** A lookup of the methods the routes answer at a path, as Fastify reads a route's path. */
 function methodsOf(
   routes: readonly { method: string; url: string }[],
-): (method: string, path: string) => string[] | undefined {
+): (path: string) => Set<string> {
   const byPattern = new Map<string, Set<string>>();
   for (const r of routes) {
     const methods = byPattern.get(r.url) ?? new Set<string>();
@@ -408,11 +416,10 @@ function methodsOf(
     ),
     methods,
   }));
-  return (method, path) => {
+  return (path) => {
     const found = new Set<string>();
     for (const p of patterns) if (p.match.test(path)) for (const m of p.methods) found.add(m);
-    if (found.size === 0 || found.has(method)) return undefined;
-    return [...found].sort();
+    return found;
   };
 }
 

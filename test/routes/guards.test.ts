@@ -99,6 +99,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(same.headers.location).toBe(`/login?next=${encodeURIComponent(from)}`);
         // Another site's page is no place to come back to.
         expect((await sent(`https://evil.example${from}`)).headers.location).toBe('/login');
+        // Nor a page that was a form's own answer (the password prompt of a sensitive action
+        // shows at the action's address, which answers POST only): a GET there is a 405.
+        const prompt = await sent('http://localhost:80/admin/sessions/cleanup-expired');
+        expect(prompt.headers.location).toBe('/login');
         expect(await whoamiStatus(clientWith(t, live))).toBe(200);
       });
 
