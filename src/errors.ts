@@ -18,7 +18,7 @@ export const ERRORS = {
   WARDEN_AUTH_SESSION_LIMIT: {
     status: 403,
     message:
-      'You already have %s active sessions, the most your role allows; sign out of one first',
+      'Your role allows %s at a time, and you have that many: sign out on another device, or ask an administrator to end one',
   },
   WARDEN_FORBIDDEN: { status: 403, message: 'Superusers only' },
   WARDEN_CSRF_INVALID: { status: 403, message: 'Missing or invalid CSRF token: %s' },

@@ -422,7 +422,8 @@ async function liveSessions(
 }
 
 function limitReached(max: number): WardenError {
-  return new WardenError('WARDEN_AUTH_SESSION_LIMIT', [max], { maxSessions: max });
+  const sessions = max === 1 ? '1 active session' : `${max} active sessions`;
+  return new WardenError('WARDEN_AUTH_SESSION_LIMIT', [sessions], { maxSessions: max });
 }
 
 /**

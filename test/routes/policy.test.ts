@@ -253,13 +253,23 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(third.statusCode).toBe(403);
       expect(third.json().error.code).toBe('WARDEN_AUTH_SESSION_LIMIT');
       expect((await t.store.listByUser(user.id)).length).toBe(2);
+      // One session is said as one, with a way out that needs no session here.
+      await admin.postJson('/admin/policy', { max_sessions_user: 1, on_limit_user: 'refuse' });
+      const single = await t.client().postJson('/api/auth/login', {
+        email: user.email,
+        password: PASSWORD,
+      });
+      expect(single.json().error.message).toBe(
+        'Your role allows 1 active session at a time, and you have that many: sign out on another device, or ask an administrator to end one',
+      );
+      await admin.postJson('/admin/policy', { max_sessions_user: 2 });
 
       // The sign-in form says so, and another role is not limited.
       const browser = t.client();
       await browser.get('/login', 'html');
       const form = await browser.postForm('/login', { email: user.email, password: PASSWORD });
       expect(form.statusCode).toBe(403);
-      expect(form.body).toContain('You already have 2 active sessions');
+      expect(form.body).toContain('Your role allows 2 active sessions at a time');
       for (let i = 0; i < 3; i++) await t.client().login('admin2@policy.test');
 
       // Ending one makes room again.
