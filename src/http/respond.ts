@@ -316,10 +316,15 @@ function syntaxProblem(text: string): string | undefined {
 /**
  * JSON bodies as Fastify parses them (with its prototype-poisoning checks), except that an
  * empty one is an empty object: clients often post an action without fields (sign out, revoke a
- * user) with a JSON content type and nothing after it. A route that needs fields then names the
- * first one missing.
+ * user) with a JSON content type and nothing after it, or with no body and no content type at
+ * all (`curl -X POST`). A route that needs fields then names the first one missing.
  */
 export function installJsonBodies(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD') {
+      request.body = {};
+    }
+  });
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {

@@ -260,6 +260,19 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(again.json()).toEqual({ signedOut: false });
       });
 
+      it('should take a logout with no body and no content type, as `curl -X POST` sends it', async () => {
+        const { client } = await signedIn(t, 'ada@example.com');
+        const res = await client.request({
+          method: 'POST',
+          url: '/api/auth/logout',
+          accept: 'json',
+          headers: { 'x-csrf-token': await client.csrf() },
+        });
+        expect(res.statusCode, res.body).toBe(200);
+        expect(res.json()).toEqual({ signedOut: true });
+        expect(await whoamiStatus(client)).toBe(401);
+      });
+
       it('should refuse a logout without a CSRF token and stay signed in', async () => {
         const { client } = await signedIn(t, 'ada@example.com');
         const res = await client.postJson('/api/auth/logout', {}, { csrf: null });
