@@ -107,8 +107,10 @@ async function readPassword(ctx: CliContext): Promise<string> {
     );
   }
 
-  const first = await askHidden('Password for the new superuser: ');
-  const second = await askHidden('The same password again: ');
+  const [first, second] = await askHidden([
+    'Password for the new superuser: ',
+    'The same password again: ',
+  ]);
   if (first !== second) throw new CliError('the two passwords differ; nothing was changed');
   return first;
 }
