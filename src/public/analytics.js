@@ -32,7 +32,9 @@
     };
     if (!doughnut) {
       options.scales = {
-        x: { ticks: { autoSkip: true, maxRotation: 0 } },
+        // Lines keep half a step free at both ends as bars do, so the first and last dates are
+        // not cut at the edges, and the dates left out leave room between those shown.
+        x: { offset: true, ticks: { autoSkip: true, autoSkipPadding: 12, maxRotation: 0 } },
         y: {
           beginAtZero: true,
           title: { display: Boolean(spec.unit), text: spec.unit ?? '' },

@@ -194,6 +194,38 @@ for (const { kind, skip } of kinds) {
         const box = await phone.locator(`#chart-${c.id}`).boundingBox();
         expect(box!.width, c.id).toBeLessThanOrEqual(390);
       }
+      // The dates under a chart never run into each other (the line charts' did at this width).
+      const crowded = await phone.evaluate(() => {
+        type Scale = {
+          ctx: CanvasRenderingContext2D;
+          options: { ticks: { font: unknown } };
+          getLabelItems(): { label: unknown; options: { translation: [number, number] } }[];
+        };
+        const { Chart } = window as unknown as {
+          Chart: {
+            getChart(c: HTMLCanvasElement): { scales: { x?: Scale } };
+            helpers: { toFont(f: unknown): { string: string } };
+          };
+        };
+        return Array.from(document.querySelectorAll<HTMLCanvasElement>('canvas[data-chart]'))
+          .map((canvas) => {
+            const x = Chart.getChart(canvas).scales.x;
+            if (!x) return { id: canvas.id, overlap: 0 };
+            x.ctx.font = Chart.helpers.toFont(x.options.ticks.font).string;
+            const boxes = x.getLabelItems().map((item) => {
+              const half = x.ctx.measureText(String(item.label)).width / 2;
+              const at = item.options.translation[0];
+              return [at - half, at + half] as const;
+            });
+            let overlap = 0;
+            for (let i = 1; i < boxes.length; i++) {
+              overlap = Math.max(overlap, boxes[i - 1]![1] - boxes[i]![0]);
+            }
+            return { id: canvas.id, overlap };
+          })
+          .filter((c) => c.overlap > 0);
+      });
+      expect(crowded).toEqual([]);
       // Each "Figures as a table", opened, shows its figures without scrolling in its box: by
       // day, and by week, whose periods are the longest labels.
       for (const path of ['/admin/analytics', '/admin/analytics?granularity=week']) {
