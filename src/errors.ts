@@ -35,7 +35,7 @@ export const ERRORS = {
     message: 'Send JSON (application/json) or a form (application/x-www-form-urlencoded), not %s',
   },
   WARDEN_BODY_TOO_LARGE: { status: 413, message: 'The body is larger than %s KB' },
-  WARDEN_RATE_LIMITED: { status: 429, message: 'Too many attempts; retry in %s seconds' },
+  WARDEN_RATE_LIMITED: { status: 429, message: 'Too many attempts; retry in %s' },
   WARDEN_HEADERS_TOO_LARGE: {
     status: 431,
     message: 'The address or the cookies are too long (the request head is limited to %s KB)',

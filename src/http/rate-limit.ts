@@ -240,7 +240,7 @@ export class PasswordAttempts {
       if (waitMs > 0) {
         const waitS = Math.ceil(waitMs / 1000);
         reply.header('retry-after', String(waitS));
-        throw new WardenError('WARDEN_RATE_LIMITED', [waitS], { retryAfter: waitS });
+        throw new WardenError('WARDEN_RATE_LIMITED', [spellWait(waitS)], { retryAfter: waitS });
       }
 
       try {
@@ -271,4 +271,10 @@ export class PasswordAttempts {
       this.#limits.onError?.(err);
     }
   }
+}
+
+/** A wait as a person reads it: "45 seconds", or past a minute and a half "15 minutes". */
+export function spellWait(seconds: number): string {
+  if (seconds < 90) return seconds === 1 ? '1 second' : `${seconds} seconds`;
+  return `${Math.ceil(seconds / 60)} minutes`;
 }

@@ -52,7 +52,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const wait = Number(limited.headers['retry-after']);
       expect(wait).toBeGreaterThan(500);
       expect(wait).toBeLessThanOrEqual(600);
-      expect(limited.json().error.message).toContain(`retry in ${wait} seconds`);
+      expect(limited.json().error.message).toBe(
+        `Too many attempts; retry in ${Math.ceil(wait / 60)} minutes`,
+      );
       expect(c.cookies.has('warden_session')).toBe(false);
 
       // Another account from the same client is not held up by this one.
@@ -72,7 +74,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(page.statusCode).toBe(429);
       expect(page.headers['content-type']).toMatch(/^text\/html/);
       expect(page.headers['retry-after']).toMatch(/^\d+$/);
-      expect(page.body).toMatch(/Too many attempts; retry in \d+ seconds/);
+      expect(page.body).toMatch(/Too many attempts; retry in \d+ minutes/);
       expect(page.body).toContain('form method="post" action="/login"');
     });
 
