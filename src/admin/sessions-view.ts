@@ -13,6 +13,10 @@ import { sessionTabs } from './ended-view.js';
 import { exportButtons } from './export-view.js';
 import { filterSearch, hasFilters, type SessionFilters } from './session-filters.js';
 
+/** What a cleanup button asks before it removes anything (warden.js, data-confirm). */
+export const CLEANUP_QUESTION =
+  'Remove every expired session now? Live sessions are not touched; the ended ones stay in the Ended tab.';
+
 export interface SessionRowView {
   id: string;
   userId: number;
@@ -138,6 +142,7 @@ function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtm
       data-action="revoke" title="End this session now">Revoke</button>
     <button class="btn btn-outline-warning btn-sm text-nowrap" type="submit"
       formaction="/admin/sessions/revoke-user/${r.userId}" data-action="revoke-user"
+      data-confirm="End every session of ${r.email}?"
       title="End every session of ${r.email}">Revoke all of user</button>
   </div></td>
 </tr>`;
@@ -178,12 +183,13 @@ ${
   <input type="hidden" name="_csrf" value="${d.csrfToken}">
   <input type="hidden" name="return_to" value="${returnTo}">
   <div class="d-flex flex-wrap align-items-center gap-2 mb-2">
-    <button class="btn btn-danger btn-sm" type="submit" data-action="bulk-revoke">Bulk revoke selected</button>
+    <button class="btn btn-danger btn-sm" type="submit" data-action="bulk-revoke"
+      data-confirm="End the {n} selected sessions?">Bulk revoke selected</button>
     <a class="btn btn-outline-danger btn-sm${d.total === 0 ? ' disabled' : ''}"
       href="/admin/sessions/revoke-matching${filterSearch({ ...f, page: 1, asOf: undefined })}"
       >Revoke all ${capped ? '' : `${d.total.toLocaleString('en')} `}matching…</a>
     <button class="btn btn-outline-secondary btn-sm" type="submit" formaction="/admin/sessions/cleanup-expired"
-      data-action="cleanup">Clean up expired</button>
+      data-action="cleanup" data-confirm="${CLEANUP_QUESTION}">Clean up expired</button>
     <div class="form-check ms-2">
       <input class="form-check-input" type="checkbox" id="include-own" name="include_own" value="1">
       <label class="form-check-label small" for="include-own">Include my own session</label>

@@ -13,6 +13,7 @@
  */
 import { type Format, formatFigure, NUMERIC } from '../public/stats-format.js';
 import { html, type SafeHtml } from '../views/html.js';
+import { CLEANUP_QUESTION } from './sessions-view.js';
 import { CLIENT_SAMPLE, MAX_AGE_MS, type StatsReport } from './stats-service.js';
 import type { Snapshot } from './stats-snapshot.js';
 
@@ -306,7 +307,7 @@ export function statsView({ report, csrfToken, storeKind }: StatsViewInput): Saf
         <form method="post" action="/admin/sessions/cleanup-expired" class="mb-3">
           <input type="hidden" name="_csrf" value="${csrfToken}">
           <input type="hidden" name="return_to" value="/admin/sessions/stats">
-          <button type="submit" class="btn btn-outline-secondary btn-sm">Clean up expired sessions now</button>
+          <button type="submit" class="btn btn-outline-secondary btn-sm" data-confirm="${CLEANUP_QUESTION}">Clean up expired sessions now</button>
         </form>
 
         <h3 class="h6">Entries that point to nothing</h3>

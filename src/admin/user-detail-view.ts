@@ -64,7 +64,8 @@ function liveSessions(d: UserDetailData, back: string): SafeHtml {
       others > 0
         ? html`<form method="post" action="/admin/sessions/revoke-user/${u.id}" class="d-inline">
       ${hidden(d.csrfToken, back)}
-      <button class="btn btn-outline-danger btn-sm" type="submit">Revoke all sessions of ${u.email}</button></form>`
+      <button class="btn btn-outline-danger btn-sm" type="submit"
+        data-confirm="End ${others === 1 ? 'the 1 session' : `all ${others} sessions`} of ${u.email}?">Revoke all sessions of ${u.email}</button></form>`
         : ''
     }
     ${

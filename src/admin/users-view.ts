@@ -55,13 +55,13 @@ function select(name: string, label: string, values: readonly string[], current:
 
 /** The buttons that change one user; `back` is where the answer returns to. */
 export function userActions(u: UserRow, selfId: number, csrf: string, back: string): SafeHtml {
-  const button = (path: string, label: string, cls: string) =>
+  const button = (path: string, label: string, cls: string, confirm?: string) =>
     html`<form method="post" action="/admin/users/${u.id}/${path}" class="d-inline">
       <input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="return_to" value="${back}">
-      <button class="btn btn-sm ${cls}" type="submit">${label}</button></form>`;
+      <button class="btn btn-sm ${cls}" type="submit"${confirm ? html` data-confirm="${confirm}"` : ''}>${label}</button></form>`;
   const isSelf = u.id === selfId;
   return html`${u.status === 'pending' ? html`${button('approve', 'Approve', 'btn-success')} ${button('reject', 'Reject', 'btn-outline-secondary')}` : ''}
-    ${u.status === 'approved' && !isSelf ? button('disable', 'Disable', 'btn-outline-danger') : ''}
+    ${u.status === 'approved' && !isSelf ? button('disable', 'Disable', 'btn-outline-danger', `Disable ${u.email}? Their sessions stop working at once.`) : ''}
     ${u.status === 'disabled' || u.status === 'rejected' ? button('enable', 'Enable', 'btn-outline-success') : ''}
     ${
       isSelf

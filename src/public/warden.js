@@ -185,7 +185,28 @@
     setTimeout(check, 2000);
   }
 
+  // An action that ends many sessions at once, or that cannot be undone, asks first: its button
+  // carries the question in data-confirm ("{n}": the rows selected). It runs before the bulk
+  // revocation's own handler, and a "no" stops that too. Without script the form just goes.
+  function initConfirm() {
+    document.addEventListener(
+      'submit',
+      (event) => {
+        const question = event.submitter?.dataset.confirm;
+        if (!question) return;
+        const selected = event.target.querySelectorAll('input[name="ids"]:checked').length;
+        // Nothing selected: the bulk handler says so, with nothing to confirm.
+        if (question.includes('{n}') && selected === 0) return;
+        if (window.confirm(question.replace('{n}', String(selected)))) return;
+        event.preventDefault();
+        event.stopImmediatePropagation();
+      },
+      true,
+    );
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
+    initConfirm();
     initReloadWhenReady();
     initToasts();
     initSelectAll('select-all', 'sessions-table');

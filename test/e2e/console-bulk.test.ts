@@ -32,6 +32,8 @@ async function holdRequests(page: Page, glob: string) {
     arrived?.();
   });
   return {
+    /** How many requests arrived and wait. */
+    count: () => waiting.length,
     async next(): Promise<Route> {
       while (waiting.length === 0) {
         await new Promise<void>((resolve) => {
@@ -88,6 +90,14 @@ for (const { kind, skip } of kinds) {
       await admin.getByLabel('Select all on this page').check();
       expect(await admin.locator('#sessions-table input[name="ids"]:checked').count()).toBe(120);
       const bulk = admin.getByRole('button', { name: 'Bulk revoke selected' });
+      // It asks first, naming how many; a "no" sends nothing and ends nothing.
+      s.answerDialogs = 'dismiss';
+      await bulk.click();
+      await expect.poll(() => s.dialogs.at(-1)).toBe('End the 120 selected sessions?');
+      expect(held.count()).toBe(0);
+      // The fleet's 120, the bystander's 2 and the superuser's own: all still there.
+      expect((await t.store.list({ now: Date.now(), offset: 0, limit: 0 })).total).toBe(123);
+      s.answerDialogs = 'accept';
       await bulk.click();
 
       // First batch in flight: the script posts JSON with the page's CSRF token.

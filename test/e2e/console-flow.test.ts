@@ -120,6 +120,17 @@ for (const { kind, skip } of kinds) {
       await admin.waitForURL((url) => url.pathname === '/admin/sessions' && url.search === '');
       expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('4');
 
+      // "Revoke all of user" asks first, naming the user: a "no" ends nothing, a "yes" all.
+      const decoy = sessionRows(admin).filter({ hasText: 'reyes@other.test' }).first();
+      s.answerDialogs = 'dismiss';
+      await decoy.getByRole('button', { name: 'Revoke all of user' }).click();
+      await expect.poll(() => s.dialogs.at(-1)).toBe('End every session of reyes@other.test?');
+      expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('4');
+      s.answerDialogs = 'accept';
+      await decoy.getByRole('button', { name: 'Revoke all of user' }).click();
+      expect(await toastTexts(admin)).toEqual(['2 revoked.']);
+      expect(await admin.locator('#match-count').getAttribute('data-total')).toBe('2');
+
       // Every page of the flow was visited, and none logged an error or broke the CSP.
       expect(s.visitedPaths().sort()).toEqual(
         ['/', '/admin/sessions', '/admin/users', '/login', '/register'].sort(),

@@ -114,6 +114,10 @@ function reportCspViolations(binding: string): void {
  */
 export class BrowserSession {
   readonly problems: PageProblem[] = [];
+  /** The questions pages asked (window.confirm), in order. */
+  readonly dialogs: string[] = [];
+  /** How those questions are answered: yes unless a test says otherwise. */
+  answerDialogs: 'accept' | 'dismiss' = 'accept';
   /** Every URL a page of this session navigated to, in order. */
   readonly visited: string[] = [];
   readonly #contexts: { label: string; context: BrowserContext }[] = [];
@@ -166,6 +170,10 @@ export class BrowserSession {
       }
     });
     page.on('pageerror', (error) => add('pageerror', error.stack ?? error.message));
+    page.on('dialog', (dialog) => {
+      this.dialogs.push(dialog.message());
+      void (this.answerDialogs === 'accept' ? dialog.accept() : dialog.dismiss());
+    });
     page.on('request', (request) => {
       const url = request.url();
       if (!url.startsWith('data:') && !url.startsWith('about:') && new URL(url).origin !== origin) {
