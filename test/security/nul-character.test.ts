@@ -53,6 +53,24 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(form.body).toContain('must not contain the character U+0000');
     });
 
+    it('should find it at any depth, and answer a body nested a hundred thousand deep with a 400', async () => {
+      const login = (payload: string) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/api/auth/login',
+          headers: { 'content-type': 'application/json' },
+          payload,
+        });
+      const open = '['.repeat(100_000);
+      const close = ']'.repeat(100_000);
+      const nul = await login(`{"email":${open}"x\\u0000"${close}}`);
+      expect(nul.statusCode, nul.body).toBe(400);
+      // The field named as deep as anyone reads, not 200 KB of it.
+      expect(nul.json().error.details.field).toBe(`${`email${'.0'.repeat(100)}`.slice(0, 100)}…`);
+      const plain = await login(`{"email":${open}${close}}`);
+      expect(plain.statusCode, plain.body).toBe(400);
+    });
+
     it("should refuse it in the console's filters, and not save a view that holds one", async () => {
       for (const [url, field] of [
         ['/admin/users?email=%00', 'email'],
