@@ -72,21 +72,24 @@ describe('CachedFigure', () => {
   });
 
   it('should wait for the refresh when the figures are more than twice their lifetime old', async () => {
+    // Windows of hundreds of milliseconds: a loaded machine's timers may run late by that much
+    // less (with 30 ms figures, a sleep of 40 ran past 60 in a CI run beside other work).
     const c = counter({ delayMs: 80 });
     const figure = new CachedFigure(c.compute, {
-      maxAgeMs: 30,
+      maxAgeMs: 300,
       dutyFactor: 0,
       waitMs: 5,
       clock: Date.now,
     });
     expect((await figure.get()).data).toBe(1);
-    // 100 ms later: more than 2 × 30 ms, so the figures would mislead; the request waits.
-    await sleep(100);
+    // 700 ms later: more than 2 × 300 ms, so the figures would mislead; the request waits.
+    await sleep(700);
     expect((await figure.get()).data).toBe(2);
-    // Barely stale: answered at once with what there is, the refresh going on behind.
-    await sleep(40);
+    // Barely stale (between 300 and 600 ms): answered at once with what there is, the refresh
+    // going on behind.
+    await sleep(400);
     expect((await figure.get()).data).toBe(2);
-    await sleep(100);
+    await sleep(300);
     expect(c.calls).toBe(3);
   });
 
