@@ -5,9 +5,11 @@
  */
 
 const EMAIL_RE = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/u;
-// Control and format characters (zero-width spaces, bidirectional overrides, soft hyphens):
-// invisible, so an address holding one reads exactly as another in the console.
-const INVISIBLE_RE = /[\p{Cc}\p{Cf}]/u;
+// Characters that show as nothing, so an address holding one reads exactly as another in the
+// console: controls and formats (zero-width spaces, direction overrides, soft hyphens), every
+// default-ignorable one (variation selectors, Hangul fillers, the combining grapheme joiner),
+// the blank braille pattern, private-use characters and lone surrogates.
+const INVISIBLE_RE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Default_Ignorable_Code_Point}\u2800]/u;
 export const MAX_EMAIL_LENGTH = 254;
 
 export function normalizeEmail(email: string): string {

@@ -94,9 +94,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
     it('should refuse an email with a control or invisible character, which would read as another', async () => {
       const c = t.client();
-      for (const odd of ['\u200b', '\u0007', '\u202e', '\u2066', '\u00ad']) {
+      // Formats and controls, then characters that render as nothing though they are neither
+      // (a combining grapheme joiner, a Hangul filler, a variation selector, the blank braille
+      // pattern), a private-use character and a lone surrogate.
+      const invisible = ['\u200b', '\u0007', '\u202e', '\u2066', '\u00ad'];
+      invisible.push('\u034f', '\u3164', '\ufe0f', '\u2800', '\ue000', '\ud800');
+      for (const odd of invisible) {
         const res = await c.postJson('/api/auth/register', {
-          email: `root@example.test${odd}`,
+          email: `ro${odd}ot@example.test`,
           password: 'Good-Password-99',
         });
         expect(res.statusCode, JSON.stringify(odd)).toBe(400);
