@@ -15,6 +15,7 @@ import {
   UsageError,
 } from './cli/command.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
+import { DatabaseOpenError } from './db/migrations.js';
 import { WardenError } from './errors.js';
 import { RedisUnavailableError } from './runtime.js';
 
@@ -95,6 +96,10 @@ function report(command: string, err: unknown, ctx: CliContext): number {
   }
   if (err instanceof ConfigError) {
     ctx.err(`warden: ${err.message}\n`);
+    return EXIT_FAILURE;
+  }
+  if (err instanceof DatabaseOpenError) {
+    ctx.err(`warden ${command}: DATABASE_URL: cannot open the database: ${err.message}\n`);
     return EXIT_FAILURE;
   }
   if (

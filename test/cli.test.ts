@@ -28,7 +28,7 @@ describe('warden (usage and config)', () => {
     expect(res.stdout).toBe('');
   });
 
-  it('should exit 1 with one line naming PORT or HOST when the server cannot listen', async () => {
+  it('should exit 1 with one line naming PORT, HOST or DATABASE_URL when the server cannot start', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
@@ -46,6 +46,18 @@ describe('warden (usage and config)', () => {
         expect(res.stderr).not.toMatch(/\n\s+at /);
       }
       expect(inUse.stderr).toContain(`127.0.0.1:${port} is already in use`);
+
+      // A database that cannot be reached (nothing listens on port 1) is DATABASE_URL's problem.
+      const noDatabase = await warden(['serve'], {
+        HOST: '127.0.0.1',
+        PORT: '0',
+        DATABASE_URL: 'postgres://warden@127.0.0.1:1/warden',
+      });
+      expect(noDatabase.code, noDatabase.stderr).toBe(1);
+      expect(noDatabase.stderr.trimEnd().split('\n').at(-1)).toMatch(
+        /^warden serve: DATABASE_URL: cannot open the database: .*ECONNREFUSED/,
+      );
+      expect(noDatabase.stderr).not.toMatch(/\n\s+at /);
     } finally {
       taken.close();
     }

@@ -462,7 +462,11 @@ async function chainExistingAuditRows(db: Kysely<unknown>): Promise<void> {
   }
 }
 
-/** Brings the schema up to date; throws with the failing migration's name on error. */
+/** The database at DATABASE_URL could not be reached or opened (nothing was migrated). */
+export class DatabaseOpenError extends Error {
+  override name = 'DatabaseOpenError';
+}
+
 /**
  * Undoes every migration after `name` (for tests of a migration's backfill: the database as
  * that migration found it).
@@ -481,6 +485,10 @@ export async function migrateDownTo(
   if (result.error) throw result.error;
 }
 
+/**
+ * Brings the schema up to date; throws with the failing migration's name on error, or a
+ * DatabaseOpenError when the database cannot be reached at all.
+ */
 export async function migrateToLatest(
   // biome-ignore lint/suspicious/noExplicitAny: accepts a Kysely typed with any schema
   db: Kysely<any>,
@@ -494,6 +502,8 @@ export async function migrateToLatest(
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const cause = result.error instanceof Error ? result.error.message : String(result.error);
+    // No migration ran: the database could not be reached or opened at all.
+    if (!failed) throw new DatabaseOpenError(cause, { cause: result.error });
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${cause}`, {
       cause: result.error,
     });
