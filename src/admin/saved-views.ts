@@ -14,7 +14,7 @@ import fp from 'fastify-plugin';
 import type { Kysely } from 'kysely';
 import type { DB, SavedViewRow } from '../db/schema.js';
 import { WardenError } from '../errors.js';
-import { NUL_PROBLEM, nulField } from '../http/nul-check.js';
+import { badTextField } from '../http/nul-check.js';
 import { INTEGER_PROBLEM, nonDigitField } from '../http/plain-integers.js';
 import { problemOf } from '../http/respond.js';
 import type { SafeHtml } from '../views/html.js';
@@ -117,8 +117,8 @@ export function viewQuery(page: SavedViewPage, raw: string, schema: TSchema | un
     kept.append(key, value);
   }
 
-  const nul = nulField(fields);
-  if (nul !== undefined) throw invalid(`query.${nul}`, NUL_PROBLEM);
+  const bad = badTextField(fields);
+  if (bad !== undefined) throw invalid(`query.${bad.field}`, bad.problem);
   const notDigits = nonDigitField(schema, fields);
   if (notDigits !== undefined) throw invalid(`query.${notDigits}`, INTEGER_PROBLEM);
   let validate = validators.get(schema);

@@ -1,32 +1,45 @@
 /**
  * @module http/nul-check
- * No field of Warden's takes the character U+0000. PostgreSQL refuses it in text with an encoding
- * error, which a sign-in, a filter or a saved view met as a 500, and SQLite stores it, where most
- * tools stop reading the value at it. A request holding one is refused before its handler, with
- * the field named, on every store alike.
+ * Text that no store keeps as it was sent is refused before any handler, with the field named,
+ * on every store alike:
+ * - the character U+0000, which PostgreSQL refuses in text with an encoding error (a sign-in, a
+ *   filter or a saved view met it as a 500), and which SQLite stores, where most tools stop
+ *   reading the value;
+ * - half of a surrogate pair (`"\ud800"` in JSON), which SQLite stores as three replacement
+ *   characters and PostgreSQL as one, so the two stores would differ.
  */
 import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../errors.js';
 
 export const NUL_PROBLEM = 'must not contain the character U+0000';
+export const SURROGATE_PROBLEM = 'must be valid Unicode text (it holds half of a surrogate pair)';
+const LONE_SURROGATE = /\p{Cs}/u;
 const MAX_PATH = 100;
 
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return NUL_PROBLEM;
+  return LONE_SURROGATE.test(text) ? SURROGATE_PROBLEM : undefined;
+}
+
 /**
- * The first field (dotted path) whose text holds U+0000, or undefined. A walk with a list of
- * its own, not a recursion: a 256 KB JSON body can nest a hundred thousand levels deep.
+ * The first field (dotted path, '' for the value itself) whose text, or key, no store keeps as
+ * sent, and why. A walk with a list of its own, not a recursion: a 256 KB JSON body can nest a
+ * hundred thousand levels deep.
  */
-export function nulField(value: unknown): string | undefined {
+export function badTextField(value: unknown): { field: string; problem: string } | undefined {
   const pending: [unknown, string][] = [[value, '']];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [inner, path] = next;
     if (typeof inner === 'string') {
-      if (inner.includes('\u0000')) return path;
+      const problem = textProblem(inner);
+      if (problem) return { field: path, problem };
       continue;
     }
     if (inner === null || typeof inner !== 'object') continue;
     for (const [key, child] of Object.entries(inner).reverse()) {
       const where = path === '' ? key : `${path}.${key}`;
-      if (key.includes('\u0000')) return where;
+      const problem = textProblem(key);
+      if (problem) return { field: where, problem };
       pending.push([child, where]);
     }
   }
@@ -36,13 +49,13 @@ export function nulField(value: unknown): string | undefined {
 export function installNulCheck(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     for (const where of ['params', 'query', 'body'] as const) {
-      const field = nulField(request[where]);
-      if (field === undefined) continue;
+      const bad = badTextField(request[where]);
+      if (bad === undefined) continue;
       // A bare string body has no field name: the body is the field. A path nested deeper
       // than anyone reads is cut, so the answer and its log line stay short.
-      const whole = field === '' ? where : field;
+      const whole = bad.field === '' ? where : bad.field;
       const named = whole.length > MAX_PATH ? `${whole.slice(0, MAX_PATH)}…` : whole;
-      throw new WardenError('WARDEN_VALIDATION', [`${named} ${NUL_PROBLEM}`], {
+      throw new WardenError('WARDEN_VALIDATION', [`${named} ${bad.problem}`], {
         field: named,
         where,
       });

@@ -267,7 +267,7 @@ export class SessionPolicies implements PolicySource {
         throw new WardenError(
           'WARDEN_VALIDATION',
           [
-            `version: the policy changed since this form was shown (now version ${from.version}); review it and save again`,
+            `the policy changed since this form was shown (now version ${from.version}); review it and save again`,
           ],
           { field: 'version', current: from.version },
         );

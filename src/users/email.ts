@@ -8,7 +8,8 @@ const EMAIL_RE = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/u;
 // Characters that show as nothing, so an address holding one reads exactly as another in the
 // console: controls and formats (zero-width spaces, direction overrides, soft hyphens), every
 // default-ignorable one (variation selectors, Hangul fillers, the combining grapheme joiner),
-// the blank braille pattern, private-use characters and lone surrogates.
+// the blank braille pattern, private-use characters and lone surrogates (which the HTTP routes
+// refuse in any field; the command line comes here directly).
 const INVISIBLE_RE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Default_Ignorable_Code_Point}\u2800]/u;
 export const MAX_EMAIL_LENGTH = 254;
 
