@@ -234,6 +234,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
             defaults: policies.defaults,
             values: submitted(body, fresh),
             version,
+            ...(err.details?.field === 'version' ? { inForce: formValuesOf(fresh) } : {}),
             now: clock(),
             csrfToken: reply.csrfToken(),
             error: { field: err.details?.field as string | undefined, message: err.message },

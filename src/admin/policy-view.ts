@@ -3,6 +3,8 @@
  * The session policy page: idle timeout, absolute lifetime and the per-role limits, with
  * what is in force and where each value comes from. Plain data in, HTML out.
  */
+
+import { durationMs } from '../config.js';
 import { ROLES, type Role } from '../db/schema.js';
 import {
   describeMs,
@@ -49,6 +51,15 @@ function invalid(field: string, error?: { field?: string }): string {
   return error?.field === field ? ' is-invalid' : '';
 }
 
+/**
+ * Under a field whose value is not what is in force, on a form refused because the policy
+ * changed since it was shown: what is in force, so that "review it and save again" does not put
+ * back another superuser's change unseen.
+ */
+function inForceNote(field: string, now: string): SafeHtml {
+  return html`<div class="form-text text-warning-emphasis" data-in-force="${field}">In force now: ${now}</div>`;
+}
+
 function durationField(d: {
   name: 'idle_timeout' | 'absolute_lifetime';
   label: string;
@@ -57,8 +68,14 @@ function durationField(d: {
   variable: string;
   help: string;
   error?: { field?: string; message: string };
+  inForce?: string;
 }): SafeHtml {
   const id = `p-${d.name.replace('_', '-')}`;
+  const now = d.inForce;
+  const differs =
+    now !== undefined &&
+    d.value.trim() !== now &&
+    (d.value.trim() === '' || now === '' || durationMs(d.value) !== durationMs(now));
   return html`<div class="col-md-6">
   <label class="form-label" for="${id}">${d.label}</label>
   <input class="form-control${invalid(d.name, d.error)}" id="${id}" name="${d.name}" value="${d.value}"
@@ -67,6 +84,7 @@ function durationField(d: {
   <div class="form-text" id="${id}-help">${d.help} Empty: the configured
     ${describeMs(d.fallbackMs)} (<code>${d.variable}</code>). Units: <code>s</code>, <code>m</code>,
     <code>h</code>, <code>d</code>.</div>
+  ${differs ? inForceNote(d.name, now === '' ? `the configured ${describeMs(d.fallbackMs)}` : now) : ''}
   ${d.error?.field === d.name ? html`<div class="invalid-feedback">${d.error.message}</div>` : ''}
 </div>`;
 }
@@ -75,6 +93,7 @@ function roleRow(
   role: Role,
   v: PolicyFormValues['limits'][Role],
   error?: { field?: string; message: string },
+  now?: PolicyFormValues['limits'][Role],
 ): SafeHtml {
   const max = `max_sessions_${role}`;
   const on = `on_limit_${role}`;
@@ -83,6 +102,7 @@ function roleRow(
   <td data-label="Most sessions">
     <input class="form-control form-control-sm${invalid(max, error)}" id="p-${max}" name="${max}" value="${v.max}"
       inputmode="numeric" placeholder="no limit" maxlength="5" aria-label="Most concurrent sessions for ${role}">
+    ${now && v.max.trim() !== now.max ? inForceNote(max, now.max === '' ? 'no limit' : now.max) : ''}
     ${error?.field === max ? html`<div class="invalid-feedback">${error.message}</div>` : ''}
   </td>
   <td data-label="At the limit">
@@ -93,6 +113,7 @@ function roleRow(
           html`<option value="${a}"${a === v.onLimit ? html` selected` : ''}>${ACTION_LABELS[a]}</option>`,
       )}
     </select>
+    ${now && now.onLimit !== v.onLimit ? inForceNote(on, ACTION_LABELS[now.onLimit]) : ''}
   </td>
 </tr>`;
 }
@@ -133,6 +154,8 @@ export function policyView(d: {
   now: number;
   csrfToken: string;
   error?: { field?: string; message: string };
+  /** The values in force, on a form refused because the policy changed since it was shown. */
+  inForce?: PolicyFormValues;
 }): SafeHtml {
   const e = d.error;
   return html`<h1 class="h3">Session policy</h1>
@@ -157,6 +180,7 @@ ${
       variable: 'IDLE_TIMEOUT',
       help: 'A session unused this long ends.',
       error: e,
+      inForce: d.inForce?.idle_timeout,
     })}
     ${durationField({
       name: 'absolute_lifetime',
@@ -166,13 +190,14 @@ ${
       variable: 'ABSOLUTE_LIFETIME',
       help: 'A session ends this long after sign-in, whatever its use.',
       error: e,
+      inForce: d.inForce?.absolute_lifetime,
     })}
   </div>
   <h2 class="h5">Concurrent sessions per role</h2>
   <div class="table-responsive"><table class="table table-sm align-middle table-fit table-stack" id="role-limits">
     <thead><tr><th scope="col">Role</th><th scope="col">Most active sessions</th>
       <th scope="col">When a sign-in would go past it</th></tr></thead>
-    <tbody>${ROLES.map((role) => roleRow(role, d.values.limits[role], e))}</tbody>
+    <tbody>${ROLES.map((role) => roleRow(role, d.values.limits[role], e, d.inForce?.limits[role]))}</tbody>
   </table></div>
   <p class="small text-body-secondary">Changes apply to new sign-ins at once and to signed-in
     sessions on their next request: a shorter idle timeout or absolute lifetime ends sessions

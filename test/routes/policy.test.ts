@@ -322,9 +322,22 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const typo = await admin.postForm('/admin/policy', { version: '1', idle_timeout: '2 hours' });
       expect(typo.statusCode).toBe(400);
       expect(typo.body).toContain('name="version" value="1"');
-      const fixed = await admin.postForm('/admin/policy', { version: '1', idle_timeout: '2h' });
+      // As the browser sends it: every field, the limit still empty as the tab showed it.
+      const fixed = await admin.postForm('/admin/policy', {
+        version: '1',
+        idle_timeout: '2h',
+        max_sessions_user: '',
+      });
       expect(fixed.statusCode).toBe(400);
       expect(fixed.body).toContain('the policy changed since this form was shown');
+      // Each field that would change what is in force says what that is.
+      const notes = [...fixed.body.matchAll(/data-in-force="([^"]+)">([^<]*)</g)].map(
+        ([, field, text]) => `${field}: ${text}`,
+      );
+      expect(notes).toEqual([
+        'idle_timeout: In force now: 20m',
+        'max_sessions_user: In force now: 2',
+      ]);
       const kept = (await admin.get('/admin/policy', 'json')).json();
       expect(kept.roleLimits.user.maxSessions).toBe(2);
       expect(kept.idleTimeoutMs).toBe(20 * MINUTE);
