@@ -33,7 +33,6 @@ import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { healthRoutes } from './http/health-routes.js';
-import { installNulCheck } from './http/nul-check.js';
 import { checkPlainIntegers } from './http/plain-integers.js';
 import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './http/rate-limit.js';
 import { WardenLogController } from './http/request-log.js';
@@ -49,6 +48,7 @@ import { type FastPathDeps, type TrustFn, withSessionFastPath } from './http/ses
 import { StepUps } from './http/step-up.js';
 import { stepUpRoutes } from './http/step-up-routes.js';
 import { checkJsonBodyTypes } from './http/strict-json.js';
+import { installTextCheck } from './http/text-check.js';
 import { createLogger } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { WardenMetrics } from './metrics/warden-metrics.js';
@@ -333,7 +333,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(fastifyCookie, { secret: cookieSecret });
   await app.register(fastifyFormbody);
   installJsonBodies(app);
-  installNulCheck(app);
+  installTextCheck(app);
   installSecurityHeaders(app);
   await app.register(fastifyStatic, {
     root: path.join(here, 'public'),

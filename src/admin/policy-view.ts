@@ -72,10 +72,9 @@ function durationField(d: {
 }): SafeHtml {
   const id = `p-${d.name.replace('_', '-')}`;
   const now = d.inForce;
-  const differs =
-    now !== undefined &&
-    d.value.trim() !== now &&
-    (d.value.trim() === '' || now === '' || durationMs(d.value) !== durationMs(now));
+  // `120m` and `2h` are the same lifetime; an empty field is the configured one.
+  const meaning = (text: string) => (text.trim() === '' ? null : (durationMs(text) ?? text));
+  const differs = now !== undefined && meaning(d.value) !== meaning(now);
   return html`<div class="col-md-6">
   <label class="form-label" for="${id}">${d.label}</label>
   <input class="form-control${invalid(d.name, d.error)}" id="${id}" name="${d.name}" value="${d.value}"

@@ -33,6 +33,7 @@ import { createHash } from 'node:crypto';
 import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
+import { spellMs } from '../sessions/policy.js';
 import { normalizeEmail } from '../users/email.js';
 import { clientIp } from './client-ip.js';
 
@@ -274,7 +275,6 @@ export class PasswordAttempts {
 }
 
 /** A wait as a person reads it: "45 seconds", or past a minute and a half "15 minutes". */
-export function spellWait(seconds: number): string {
-  if (seconds < 90) return seconds === 1 ? '1 second' : `${seconds} seconds`;
-  return `${Math.ceil(seconds / 60)} minutes`;
+function spellWait(seconds: number): string {
+  return spellMs(seconds < 90 ? seconds * 1_000 : Math.ceil(seconds / 60) * 60_000);
 }

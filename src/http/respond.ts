@@ -195,13 +195,11 @@ export function sendError(
     // the form's own address answers POST only, and a sign-in follows `next` with a GET.
     // Unless that page was itself a form's answer (the password prompt a sensitive action
     // shows at the action's own address), which a GET cannot ask for again.
-    const from = sameSitePath(request.headers.referer, request.headers.host);
-    const next =
-      request.method === 'GET' || request.method === 'HEAD'
-        ? request.url
-        : from && methodsAt(request, from.split('?')[0] ?? '/').has('GET')
-          ? from
-          : null;
+    let next: string | undefined = request.url;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      next = sameSitePath(request.headers.referer, request.headers.host);
+      if (next && !methodsAt(request, next.split('?')[0] ?? '/').has('GET')) next = undefined;
+    }
     return reply.redirect(next ? `/login?next=${encodeURIComponent(next)}` : '/login', 303);
   }
   // A page (GET) waits for Warden to be ready again and reloads itself (warden.js); a form's

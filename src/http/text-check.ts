@@ -1,5 +1,5 @@
 /**
- * @module http/nul-check
+ * @module http/text-check
  * Text that no store keeps as it was sent is refused before any handler, with the field named,
  * on every store alike:
  * - the character U+0000, which PostgreSQL refuses in text with an encoding error (a sign-in, a
@@ -46,7 +46,7 @@ export function badTextField(value: unknown): { field: string; problem: string }
   return undefined;
 }
 
-export function installNulCheck(app: FastifyInstance): void {
+export function installTextCheck(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     for (const where of ['params', 'query', 'body'] as const) {
       const bad = badTextField(request[where]);
