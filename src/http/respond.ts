@@ -9,10 +9,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { type ErrorBody, type ErrorCode, WardenError } from '../errors.js';
 import { DatabaseUnavailableError } from '../resilience/guarded-database.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
-import { html } from '../views/html.js';
-import type { Flash } from '../views/layout.js';
+import { html, type SafeHtml } from '../views/html.js';
+import { type Flash, page } from '../views/layout.js';
 import { setFlash } from './flash.js';
 import { INTEGER_PROBLEM } from './plain-integers.js';
+import { headersFor } from './security-headers.js';
 
 /** Whether the request's body is JSON: media types are case-insensitive. */
 export function sentJson(request: FastifyRequest): boolean {
@@ -230,15 +231,21 @@ export function sendError(
           : ''
       }<p><a href="${route}">Open this page without its filters</a></p>`
     : '';
-  return reply.page({
-    title: TITLES[err.status] ?? 'Error',
+  return reply.page(errorPage(err, html`${retry}${unfiltered}`));
+}
+
+/** An error's page: its title, its message, what may help, and the way back to the start. */
+function errorPage(err: WardenError, help: SafeHtml = html``): { title: string; body: SafeHtml } {
+  const title = TITLES[err.status] ?? 'Error';
+  return {
+    title,
     body: html`<div class="py-4">
-      <h1 class="h3">${TITLES[err.status] ?? 'Error'}</h1>
+      <h1 class="h3">${title}</h1>
       <p class="lead" data-error-code="${err.code}">${err.message}</p>
-      ${retry}${unfiltered}
+      ${help}
       <p><a href="/">Back to the start page</a></p>
     </div>`,
-  });
+  };
 }
 
 /**
@@ -276,7 +283,8 @@ export function clientErrorHandler(this: FastifyInstance, err: Error, socket: Du
 /**
  * Addresses the router refuses before any route or hook runs: a path part past maxParamLength
  * (Fastify answered 414 in its own shape) or one that does not decode. The same 400 and error
- * shape as any other bad input, in JSON: no page can be drawn this early.
+ * shape as any other bad input. No hook has run, so the security headers are set here, and a
+ * browser's page is drawn as for a visitor: who is asking is not known this early.
  */
 export function frameworkErrorHandler(
   error: FastifyError,
@@ -289,10 +297,18 @@ export function frameworkErrorHandler(
       : 'the address is not valid';
   const refused = new WardenError('WARDEN_VALIDATION', [problem]);
   request.log.info({ code: refused.code, reason: error.code }, 'request refused');
+  for (const [name, value] of headersFor(request.url)) reply.header(name, value);
+  reply.code(refused.status);
+  if (wantsJson(request)) {
+    reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(errorBody(refused)));
+    return;
+  }
+  const { title, body } = errorPage(refused);
   reply
-    .code(refused.status)
-    .header('content-type', 'application/json; charset=utf-8')
-    .send(JSON.stringify(errorBody(refused)));
+    .header('content-type', 'text/html; charset=utf-8')
+    .send(page({ title, body, viewer: null, csrfToken: '', flash: null }).value);
 }
 
 /**

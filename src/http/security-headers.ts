@@ -54,21 +54,27 @@ export const API_HEADERS: HeaderList = Object.freeze([
 
 export const HSTS = 'max-age=31536000; includeSubDomains';
 
+// Every page depends on who asks: no cache, shared or private, keeps it (nor shows a signed-out
+// user the console through the back button). Static files may be cached.
+const UNSTORED_PAGE_HEADERS: HeaderList = Object.freeze([
+  ...PAGE_HEADERS,
+  ['cache-control', 'no-store'] as const,
+]);
+
+/** The headers an answer to this address carries, but HSTS (see installSecurityHeaders). */
+export function headersFor(url: string): HeaderList {
+  if (url.startsWith('/api/')) return API_HEADERS;
+  return url.startsWith('/static/') ? PAGE_HEADERS : UNSTORED_PAGE_HEADERS;
+}
+
 export function installSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onRequest', (request, reply, done) => {
     // On the raw response, as helmet did, so that error and not-found answers keep them.
     const res = reply.raw;
-    const url = request.url;
-    const list = url.startsWith('/api/') ? API_HEADERS : PAGE_HEADERS;
-    for (const [name, value] of list) res.setHeader(name, value);
+    for (const [name, value] of headersFor(request.url)) res.setHeader(name, value);
     // Only over HTTPS: over plain HTTP the header means nothing to a browser and would pin a
     // development host to HTTPS for a year.
     if (request.protocol === 'https') res.setHeader('strict-transport-security', HSTS);
-    // Every page depends on who asks: no cache, shared or private, keeps it (nor shows a
-    // signed-out user the console through the back button). Static files may be cached.
-    if (list === PAGE_HEADERS && !url.startsWith('/static/')) {
-      res.setHeader('cache-control', 'no-store');
-    }
     done();
   });
 }

@@ -180,6 +180,32 @@ describe('input limits', () => {
     });
   });
 
+  it('should answer a browser a page, with the security headers, for an address it refuses', async () => {
+    const res = await w.su.app.inject({
+      method: 'GET',
+      url: '/admin/%zz',
+      headers: { accept: 'text/html' },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.body).toContain('data-error-code="WARDEN_VALIDATION"');
+    expect(res.body).toContain('the address is not valid');
+    expect(res.body).toContain('href="/"');
+    // No hook ran: the headers are set by the refusal itself.
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.headers['cache-control']).toBe('no-store');
+    const api = await w.su.app.inject({
+      method: 'GET',
+      url: '/api/auth/%zz',
+      headers: { accept: 'text/html' },
+    });
+    expect(api.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(api.headers['content-security-policy']).toBe(
+      "default-src 'none';frame-ancestors 'none'",
+    );
+  });
+
   it('should answer a body that is neither JSON nor a form with 415, naming its type', async () => {
     const res = await w.su.app.inject({
       method: 'POST',
