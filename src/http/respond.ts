@@ -200,6 +200,11 @@ export function sendError(
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       next = sameSitePath(request.headers.referer, request.headers.host);
       if (next && !methodsAt(request, next.split('?')[0] ?? '/').has('GET')) next = undefined;
+      // Signing in leads back to the page, not to the action: say that it was not done.
+      setFlash(reply, {
+        kind: 'warning',
+        message: 'You were not signed in, so that was not done. Sign in, then do it again.',
+      });
     }
     return reply.redirect(next ? `/login?next=${encodeURIComponent(next)}` : '/login', 303);
   }

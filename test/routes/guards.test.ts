@@ -97,6 +97,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const same = await sent(`http://localhost:80${from}`);
         expect(same.statusCode).toBe(303);
         expect(same.headers.location).toBe(`/login?next=${encodeURIComponent(from)}`);
+        // The sign-in page says the action was not done: signing in leads back to the page.
+        const login = await c.get(same.headers.location as string, 'html');
+        expect(login.body).toContain('You were not signed in, so that was not done.');
         // Another site's page is no place to come back to.
         expect((await sent(`https://evil.example${from}`)).headers.location).toBe('/login');
         // Nor a page that was a form's own answer (the password prompt of a sensitive action
