@@ -168,6 +168,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     bodyLimit: BODY_LIMIT_BYTES,
     logController: new WardenLogController(),
     routerOptions: { maxParamLength: 200 },
+    // A union's description says what its field takes (see problemOf), read off the error.
+    ajv: { customOptions: { verbose: true } },
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
     // The server Fastify would make, with the session fast path in front of its handler.

@@ -16,6 +16,7 @@ import {
   LIMIT_ACTIONS,
   type LimitAction,
   type LivePolicy,
+  POLICY_BOUNDS,
   type PolicyOverrides,
   type RoleLimit,
 } from '../sessions/policy.js';
@@ -23,10 +24,17 @@ import { formValuesOf, type PolicyFormValues, policyView } from './policy-view.j
 
 const Text = (maxLength: number) => Type.String({ maxLength });
 
+// Text as the form sends it, or null (JSON) for the configured default.
+const Duration = Type.Union([Text(20), Type.Null()], {
+  description: `must be empty for the default, or a duration (e.g. 90s, 15m, 12h, 7d)`,
+});
+
 const roleFields: Record<string, TSchema> = {};
 for (const role of ROLES) {
   roleFields[`max_sessions_${role}`] = Type.Optional(
-    Type.Union([Text(12), Type.Integer(), Type.Null()]),
+    Type.Union([Text(12), Type.Integer(), Type.Null()], {
+      description: `must be empty or a whole number from 1 to ${POLICY_BOUNDS.maxSessions}`,
+    }),
   );
   roleFields[`on_limit_${role}`] = Type.Optional(
     Type.Union(LIMIT_ACTIONS.map((a) => Type.Literal(a))),
@@ -39,9 +47,13 @@ for (const role of ROLES) {
  */
 const PolicyBody = Type.Object({
   _csrf: Type.Optional(Text(512)),
-  version: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Text(12)])),
-  idle_timeout: Type.Optional(Type.Union([Text(20), Type.Null()])),
-  absolute_lifetime: Type.Optional(Type.Union([Text(20), Type.Null()])),
+  version: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 0 }), Text(12)], {
+      description: "must be the form's version number",
+    }),
+  ),
+  idle_timeout: Type.Optional(Duration),
+  absolute_lifetime: Type.Optional(Duration),
   ...roleFields,
 });
 

@@ -372,7 +372,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ActionBody,
           Type.Object({
             // The string first: Ajv would coerce "3.0" or "" into the integer branch.
-            confirm: Type.Union([Type.String({ maxLength: 20 }), Type.Integer({ minimum: 0 })]),
+            confirm: Type.Union([Type.String({ maxLength: 20 }), Type.Integer({ minimum: 0 })], {
+              description: 'must be the number of matching sessions, in digits',
+            }),
           }),
         ]),
       },

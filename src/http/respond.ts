@@ -109,8 +109,17 @@ export function problemOf(problems: readonly SchemaProblem[]): string {
     const listed = [...new Set(allowed)].filter((v) => v !== '');
     return `must be one of: ${listed.map((v) => JSON.stringify(v)).join(', ')}`;
   }
-  // A union (a form's text or a JSON number, say) failed every branch: each branch says why.
-  if (problems.some((p) => p.keyword === 'anyOf' && p.instancePath === first.instancePath)) {
+  // A union (a form's text or a JSON number, say) failed every branch. Its description says
+  // what the field takes, where it has one; else each branch says why ("must be string, or
+  // must be null" tells a person little).
+  const union = problems.find(
+    (p) => p.keyword === 'anyOf' && p.instancePath === first.instancePath,
+  );
+  // Ajv's verbose errors carry the schema they failed; Fastify's type leaves it out.
+  const parent = (union as { parentSchema?: { description?: unknown } } | undefined)?.parentSchema;
+  const described = parent?.description;
+  if (typeof described === 'string') return described;
+  if (union) {
     const why = problems
       .filter((p) => p.keyword !== 'anyOf' && p.instancePath === first.instancePath)
       .map(wordsOf);

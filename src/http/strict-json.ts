@@ -13,8 +13,9 @@ import { sentJson } from './respond.js';
 
 // Fastify's own options but coercion: defaults and the removal of fields a closed object does
 // not name happen as they would in its pass, which runs after this one. Formats and unknown
-// keywords are left to that pass.
+// keywords are left to that pass. Verbose, as that pass is, for the descriptions problemOf reads.
 const ajv = new Ajv({
+  verbose: true,
   coerceTypes: false,
   useDefaults: true,
   removeAdditional: true,

@@ -120,7 +120,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
       }
       // A number out of range is told the range whatever its spelling, and a zero duration is
       // too short, not "no duration".
-      for (const value of ['0', '-1', '2.5', 'many']) {
+      // So is a value of the wrong type or length, which the schema refuses before the range.
+      for (const value of ['0', '-1', '2.5', 'many', '1234567890123', true, [2]]) {
         const res = await admin.postJson('/admin/policy', { max_sessions_user: value });
         expect(res.json().error.message, value).toBe(
           'Invalid request: max_sessions_user must be empty or a whole number from 1 to 1000',
@@ -134,6 +135,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const res = await admin.postJson('/admin/policy', { [field as string]: value });
         expect(res.json().error.message, `${field}=${value}`).toBe(
           `Invalid request: ${field} ${words}`,
+        );
+      }
+
+      // A number where a duration goes (seconds? minutes?) says what a duration is.
+      for (const value of [90, false, 'x'.repeat(21)]) {
+        const res = await admin.postJson('/admin/policy', { idle_timeout: value });
+        expect(res.json().error.message, String(value)).toBe(
+          'Invalid request: idle_timeout must be empty for the default, or a duration (e.g. 90s, 15m, 12h, 7d)',
         );
       }
 

@@ -142,11 +142,11 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(fraction.json().error.details.field).toBe('confirm');
         // Neither the text of a form nor a count: the answer says what either would need.
         expect(fraction.json().error.message).toBe(
-          'Invalid request: confirm must be string, or must be a whole number written in digits',
+          'Invalid request: confirm must be the number of matching sessions, in digits',
         );
         const negative = await admin.postJson(url, { confirm: -3 });
         expect(negative.json().error.message).toBe(
-          'Invalid request: confirm must be string, or must be >= 0',
+          'Invalid request: confirm must be the number of matching sessions, in digits',
         );
         const form = await admin.postForm(url, { confirm: '30' });
         expect(form.statusCode).toBe(400);
