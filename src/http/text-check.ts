@@ -51,9 +51,15 @@ export function installTextCheck(app: FastifyInstance): void {
     for (const where of ['params', 'query', 'body'] as const) {
       const bad = badTextField(request[where]);
       if (bad === undefined) continue;
-      // A bare string body has no field name: the body is the field. A path nested deeper
-      // than anyone reads is cut, so the answer and its log line stay short.
-      const whole = bad.field === '' ? where : bad.field;
+      // A bare string body has no field name: the body is the field; a wildcard route's
+      // parameter (`*`, the static files') is the address. A path nested deeper than anyone
+      // reads is cut, so the answer and its log line stay short.
+      const whole =
+        bad.field === ''
+          ? where
+          : where === 'params' && bad.field === '*'
+            ? 'the address'
+            : bad.field;
       const named = whole.length > MAX_PATH ? `${whole.slice(0, MAX_PATH)}…` : whole;
       throw new WardenError('WARDEN_VALIDATION', [`${named} ${bad.problem}`], {
         field: named,

@@ -71,6 +71,15 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(plain.statusCode, plain.body).toBe(400);
     });
 
+    it('should name the address, not a parameter called *, when the path holds one', async () => {
+      const res = await root.get('/static/a%00b.css', 'json');
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toMatchObject({
+        message: 'Invalid request: the address must not contain the character U+0000',
+        details: { field: 'the address', where: 'params' },
+      });
+    });
+
     it('should refuse half of a surrogate pair, which the two databases would store differently', async () => {
       const view = await root.postJson('/admin/saved-views', {
         page: 'sessions',
