@@ -6,9 +6,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UserRow } from '../db/schema.js';
 import { logAuthEvent } from '../events/log-lines.js';
 import type { SessionRecord } from '../sessions/session-store.js';
+import { emailProblem } from '../users/email.js';
 import { clientIp } from './client-ip.js';
 import { clearSessionCookie, SESSION_COOKIE, setSessionCookie } from './cookies.js';
 import { toWardenError } from './respond.js';
+
+/** What a failed sign-in's log line holds in place of text that is no email address. */
+export const NOT_AN_EMAIL = '(not an email address)';
 
 /**
  * Checks credentials and starts a new session, setting its cookie. Throws a coded
@@ -26,7 +30,9 @@ export async function signInRequest(
   const { users, sessions, config, clock, metrics, attempts, stepUps } = request.server.warden;
   const failed = (err: unknown, userId?: number) => {
     const code = toWardenError(err).code;
-    logAuthEvent(request.log, { event: 'sign_in_failed', email, userId, reason: code });
+    // Only an address is logged: what was typed in the email box may be the password.
+    const logged = emailProblem(email) === null ? email : NOT_AN_EMAIL;
+    logAuthEvent(request.log, { event: 'sign_in_failed', email: logged, userId, reason: code });
     metrics.signInFailed(code);
     return err;
   };

@@ -34,6 +34,20 @@ describe('request log', () => {
     expect(typeof entries[0].durationMs).toBe('number');
   });
 
+  it('should log a failed sign-in by its email, and never text typed there that is no address', async () => {
+    const lines: string[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+    t = await makeApp('sqlite', { logStream: stream });
+    const c = t.client();
+    // The password typed into the email box, as happens.
+    await c.postJson('/api/auth/login', { email: 'MyPassw0rdTypedInEmail', password: 'x' });
+    await c.postJson('/api/auth/login', { email: 'nobody@example.test', password: 'x' });
+    const failed = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'sign_in_failed');
+    expect(failed.map((l) => l.email)).toEqual(['(not an email address)', 'nobody@example.test']);
+    expect(lines.join('\n')).not.toContain('MyPassw0rdTypedInEmail');
+  });
+
   it('should log a 503 (the store away, answered with Retry-After) as a warning, not an error', async () => {
     const lines: string[] = [];
     const stream = new PassThrough();
