@@ -118,12 +118,12 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(res.json().error.code).toBe('WARDEN_VALIDATION');
         expect(res.json().error.details.field, JSON.stringify(body)).toBe(field);
       }
-      // A number out of range is told the range whatever its spelling, and a zero duration is
-      // too short, not "no duration".
-      // So is a value of the wrong type or length, which the schema refuses before the range.
+      // A number out of range is told the range whatever its spelling or type (the schema
+      // refuses a wrong type or length before the range), and a zero duration is too short,
+      // not "no duration".
       for (const value of ['0', '-1', '2.5', 'many', '1234567890123', true, [2]]) {
         const res = await admin.postJson('/admin/policy', { max_sessions_user: value });
-        expect(res.json().error.message, value).toBe(
+        expect(res.json().error.message, JSON.stringify(value)).toBe(
           'Invalid request: max_sessions_user must be empty or a whole number from 1 to 1000',
         );
       }
