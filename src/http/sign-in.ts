@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UserRow } from '../db/schema.js';
 import { logAuthEvent } from '../events/log-lines.js';
 import type { SessionRecord } from '../sessions/session-store.js';
-import { emailProblem } from '../users/email.js';
+import { isEmailShaped } from '../users/email.js';
 import { clientIp } from './client-ip.js';
 import { clearSessionCookie, SESSION_COOKIE, setSessionCookie } from './cookies.js';
 import { toWardenError } from './respond.js';
@@ -31,7 +31,7 @@ export async function signInRequest(
   const failed = (err: unknown, userId?: number) => {
     const code = toWardenError(err).code;
     // Only an address is logged: what was typed in the email box may be the password.
-    const logged = emailProblem(email) === null ? email : NOT_AN_EMAIL;
+    const logged = isEmailShaped(email) ? email : NOT_AN_EMAIL;
     logAuthEvent(request.log, { event: 'sign_in_failed', email: logged, userId, reason: code });
     metrics.signInFailed(code);
     return err;

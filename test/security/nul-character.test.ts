@@ -142,5 +142,25 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const users = (await root.get('/admin/users?email=root@example.test', 'json')).json();
       expect(users.items).toHaveLength(1);
     });
+
+    it('should refuse an email that mixes look-alike alphabets, or whose domain ends in a dot', async () => {
+      const c = t.client();
+      const register = (email: string) =>
+        c.postJson('/api/auth/register', { email, password: 'Good-Password-99' });
+      // A Cyrillic а, a Greek ο in the domain, and the same domain written with a final dot.
+      for (const [email, words] of [
+        ['\u0430dmin@example.test', 'mixes letters of different alphabets'],
+        ['admin@ex\u03bfmple.test', 'mixes letters of different alphabets'],
+        ['admin@example.test.', 'its domain has an empty part'],
+        ['admin@example..test', 'its domain has an empty part'],
+      ]) {
+        const res = await register(email as string);
+        expect(res.statusCode, email).toBe(400);
+        expect(res.json().error.message, email).toContain(words);
+      }
+      // One alphabet to a part is an address like any other.
+      expect((await register('\u0438\u0432\u0430\u043d@example.test')).statusCode).toBe(201);
+      expect((await register('\u00e9lodie@exampl\u00e9.test')).statusCode).toBe(201);
+    });
   });
 }
