@@ -5,7 +5,7 @@
  */
 
 import type { AuditRow } from '../db/schema.js';
-import { html, type SafeHtml } from '../views/html.js';
+import { html, type SafeHtml, showDirectionControls } from '../views/html.js';
 import { pager, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { AUDIT_PER_PAGE, type AuditFilters, auditSearch } from './audit-filters.js';
@@ -53,8 +53,10 @@ function filterForm(f: AuditFilters, actions: readonly string[]): SafeHtml {
 </form>`;
 }
 
-function details(raw: string): SafeHtml {
-  if (raw === '{}') return html`<span class="text-body-secondary">—</span>`;
+function details(stored: string): SafeHtml {
+  if (stored === '{}') return html`<span class="text-body-secondary">—</span>`;
+  // The same JSON, each direction control escaped, so no value can reverse the rest.
+  const raw = showDirectionControls(stored);
   const short = raw.length > DETAILS_SHOWN ? `${raw.slice(0, DETAILS_SHOWN)}…` : raw;
   const title = raw.length <= DETAILS_SHOWN ? '' : cut(raw, DETAILS_TITLE);
   return html`<code class="small text-break" title="${title}">${short}</code>`;

@@ -6,7 +6,7 @@
  */
 
 import { ROLES, type SessionEventKind } from '../db/schema.js';
-import { html, type SafeHtml } from '../views/html.js';
+import { html, type SafeHtml, showDirectionControls } from '../views/html.js';
 import { ipCellClass, pager, timeCell } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { type EndedFilters, endedSearch } from './ended-filters.js';
@@ -127,7 +127,8 @@ export function clientLabel(userAgent: string | null): string {
   if (!userAgent) return '';
   const c = parseUserAgent(userAgent);
   if (c.browser === 'Unknown' && c.os === 'Unknown') {
-    return userAgent.length > 40 ? `${userAgent.slice(0, 40)}…` : userAgent;
+    const shown = showDirectionControls(userAgent);
+    return shown.length > 40 ? `${shown.slice(0, 40)}…` : shown;
   }
   return `${c.browser} on ${c.os}`;
 }

@@ -5,7 +5,7 @@
  * saves the current filters under a name.
  */
 import type { SavedViewRow } from '../db/schema.js';
-import { html, type SafeHtml } from '../views/html.js';
+import { html, type SafeHtml, showDirectionControls } from '../views/html.js';
 
 export function savedViewsMenu(d: {
   page: 'sessions' | 'users';
@@ -21,11 +21,11 @@ export function savedViewsMenu(d: {
       : d.views.map(
           (v) => html`<li class="d-flex align-items-center gap-1 pe-2" data-view-id="${v.id}">
   <a class="dropdown-item text-truncate" href="/admin/${d.page}${v.query ? `?${v.query}` : ''}"
-    title="${v.query || 'no filters'}">${v.name}</a>
+    title="${v.query || 'no filters'}">${showDirectionControls(v.name)}</a>
   <form method="post" action="/admin/saved-views/${v.id}/delete" class="d-inline">
     <input type="hidden" name="_csrf" value="${d.csrfToken}">
     <input type="hidden" name="return_to" value="${back}">
-    <button class="btn btn-outline-danger btn-sm py-0" type="submit" aria-label="Delete view ${v.name}"
+    <button class="btn btn-outline-danger btn-sm py-0" type="submit" aria-label="Delete view ${showDirectionControls(v.name)}"
       title="Delete">×</button>
   </form>
 </li>`,

@@ -17,7 +17,7 @@ import { WardenError } from '../errors.js';
 import { INTEGER_PROBLEM, nonDigitField } from '../http/plain-integers.js';
 import { problemOf } from '../http/respond.js';
 import { badTextField } from '../http/text-check.js';
-import type { SafeHtml } from '../views/html.js';
+import { hasDirectionControl, type SafeHtml } from '../views/html.js';
 import { dayRange } from './dates.js';
 import { savedViewsMenu } from './saved-views-view.js';
 import { readFilters, toStoreQuery } from './session-filters.js';
@@ -85,6 +85,9 @@ export function viewName(raw: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (/[\u0000-\u001f\u007f]/.test(name))
     throw invalid('name', 'must not contain control characters');
+  if (hasDirectionControl(name)) {
+    throw invalid('name', 'must not contain direction controls (they reverse the text after them)');
+  }
   return name;
 }
 

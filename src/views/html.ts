@@ -44,3 +44,21 @@ export function html(strings: TemplateStringsArray, ...values: Value[]): SafeHtm
 export function raw(value: string): SafeHtml {
   return new SafeHtml(value);
 }
+
+// Characters that set the direction of the text after them (embeddings, overrides, isolates and
+// marks): text anyone can write (a saved view's name, a user agent) holding one could reverse
+// what follows it in the console, an audit entry included.
+const DIRECTION_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text with each direction control written out as its escape (`\u202e`), as JSON spells it. */
+export function showDirectionControls(text: string): string {
+  return text.replace(
+    DIRECTION_CONTROLS,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** Whether text holds a direction control (see showDirectionControls). */
+export function hasDirectionControl(text: string): boolean {
+  return text.search(DIRECTION_CONTROLS) !== -1;
+}

@@ -164,6 +164,22 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(res.body).toContain('href="/admin/audit"');
     });
 
+    it('should show a direction control in an entry as its escape, so it cannot reverse the rest', async () => {
+      const actor = { id: null, email: 'bidi@audit.test', ip: null };
+      const details = { name: '\u202eevil', query: 'role=admin' };
+      await t.app.warden.audit.write(
+        actor,
+        { action: 'test.bidi', outcome: 'success', details },
+        t.app.log,
+      );
+      const res = await admin.get('/admin/audit?action=test.bidi', 'html');
+      expect(res.body).toContain('{&quot;name&quot;:&quot;\\u202eevil&quot;');
+      expect(res.body).not.toContain('\u202e');
+      // Stored as it was written: the export and the chain keep the character itself.
+      const csv = await admin.get('/admin/audit/export.csv?action=test.bidi');
+      expect(csv.body).toContain('\u202eevil');
+    });
+
     it('should keep a page small beside an entry of megabytes, whose whole text stays in the export', async () => {
       // Revocations wrote every id they ended until they were capped: such entries stay.
       const ids3000 = Array.from({ length: 3_000 }, (_, i) => i.toString(16).padStart(64, '0'));

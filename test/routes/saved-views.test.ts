@@ -111,6 +111,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
         [{ page: 'sessions', name: '   ', query: '' }, 'name'],
         [{ page: 'sessions', name: 'x'.repeat(81), query: '' }, 'name'],
         [{ page: 'sessions', name: 'Active users', query: 'status=all' }, 'name'],
+        // A right-to-left override would show "\u202eevil" as "live", and reverse what follows.
+        [{ page: 'sessions', name: '\u202eevil', query: 'role=admin' }, 'name'],
         [{ page: 'sessions', name: 'a', query: 'colour=red' }, 'query.colour'],
         [{ page: 'sessions', name: 'a', query: 'status=zombie' }, 'query.status'],
         [{ page: 'sessions', name: 'a', query: 'status=active&status=expired' }, 'query.status'],
