@@ -266,6 +266,11 @@ describe('warden sessions', () => {
 
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('0 revoked, 1 not a session id\n  not-an-id  not a session id\n');
+    // Nothing was revoked: the audit row says it failed, as the exit code does.
+    const [audit] = query<{ outcome: string }>(
+      "select outcome from audit_log where action = 'sessions.revoke'",
+    );
+    expect(audit?.outcome).toBe('failure');
   });
 
   it('should revoke every session of one user by email and report exact counts', async () => {

@@ -18,6 +18,7 @@ import {
   type RevokeOptions,
   type RevokeStatus,
   revocationDetails,
+  revocationOutcome,
 } from '../sessions/session-service.js';
 import { tableRow } from './export-sessions.js';
 import { savedViewsMenuFor } from './saved-views.js';
@@ -65,13 +66,6 @@ export function describeCounts(counts: Record<RevokeStatus, number>): string {
     .filter((k) => counts[k] > 0)
     .map((k) => `${counts[k]} ${LABELS[k]}`);
   return parts.length > 0 ? parts.join(', ') : 'nothing to revoke';
-}
-
-function outcomeOf(counts: Record<RevokeStatus, number>) {
-  if (counts.failed === 0) return 'success' as const;
-  return counts.revoked + counts.already_ended + counts.not_found > 0
-    ? ('partial' as const)
-    : ('failure' as const);
 }
 
 function returnTo(body: { return_to?: string } | undefined): string {
@@ -144,7 +138,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       {
         action,
         target,
-        outcome: outcomeOf(report.counts),
+        outcome: revocationOutcome(report.counts),
         details: revocationDetails(report),
         durationMs: Math.round(performance.now() - started),
       },

@@ -7,7 +7,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ROLES, type Role, USER_STATUSES, type UserStatus } from '../db/schema.js';
+import type { FastifyRequest } from 'fastify';
+import { ROLES, type Role, USER_STATUSES, type UserRow, type UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
 import { done, wantsJson } from '../http/respond.js';
@@ -255,6 +256,26 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     );
   }
 
+  /** A change the rules refuse (one's own account, a status it cannot leave): audited, then 400. */
+  async function refused(
+    request: FastifyRequest,
+    action: string,
+    user: UserRow,
+    reason: string,
+  ): Promise<never> {
+    await audit.write(
+      actorOf(request),
+      {
+        action,
+        target: `user:${user.id}`,
+        outcome: 'refused',
+        details: { email: user.email, status: user.status, role: user.role, reason },
+      },
+      request.log,
+    );
+    throw new WardenError('WARDEN_VALIDATION', [reason]);
+  }
+
   for (const [action, rule] of Object.entries(TRANSITIONS)) {
     app.post(
       `/users/:userId/${action}`,
@@ -266,12 +287,15 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const user = await users.repo.findById(userId);
         if (!user) throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`]);
         if (user.id === actor.id) {
-          throw new WardenError('WARDEN_VALIDATION', ['you cannot change your own status']);
+          await refused(request, `users.${action}`, user, 'you cannot change your own status');
         }
         if (!rule.from.includes(user.status)) {
-          throw new WardenError('WARDEN_VALIDATION', [
+          await refused(
+            request,
+            `users.${action}`,
+            user,
             `cannot ${action} a user who is ${user.status}`,
-          ]);
+          );
         }
 
         const updated = await users.repo.setStatus(userId, rule.to, actor.id, clock());
@@ -334,8 +358,9 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const actor = request.auth!.user;
       const user = await users.repo.findById(userId);
       if (!user) throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`]);
-      if (user.id === actor.id)
-        throw new WardenError('WARDEN_VALIDATION', ['you cannot change your own role']);
+      if (user.id === actor.id) {
+        await refused(request, 'users.set_role', user, 'you cannot change your own role');
+      }
 
       const updated = await users.repo.setRole(userId, role, clock());
       await audit.write(

@@ -12,6 +12,7 @@ import {
   type BulkRevokeReport,
   type RevokeStatus,
   revocationDetails,
+  revocationOutcome,
 } from '../sessions/session-service.js';
 import { expiresAt, type SessionRecord, statusOf } from '../sessions/session-store.js';
 import { normalizeEmail } from '../users/email.js';
@@ -199,7 +200,7 @@ async function revoke(argv: string[], ctx: CliContext): Promise<number> {
       {
         action,
         target,
-        outcome: outcomeOf(report),
+        outcome: revocationOutcome(report.counts),
         details: revocationDetails(report),
         durationMs: Math.round(performance.now() - started),
       },
@@ -289,12 +290,6 @@ async function audited<T>(
       });
     throw err;
   }
-}
-
-function outcomeOf(report: BulkRevokeReport): AuditEntry['outcome'] {
-  const { counts } = report;
-  if (counts.failed === 0) return 'success';
-  return counts.revoked + counts.already_ended + counts.not_found > 0 ? 'partial' : 'failure';
 }
 
 /** "3 revoked, 1 already ended, 1 not found"; always names the revoked count. */

@@ -625,6 +625,19 @@ export function revocationDetails(report: BulkRevokeReport): Record<string, unkn
   return details;
 }
 
+/**
+ * A revocation's audit outcome: failure when no id was dealt with (each failed, or was no session
+ * id at all), partial when some failed, else success. Already ended, not found and kept ids are
+ * dealt with; an id that is no session id beside others is not a failure of the revocation.
+ */
+export function revocationOutcome(
+  counts: Record<RevokeStatus, number>,
+): 'success' | 'partial' | 'failure' {
+  const done = counts.revoked + counts.already_ended + counts.not_found + counts.kept_own;
+  if (done === 0 && counts.failed + counts.invalid > 0) return 'failure';
+  return counts.failed > 0 ? 'partial' : 'success';
+}
+
 export function countStatuses(results: readonly RevokeResult[]): Record<RevokeStatus, number> {
   const counts = { ...EMPTY_COUNTS };
   for (const r of results) counts[r.status]++;

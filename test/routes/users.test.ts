@@ -240,6 +240,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
           expect(res.json().error.message).toContain(`cannot ${action} a user who is ${from}`);
           const after = await admin.get(`/admin/users?email=${user.email}`, 'json');
           expect(after.json().items[0].status).toBe(from);
+          // The refused attempt is on record.
+          const audit = await lastAudit(t, `users.${action}`);
+          expect(audit).toMatchObject({ outcome: 'refused', target: `user:${user.id}` });
+          expect(audit.details).toMatchObject({ reason: `cannot ${action} a user who is ${from}` });
         },
       );
 
@@ -248,6 +252,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(res.statusCode).toBe(400);
         expect(res.json().error.message).toContain('your own status');
         expect(await whoamiStatus(admin)).toBe(200);
+        expect(await lastAudit(t, 'users.disable')).toMatchObject({
+          outcome: 'refused',
+          target: `user:${bossId}`,
+        });
       });
 
       it('should answer 404 for a user who does not exist and 400 for a malformed id', async () => {
@@ -303,6 +311,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(own.statusCode).toBe(400);
         expect(own.json().error.message).toContain('your own role');
         expect((await admin.get('/api/auth/session')).json().role).toBe('superuser');
+        expect(await lastAudit(t, 'users.set_role')).toMatchObject({ outcome: 'refused' });
 
         const missing = await admin.postJson('/admin/users/987654/role', { role: 'admin' });
         expect(missing.statusCode).toBe(404);
