@@ -62,7 +62,18 @@ export function userActions(u: UserRow, selfId: number, csrf: string, back: stri
   const isSelf = u.id === selfId;
   return html`${u.status === 'pending' ? html`${button('approve', 'Approve', 'btn-success')} ${button('reject', 'Reject', 'btn-outline-secondary')}` : ''}
     ${u.status === 'approved' && !isSelf ? button('disable', 'Disable', 'btn-outline-danger', `Disable ${u.email}? Their sessions stop working at once.`) : ''}
-    ${u.status === 'disabled' || u.status === 'rejected' ? button('enable', 'Enable', 'btn-outline-success') : ''}
+    ${u.status === 'disabled' ? button('enable', 'Enable', 'btn-outline-success') : ''}
+    ${
+      // Enabling a rejected account approves it: said so, and asked first, as a rejection was a decision.
+      u.status === 'rejected'
+        ? button(
+            'enable',
+            'Approve',
+            'btn-outline-success',
+            `Approve ${u.email}, who was rejected? They can sign in at once.`,
+          )
+        : ''
+    }
     ${
       isSelf
         ? ''

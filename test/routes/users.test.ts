@@ -156,6 +156,16 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(rejected.json().user.status).toBe('rejected');
         expect((await loginStatus(user.email)).status).toBe(403);
         expect((await lastAudit(t, 'users.reject')).details).toMatchObject({ to: 'rejected' });
+        // The page offers it as what it is, an approval, and asks first.
+        const page = await admin.get(
+          `/admin/users?email=${encodeURIComponent(user.email)}`,
+          'html',
+        );
+        expect(page.body).toMatch(
+          new RegExp(
+            `action="/admin/users/${user.id}/enable"[\\s\\S]*?data-confirm="Approve [^"]*who was rejected\\?[^"]*">Approve</button>`,
+          ),
+        );
 
         const enabled = await admin.postJson(`/admin/users/${user.id}/enable`);
         expect(enabled.json().user.status).toBe('approved');
