@@ -184,7 +184,7 @@ ${
   <input type="hidden" name="return_to" value="${returnTo}">
   <div class="d-flex flex-wrap align-items-center gap-2 mb-2">
     <button class="btn btn-danger btn-sm" type="submit" data-action="bulk-revoke"
-      data-confirm="End the {n} selected sessions?">Bulk revoke selected</button>
+      data-needs-selection="session" data-confirm="End the {n} selected sessions?">Bulk revoke selected</button>
     <a class="btn btn-outline-danger btn-sm${d.total === 0 ? ' disabled' : ''}"
       href="/admin/sessions/revoke-matching${filterSearch({ ...f, page: 1, asOf: undefined })}"
       >Revoke all ${capped ? '' : `${d.total.toLocaleString('en')} `}matching…</a>

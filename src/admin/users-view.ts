@@ -141,9 +141,9 @@ ${filterForm(f)}
 <form method="post" action="/admin/users/bulk-approve" id="users-bulk" class="d-flex flex-wrap gap-2 mb-2">
   <input type="hidden" name="_csrf" value="${d.csrfToken}">
   <input type="hidden" name="return_to" value="${back}">
-  <button class="btn btn-success btn-sm" type="submit" data-action="bulk-approve"${pendingHere ? '' : html` disabled`}>Approve selected</button>
+  <button class="btn btn-success btn-sm" type="submit" data-action="bulk-approve" data-needs-selection="user"${pendingHere ? '' : html` disabled`}>Approve selected</button>
   <button class="btn btn-outline-secondary btn-sm" type="submit" formaction="/admin/users/bulk-reject"
-    data-action="bulk-reject"${pendingHere ? '' : html` disabled`}>Reject selected</button>
+    data-action="bulk-reject" data-needs-selection="user"${pendingHere ? '' : html` disabled`}>Reject selected</button>
   <span class="small text-body-secondary align-self-center">Only pending accounts can be selected.</span>
 </form>
 <div class="table-responsive"><table class="table table-sm align-middle table-stack" id="users-table">

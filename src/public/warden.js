@@ -90,12 +90,13 @@
     bar.firstElementChild.textContent = `${done} / ${total}`;
   }
 
+  // The rows ticked for a form, its own and those outside it that name it (form="…").
+  function selectedIds(form) {
+    return [...form.elements].filter((e) => e.name === 'ids' && e.checked).map((e) => e.value);
+  }
+
   async function bulkRevoke(form, button) {
-    const ids = [...form.querySelectorAll('input[name="ids"]:checked')].map((b) => b.value);
-    if (ids.length === 0) {
-      toast('Select at least one session first.', 'warning');
-      return;
-    }
+    const ids = selectedIds(form);
     const includeOwn = form.querySelector('input[name="include_own"]')?.checked ?? false;
     const bar = document.getElementById('bulk-progress');
     const counts = {
@@ -194,9 +195,7 @@
       (event) => {
         const question = event.submitter?.dataset.confirm;
         if (!question) return;
-        const selected = event.target.querySelectorAll('input[name="ids"]:checked').length;
-        // Nothing selected: the bulk handler says so, with nothing to confirm.
-        if (question.includes('{n}') && selected === 0) return;
+        const selected = selectedIds(event.target).length;
         if (window.confirm(question.replace('{n}', String(selected)))) return;
         event.preventDefault();
         event.stopImmediatePropagation();
@@ -205,7 +204,25 @@
     );
   }
 
+  // A button for the rows ticked (data-needs-selection: what a row is) says so when none is,
+  // and sends nothing: the server's refusal would be a page of its own, the filters left behind.
+  // Registered before the question (initConfirm), which there is then no need to ask.
+  function initNeedsSelection() {
+    document.addEventListener(
+      'submit',
+      (event) => {
+        const what = event.submitter?.dataset.needsSelection;
+        if (!what || selectedIds(event.target).length > 0) return;
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        toast(`Select at least one ${what} first.`, 'warning');
+      },
+      true,
+    );
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
+    initNeedsSelection();
     initConfirm();
     initReloadWhenReady();
     initToasts();

@@ -87,9 +87,14 @@ for (const { kind, skip } of kinds) {
       expect(await sessionRows(admin).count()).toBe(120);
 
       const held = await holdRequests(admin, '**/admin/sessions/bulk-revoke');
+      const bulk = admin.getByRole('button', { name: 'Bulk revoke selected' });
+      // Nothing ticked: it says so, with no question to answer, and sends nothing.
+      await bulk.click();
+      expect(await toastTexts(admin)).toEqual(['Select at least one session first.']);
+      expect(s.dialogs).toEqual([]);
+      expect(held.count()).toBe(0);
       await admin.getByLabel('Select all on this page').check();
       expect(await admin.locator('#sessions-table input[name="ids"]:checked').count()).toBe(120);
-      const bulk = admin.getByRole('button', { name: 'Bulk revoke selected' });
       // It asks first, naming how many; a "no" sends nothing and ends nothing.
       s.answerDialogs = 'dismiss';
       await bulk.click();

@@ -43,6 +43,12 @@ for (const { kind, skip } of kinds) {
       ]);
       expect(await admin.locator('#user-count').textContent()).toBe('3 matching');
 
+      // Nothing ticked: the page says so and stays, filters and all; nothing is sent.
+      await admin.getByRole('button', { name: 'Approve selected' }).click();
+      expect(await toastTexts(admin)).toEqual(['Select at least one user first.']);
+      expect(new URL(admin.url()).searchParams.get('status')).toBe('pending');
+      expect(await admin.locator('#user-count').textContent()).toBe('3 matching');
+
       await admin.getByLabel('Select every pending user on this page').check();
       const boxes = admin.locator('#users-table input[name="ids"]');
       expect(await boxes.count()).toBe(3);
