@@ -42,10 +42,13 @@ export function readRange(q: Static<typeof AnalyticsQuery>, now: number): Analyt
   }
   const days = (last - first) / DAY_MS + 1;
   if (days > MAX_RANGE_DAYS) {
+    // Named after the end the user set: with no `to`, the range runs to today.
+    const field = q.to ? 'to' : 'from';
+    const span = q.to ? '' : ' (to today)';
     throw new WardenError(
       'WARDEN_VALIDATION',
-      [`to: the range is ${days} days long, at most ${MAX_RANGE_DAYS} are allowed`],
-      { field: 'to' },
+      [`${field}: the range${span} is ${days} days long, at most ${MAX_RANGE_DAYS} are allowed`],
+      { field },
     );
   }
   return { from: first, to: last + DAY_MS, granularity: q.granularity || 'day' };

@@ -45,7 +45,11 @@ const UserIdParam = Type.Object({ userId: Type.Integer({ minimum: 1, maximum: 2_
 const ActionBody = Type.Object({
   _csrf: Type.Optional(Type.String({ maxLength: 512 })),
   return_to: Type.Optional(Type.String({ maxLength: 2048 })),
-  include_own: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('1'), Type.Literal('on')])),
+  include_own: Type.Optional(
+    Type.Union([Type.Boolean(), Type.Literal('1'), Type.Literal('on')], {
+      description: 'must be true or false (a form sends "on" or "1" when ticked)',
+    }),
+  ),
   // A row button submits the whole bulk form, checked boxes included; single-row
   // routes ignore them.
   ids: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 100_000 })),

@@ -455,6 +455,17 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(await whoamiStatus(deputy.client)).toBe(401);
       });
 
+      it('should say what include_own takes when it is neither true nor false', async () => {
+        const res = await admin.postJson('/admin/sessions/bulk-revoke', {
+          ids: [(await plant((await newUser()).id)).id],
+          include_own: 'yes',
+        });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error.message).toBe(
+          'Invalid request: include_own must be true or false (a form sends "on" or "1" when ticked)',
+        );
+      });
+
       it('should refuse an empty selection with 400 naming ids', async () => {
         const json = await admin.postJson('/admin/sessions/bulk-revoke', { ids: [] });
         expect(json.statusCode).toBe(400);
