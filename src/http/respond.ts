@@ -257,7 +257,10 @@ function errorPage(err: WardenError, help: SafeHtml = html``): { title: string; 
       <h1 class="h3">${title}</h1>
       <p class="lead" data-error-code="${err.code}">${err.message}</p>
       ${help}
-      <p><a href="/">Back to the start page</a></p>
+      ${
+        // The start page needs the store too: its link would lead to this page again.
+        err.status === 503 ? '' : html`<p><a href="/">Back to the start page</a></p>`
+      }
     </div>`,
   };
 }

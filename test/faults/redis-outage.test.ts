@@ -122,6 +122,9 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())('Redis outage un
     expect(page.statusCode).toBe(503);
     expect(page.body).toContain('id="nav-unknown"');
     expect(page.body).not.toContain('href="/login"');
+    // Nor a way back to the start page, which waits for the same store.
+    expect(page.body).toContain('data-reload-when-ready');
+    expect(page.body).not.toContain('Back to the start page');
     // Signing out cannot be checked either (its CSRF token is bound to the session): a 503 to
     // retry, not a 403 that reads as a forged request.
     const out = await people[0]!.postJson('/api/auth/logout', {}, { csrf: signOutToken });
