@@ -32,7 +32,8 @@ export function loginView(opts: {
   ${
     opts.needsSuperuser
       ? html`<div class="alert alert-info" role="note" id="first-run">
-      <strong>No superuser yet.</strong> Create the first one from a terminal in Warden's folder:
+      <strong>No superuser yet.</strong> Create the first one from a terminal in Warden's folder,
+      with the server's own <code>DATABASE_URL</code> (and <code>REDIS_URL</code>) set:
       <code>npx warden create-superuser --email you@example.com</code>. There is no default password.
     </div>`
       : ''
