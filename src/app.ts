@@ -34,6 +34,7 @@ import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { healthRoutes } from './http/health-routes.js';
 import { checkPlainIntegers } from './http/plain-integers.js';
+import { checkQueryNames } from './http/query-names.js';
 import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './http/rate-limit.js';
 import { WardenLogController } from './http/request-log.js';
 import {
@@ -188,6 +189,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (route) => {
     checkPlainIntegers(route);
+    checkQueryNames(route);
     checkJsonBodyTypes(route);
     for (const method of [route.method].flat()) {
       routeTable.push({ method, url: route.url, schema: route.schema as RouteEntry['schema'] });

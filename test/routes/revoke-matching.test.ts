@@ -229,6 +229,19 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(res.json().results).toHaveLength(4);
       });
 
+      it('should refuse a filter it does not know, revoking nothing, whatever the count confirmed', async () => {
+        const f = await fleet();
+        const all = (await t.store.list({ now: Date.now(), offset: 0, limit: 0 })).total;
+        // `emial` unknown would leave no filter at all: every session would match.
+        const res = await admin.postJson(`/admin/sessions/revoke-matching?emial=${f.email}`, {
+          confirm: all,
+        });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error.details.field).toBe('emial');
+        expect((await t.store.list({ now: Date.now(), offset: 0, limit: 0 })).total).toBe(all);
+        for (const s of f.live) expect(await isLive(s)).toBe(true);
+      });
+
       it("should keep the acting superuser's own session among the matches", async () => {
         const extra = await plant(adminId);
         const url = '/admin/sessions/revoke-matching?email=chief%40example.com&status=active';

@@ -288,6 +288,29 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(page.body).toContain(field);
     });
 
+    it('should refuse a parameter the page does not take, rather than show everything', async () => {
+      // A typo of status, and a name with brackets as some clients send lists.
+      for (const [search, name] of [
+        ['status=active&stauts=active', 'stauts'],
+        ['email%5B%5D=a', 'email[]'],
+      ]) {
+        const json = await admin.get(`/admin/sessions?${search}`, 'json');
+        expect(json.statusCode, search).toBe(400);
+        expect(json.json().error.details).toMatchObject({ field: name, where: 'querystring' });
+        expect(json.json().error.message).toMatch(
+          new RegExp(
+            `^Invalid request: ${name.replace(/[[\]]/g, '\\$&')} is not a parameter of this page \\(it takes email, status, `,
+          ),
+        );
+      }
+      // The page offers the same view without it.
+      const page = await admin.get('/admin/sessions?status=active&stauts=active');
+      expect(page.statusCode).toBe(400);
+      expect(page.body).toContain(
+        'href="/admin/sessions?status=active">Open this page without stauts',
+      );
+    });
+
     it('should refuse a day before 2000 in every date filter of the console, in the same words', async () => {
       for (const [path, field] of [
         ['/admin/sessions', 'created_from'],
