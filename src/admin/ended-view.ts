@@ -137,7 +137,7 @@ export function clientLabel(userAgent: string | null): string {
 export function eventCells(r: HistoryRow, kindHeader: 'How' | 'What' = 'How'): SafeHtml {
   return html`<td data-label="${kindHeader}">${kindLabel(r.kind)}</td>
   <td data-label="Why" data-reason="${r.reason ?? ''}">${reasonLabel(r.reason)}</td>
-  <td class="text-break" data-label="By">${actorLabel(r)}</td>
+  <td class="text-email" data-label="By">${actorLabel(r)}</td>
   <td${ipCellClass(r.ip)} data-label="IP">${r.ip ?? ''}</td>
   <td data-label="Client">${clientLabel(r.userAgent)}</td>
   <td data-label="Session"><code class="small" title="${r.sessionId}">${r.sessionId.slice(0, 12)}…</code></td>`;
@@ -180,7 +180,7 @@ ${d.toolbar ? html`<div class="d-flex flex-wrap gap-2 mb-2" id="ended-toolbar">$
     d.rows.length > 0
       ? d.rows.map(
           (r) => html`<tr data-session-id="${r.sessionId}" data-kind="${r.kind}">
-    <td class="text-break" data-label="User">${
+    <td class="text-email" data-label="User">${
       r.email === null
         ? `(deleted user ${r.userId})`
         : html`<a href="/admin/users/${r.userId}">${r.email}</a>`

@@ -162,7 +162,7 @@ ${d.users.map(
     aria-label="Select ${u.email}">`
       : ''
   }</td>
-  <td class="text-break" data-label="Email"><a href="/admin/users/${u.id}">${u.email}</a></td>
+  <td class="text-email" data-label="Email"><a href="/admin/users/${u.id}">${u.email}</a></td>
   <td data-label="Role">${u.role}</td>
   <td data-label="Status"><span class="badge ${STATUS_BADGE[u.status] ?? ''}">${u.status}</span></td>
   <td data-label="Registered">${timeCell(u.created_at, d.now)}</td>
