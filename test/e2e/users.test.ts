@@ -90,7 +90,7 @@ for (const { kind, skip } of kinds) {
         .evaluate((cell) => {
           const range = document.createRange();
           range.selectNodeContents(cell);
-          return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+          return new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top))).size;
         });
       expect(lines).toBe(1);
       await admin.setViewportSize({ width: 1400, height: 900 });
