@@ -17,10 +17,17 @@ import {
   type LimitAction,
   type LivePolicy,
   POLICY_BOUNDS,
+  type PolicyDefaults,
   type PolicyOverrides,
   type RoleLimit,
+  validateOverrides,
 } from '../sessions/policy.js';
-import { formValuesOf, type PolicyFormValues, policyView } from './policy-view.js';
+import {
+  type FormProblem,
+  formValuesOf,
+  type PolicyFormValues,
+  policyView,
+} from './policy-view.js';
 
 const Text = (maxLength: number) => Type.String({ maxLength });
 
@@ -100,6 +107,34 @@ function overridesFrom(body: Body, current: PolicyOverrides): PolicyOverrides {
     ),
     roleLimits,
   };
+}
+
+/**
+ * The first refusal, then each other field's: the field refused goes back to what is in force
+ * and the rest is checked again, so that every bad value is marked at once, each judged beside
+ * the values sent with it. A refusal of the form as a whole (a stale version) stands alone.
+ */
+function everyProblem(
+  first: WardenError,
+  body: Body,
+  current: LivePolicy,
+  defaults: PolicyDefaults,
+): FormProblem[] {
+  const field = (err: WardenError) => err.details?.field as string | undefined;
+  const problems: FormProblem[] = [{ field: field(first), message: first.message }];
+  const rest = { ...body };
+  for (let err = first; field(err) !== undefined && field(err) !== 'version'; ) {
+    delete rest[field(err) as string];
+    try {
+      validateOverrides(defaults, overridesFrom(rest, current.overrides));
+      break;
+    } catch (next) {
+      if (!(next instanceof WardenError) || problems.some((p) => p.field === field(next))) break;
+      problems.push({ field: field(next), message: next.message });
+      err = next;
+    }
+  }
+  return problems;
 }
 
 /** What the form showed when it was submitted, to show it again with an error. */
@@ -249,7 +284,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
             ...(err.details?.field === 'version' ? { inForce: formValuesOf(fresh) } : {}),
             now: clock(),
             csrfToken: reply.csrfToken(),
-            error: { field: err.details?.field as string | undefined, message: err.message },
+            problems: everyProblem(err, body, current, policies.defaults),
           }),
         });
       }

@@ -47,8 +47,23 @@ function onForm(field: string | undefined): boolean {
   return !!field && /^(idle_timeout|absolute_lifetime|max_sessions_\w+|on_limit_\w+)$/.test(field);
 }
 
-function invalid(field: string, error?: { field?: string }): string {
-  return error?.field === field ? ' is-invalid' : '';
+/** What is wrong with one field of the form, or with the form as a whole (no field). */
+export interface FormProblem {
+  field?: string;
+  message: string;
+}
+
+function problemOf(field: string, problems: readonly FormProblem[]): FormProblem | undefined {
+  return problems.find((p) => p.field === field);
+}
+
+function invalid(field: string, problems: readonly FormProblem[]): string {
+  return problemOf(field, problems) ? ' is-invalid' : '';
+}
+
+function feedback(field: string, problems: readonly FormProblem[]): SafeHtml | '' {
+  const problem = problemOf(field, problems);
+  return problem ? html`<div class="invalid-feedback">${problem.message}</div>` : '';
 }
 
 /**
@@ -67,7 +82,7 @@ function durationField(d: {
   fallbackMs: number;
   variable: string;
   help: string;
-  error?: { field?: string; message: string };
+  problems: readonly FormProblem[];
   inForce?: string;
 }): SafeHtml {
   const id = `p-${d.name.replace('_', '-')}`;
@@ -77,21 +92,21 @@ function durationField(d: {
   const differs = now !== undefined && meaning(d.value) !== meaning(now);
   return html`<div class="col-md-6">
   <label class="form-label" for="${id}">${d.label}</label>
-  <input class="form-control${invalid(d.name, d.error)}" id="${id}" name="${d.name}" value="${d.value}"
+  <input class="form-control${invalid(d.name, d.problems)}" id="${id}" name="${d.name}" value="${d.value}"
     placeholder="${formatDuration(d.fallbackMs)} (${d.variable})" maxlength="20" inputmode="text"
     aria-describedby="${id}-help">
   <div class="form-text" id="${id}-help">${d.help} Empty: the configured
     ${describeMs(d.fallbackMs)} (<code>${d.variable}</code>). Units: <code>s</code>, <code>m</code>,
     <code>h</code>, <code>d</code>.</div>
   ${differs ? inForceNote(d.name, now === '' ? `the configured ${describeMs(d.fallbackMs)}` : now) : ''}
-  ${d.error?.field === d.name ? html`<div class="invalid-feedback">${d.error.message}</div>` : ''}
+  ${feedback(d.name, d.problems)}
 </div>`;
 }
 
 function roleRow(
   role: Role,
   v: PolicyFormValues['limits'][Role],
-  error?: { field?: string; message: string },
+  problems: readonly FormProblem[],
   now?: PolicyFormValues['limits'][Role],
 ): SafeHtml {
   const max = `max_sessions_${role}`;
@@ -99,13 +114,13 @@ function roleRow(
   return html`<tr data-role="${role}">
   <th scope="row">${role}</th>
   <td data-label="Most sessions">
-    <input class="form-control form-control-sm${invalid(max, error)}" id="p-${max}" name="${max}" value="${v.max}"
+    <input class="form-control form-control-sm${invalid(max, problems)}" id="p-${max}" name="${max}" value="${v.max}"
       inputmode="numeric" placeholder="no limit" maxlength="5" aria-label="Most concurrent sessions for ${role}">
     ${now && v.max.trim() !== now.max ? inForceNote(max, now.max === '' ? 'no limit' : now.max) : ''}
-    ${error?.field === max ? html`<div class="invalid-feedback">${error.message}</div>` : ''}
+    ${feedback(max, problems)}
   </td>
   <td data-label="At the limit">
-    <select class="form-select form-select-sm${invalid(on, error)}" id="p-${on}" name="${on}"
+    <select class="form-select form-select-sm${invalid(on, problems)}" id="p-${on}" name="${on}"
       aria-label="At the limit, for ${role}">
       ${(Object.keys(ACTION_LABELS) as LimitAction[]).map(
         (a) =>
@@ -152,17 +167,24 @@ export function policyView(d: {
   version: number;
   now: number;
   csrfToken: string;
-  error?: { field?: string; message: string };
+  /** Why the form was refused: each field's problem, or the form's own (the first shown). */
+  problems?: readonly FormProblem[];
   /** The values in force, on a form refused because the policy changed since it was shown. */
   inForce?: PolicyFormValues;
 }): SafeHtml {
-  const e = d.error;
+  const problems = d.problems ?? [];
+  const e = problems[0];
+  const marked = problems.filter((p) => onForm(p.field)).length;
   return html`<h1 class="h3">Session policy</h1>
 ${inForce(d.policy, d.defaults, d.now)}
 ${
   e
     ? html`<div class="alert alert-danger" role="alert" id="policy-error">${
-        onForm(e.field) ? 'The policy was not saved: see the field marked below.' : e.message
+        !onForm(e.field)
+          ? e.message
+          : marked === 1
+            ? 'The policy was not saved: see the field marked below.'
+            : `The policy was not saved: see the ${marked} fields marked below.`
       }</div>`
     : ''
 }
@@ -178,7 +200,7 @@ ${
       fallbackMs: d.defaults.idleTimeoutMs,
       variable: 'IDLE_TIMEOUT',
       help: 'A session unused this long ends.',
-      error: e,
+      problems,
       inForce: d.inForce?.idle_timeout,
     })}
     ${durationField({
@@ -188,7 +210,7 @@ ${
       fallbackMs: d.defaults.absoluteLifetimeMs,
       variable: 'ABSOLUTE_LIFETIME',
       help: 'A session ends this long after sign-in, whatever its use.',
-      error: e,
+      problems,
       inForce: d.inForce?.absolute_lifetime,
     })}
   </div>
@@ -196,7 +218,7 @@ ${
   <div class="table-responsive"><table class="table table-sm align-middle table-fit table-stack" id="role-limits">
     <thead><tr><th scope="col">Role</th><th scope="col">Most active sessions</th>
       <th scope="col">When a sign-in would go past it</th></tr></thead>
-    <tbody>${ROLES.map((role) => roleRow(role, d.values.limits[role], e, d.inForce?.limits[role]))}</tbody>
+    <tbody>${ROLES.map((role) => roleRow(role, d.values.limits[role], problems, d.inForce?.limits[role]))}</tbody>
   </table></div>
   <p class="small text-body-secondary">Changes apply to new sign-ins at once and to signed-in
     sessions on their next request: a shorter idle timeout or absolute lifetime ends sessions

@@ -146,6 +146,22 @@ for (const { kind, skip } of await storeKindsToRun()) {
         );
       }
 
+      // Every bad field of a form is marked at once, each with its own words.
+      const both = await admin.postForm('/admin/policy', {
+        idle_timeout: '5 minutes',
+        max_sessions_user: '-3',
+        version: '0',
+      });
+      expect(both.statusCode).toBe(400);
+      expect(both.body).toContain('see the 2 fields marked below');
+      expect(both.body).toMatch(/class="form-control is-invalid" id="p-idle-timeout"/);
+      expect(both.body).toMatch(
+        /class="form-control form-control-sm is-invalid" id="p-max_sessions_user"/,
+      );
+      expect(both.body).toContain(
+        'max_sessions_user must be empty or a whole number from 1 to 1000',
+      );
+
       const form = await admin.postForm('/admin/policy', { idle_timeout: 'soon', version: '0' });
       expect(form.statusCode).toBe(400);
       expect(form.body).toContain('id="policy-error"');
