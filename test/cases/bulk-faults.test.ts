@@ -95,7 +95,7 @@ describe.skipIf(skip)('C17 bulk revoke under a Redis pause', () => {
       expect(['revoked', 'already_ended']).toContain(r.status);
     }
     const left = await admin.get('/admin/sessions?email=c17@example.test', 'json');
-    expect(left.json().total).toBe(0);
+    expect(left.json().total, left.body).toBe(0);
   });
 
   it('C17: with Redis stopped, revoke-all of a user answers 503 and never success', async () => {
