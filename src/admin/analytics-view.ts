@@ -70,11 +70,16 @@ function withinBounds([low, high]: WaitBounds): string {
   return high === null ? `${formatWait(low)} or more` : `${formatWait(low)} to ${formatWait(high)}`;
 }
 
+/** `2025-02-26`: the UTC day of an instant. */
+function dayOf(at: number): string {
+  return new Date(at).toISOString().slice(0, 10);
+}
+
 /** A day's key, or the days a week covers within the range ("2025-02-26 to 2025-03-02"). */
 function periodLabel(p: Period, granularity: string): string {
   if (granularity === 'day') return p.key;
-  const first = new Date(p.start).toISOString().slice(0, 10);
-  const last = new Date(p.end - 1).toISOString().slice(0, 10);
+  const first = dayOf(p.start);
+  const last = dayOf(p.end - 1);
   return first === last ? first : `${first} to ${last}`;
 }
 
@@ -185,7 +190,8 @@ export function chartSpecs(r: AnalyticsReport): ChartSpec[] {
       id: 'active-week',
       title: 'Active users per week',
       type: 'bar',
-      labels: r.active.week.map((p) => p.key),
+      // Each week by its first day in the range: the first week may start before it.
+      labels: r.active.week.map((p) => dayOf(p.start)),
       unit: 'users',
       datasets: [
         series(

@@ -374,6 +374,11 @@ for (const { kind, skip } of await storeKindsToRun()) {
       );
       expect(rowHeads).toContain('2025-02-26 to 2025-03-02');
       expect(rowHeads).toContain('2025-03-17 to 2025-03-19');
+      // The chart names each week by its first day in the range, not a Monday before it.
+      const week = /<canvas id="chart-active-week"[^>]*data-chart="([^"]*)"/.exec(res.body)![1]!;
+      const spec = JSON.parse(week.replace(/&quot;/g, '"').replace(/&amp;/g, '&'));
+      expect(spec.labels[0]).toBe(FROM);
+      expect(spec.labels.at(-1)).toBe('2025-03-17');
       expect(res.body).toContain('<span class="text-nowrap">2025-02-26</span>');
       const table = /id="table-registrations">([\s\S]*?)<\/table>/.exec(res.body)![1];
       const cells = [...table.matchAll(/<td class="text-end">(\d+)<\/td>/g)].map((m) =>
