@@ -163,18 +163,24 @@
         say('Refresh stopped: your session ended. Reload the page to sign in again.');
         return;
       }
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      if (!res.ok) {
+        const body = await res.json().catch(() => null);
+        throw new Error(body?.error?.code ?? `HTTP ${res.status}`);
+      }
       apply(await res.json());
       delay = every;
       say('');
-    } catch {
-      // The breaker's state shown is the last one read: while refreshes fail (a store away
-      // answers 503 here too) it must not go on saying "closed".
+    } catch (error) {
+      // The breaker's state shown is the last one read: while refreshes fail it must not go on
+      // saying "closed". A store away answers 503 here too, and says so: that is what to show.
       const badge = root.querySelector('[data-breaker-state]');
       if (badge) {
-        badge.className = 'badge text-bg-secondary';
-        badge.dataset.breakerState = 'unknown';
-        badge.textContent = 'unknown: refresh failed';
+        const away = error?.message === 'WARDEN_STORE_UNAVAILABLE';
+        badge.className = `badge ${away ? 'text-bg-danger' : 'text-bg-secondary'}`;
+        badge.dataset.breakerState = away ? 'open' : 'unknown';
+        badge.textContent = away
+          ? 'open: the session store cannot be reached'
+          : 'unknown: refresh failed';
       }
       // Back off while the server is unreachable, up to half a minute.
       delay = Math.min(delay * 2, 30000);

@@ -96,6 +96,23 @@ for (const { kind, skip } of kinds) {
           interval: 250,
         })
         .toBe('unknown: refresh failed');
+      // A store away says so in its 503: the breaker is shown open, not unknown.
+      await admin.unroute('**/admin/sessions/stats*');
+      await admin.route('**/admin/sessions/stats*', (route) =>
+        route.request().headers().accept?.includes('application/json')
+          ? route.fulfill({
+              status: 503,
+              contentType: 'application/json',
+              body: JSON.stringify({ error: { code: 'WARDEN_STORE_UNAVAILABLE', message: 'x' } }),
+            })
+          : route.continue(),
+      );
+      await expect
+        .poll(() => admin.locator('#breaker-state').textContent(), {
+          timeout: 40_000,
+          interval: 250,
+        })
+        .toBe('open: the session store cannot be reached');
     });
   });
 }
