@@ -8,11 +8,15 @@
 import type { FastifyRequest, RouteOptions } from 'fastify';
 import { WardenError } from '../errors.js';
 
-/** Adds the check to a route (from an onRoute hook) whose query has a schema. */
+/**
+ * Adds the check to a console route (from an onRoute hook) whose query has a schema. Public
+ * pages keep ignoring what they do not take: a link to the sign-in page may carry a
+ * newsletter's tracking parameters.
+ */
 export function checkQueryNames(route: RouteOptions): void {
   const properties = (route.schema?.querystring as { properties?: Record<string, unknown> })
     ?.properties;
-  if (!properties) return;
+  if (!properties || !route.url.startsWith('/admin/')) return;
   const known = new Set(Object.keys(properties));
   const listed = [...known].join(', ');
 

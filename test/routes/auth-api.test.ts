@@ -434,6 +434,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(api.json().error.code).toBe('WARDEN_NOT_FOUND');
       });
 
+      it('should open the sign-in page with parameters it does not take, as links add them', async () => {
+        const page = await t
+          .client()
+          .get('/login?utm_source=newsletter&next=%2Fadmin&fbclid=abc', 'html');
+        expect(page.statusCode).toBe(200);
+        expect(page.body).toContain('name="next" value="/admin"');
+      });
+
       it('should tell how to create the first superuser only while there is none', async () => {
         const hint = (await t.client().get('/login')).body;
         expect(hint).toContain('id="first-run"');
