@@ -13,10 +13,32 @@ const EMAIL_RE = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/u;
 const INVISIBLE_RE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Default_Ignorable_Code_Point}\u2800]/u;
 export const MAX_EMAIL_LENGTH = 254;
 // Alphabets whose letters read as one another's (Latin a, Cyrillic а, Greek α): one part of an
-// address that mixes them is refused, so `\u0430dmin@` is no second `admin@`. A part written
-// wholly in one of them is accepted: refusing addresses that read like another one in a
-// different alphabet needs a table of look-alike letters (Unicode's confusables), not kept here.
+// address that mixes them is refused, so `\u0430dmin@` is no second `admin@`.
 const LOOK_ALIKE_SCRIPTS = [/\p{Script=Latin}/u, /\p{Script=Cyrillic}/u, /\p{Script=Greek}/u];
+// Cyrillic and Greek letters that read as a Latin one in lower case (after Unicode's
+// confusables, the common ones only): a part written wholly in them (`сео`, `аррӏе`) reads as a
+// Latin address and is refused. A part with one letter of its own alphabet (`иван`) is not.
+const LOOK_ALIKES = 'аеіјорсухѕԁӏԛԝһαικνορυχ';
+const READ_AS = 'aeijopcyxsdlqwhaikvopux';
+const READS_AS_LATIN = new Map([...LOOK_ALIKES].map((c, i) => [c, READ_AS[i]!]));
+// Latin letters of phonetic notation (ɡ, ɑ, ɩ) and modifier letters, which read as ordinary ones
+// and which no mailbox needs.
+const PHONETIC_LETTERS = /[\u0250-\u02ff\u1d00-\u1dbf]/u;
+// Dots that separate a domain's labels as "." does (ideographic and fullwidth ones).
+const OTHER_DOTS = /[\u3002\uff0e\uff61]/u;
+
+/** The part's letters as the Latin ones they read as, or null when one has no such reading. */
+function latinReading(part: string): string | null {
+  let out = '';
+  for (const char of part.toLowerCase()) {
+    if (/\p{L}/u.test(char)) {
+      const latin = READS_AS_LATIN.get(char);
+      if (latin === undefined) return null;
+      out += latin;
+    } else out += char;
+  }
+  return /\p{L}/u.test(part) ? out : null;
+}
 
 export function normalizeEmail(email: string): string {
   return email.trim().normalize('NFC').toLowerCase();
@@ -29,6 +51,11 @@ export function emailProblem(email: string): string | null {
   if (trimmed.length > MAX_EMAIL_LENGTH) return `must be at most ${MAX_EMAIL_LENGTH} characters`;
   if (INVISIBLE_RE.test(trimmed)) return 'must not contain control or invisible characters';
   if (!EMAIL_RE.test(trimmed)) return 'is not an email address';
+  if (OTHER_DOTS.test(trimmed)) return 'must use "." for its dots';
+  // Fullwidth letters (ａ), ligatures and the like are other spellings of ordinary ones.
+  if (trimmed.normalize('NFKC') !== trimmed.normalize('NFC') || PHONETIC_LETTERS.test(trimmed)) {
+    return 'uses letters written in another form (such as fullwidth ａ or phonetic ɡ), so it would read as another address';
+  }
   const [local = '', domain = ''] = trimmed.split('@');
   // `example.com.` names the same domain as `example.com`.
   if (domain.startsWith('.') || domain.endsWith('.') || domain.includes('..')) {
@@ -38,6 +65,10 @@ export function emailProblem(email: string): string | null {
     const alphabets = LOOK_ALIKE_SCRIPTS.filter((script) => script.test(part)).length;
     if (alphabets > 1) {
       return 'mixes letters of different alphabets (such as Latin and Cyrillic), so it would read as another address';
+    }
+    const latin = latinReading(part);
+    if (latin !== null && alphabets === 1 && !LOOK_ALIKE_SCRIPTS[0]!.test(part)) {
+      return `reads as "${latin}" in Latin letters, so it would read as another address`;
     }
   }
   return null;

@@ -143,7 +143,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(users.items).toHaveLength(1);
     });
 
-    it('should refuse an email that mixes look-alike alphabets, or whose domain ends in a dot', async () => {
+    it('should refuse an email that reads as another: look-alike letters, other dots, a final dot', async () => {
       const c = t.client();
       const register = (email: string) =>
         c.postJson('/api/auth/register', { email, password: 'Good-Password-99' });
@@ -153,6 +153,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
         ['admin@ex\u03bfmple.test', 'mixes letters of different alphabets'],
         ['admin@example.test.', 'its domain has an empty part'],
         ['admin@example..test', 'its domain has an empty part'],
+        // Written wholly in look-alike letters: ceo@, apple.
+        ['\u0441\u0435\u043e@example.test', 'reads as "ceo" in Latin letters'],
+        ['admin@\u0430\u0440\u0440\u04cf\u0435.test', 'reads as "apple" in Latin letters'],
+        // Phonetic and fullwidth letters, and dots that are not ".".
+        ['admin@\u0261oogle.test', 'letters written in another form'],
+        ['\uff41dmin@example.test', 'letters written in another form'],
+        ['admin@example.test\uff0e', 'must use "." for its dots'],
+        ['admin@mail\u3002example.test', 'must use "." for its dots'],
       ]) {
         const res = await register(email as string);
         expect(res.statusCode, email).toBe(400);
