@@ -64,7 +64,7 @@ function liveSessions(d: UserDetailData, back: string): SafeHtml {
       others > 0
         ? html`<form method="post" action="/admin/sessions/revoke-user/${u.id}" class="d-inline">
       ${hidden(d.csrfToken, back)}
-      <button class="btn btn-outline-danger btn-sm" type="submit"
+      <button class="btn btn-outline-danger btn-sm text-break" type="submit"
         data-confirm="End ${others === 1 ? 'the 1 session' : `all ${others} sessions`} of ${u.email}?">Revoke all sessions of ${u.email}</button></form>`
         : ''
     }
@@ -141,7 +141,7 @@ export function userDetailView(d: UserDetailData): SafeHtml {
   const back = `/admin/users/${u.id}`;
   return html`<nav aria-label="breadcrumb"><ol class="breadcrumb small mb-2">
   <li class="breadcrumb-item"><a href="/admin/users">Users</a></li>
-  <li class="breadcrumb-item active" aria-current="page">${u.email}</li>
+  <li class="breadcrumb-item active text-break" aria-current="page">${u.email}</li>
 </ol></nav>
 <div class="d-flex flex-wrap align-items-baseline gap-3 mb-3">
   <h1 class="h3 mb-0 text-break" id="user-email">${u.email}</h1>

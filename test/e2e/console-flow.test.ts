@@ -377,9 +377,14 @@ for (const { kind, skip } of kinds) {
         await page.goto('/admin/sessions/ended');
         expect(await page.locator('#ended-table tbody tr[data-kind="revoked"]').count()).toBe(1);
         expect(await scrollsSideways(page), `ended ${width}`).toBeLessThanOrEqual(0);
+        // The user's own page: the address in the breadcrumb and in "Revoke all sessions of".
+        await page.goto(`/admin/users/${admin.id}`);
+        expect(await scrollsSideways(page), `user page ${width}`).toBeLessThanOrEqual(0);
       }
       // The home page names the account: a long address wraps on a phone.
       await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(`/admin/users/${admin.id}`);
+      expect(await scrollsSideways(page), 'user page 390').toBeLessThanOrEqual(0);
       await page.goto('/');
       expect(await page.getByTestId('whoami').textContent()).toBe(long);
       expect(await scrollsSideways(page)).toBeLessThanOrEqual(0);
