@@ -71,7 +71,7 @@ function row(r: AuditRow, now: number): SafeHtml {
   <td class="text-nowrap" data-label="When">${timeCell(r.at, now)}</td>
   <td class="text-email" data-label="Actor" data-actor>${r.actor_email ?? html`<span class="text-body-secondary" title="Warden itself (the scheduled cleanup), a command on the server, or a request from no signed-in account">no account</span>`}</td>
   <td class="text-nowrap" data-label="Action" data-action>${r.action}</td>
-  <td class="text-break" data-label="Target">${r.target ?? ''}</td>
+  <td class="text-break" data-label="Target">${showDirectionControls(r.target ?? '')}</td>
   <td data-label="Outcome"><span class="badge ${OUTCOME_BADGE[r.outcome] ?? 'text-bg-secondary'}">${r.outcome}</span></td>
   <td data-label="Details">${details(r.details)}</td>
   <td class="text-nowrap" data-label="IP">${r.ip ?? ''}</td>

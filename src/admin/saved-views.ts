@@ -76,6 +76,8 @@ function invalid(field: string, problem: string): WardenError {
 }
 
 /** A name to save: trimmed, 1 to 80 characters, no control characters. */
+const INVISIBLE_IN_NAMES = /(?!\u200d)[\p{Cf}\p{Co}\u115f\u1160\u3164\uffa0\u2800]/u;
+
 export function viewName(raw: string): string {
   const name = raw.trim().normalize('NFC');
   if (name.length === 0) throw invalid('name', 'is required');
@@ -87,6 +89,11 @@ export function viewName(raw: string): string {
     throw invalid('name', 'must not contain control characters');
   if (hasDirectionControl(name)) {
     throw invalid('name', 'must not contain direction controls (they reverse the text after them)');
+  }
+  // Two views whose names differ only by a zero-width space or a soft hyphen would read alike.
+  // The zero-width joiner stays: emoji sequences are made with it.
+  if (INVISIBLE_IN_NAMES.test(name)) {
+    throw invalid('name', 'must not contain invisible characters (such as a zero-width space)');
   }
   return name;
 }

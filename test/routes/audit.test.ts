@@ -169,11 +169,12 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const details = { name: '\u202eevil', query: 'role=admin' };
       await t.app.warden.audit.write(
         actor,
-        { action: 'test.bidi', outcome: 'success', details },
+        { action: 'test.bidi', target: 'session:\u202eevil', outcome: 'success', details },
         t.app.log,
       );
       const res = await admin.get('/admin/audit?action=test.bidi', 'html');
       expect(res.body).toContain('{&quot;name&quot;:&quot;\\u202eevil&quot;');
+      expect(res.body).toContain('session:\\u202eevil');
       expect(res.body).not.toContain('\u202e');
       // Stored as it was written: the export and the chain keep the character itself.
       const csv = await admin.get('/admin/audit/export.csv?action=test.bidi');

@@ -113,6 +113,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
         [{ page: 'sessions', name: 'Active users', query: 'status=all' }, 'name'],
         // A right-to-left override would show "\u202eevil" as "live", and reverse what follows.
         [{ page: 'sessions', name: '\u202eevil', query: 'role=admin' }, 'name'],
+        // Names that differ by a zero-width space or a soft hyphen would read alike.
+        [{ page: 'sessions', name: 'Admins\u200b', query: 'role=admin' }, 'name'],
+        [{ page: 'sessions', name: 'Ad\u00admins', query: 'role=admin' }, 'name'],
         [{ page: 'sessions', name: 'a', query: 'colour=red' }, 'query.colour'],
         [{ page: 'sessions', name: 'a', query: 'status=zombie' }, 'query.status'],
         [{ page: 'sessions', name: 'a', query: 'status=active&status=expired' }, 'query.status'],
@@ -176,6 +179,15 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const page = await root.get('/admin/sessions', 'html');
       expect(page.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
       expect(page.body).not.toContain('<img src=x');
+    });
+
+    it('should keep an emoji made with a zero-width joiner in a name', async () => {
+      const res = await save(root, {
+        page: 'sessions',
+        name: 'Team \u{1F469}\u200d\u{1F4BB}',
+        query: '',
+      });
+      expect(res.statusCode, res.body).toBe(201);
     });
 
     it("should delete one's own view, and answer someone else's as not found", async () => {
