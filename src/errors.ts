@@ -74,6 +74,11 @@ export class WardenError extends Error {
   }
 }
 
+/** What a form shows of an error beside what it concerns: a validation error's problem alone. */
+export function problemText(err: WardenError): string {
+  return err.code === 'WARDEN_VALIDATION' ? String(err.params[0] ?? err.message) : err.message;
+}
+
 /** The JSON body of every error answer. */
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };

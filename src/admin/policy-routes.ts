@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type TSchema, Type } from '@sinclair/typebox';
 import { durationMs, NOT_A_DURATION } from '../config.js';
 import { ROLES, type Role } from '../db/schema.js';
-import { WardenError } from '../errors.js';
+import { problemText, WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
 import { done, wantsJson } from '../http/respond.js';
 import {
@@ -121,7 +121,9 @@ function everyProblem(
   defaults: PolicyDefaults,
 ): FormProblem[] {
   const field = (err: WardenError) => err.details?.field as string | undefined;
-  const problems: FormProblem[] = [{ field: field(first), message: first.message }];
+  // Under its field a problem needs no "Invalid request:"; the form's own refusal keeps it.
+  const words = (err: WardenError) => (field(err) ? problemText(err) : err.message);
+  const problems: FormProblem[] = [{ field: field(first), message: words(first) }];
   const rest = { ...body };
   for (let err = first; field(err) !== undefined && field(err) !== 'version'; ) {
     delete rest[field(err) as string];
@@ -130,7 +132,7 @@ function everyProblem(
       break;
     } catch (next) {
       if (!(next instanceof WardenError) || problems.some((p) => p.field === field(next))) break;
-      problems.push({ field: field(next), message: next.message });
+      problems.push({ field: field(next), message: words(next) });
       err = next;
     }
   }

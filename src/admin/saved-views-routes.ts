@@ -7,9 +7,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { SavedViewRow } from '../db/schema.js';
-import { WardenError } from '../errors.js';
+import { problemText, WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
-import { done } from '../http/respond.js';
+import { setFlash } from '../http/flash.js';
+import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
 import { SAVED_VIEW_PAGES, SavedViews, viewName, viewQuery } from './saved-views.js';
 
@@ -56,8 +57,21 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { page } = request.body;
-      const name = viewName(request.body.name);
-      const query = viewQuery(page, request.body.query ?? '', app.filterSchemas.get(page));
+      let query = '';
+      let name: string;
+      try {
+        query = viewQuery(page, request.body.query ?? '', app.filterSchemas.get(page));
+        name = viewName(request.body.name);
+      } catch (err) {
+        if (!(err instanceof WardenError) || wantsJson(request)) throw err;
+        // A form goes back to the page it was sent from, with its filters when they are good,
+        // saying why: an error page of its own would leave the filters behind.
+        setFlash(reply, {
+          kind: 'danger',
+          message: `The view was not saved: ${problemText(err)}.`,
+        });
+        return reply.redirect(`/admin/${page}${query ? `?${query}` : ''}`, 303);
+      }
       const view = await views.create({
         ownerId: request.auth!.user.id,
         page,

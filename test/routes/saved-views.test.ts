@@ -136,14 +136,23 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(
         (await save(root, { page: 'sessions', name: 'é'.repeat(80), query: '' })).statusCode,
       ).toBe(201);
-      // As a form: the error page says what was wrong.
+      // As a form: back to the page with its filters, which says what was wrong.
       const form = await root.postForm('/admin/saved-views', {
         page: 'sessions',
         name: '',
-        query: '',
+        query: 'status=active&role=superuser',
       });
-      expect(form.statusCode).toBe(400);
-      expect(form.body).toContain('name is required');
+      expect(form.statusCode).toBe(303);
+      expect(form.headers.location).toBe('/admin/sessions?status=active&role=superuser');
+      const back = await root.get(form.headers.location as string, 'html');
+      expect(back.body).toContain('The view was not saved: name is required.');
+      // A query that is no filter of the page goes back to the page without it.
+      const query = await root.postForm('/admin/saved-views', {
+        page: 'sessions',
+        name: 'a',
+        query: 'colour=red',
+      });
+      expect(query.headers.location).toBe('/admin/sessions');
     });
 
     it("should say what is wrong with a saved query in the words of the page's own filters", async () => {
