@@ -46,6 +46,11 @@ describe('warden (usage and config)', () => {
         expect(res.stderr).not.toMatch(/\n\s+at /);
       }
       expect(inUse.stderr).toContain(`127.0.0.1:${port} is already in use`);
+      // Before listening, an empty database's server says how to make the first superuser, and
+      // against which database: the command run with another would make one nobody sees.
+      expect(inUse.stderr).toContain(
+        "Create the first superuser, with this\nserver's DATABASE_URL (and REDIS_URL) set",
+      );
 
       // A database that cannot be reached (nothing listens on port 1) is DATABASE_URL's problem.
       const noDatabase = await warden(['serve'], {

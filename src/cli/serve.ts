@@ -88,7 +88,8 @@ async function warnWithoutSuperuser(runtime: Runtime, logger: Logger, ctx: CliCo
     users === 0 ? 'no users yet' : 'no approved superuser',
   );
   ctx.err(
-    'warden: nobody can open the console yet. Create the first superuser with:\n' +
+    'warden: nobody can open the console yet. Create the first superuser, with this\n' +
+      "server's DATABASE_URL (and REDIS_URL) set, with:\n" +
       '  npx warden create-superuser --email you@example.com\n',
   );
 }

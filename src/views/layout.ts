@@ -121,7 +121,8 @@ ${isSuperuser ? html`<script src="/static/live.js" defer></script>` : ''}
 ${
   opts.storeDown
     ? html`<div class="alert alert-danger rounded-0 mb-3" role="alert" id="store-banner">
-  The session store is unreachable. Warden keeps retrying; sign-in and session pages answer 503 until it is back.
+  The session store is unreachable. Warden keeps retrying; signing in, and every page for a
+  signed-in person, answer 503 until it is back.
 </div>`
     : ''
 }
