@@ -90,11 +90,16 @@ export class LiveHub {
     const stream: Stream = { out, viewer };
     this.#streams.add(stream);
     out.once('close', () => this.#remove(stream));
-    if (this.#streams.size === 1) this.#wake();
+    const woken = this.#streams.size === 1;
+    if (woken) this.#wake();
 
     // The first bytes flush the headers, so the browser knows at once it is connected.
     out.write(`retry: ${RETRY_MS}\n: connected\n\n`);
-    this.#write(stream, sseMessage('store', { up: this.#storeUp }));
+    const tell = () => this.#write(stream, sseMessage('store', { up: this.#storeUp }));
+    // Asleep, the hub did not watch the store: what it remembers (down, when the last console
+    // closed during an outage) may be stale, so a woken hub asks the store before it tells.
+    if (woken) void this.#checkStore().then(tell);
+    else tell();
     this.#scheduleCount();
     return out;
   }

@@ -253,6 +253,41 @@ describe('LiveHub', () => {
     h.closeAll();
   });
 
+  it('should ask the store again when a console opens after all had closed during an outage', async () => {
+    let down = false;
+    const store = {
+      ...t.app.warden.store,
+      get: (id: string) => t.app.warden.store.get(id),
+      counts: (now: number) => t.app.warden.store.counts(now),
+      ping: async () => {
+        if (down) throw new Error('store away');
+        return t.app.warden.store.ping();
+      },
+    };
+    const h = new LiveHub({
+      bus: createLocalLiveBus(),
+      store,
+      users: t.app.warden.users.repo,
+      clock: Date.now,
+      log: t.app.log,
+      storeCheckMs: 20,
+    });
+    down = true;
+    const first = h.open({ sessionId: ID, userId: 1 });
+    const during = reader(first);
+    await sleep(120);
+    expect(during()).toContain('event: store\ndata: {"up":false}');
+    first.destroy();
+    await sleep(10);
+    // The store comes back while no console is open; the next one is told so at once.
+    down = false;
+    const next = reader(h.open({ sessionId: ID, userId: 1 }));
+    await sleep(10);
+    expect(next()).toContain('event: store\ndata: {"up":true}');
+    expect(next()).not.toContain('"up":false');
+    h.closeAll();
+  });
+
   it('should listen to the bus only while a stream is open', async () => {
     const inner = createLocalLiveBus();
     let listening = 0;
