@@ -13,7 +13,7 @@ import { html, type SafeHtml } from '../views/html.js';
 import { type Flash, page } from '../views/layout.js';
 import { setFlash } from './flash.js';
 import { INTEGER_PROBLEM } from './plain-integers.js';
-import { headersFor } from './security-headers.js';
+import { API_HEADERS, headersFor } from './security-headers.js';
 
 /** Whether the request's body is JSON: media types are case-insensitive. */
 export function sentJson(request: FastifyRequest): boolean {
@@ -288,8 +288,10 @@ export function clientErrorHandler(this: FastifyInstance, err: Error, socket: Du
     this.log.info({ event: 'request', status, code: refused.code, ip }, 'request refused');
   }
   if (socket.writable) {
+    // The JSON answers' security headers: no hook runs for a request Node refused.
+    const headers = API_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('');
     socket.write(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n` +
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${headers}` +
         `Content-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );

@@ -240,6 +240,11 @@ describe('input limits', () => {
     const base = await serve(t);
     const res = await fetch(`${base}/admin/sessions?email=${'a'.repeat(20_000)}`);
     expect(res.status).toBe(431);
+    // Refused by Node before any hook: the answer carries the security headers all the same.
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toBe(
+      "default-src 'none';frame-ancestors 'none'",
+    );
     expect((await res.json()).error).toMatchObject({
       code: 'WARDEN_HEADERS_TOO_LARGE',
       message: expect.stringContaining('16 KB'),
