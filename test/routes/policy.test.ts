@@ -138,6 +138,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
         );
       }
 
+      // A field it does not take (a typo) is refused, not saved as nothing.
+      const typo = await admin.postJson('/admin/policy', { idle_timout: '5m' });
+      expect(typo.statusCode).toBe(400);
+      expect(typo.json().error.details).toMatchObject({ field: 'idle_timout', where: 'body' });
+      expect(typo.json().error.message).toMatch(
+        /^Invalid request: idle_timout is not a field of this request \(it takes .*idle_timeout/,
+      );
+
       // A number where a duration goes (seconds? minutes?) says what a duration is.
       for (const value of [90, false, 'x'.repeat(21)]) {
         const res = await admin.postJson('/admin/policy', { idle_timeout: value });
