@@ -11,6 +11,7 @@ import type { FastifyRequest } from 'fastify';
 import { ROLES, type Role, USER_STATUSES, type UserRow, type UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
 import { actorOf, requireCsrf } from '../http/auth.js';
+import { setFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
 import { namingUser, requireStepUp } from '../http/step-up.js';
@@ -202,6 +203,12 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       async (request, reply) => {
         const started = performance.now();
         const ids = [...new Set(request.body.ids ?? [])];
+        if (ids.length === 0 && !wantsJson(request)) {
+          // Sent without the page's script (which says so before sending): back to the page,
+          // its filters kept, saying what to do.
+          setFlash(reply, { kind: 'warning', message: 'Select at least one user first.' });
+          return reply.redirect(back(request.body), 303);
+        }
         if (ids.length === 0) {
           throw new WardenError('WARDEN_VALIDATION', ['ids: select at least one user'], {
             field: 'ids',

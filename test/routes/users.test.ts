@@ -502,6 +502,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const none = await admin.postJson('/admin/users/bulk-approve', { ids: [] });
         expect(none.statusCode).toBe(400);
         expect(none.json().error.details.field).toBe('ids');
+        // The form sent without the page's script: back to the page, filters kept, saying so.
+        const noneForm = await admin.postForm('/admin/users/bulk-approve', {
+          return_to: '/admin/users?status=pending&role=admin',
+        });
+        expect(noneForm.statusCode).toBe(303);
+        expect(noneForm.headers.location).toBe('/admin/users?status=pending&role=admin');
+        const page = await admin.get(noneForm.headers.location as string, 'html');
+        expect(page.body).toContain('Select at least one user first.');
 
         const many = Array.from({ length: t.config.bulkRevokeMax + 1 }, (_, i) => i + 1);
         const tooMany = await admin.postJson('/admin/users/bulk-approve', { ids: many });
