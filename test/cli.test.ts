@@ -167,6 +167,29 @@ describe('warden create-superuser', () => {
     expect(count('select count(*) as n from sessions where user_id = ?', owner.id)).toBe(0);
   });
 
+  it('should refuse a new look-alike address, yet promote an account made before that rule', async () => {
+    const lookAlike = '\u0441\u0435\u043e@example.test';
+    const refused = await warden(['create-superuser', '--email', lookAlike], {
+      WARDEN_PASSWORD: PASSWORD,
+    });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('reads as "ceo" in Latin letters');
+    // An older account with such an address (made by hand here): the way back in still works.
+    await seed(2, 4);
+    const db = new SQLite(cli.dbFile);
+    db.prepare(
+      'update users set email = ?, email_normalized = ? where id = (select min(id) from users)',
+    ).run(lookAlike, lookAlike);
+    db.close();
+    const promoted = await warden(['create-superuser', '--email', lookAlike], {
+      WARDEN_PASSWORD: PASSWORD,
+    });
+    expect(promoted.code, promoted.stderr).toBe(0);
+    expect(query<{ role: string }>('select role from users where email = ?', lookAlike)).toEqual([
+      { role: 'superuser' },
+    ]);
+  });
+
   it('should refuse without a terminal when WARDEN_PASSWORD is not set', async () => {
     const res = await warden(['create-superuser', '--email', 'root@example.test']);
 

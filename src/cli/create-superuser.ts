@@ -6,7 +6,7 @@
  */
 import type { UserRow } from '../db/schema.js';
 import { openRuntime, type Runtime } from '../runtime.js';
-import { emailProblem } from '../users/email.js';
+import { emailShapeProblem, lookAlikeProblem } from '../users/email.js';
 import { hashPassword, passwordProblem } from '../users/passwords.js';
 import {
   CLI_ACTOR,
@@ -47,7 +47,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   }
   const email = values.email?.trim();
   if (!email) throw new UsageError(COMMAND, '--email is required');
-  const emailIssue = emailProblem(email);
+  const emailIssue = emailShapeProblem(email);
   if (emailIssue) throw new UsageError(COMMAND, `--email ${emailIssue}`);
 
   const config = ctx.config();
@@ -59,6 +59,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const runtime = await openRuntime(config, logger);
   try {
     const existing = await runtime.userRepo.findByEmail(email);
+    // An account made before the look-alike rules can still be promoted or given a password.
+    const lookAlike = existing ? null : lookAlikeProblem(email);
+    if (lookAlike) throw new UsageError(COMMAND, `--email ${lookAlike}`);
     if (existing) {
       const ended = await promote(runtime, existing, password);
       await runtime.audit.write(

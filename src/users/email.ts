@@ -12,25 +12,38 @@ const EMAIL_RE = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/u;
 // refuse in any field; the command line comes here directly).
 const INVISIBLE_RE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Default_Ignorable_Code_Point}\u2800]/u;
 export const MAX_EMAIL_LENGTH = 254;
-// Alphabets whose letters read as one another's (Latin a, Cyrillic а, Greek α): one part of an
-// address that mixes them is refused, so `\u0430dmin@` is no second `admin@`.
-const LOOK_ALIKE_SCRIPTS = [/\p{Script=Latin}/u, /\p{Script=Cyrillic}/u, /\p{Script=Greek}/u];
-// Cyrillic and Greek letters that read as a Latin one in lower case (after Unicode's
-// confusables, the common ones only): a part written wholly in them (`сео`, `аррӏе`) reads as a
-// Latin address and is refused. A part with one letter of its own alphabet (`иван`) is not.
-const LOOK_ALIKES = 'аеіјорсухѕԁӏԛԝһαικνορυχ';
-const READ_AS = 'aeijopcyxsdlqwhaikvopux';
+// Alphabets whose letters read as Latin ones (Cyrillic а, Greek α, Armenian օ, Cherokee Ꭺ,
+// Lisu ꓮ): one part of an address that mixes Latin with one of them is refused, so
+// `\u0430dmin@` is no second `admin@`.
+const LATIN = /\p{Script=Latin}/u;
+const LOOK_ALIKE_SCRIPTS = [
+  /\p{Script=Cyrillic}/u,
+  /\p{Script=Greek}/u,
+  /\p{Script=Armenian}/u,
+  /\p{Script=Cherokee}/u,
+  /\p{Script=Lisu}/u,
+];
+// Cyrillic and Greek letters that read as a Latin one, as typed (after Unicode's confusables,
+// the common ones only). A part written wholly in them (`сео`, `аррӏе`, `ТОМ`) beside Latin
+// labels reads as a Latin address and is refused; `иван@пример.рус` is not, as browsers do with
+// a label whose top-level domain is of its own alphabet.
+const LOOK_ALIKES = 'аеіјорсухѕԁӏԛԝһαικνορυχАВЕКМНОРСТХЅІЈԚԜҮΑΒΕΖΗΙΚΜΝΟΡΤΥΧ';
+const READ_AS = 'aeijopcyxsdlqwhaikvopuxABEKMHOPCTXSIJQWYABEZHIKMNOPTYX';
 const READS_AS_LATIN = new Map([...LOOK_ALIKES].map((c, i) => [c, READ_AS[i]!]));
-// Latin letters of phonetic notation (ɡ, ɑ, ɩ) and modifier letters, which read as ordinary ones
-// and which no mailbox needs.
-const PHONETIC_LETTERS = /[\u0250-\u02ff\u1d00-\u1dbf]/u;
-// Dots that separate a domain's labels as "." does (ideographic and fullwidth ones).
-const OTHER_DOTS = /[\u3002\uff0e\uff61]/u;
+// Latin letters that read as other Latin ones and belong to no orthography (phonetic script g,
+// alpha, iota); ə, ɔ and ɗ are letters of Azerbaijani, Akan and Hausa and stay.
+const LATIN_LOOK_ALIKES = /[\u0251\u0261\u0269]/u;
+// Fullwidth and halfwidth forms (ａ, ．), mathematical letters (𝐚) and enclosed ones (ⓐ): other
+// spellings of ordinary letters.
+const OTHER_FORMS = /[\uff00-\uffef\u2460-\u24ff\u{1d400}-\u{1d7ff}]/u;
+// Dots that read as "." (ideographic, Arabic-Indic zeros, Syriac, a leader, a small stop); a
+// middle dot only between two l's, where Catalan writes it (col·legi).
+const OTHER_DOTS = /[\u3002\u0660\u06f0\u0701\u0702\u2024\ufe52]|(?<![lL])\u00b7|\u00b7(?![lL])/u;
 
 /** The part's letters as the Latin ones they read as, or null when one has no such reading. */
 function latinReading(part: string): string | null {
   let out = '';
-  for (const char of part.toLowerCase()) {
+  for (const char of part) {
     if (/\p{L}/u.test(char)) {
       const latin = READS_AS_LATIN.get(char);
       if (latin === undefined) return null;
@@ -40,37 +53,55 @@ function latinReading(part: string): string | null {
   return /\p{L}/u.test(part) ? out : null;
 }
 
-export function normalizeEmail(email: string): string {
-  return email.trim().normalize('NFC').toLowerCase();
-}
-
-/** A reason the address is unacceptable, or null. */
-export function emailProblem(email: string): string | null {
+/**
+ * Why an address would read as another one, or null: checked when an account is made, not when
+ * one is found, so an account made before these rules keeps working.
+ */
+export function lookAlikeProblem(email: string): string | null {
   const trimmed = email.trim();
-  if (trimmed.length === 0) return 'is required';
-  if (trimmed.length > MAX_EMAIL_LENGTH) return `must be at most ${MAX_EMAIL_LENGTH} characters`;
-  if (INVISIBLE_RE.test(trimmed)) return 'must not contain control or invisible characters';
-  if (!EMAIL_RE.test(trimmed)) return 'is not an email address';
   if (OTHER_DOTS.test(trimmed)) return 'must use "." for its dots';
-  // Fullwidth letters (ａ), ligatures and the like are other spellings of ordinary ones.
-  if (trimmed.normalize('NFKC') !== trimmed.normalize('NFC') || PHONETIC_LETTERS.test(trimmed)) {
-    return 'uses letters written in another form (such as fullwidth ａ or phonetic ɡ), so it would read as another address';
+  if (OTHER_FORMS.test(trimmed) || LATIN_LOOK_ALIKES.test(trimmed)) {
+    return 'uses letters written in another form (such as fullwidth ａ or script ɡ), so it would read as another address';
   }
   const [local = '', domain = ''] = trimmed.split('@');
   // `example.com.` names the same domain as `example.com`.
   if (domain.startsWith('.') || domain.endsWith('.') || domain.includes('..')) {
     return 'is not an email address (its domain has an empty part)';
   }
-  for (const part of [local, ...domain.split('.')]) {
-    const alphabets = LOOK_ALIKE_SCRIPTS.filter((script) => script.test(part)).length;
-    if (alphabets > 1) {
+  const labels = domain.split('.');
+  const parts = [local, ...labels];
+  for (const part of parts) {
+    if (LATIN.test(part) && LOOK_ALIKE_SCRIPTS.some((script) => script.test(part))) {
       return 'mixes letters of different alphabets (such as Latin and Cyrillic), so it would read as another address';
     }
+  }
+  // A part wholly of look-alikes reads as Latin beside Latin labels (`@аррӏе.com`, `сео@x.com`).
+  for (const part of parts) {
     const latin = latinReading(part);
-    if (latin !== null && alphabets === 1 && !LOOK_ALIKE_SCRIPTS[0]!.test(part)) {
+    if (latin === null) continue;
+    if (parts.some((other) => other !== part && LATIN.test(other))) {
       return `reads as "${latin}" in Latin letters, so it would read as another address`;
     }
   }
+  return null;
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().normalize('NFC').toLowerCase();
+}
+
+/** Why an address cannot name an account: its shape, then whether it reads as another. */
+export function emailProblem(email: string): string | null {
+  return emailShapeProblem(email) ?? lookAlikeProblem(email);
+}
+
+/** Why text is no email address at all, or null. */
+export function emailShapeProblem(email: string): string | null {
+  const trimmed = email.trim();
+  if (trimmed.length === 0) return 'is required';
+  if (trimmed.length > MAX_EMAIL_LENGTH) return `must be at most ${MAX_EMAIL_LENGTH} characters`;
+  if (INVISIBLE_RE.test(trimmed)) return 'must not contain control or invisible characters';
+  if (!EMAIL_RE.test(trimmed)) return 'is not an email address';
   return null;
 }
 
