@@ -6,7 +6,7 @@
 
 import { ROLES } from '../db/schema.js';
 import type { SessionStatus } from '../sessions/session-store.js';
-import { html, type SafeHtml } from '../views/html.js';
+import { html, type SafeHtml, showDirectionControls } from '../views/html.js';
 import { ipCellClass, pageItem, timeCell, utc } from '../views/layout.js';
 import { rangeText } from '../views/range.js';
 import { sessionTabs } from './ended-view.js';
@@ -235,7 +235,7 @@ function filterList(f: SessionFilters): SafeHtml | '' {
   if (items.length === 0) return '';
   return html`<dl class="row small mb-3" id="matching-filters">${items.map(
     ([label, value]) =>
-      html`<dt class="col-sm-4">${label}</dt><dd class="col-sm-8 text-break">${value}</dd>`,
+      html`<dt class="col-sm-4">${label}</dt><dd class="col-sm-8 text-break">${showDirectionControls(value)}</dd>`,
   )}</dl>`;
 }
 

@@ -9,7 +9,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { type ErrorBody, type ErrorCode, WardenError } from '../errors.js';
 import { DatabaseUnavailableError } from '../resilience/guarded-database.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
-import { html, type SafeHtml } from '../views/html.js';
+import { html, type SafeHtml, showDirectionControls } from '../views/html.js';
 import { type Flash, page } from '../views/layout.js';
 import { setFlash } from './flash.js';
 import { INTEGER_PROBLEM } from './plain-integers.js';
@@ -255,7 +255,7 @@ function errorPage(err: WardenError, help: SafeHtml = html``): { title: string; 
     title,
     body: html`<div class="py-4">
       <h1 class="h3">${title}</h1>
-      <p class="lead" data-error-code="${err.code}">${err.message}</p>
+      <p class="lead" data-error-code="${err.code}">${showDirectionControls(err.message)}</p>
       ${help}
       ${
         // The start page needs the store too: its link would lead to this page again.

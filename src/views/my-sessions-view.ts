@@ -4,7 +4,7 @@
  * started and was last used, the one in use marked, and a button to end any other one or all
  * of the others. Plain data in, HTML out.
  */
-import { html, type SafeHtml } from './html.js';
+import { html, type SafeHtml, showDirectionControls } from './html.js';
 import { timeCell } from './layout.js';
 
 export interface OwnSessionView {
@@ -58,9 +58,9 @@ ${d.sessions.map(
     s,
   ) => html`<li class="list-group-item d-flex flex-wrap gap-3 align-items-center" data-session-id="${s.id}"${s.current ? html` data-current` : ''}>
   <div class="flex-grow-1">
-    <div class="fw-semibold">${s.browser} on ${s.os}
+    <div class="fw-semibold">${showDirectionControls(`${s.browser} on ${s.os}`)}
       ${s.current ? html`<span class="badge text-bg-success ms-1">This device</span>` : ''}</div>
-    <div class="small text-body-secondary">${s.device} · IP <span class="text-nowrap">${s.ip}</span></div>
+    <div class="small text-body-secondary">${showDirectionControls(s.device)} · IP <span class="text-nowrap">${s.ip}</span></div>
     <div class="small">Signed in ${timeCell(s.createdAt, d.now)} · last seen ${timeCell(s.lastSeenAt, d.now)} ·
       expires ${timeCell(s.expiresAt, d.now)}</div>
   </div>

@@ -208,6 +208,17 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(get.statusCode).toBe(405);
     });
 
+    it('should show a direction control in a user agent as its escape, not reverse the line', async () => {
+      await t.createUser('bidi@mine.test');
+      const odd = await signIn(
+        'bidi@mine.test',
+        'Mozilla/5.0 (Linux; Android 13; Pixel 7\u202e) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36',
+      );
+      const page = await odd.client.get('/me/sessions', 'html');
+      expect(page.statusCode).toBe(200);
+      expect(page.body).not.toContain('\u202e');
+    });
+
     it('should send anonymous people to sign in first', async () => {
       const anon = t.client();
       const page = await anon.get('/me/sessions', 'html');

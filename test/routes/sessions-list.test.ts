@@ -303,6 +303,11 @@ for (const { kind, skip } of await storeKindsToRun()) {
           ),
         );
       }
+      // A direction control in the name is shown as its escape on the page, not obeyed.
+      const bidi = await admin.get('/admin/sessions?%E2%80%AEevil=1', 'html');
+      expect(bidi.statusCode).toBe(400);
+      expect(bidi.body).toContain('\\u202eevil is not a parameter');
+      expect(bidi.body).not.toContain('\u202e');
       // The page offers the same view without it.
       const page = await admin.get('/admin/sessions?status=active&stauts=active');
       expect(page.statusCode).toBe(400);
