@@ -58,10 +58,19 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { page } = request.body;
       let query = '';
-      let name: string;
+      let name = '';
+      let view: SavedViewRow;
       try {
         query = viewQuery(page, request.body.query ?? '', app.filterSchemas.get(page));
         name = viewName(request.body.name);
+        // A name taken, or one view too many, is refused here too.
+        view = await views.create({
+          ownerId: request.auth!.user.id,
+          page,
+          name,
+          query,
+          now: clock(),
+        });
       } catch (err) {
         if (!(err instanceof WardenError) || wantsJson(request)) throw err;
         // A form goes back to the page it was sent from, with its filters when they are good,
@@ -72,13 +81,6 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
         return reply.redirect(`/admin/${page}${query ? `?${query}` : ''}`, 303);
       }
-      const view = await views.create({
-        ownerId: request.auth!.user.id,
-        page,
-        name,
-        query,
-        now: clock(),
-      });
       await audit.write(
         actorOf(request),
         {

@@ -76,7 +76,8 @@ function invalid(field: string, problem: string): WardenError {
 }
 
 /** A name to save: trimmed, 1 to 80 characters, no control characters. */
-const INVISIBLE_IN_NAMES = /(?!\u200d)[\p{Cf}\p{Co}\u115f\u1160\u3164\uffa0\u2800]/u;
+const INVISIBLE_IN_NAMES =
+  /(?!\u200c|\u200d|[\u{e0020}-\u{e007f}])[\p{Cf}\p{Co}\u115f\u1160\u3164\uffa0\u2800]/u;
 
 export function viewName(raw: string): string {
   const name = raw.trim().normalize('NFC');
@@ -91,7 +92,8 @@ export function viewName(raw: string): string {
     throw invalid('name', 'must not contain direction controls (they reverse the text after them)');
   }
   // Two views whose names differ only by a zero-width space or a soft hyphen would read alike.
-  // The zero-width joiner stays: emoji sequences are made with it.
+  // The zero-width joiner and non-joiner stay (emoji sequences and Persian need them), and so do
+  // tag characters (the flags of Scotland, England and Wales are made of them).
   if (INVISIBLE_IN_NAMES.test(name)) {
     throw invalid('name', 'must not contain invisible characters (such as a zero-width space)');
   }

@@ -190,13 +190,27 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(page.body).not.toContain('<img src=x');
     });
 
-    it('should keep an emoji made with a zero-width joiner in a name', async () => {
-      const res = await save(root, {
-        page: 'sessions',
-        name: 'Team \u{1F469}\u200d\u{1F4BB}',
-        query: '',
-      });
-      expect(res.statusCode, res.body).toBe(201);
+    it('should keep emoji and scripts that need joiners or tags in a name', async () => {
+      for (const name of [
+        'Team \u{1F469}\u200d\u{1F4BB}',
+        // Scotland's flag is made of tag characters; Persian needs the zero-width non-joiner.
+        'Scots \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}',
+        '\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645',
+      ]) {
+        const res = await save(root, { page: 'sessions', name, query: '' });
+        expect(res.statusCode, res.body).toBe(201);
+      }
+    });
+
+    it('should send a form whose name is taken back to its page, filters kept, saying so', async () => {
+      const body = { page: 'sessions', name: 'Taken once', query: 'status=active' };
+      expect((await save(root, body)).statusCode).toBe(201);
+      const again = await root.postForm('/admin/saved-views', body);
+      expect(again.statusCode).toBe(303);
+      expect(again.headers.location).toBe('/admin/sessions?status=active');
+      const page = await root.get(again.headers.location as string, 'html');
+      expect(page.body).toContain('The view was not saved:');
+      expect(page.body).toContain('is taken');
     });
 
     it("should delete one's own view, and answer someone else's as not found", async () => {
