@@ -125,6 +125,22 @@
           credentials: 'same-origin',
         });
         const body = await res.json().catch(() => ({}));
+        if (res.status === 401) {
+          // Signed out meanwhile (elsewhere, or the session lapsed): to sign in, then back here,
+          // saying what was and was not done, as a form sent without a session is told.
+          const before = counts.revoked > 0 ? `${counts.revoked} revoked, then you` : 'You';
+          sessionStorage.setItem(
+            TOAST_KEY,
+            JSON.stringify({
+              kind: 'warning',
+              message: `${before} were not signed in, so the rest was not done. Sign in, then do it again.`,
+            }),
+          );
+          window.location.assign(
+            `/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`,
+          );
+          return;
+        }
         if (body?.error?.code === 'WARDEN_STEP_UP_REQUIRED') {
           // The server wants the password again: send the form itself (the rows still
           // selected), which answers with the page that asks for it and then revokes them.

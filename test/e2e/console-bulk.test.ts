@@ -152,6 +152,27 @@ for (const { kind, skip } of kinds) {
       expect(s.problemLines()).toEqual([]);
     });
 
+    it('should send a bulk revocation whose session lapsed to sign in, saying it was not done', async () => {
+      const { t } = e2e;
+      const admin = await superuser();
+      const others = await sessionsFor(await t.createUser('lapse@example.test'), 3);
+      // The live stream would notice the session end and leave by itself (a laptop asleep
+      // would not): without it, the page stays until its next request.
+      await admin.route('**/admin/events', (route) => route.abort());
+      await admin.goto('/admin/sessions?email=lapse@');
+      expect(await matchCount(admin)).toBe('3');
+      const root = (await t.app.warden.users.repo.findByEmail(ROOT))!;
+      for (const s of await t.store.listByUser(root.id)) await t.store.delete(s.id);
+      await admin.getByLabel('Select all on this page').check();
+      await admin.getByRole('button', { name: 'Bulk revoke selected' }).click();
+      await admin.waitForURL((url) => url.pathname === '/login');
+      expect(new URL(admin.url()).searchParams.get('next')).toBe('/admin/sessions?email=lapse@');
+      expect(await toastTexts(admin)).toEqual([
+        'You were not signed in, so the rest was not done. Sign in, then do it again.',
+      ]);
+      for (const id of others) expect(await t.store.get(id)).not.toBeNull();
+    });
+
     it("should keep the superuser's own session unless 'Include my own session' is checked", async () => {
       const { t, s } = e2e;
       const admin = await superuser();
