@@ -216,11 +216,25 @@ export async function makeApp(
     client: () => new Client(app),
     settled: () => app.warden.events.settled(),
     async close() {
-      await app.close();
+      await closeApp(app);
       await database.close();
       for (const c of cleanups.reverse()) await c();
     },
   };
+}
+
+/**
+ * Closes an app as `warden serve` does after its grace: a connection that never sent a request
+ * (a client's spare, opened ahead) otherwise holds Fastify's close until its socket times out,
+ * past the test's hook timeout. Every socket here is the test's own.
+ */
+async function closeApp(app: FastifyInstance): Promise<void> {
+  const cut = setTimeout(() => app.server.closeAllConnections(), 2_000);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cut);
+  }
 }
 
 /**
@@ -250,7 +264,7 @@ export async function secondInstance(
   await app.ready();
   const close = t.close;
   t.close = async () => {
-    await app.close();
+    await closeApp(app);
     for (const c of cleanups) await c();
     await close();
   };
