@@ -165,8 +165,23 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(history.map((h) => h.session_id).sort()).toEqual(old.map((s) => s.id).sort());
         expect(history.every((h) => h.actor_id === null && h.reason === 'idle')).toBe(true);
 
-        // Audit: one row per run, each with its count; together they count every removal.
-        const runs = await auditRows(t, CLEANUP_ACTION);
+        // Audit: one row per run, each with its count; together they count every removal. The
+        // scheduler goes on meanwhile, and a run writes its audit row before its log line: read
+        // both until they agree, so that no run is caught between the two.
+        const logged = () =>
+          [...logA.lines, ...logB.lines].filter(
+            (l) => l.event === 'admin_action' && l.action === CLEANUP_ACTION,
+          );
+        let runs = await auditRows(t, CLEANUP_ACTION);
+        await expect
+          .poll(
+            async () => {
+              runs = await auditRows(t, CLEANUP_ACTION);
+              return logged().length - runs.length;
+            },
+            { timeout: 5_000, interval: 50 },
+          )
+          .toBe(0);
         const elapsed = Date.now() - appsStarted;
         expect(runs.length).toBeGreaterThanOrEqual(2);
         for (const run of runs) {
@@ -177,10 +192,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(removed.reduce((a, b) => a + b, 0)).toBe(old.length);
 
         // One log line per run, across the instances; none for the turns that skipped.
-        const lines = [...logA.lines, ...logB.lines].filter(
-          (l) => l.event === 'admin_action' && l.action === CLEANUP_ACTION,
-        );
-        expect(lines).toHaveLength(runs.length);
+        const lines = logged();
         expect(lines.every((l) => typeof l.durationMs === 'number')).toBe(true);
         // The fleet runs about once per interval (runs are at least 0.8 of one apart), not
         // once per instance per interval.
