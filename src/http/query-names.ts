@@ -18,19 +18,30 @@ export function checkQueryNames(route: RouteOptions): void {
     ?.properties;
   if (!properties || !route.url.startsWith('/admin/')) return;
   const known = new Set(Object.keys(properties));
-  const listed = [...known].join(', ');
 
   const check = async (request: FastifyRequest) => {
-    const query = request.query as Record<string, unknown> | undefined;
-    for (const name of Object.keys(query ?? {})) {
-      if (known.has(name)) continue;
-      const shown = name.length > 40 ? `${name.slice(0, 40)}…` : name;
-      throw new WardenError(
-        'WARDEN_VALIDATION',
-        [`${shown} is not a parameter of this page (it takes ${listed})`],
-        { field: shown, where: 'querystring' },
-      );
-    }
+    refuseUnknownNames(request.query, known, 'querystring');
   };
   route.preValidation = [check, ...[route.preValidation ?? []].flat()];
+}
+
+/**
+ * Throws the 400 for the first name of `values` that `known` lacks (a query's parameters, a
+ * JSON body's fields), naming the ones it takes; a long name is cut, so the answer stays short.
+ */
+export function refuseUnknownNames(
+  values: unknown,
+  known: ReadonlySet<string>,
+  where: 'querystring' | 'body',
+): void {
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) return;
+  const name = Object.keys(values).find((n) => !known.has(n));
+  if (name === undefined) return;
+  const shown = name.length > 40 ? `${name.slice(0, 40)}…` : name;
+  const of = where === 'body' ? 'a field of this request' : 'a parameter of this page';
+  throw new WardenError(
+    'WARDEN_VALIDATION',
+    [`${shown} is not ${of} (it takes ${[...known].join(', ')})`],
+    { field: shown, where },
+  );
 }

@@ -265,6 +265,9 @@ function errorPage(err: WardenError, help: SafeHtml = html``): { title: string; 
   };
 }
 
+// The JSON answers' security headers, as header lines: no hook runs for a request Node refused.
+const REFUSED_HEADERS = API_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+
 /**
  * Requests Node refuses before Fastify sees them: a head larger than Node's limit (a very long
  * address or too many cookies) gets the same error shape as every other answer, with its own
@@ -288,10 +291,8 @@ export function clientErrorHandler(this: FastifyInstance, err: Error, socket: Du
     this.log.info({ event: 'request', status, code: refused.code, ip }, 'request refused');
   }
   if (socket.writable) {
-    // The JSON answers' security headers: no hook runs for a request Node refused.
-    const headers = API_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('');
     socket.write(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${headers}` +
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${REFUSED_HEADERS}` +
         `Content-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );

@@ -9,7 +9,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyRequest, RouteOptions } from 'fastify';
-import { WardenError } from '../errors.js';
+import { refuseUnknownNames } from './query-names.js';
 import { sentJson } from './respond.js';
 
 // Fastify's own options but coercion: defaults and the removal of fields a closed object does
@@ -33,23 +33,13 @@ export function checkJsonBodyTypes(route: RouteOptions): void {
   // A console action refuses a field it does not take, as its pages refuse such a query
   // parameter (http/query-names): `{"idle_timout": "5m"}` saved nothing and answered 200.
   const properties = (schema as { properties?: Record<string, unknown> }).properties;
-  const known = route.url.startsWith('/admin/') && properties ? Object.keys(properties) : null;
+  const known =
+    route.url.startsWith('/admin/') && properties ? new Set(Object.keys(properties)) : null;
 
   const check = async (request: FastifyRequest) => {
     // An empty JSON body reaches validation as undefined, as it would from a form.
     if (request.body === undefined || !sentJson(request)) return;
-    const body = request.body as Record<string, unknown>;
-    if (known && typeof body === 'object' && body !== null && !Array.isArray(body)) {
-      const unknown = Object.keys(body).find((name) => !known.includes(name));
-      if (unknown !== undefined) {
-        const shown = unknown.length > 40 ? `${unknown.slice(0, 40)}…` : unknown;
-        throw new WardenError(
-          'WARDEN_VALIDATION',
-          [`${shown} is not a field of this request (it takes ${known.join(', ')})`],
-          { field: shown, where: 'body' },
-        );
-      }
-    }
+    if (known) refuseUnknownNames(request.body, known, 'body');
     validate ??= ajv.compile(schema);
     if (validate(request.body)) return;
     throw Object.assign(new Error('body does not match its schema'), {
