@@ -1077,6 +1077,8 @@ export class RedisSessionStore implements SessionStore {
       ];
       const args = [String(userId), String(QUARANTINE_TTL_MS), ...chunk];
       const answer = await this.#run(TAKE_OF_USER, keys, args);
+      this.#forgetTaken(chunk);
+      await invalidationFence(this.#client);
       if (!Array.isArray(answer) || answer.length !== chunk.length) {
         throw new Error(`redis take-of-user script answered ${JSON.stringify(answer)}`);
       }
@@ -2079,11 +2081,19 @@ export class RedisSessionStore implements SessionStore {
     return taken.map((t) => (t === 'not_found' ? 'not_found' : 'deleted'));
   }
 
+  /**
+   * A take's sessions leave this process's memory at once; other instances' go by Redis's
+   * invalidations, which the fence that follows every take waits out.
+   */
+  #forgetTaken(ids: readonly string[]): void {
+    if (this.#tracked) for (const id of ids) this.#tracked.forget(this.#sessionKey(id));
+  }
+
   async #takeChunk(ids: string[]): Promise<Taken[]> {
     const keys = [this.#byCreated, this.#byExpiry, ...ids.map((id) => this.#sessionKey(id))];
     const userKeyParts = [`${this.#prefix}{u`, '}:sessions'];
     const answer = await this.#run(TAKE, keys, [...userKeyParts, ...ids]);
-    if (this.#tracked) for (const id of ids) this.#tracked.forget(this.#sessionKey(id));
+    this.#forgetTaken(ids);
     await invalidationFence(this.#client);
     if (!Array.isArray(answer) || answer.length !== ids.length) {
       throw new Error(`redis take script answered ${JSON.stringify(answer)}`);

@@ -114,6 +114,24 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())('tracked reads',
     }
   });
 
+  it('should hold no session it revoked itself, one or all of a user, once the revocation answers', async () => {
+    const store = w.runtime.store;
+    for (let round = 0; round < 20; round++) {
+      const { cookie, id, userId } = await signedIn();
+      expect(await whoami(cookie)).toBe(200);
+      expect(await whoami(cookie)).toBe(200);
+      expect(store.peek?.(id), `round ${round}: known before`).toBeDefined();
+      const report =
+        round % 2 === 0
+          ? await w.runtime.sessions.revokeUser(userId, { actorId: null })
+          : await w.runtime.sessions.revokeIds([id], { actorId: null });
+      expect(report.counts.revoked).toBe(1);
+      // Read in the same turn as the answer: no invalidation from Redis can have come yet.
+      expect(store.peek?.(id), `round ${round}: kept after its revocation`).toBeUndefined();
+      expect(await whoami(cookie), `round ${round}`).toBe(401);
+    }
+  });
+
   it('should forget everything when its connection is cut, and still see what changed meanwhile', async () => {
     const { cookie, id } = await signedIn();
     expect(await whoami(cookie)).toBe(200);
