@@ -27,7 +27,7 @@ import {
   type LiveBus,
   type LiveRedisClient,
 } from './events/live.js';
-import { logHistoryLost } from './events/log-lines.js';
+import { logHistoryIncomplete, logHistoryLost } from './events/log-lines.js';
 import { SessionEvents } from './events/session-events.js';
 import { installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
@@ -221,6 +221,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const userRepo = new UserRepo(db, deps.database.dialect);
   const events = new SessionEvents(db, {
     onLost: (err, rows) => logHistoryLost(app.log, err, rows),
+    onIncomplete: (err, rows) => logHistoryIncomplete(app.log, err, rows),
     reads: deps.database.reads,
   });
   const policies = new SessionPolicies(db, config);

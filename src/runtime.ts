@@ -12,7 +12,7 @@ import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrations.js';
 import { AuditLog } from './events/audit.js';
 import { createRedisLiveBus, type LiveBus } from './events/live.js';
-import { logHistoryLost } from './events/log-lines.js';
+import { logHistoryIncomplete, logHistoryLost } from './events/log-lines.js';
 import { SessionEvents } from './events/session-events.js';
 import { waitAtMost } from './resilience/wait-at-most.js';
 import { DEFAULT_REDIS_PREFIX, RedisSessionStore } from './sessions/redis-store.js';
@@ -185,6 +185,7 @@ export async function openRuntime(
 
     const events = new SessionEvents(database.db, {
       onLost: (err, rows) => logHistoryLost(logger, err, rows),
+      onIncomplete: (err, rows) => logHistoryIncomplete(logger, err, rows),
       reads: database.reads,
     });
     // With Redis, what a command changes (`warden sessions revoke`, `cleanup`) reaches every

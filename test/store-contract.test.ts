@@ -19,6 +19,7 @@ import {
   type SessionQuery,
   type SessionRecord,
   type SessionStore,
+  type Taken,
 } from '../src/sessions/session-store.js';
 import { SqlSessionStore } from '../src/sessions/sql-store.js';
 import {
@@ -93,6 +94,35 @@ function newSessionId(): string {
 }
 
 /** An active session of `userId`, created an hour before T0, unless `over` says otherwise. */
+/**
+ * takeOfUser, with what a store set aside read back (collectSetAside) in its place: each set-aside
+ * session must carry its record's deadline and be collected once.
+ */
+async function takeOfUser(
+  store: SessionStore,
+  userId: number,
+  ids: readonly string[],
+): Promise<Map<string, Taken>> {
+  const taken = await store.takeOfUser(userId, ids);
+  const aside = [...taken.values()].flatMap((t) =>
+    typeof t === 'object' && 'setAside' in t ? [t] : [],
+  );
+  const out = new Map<string, Taken>();
+  if (aside.length > 0) {
+    expect(store.collectSetAside).toBeDefined();
+    const read = await store.collectSetAside!(aside.map((a) => a.id));
+    for (const a of aside) {
+      const record = read.get(a.id);
+      if (typeof record === 'object') expect(a.expiresAt).toBe(expiresAt(record));
+      out.set(a.id, record ?? 'not_found');
+    }
+    const again = await store.collectSetAside!(aside.map((a) => a.id));
+    expect([...again.values()].every((t) => t === 'not_found')).toBe(true);
+  }
+  for (const [id, t] of taken) if (!out.has(id)) out.set(id, t as Taken);
+  return new Map(ids.flatMap((id) => (out.has(id) ? [[id, out.get(id)!] as const] : [])));
+}
+
 function session(userId: number, over: Partial<SessionRecord> = {}): SessionRecord {
   const createdAt = over.createdAt ?? T0 - HOUR;
   return {
@@ -261,6 +291,7 @@ async function redisHarness(): Promise<Harness<RedisFixture>> {
         async traces(id) {
           const found: string[] = [];
           if ((await client.exists(`${prefix}s:${id}`)) > 0) found.push('hash');
+          if ((await client.exists(`${prefix}ended:${id}`)) > 0) found.push('set aside');
           const indexes = [
             'sessions:by-created',
             'sessions:by-expiry',
@@ -484,7 +515,7 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
         Array(5).fill(userAgent),
       );
       expect((await fx.store.takeMany([taken!.id])).get(taken!.id)).toEqual(taken);
-      expect((await fx.store.takeOfUser(alice, [ofUser!.id])).get(ofUser!.id)).toEqual(ofUser);
+      expect((await takeOfUser(fx.store, alice, [ofUser!.id])).get(ofUser!.id)).toEqual(ofUser);
       expect((await fx.store.takeExpired(T0, 10)).sessions).toEqual([due]);
     });
 
@@ -676,7 +707,7 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       for (const s of [a1, a2, kept, b]) await fx.store.create(s);
       const missing = newSessionId();
 
-      const taken = await fx.store.takeOfUser(alice, [a1.id, b.id, missing, a2.id, a1.id]);
+      const taken = await takeOfUser(fx.store, alice, [a1.id, b.id, missing, a2.id, a1.id]);
 
       expect(Object.fromEntries(taken)).toEqual({
         [a1.id]: a1,
@@ -690,7 +721,7 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       expect(await fx.store.listByUser(bob)).toEqual([b]);
       expect(await fx.store.listByUser(alice)).toEqual([kept]);
       expect(await fx.store.counts(T0)).toEqual({ active: 2, expired: 0 });
-      expect((await fx.store.takeOfUser(alice, [])).size).toBe(0);
+      expect((await takeOfUser(fx.store, alice, [])).size).toBe(0);
     });
 
     it('should takeOfUser across chunks, every id once', async () => {
@@ -700,7 +731,7 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       const ids = await fx.store.userSessionIds(alice);
       expect(ids).toHaveLength(260);
 
-      const taken = await fx.store.takeOfUser(alice, [...ids, ids[0]!]);
+      const taken = await takeOfUser(fx.store, alice, [...ids, ids[0]!]);
 
       expect(taken.size).toBe(260);
       for (const s of existing) expect(taken.get(s.id)).toEqual(s);
@@ -1429,6 +1460,41 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     }
   });
 
+  it("should end a user's sessions unread, setting each aside for one read within ten minutes", async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const live = session(alice);
+    const lapsed = session(alice, { createdAt: T0 - 2 * HOUR, idleExpiresAt: T0 - HOUR });
+    for (const s of [live, lapsed]) await fx.store.create(s);
+
+    const taken = await fx.store.takeOfUser(alice, [live.id, lapsed.id]);
+    expect(Object.fromEntries(taken)).toEqual({
+      [live.id]: { setAside: true, id: live.id, expiresAt: expiresAt(live) },
+      [lapsed.id]: { setAside: true, id: lapsed.id, expiresAt: expiresAt(lapsed) },
+    });
+    // Ended at once: no reader finds them, and nothing of them is left but what was set aside.
+    expect(await fx.store.get(live.id)).toBeNull();
+    expect(await fx.store.userSessionIds(alice)).toEqual([]);
+    expect(await fx.traces(live.id)).toEqual(['set aside']);
+    const ttl = await fx.client.pTTL(`${fx.prefix}ended:${live.id}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(600_000);
+
+    // A second revocation finds nothing of them.
+    expect(Object.fromEntries(await fx.store.takeOfUser(alice, [live.id]))).toEqual({
+      [live.id]: 'not_found',
+    });
+    const read = await fx.store.collectSetAside!([live.id, lapsed.id, newSessionId()]);
+    expect([...read.values()]).toEqual([live, lapsed, 'not_found']);
+    expect(await fx.traces(live.id)).toEqual([]);
+
+    // Hers, but with no deadline to tell: removed, and said to be unreadable.
+    const damaged = session(alice);
+    await fx.store.create(damaged);
+    await fx.client.hSet(`${fx.prefix}s:${damaged.id}`, 'idle', 'soon');
+    expect((await fx.store.takeOfUser(alice, [damaged.id])).get(damaged.id)).toBe('unreadable');
+    expect(await fx.traces(damaged.id)).toEqual([]);
+  });
+
   it("should never take a session misfiled under a user's index, and tidy what that index points to", async () => {
     const alice = await fx.addUser('alice@example.com');
     const bob = await fx.addUser('bob@example.com');
@@ -1450,7 +1516,7 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
 
     const ids = await fx.store.userSessionIds(alice);
     expect(ids).toEqual([own.id, bobs.id, dangling, wrongType]);
-    const taken = await fx.store.takeOfUser(alice, ids);
+    const taken = await takeOfUser(fx.store, alice, ids);
 
     expect(Object.fromEntries(taken)).toEqual({
       [own.id]: own,

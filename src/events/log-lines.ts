@@ -33,6 +33,14 @@ export function logHistoryLost(log: Logger, err: unknown, rows: number): void {
   log.error({ event: 'history_lost', rows, err }, 'session history rows not written');
 }
 
+/** Rows written without the address and browser of sessions that could not be read back. */
+export function logHistoryIncomplete(log: Logger, err: unknown, rows: number): void {
+  log.warn(
+    { event: 'history_incomplete', rows, err },
+    'session history rows written without address and browser',
+  );
+}
+
 /** Sign-in, sign-out and refusals; the session is named by its digest, never its token. */
 export function logAuthEvent(
   log: Logger,

@@ -43,6 +43,7 @@ export class SessionEvents {
   readonly #reads: Kysely<DB>;
   readonly #postgres: boolean;
   readonly #onLost: (error: unknown, rows: number) => void;
+  readonly #onIncomplete: (error: unknown, rows: number) => void;
   readonly #followWaitMs: number;
   /** Flushes of writers handed to `follow`, until each ends. */
   readonly #trailing = new Set<Promise<void>>();
@@ -50,6 +51,8 @@ export class SessionEvents {
   /**
    * `onLost`: told when rows handed to `follow` could not be written (the sessions they record
    * stay ended); it must not throw. @default nothing is told
+   * `onIncomplete`: told of rows written without what their sessions were (see `incomplete`);
+   * it must not throw. @default nothing is told
    * `followWaitMs`: the longest followed rows wait for the answer to be sent. @default 1000
    * `reads` (Database.reads): where long reads of the history go (the Ended tab's count, an
    * export), on SQLite the server's reader thread. @default db
@@ -58,6 +61,7 @@ export class SessionEvents {
     db: Kysely<DB>,
     options: {
       onLost?: (error: unknown, rows: number) => void;
+      onIncomplete?: (error: unknown, rows: number) => void;
       followWaitMs?: number;
       reads?: Kysely<DB>;
     } = {},
@@ -66,6 +70,7 @@ export class SessionEvents {
     this.#reads = options.reads ?? db;
     this.#postgres = db.getExecutor().adapter instanceof PostgresAdapter;
     this.#onLost = options.onLost ?? (() => {});
+    this.#onIncomplete = options.onIncomplete ?? (() => {});
     this.#followWaitMs = options.followWaitMs ?? FOLLOW_WAIT_MS;
   }
 
@@ -119,7 +124,8 @@ export class SessionEvents {
   /**
    * Lets a writer's remaining rows be written after the caller has moved on: a revocation
    * answers once its sessions are ended, and their history follows within milliseconds, once
-   * `after` settles (the answer is sent) when given, or after `followWaitMs` at most. Every
+   * `after` settles (the answer is sent) when given, or after `followWaitMs` at most; `fill`
+   * (which must not throw) runs first and adds the rows that had to wait for the answer. Every
    * history read of this process (`ofSessions`, the console's through `settled`)
    * waits for these rows first, and so does closing. Rows that fail are reported to `onLost`.
    *
@@ -127,8 +133,12 @@ export class SessionEvents {
    * the rows yet, and a process that dies before they are written loses them (as it would
    * between a store's delete and its INSERT before: the two are never one transaction on Redis).
    */
-  follow(writer: HistoryWriter, after?: PromiseLike<unknown>): void {
-    const flush = () => writer.flush();
+  follow(writer: HistoryWriter, after?: PromiseLike<unknown>, fill?: () => Promise<void>): void {
+    // `fill` adds the rows only readable after the answer (a revocation's set-aside sessions).
+    const flush = async () => {
+      await fill?.();
+      await writer.flush();
+    };
     // A client that does not read a large answer leaves it unsent, and every history read of
     // the process waits for these rows: they wait for the answer only so long.
     const sent = after === undefined ? Promise.resolve() : waitAtMost(after, this.#followWaitMs);
@@ -137,6 +147,14 @@ export class SessionEvents {
       .catch((error: unknown) => this.#onLost(error, writer.lost))
       .finally(() => this.#trailing.delete(done));
     this.#trailing.add(done);
+  }
+
+  /**
+   * Tells `onIncomplete` that `rows` history rows were written without their sessions' address
+   * and browser, which could not be read back (why: `error`).
+   */
+  incomplete(error: unknown, rows: number): void {
+    this.#onIncomplete(error, rows);
   }
 
   /**

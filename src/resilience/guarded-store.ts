@@ -53,6 +53,7 @@ const BULK_OPS = new Set([
   'deleteMany',
   'takeMany',
   'takeOfUser',
+  'collectSetAside',
   'userSessionIds',
   'takeExpired',
   'list',
@@ -148,6 +149,12 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     takeMany: (ids) => call('takeMany', () => inner.takeMany(ids)),
     userSessionIds: (userId) => call('userSessionIds', () => inner.userSessionIds(userId)),
     takeOfUser: (userId, ids) => call('takeOfUser', () => inner.takeOfUser(userId, ids)),
+    ...(inner.collectSetAside
+      ? {
+          collectSetAside: (ids: readonly string[]) =>
+            call('collectSetAside', () => inner.collectSetAside!(ids)),
+        }
+      : {}),
     takeExpired: (before, limit) => call('takeExpired', () => inner.takeExpired(before, limit)),
     listByUser: (userId) => call('listByUser', () => inner.listByUser(userId)),
     list: (q) => call('list', () => inner.list(q)),

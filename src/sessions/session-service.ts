@@ -5,7 +5,7 @@
  * Every ending is a row of session history.
  */
 import type { UserRow } from '../db/schema.js';
-import type { HistoryWriter, SessionEvents } from '../events/session-events.js';
+import type { HistoryWriter, SessionEvent, SessionEvents } from '../events/session-events.js';
 import type { UserRepo } from '../users/user-repo.js';
 import {
   admitSignIn,
@@ -22,8 +22,17 @@ import {
   type SessionRecord,
   type SessionStore,
   statusOf,
+  type Taken,
 } from './session-store.js';
+
 import { isSessionId, isWellFormedToken, newToken, sessionIdOf } from './tokens.js';
+
+/** Sessions a take set aside unread (see SessionStore.collectSetAside), with their history row. */
+interface SetAsideEnds {
+  ids: string[];
+  event: SessionEvent;
+  at: number;
+}
 
 /**
  * A change to the set of sessions, told to `onChange` after it is stored and recorded, for
@@ -387,6 +396,7 @@ export class SessionService {
     const size = this.#store.bulkChunk;
     for (let i = 0; i < wanted.length; i += size) chunks.push(wanted.slice(i, i + size));
     const history = this.#events.writer({ batched: true });
+    const setAside: SetAsideEnds[] = [];
     let next = 0;
     let stopped: string | undefined;
     // Takes chunks in order until none is left or one fails; after a failure no new chunk is
@@ -400,7 +410,7 @@ export class SessionService {
         }
         const chunk = chunks[next++]!;
         try {
-          await this.#revokeChunk(chunk, opts, results, history, owner);
+          await this.#revokeChunk(chunk, opts, results, history, owner, setAside);
         } catch (err) {
           stopped ??= messageOf(err);
           if (owner !== null) this.#unanswered.add(owner, chunk);
@@ -414,8 +424,13 @@ export class SessionService {
     await worker(true);
     await Promise.all(Array.from({ length: this.#store.bulkWindow }, () => worker()));
     // The sessions are ended: the answer goes now, their history rows right after it (most of
-    // the time of a revocation of 1,000 was writing them; see SessionEvents.follow).
-    this.#events.follow(history, opts.answered);
+    // the time of a revocation of 1,000 was writing them; see SessionEvents.follow), with what
+    // the sessions set aside were.
+    const collect =
+      setAside.length > 0 && owner !== null
+        ? () => this.#historyOfSetAside(setAside, owner, history)
+        : undefined;
+    this.#events.follow(history, opts.answered, collect);
     if (stopped !== undefined) {
       // The store failed part-way: every id without an outcome is reported failed, so the
       // caller can retry exactly those; ids already revoked stay revoked.
@@ -497,8 +512,10 @@ export class SessionService {
     results: Map<string, RevokeResult>,
     history: HistoryWriter,
     owner: number | null,
+    setAside: SetAsideEnds[],
   ): Promise<void> {
-    // One round trip deletes the chunk and answers what each session was, for its history.
+    // One round trip deletes the chunk and answers what each session was, for its history, or
+    // (a user's sessions on Redis) sets them aside to be read after the answer.
     const taken =
       owner === null
         ? await this.#store.takeMany(chunk)
@@ -506,6 +523,8 @@ export class SessionService {
     const now = this.#clock();
     const revoked: SessionRecord[] = [];
     const removedExpired: SessionRecord[] = [];
+    const asideRevoked: string[] = [];
+    const asideExpired: string[] = [];
     // Ids whose outcome the history decides (see #settleMissing).
     const missing: string[] = [];
     for (const id of chunk) {
@@ -521,30 +540,71 @@ export class SessionService {
         // ended now, and its end recorded, or a later revocation would find it gone with no end
         // and report it revoked a second time.
         missing.push(id);
-      } else if (expiresAt(outcome) > now) {
-        revoked.push(outcome);
+      } else if ('setAside' in outcome ? outcome.expiresAt > now : expiresAt(outcome) > now) {
+        if ('setAside' in outcome) asideRevoked.push(id);
+        else revoked.push(outcome);
         results.set(id, { id, status: 'revoked' });
       } else {
         // It was still stored but had expired: removed, yet nothing live was ended.
-        removedExpired.push(outcome);
+        if ('setAside' in outcome) asideExpired.push(id);
+        else removedExpired.push(outcome);
         results.set(id, { id, status: 'already_ended', reason: 'expired' });
       }
     }
 
     const reason = opts.reason ?? 'revoked';
-    history.add(revoked, { kind: 'revoked', reason, actorId: opts.actorId }, now);
-    history.add(
-      removedExpired,
-      { kind: 'cleaned_up', reason: 'expired', actorId: opts.actorId },
-      now,
-    );
-    if (revoked.length > 0) {
-      this.#onChange({ type: 'revoked', sessionIds: revoked.map((s) => s.id), reason });
-    }
-    if (removedExpired.length > 0) {
-      this.#onChange({ type: 'cleaned_up', count: removedExpired.length });
-    }
+    const endedLive: SessionEvent = { kind: 'revoked', reason, actorId: opts.actorId };
+    const endedExpired: SessionEvent = {
+      kind: 'cleaned_up',
+      reason: 'expired',
+      actorId: opts.actorId,
+    };
+    history.add(revoked, endedLive, now);
+    history.add(removedExpired, endedExpired, now);
+    if (asideRevoked.length > 0) setAside.push({ ids: asideRevoked, event: endedLive, at: now });
+    if (asideExpired.length > 0) setAside.push({ ids: asideExpired, event: endedExpired, at: now });
+    const revokedIds = [...revoked.map((s) => s.id), ...asideRevoked];
+    if (revokedIds.length > 0) this.#onChange({ type: 'revoked', sessionIds: revokedIds, reason });
+    const expiredCount = removedExpired.length + asideExpired.length;
+    if (expiredCount > 0) this.#onChange({ type: 'cleaned_up', count: expiredCount });
     if (missing.length > 0) await this.#settleMissing(missing, opts, now, results);
+  }
+
+  /**
+   * The history rows of sessions a take set aside, once the revocation has answered: each as it
+   * was when read back. One the store can no longer tell (its read failed, or what it set aside
+   * is gone or damaged) still gets its row, naming the session, its user and who ended it, with
+   * no address or browser; the events are told how many.
+   */
+  async #historyOfSetAside(
+    setAside: readonly SetAsideEnds[],
+    owner: number,
+    history: HistoryWriter,
+  ): Promise<void> {
+    const ids = setAside.flatMap((s) => s.ids);
+    let found = new Map<string, Taken>();
+    let failure: unknown;
+    try {
+      found = (await this.#store.collectSetAside?.(ids)) ?? found;
+    } catch (error) {
+      failure = error;
+    }
+    let unknown = 0;
+    for (const { ids: group, event, at } of setAside) {
+      const sessions = group.map((id) => {
+        const session = found.get(id);
+        if (typeof session === 'object') return session;
+        unknown++;
+        return { id, userId: owner, ip: '', userAgent: '' };
+      });
+      history.add(sessions, event, at);
+    }
+    if (unknown > 0) {
+      this.#events.incomplete(
+        failure ?? new Error('the ended sessions could not be read back'),
+        unknown,
+      );
+    }
   }
 
   /**

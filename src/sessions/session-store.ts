@@ -102,6 +102,20 @@ export type DeleteOutcome = 'deleted' | 'not_found';
  */
 export type Taken = SessionRecord | 'unreadable' | 'not_found';
 
+/**
+ * A session `takeOfUser` ended without reading it (Redis): what it was is read once the
+ * revocation has answered, by `collectSetAside`.
+ */
+export interface SetAside {
+  readonly setAside: true;
+  readonly id: string;
+  /** When it would have expired: the revocation ended it when that was still ahead. */
+  readonly expiresAt: number;
+}
+
+/** What `takeOfUser` found of one id: as takeMany's, or a session set aside. */
+export type TakenOfUser = Taken | SetAside;
+
 /** One batch of `takeExpired`. */
 export interface ExpiredBatch {
   /** The readable sessions it removed, as they were (for their history rows). */
@@ -237,7 +251,14 @@ export interface SessionStore {
    * The owner is checked in the same atomic step as the delete. Ids left out of the map were
    * not confirmed, as in takeMany.
    */
-  takeOfUser(userId: number, ids: readonly string[]): Promise<Map<string, Taken>>;
+  takeOfUser(userId: number, ids: readonly string[]): Promise<Map<string, TakenOfUser>>;
+
+  /**
+   * Reads and removes what `takeOfUser` set aside: each session as it was, `not_found` when it
+   * is no longer held (its bound passed), `unreadable` when it cannot be read. Only a store
+   * that sets sessions aside has it.
+   */
+  collectSetAside?(ids: readonly string[]): Promise<Map<string, Taken>>;
 
   /**
    * Removes up to `limit` of the sessions whose deadline is at or before `before`, soonest

@@ -3,6 +3,7 @@
  * once (revocation chunks in flight, cleanup batches side by side, history written in bulk)
  * never lose a row, never write one twice, and never take a session that was not asked for.
  */
+import { PassThrough } from 'node:stream';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -128,6 +129,68 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
       // sessions). Redis pipelines them.
       if (kind === 'sqlite') expect(most).toBe(1);
       else expect(most).toBeGreaterThan(1);
+    },
+  );
+
+  it.skipIf(skip)(
+    "should write each of a user's 1,000 endings once, with the address and browser it had",
+    async () => {
+      const { app, ann, admin } = await withAdmin();
+      const live = await plant(app, ann.id, 990, false);
+      const lapsed = await plant(app, ann.id, 10, true);
+
+      const res = await admin.postJson(`/admin/sessions/revoke-user/${ann.id}`);
+
+      expect(res.statusCode).toBe(200);
+      expect(res.json().counts).toMatchObject({ revoked: 990, already_ended: 10, failed: 0 });
+      await app.settled();
+      const rows = await app.database.db
+        .selectFrom('session_events')
+        .select(['session_id', 'kind', 'reason', 'ip', 'user_agent'])
+        .where('user_id', '=', ann.id)
+        .execute();
+      const of = (kind: string) => rows.filter((r) => r.kind === kind);
+      expect(new Set(of('revoked').map((r) => r.session_id))).toEqual(new Set(live));
+      expect(new Set(of('cleaned_up').map((r) => r.session_id))).toEqual(new Set(lapsed));
+      expect(rows).toHaveLength(1_000);
+      expect(new Set(rows.map((r) => `${r.ip} ${r.user_agent}`))).toEqual(
+        new Set(['192.0.2.7 bulk']),
+      );
+      if (kind === 'redis+postgres') {
+        // Nothing set aside is left behind in Redis.
+        const left = await app.redis!.keys(`${app.prefix}ended:*`);
+        expect(left).toEqual([]);
+      }
+    },
+  );
+
+  it.skipIf(skip || kind !== 'redis+postgres')(
+    "should still record a user's endings when what they were cannot be read back, and say so",
+    async () => {
+      const lines: string[] = [];
+      const stream = new PassThrough();
+      stream.on('data', (chunk: Buffer) =>
+        lines.push(...chunk.toString().split('\n').filter(Boolean)),
+      );
+      t = await makeApp(kind, { logStream: stream, env: { LOG_LEVEL: 'info' } });
+      await t.createUser('root@example.test', 'superuser');
+      const ann = await t.createUser('ann@bulk.test');
+      const admin = t.client();
+      await admin.login('root@example.test');
+      const ids = await plant(t, ann.id, 30, false);
+      t.store.collectSetAside = async () => {
+        throw new Error('injected store failure');
+      };
+
+      const res = await admin.postJson(`/admin/sessions/revoke-user/${ann.id}`);
+
+      expect(res.json().counts).toMatchObject({ revoked: 30, failed: 0 });
+      const rows = await history(t, 'revoked');
+      expect(new Set(rows.map((r) => r.session_id))).toEqual(new Set(ids));
+      const said = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'history_incomplete');
+      expect(said).toHaveLength(1);
+      expect(said[0]).toMatchObject({ rows: 30, level: 40 });
+      expect(said[0].err.message).toContain('injected store failure');
     },
   );
 
