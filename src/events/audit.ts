@@ -60,7 +60,17 @@ export type ChainedFields = Pick<
  * a later format coexist with rows hashed under this one.
  */
 export function entryHash(row: ChainedFields, prevHash: string): string {
-  const canonical = JSON.stringify([
+  return createHash('sha256')
+    .update(`${canonicalHead(row)},${JSON.stringify(prevHash)}]`)
+    .digest('hex');
+}
+
+/**
+ * The canonical JSON of a row without its last element, the previous hash, and the closing
+ * bracket: what PostgreSQL's warden_audit_append (migration 0013) completes and hashes.
+ */
+function canonicalHead(row: ChainedFields): string {
+  const fields = JSON.stringify([
     'warden-audit-v1',
     Number(row.at),
     row.actor_id === null ? null : Number(row.actor_id),
@@ -70,9 +80,8 @@ export function entryHash(row: ChainedFields, prevHash: string): string {
     row.details,
     row.ip,
     row.outcome,
-    prevHash,
   ]);
-  return createHash('sha256').update(canonical).digest('hex');
+  return fields.slice(0, -1);
 }
 
 /** What the audit page and its export filter by. Times are epoch ms, `to` exclusive. */
@@ -116,14 +125,17 @@ export class AuditLog {
 
   /** Appends the row to the chain, then writes the log line; a failed write is rethrown. */
   async write(actor: Actor, entry: AuditEntry, log: Logger): Promise<void> {
+    // As stored: a lone surrogate (a JSON body's "\ud800") is written as U+FFFD, and a hash
+    // of the text before that would not match the row read back.
+    const text = (v: string | null) => (v === null ? null : v.replace(/\p{Cs}/gu, '\uFFFD'));
     await this.#append({
       at: this.#clock(),
       actor_id: actor.id,
-      actor_email: actor.email,
-      action: entry.action,
-      target: entry.target ?? null,
+      actor_email: text(actor.email),
+      action: text(entry.action)!,
+      target: text(entry.target ?? null),
       details: JSON.stringify(entry.details ?? {}),
-      ip: actor.ip,
+      ip: text(actor.ip),
       outcome: entry.outcome,
     });
     logAdminAction(log, actor, entry);
@@ -219,12 +231,14 @@ export class AuditLog {
     };
 
     if (this.#dialect === 'postgres') {
-      // The lock is held until commit, so the next writer reads this row's hash; ids come from
-      // the sequence while the lock is held, so id order is chain order.
-      await this.#db.transaction().execute(async (trx) => {
-        await sql`select pg_advisory_xact_lock(${ADVISORY_LOCK_KEY}::bigint)`.execute(trx);
-        await insert(trx);
-      });
+      // One round trip (migration 0013). The lock is held until the call commits, so the next
+      // writer reads this row's hash; ids come from the sequence while the lock is held, so id
+      // order is chain order.
+      const f = fields;
+      await sql`select warden_audit_append(${f.at}::bigint, ${f.actor_id}::integer,
+        ${f.actor_email}::text, ${f.action}::text, ${f.target}::text, ${f.details}::text,
+        ${f.ip}::text, ${f.outcome}::text, ${canonicalHead(f)}::text,
+        ${ADVISORY_LOCK_KEY}::bigint)`.execute(this.#db);
       return;
     }
     // Kysely's SQLite transactions begin DEFERRED; a reader upgrading to writer could then fail

@@ -277,6 +277,16 @@ for (const { kind, skip } of await storeKindsToRun()) {
       ]);
     });
 
+    it('should chain entries of any characters so that verify finds them intact', async () => {
+      const odd = 'é 😀 \u202e "q" \\ \n\t\u0001 \ud800 lone';
+      await t.app.warden.audit.write(
+        { id: null, email: `x${odd}@audit.test`, ip: odd },
+        { action: 'test.chars', target: odd, outcome: 'success', details: { odd } },
+        t.app.log,
+      );
+      expect(await t.app.warden.audit.verify()).toMatchObject({ intact: true });
+    });
+
     it('should keep one unbroken chain when two instances write at once', async () => {
       const b = await secondInstance(t);
       const actor = { id: null, email: 'race@audit.test', ip: null };
