@@ -1460,6 +1460,13 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     }
   });
 
+  it('should give every id of a user with more sessions than one reply holds, newest first', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const many = Array.from({ length: 5_001 }, (_, i) => session(alice, { createdAt: T0 - i }));
+    await fx.store.createMany!(many);
+    expect(await fx.store.userSessionIds(alice)).toEqual(many.map((s) => s.id));
+  });
+
   it("should end a user's sessions unread, setting each aside for one read within ten minutes", async () => {
     const alice = await fx.addUser('alice@example.com');
     const live = session(alice);
