@@ -149,6 +149,8 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
     takeMany: (ids) => call('takeMany', () => inner.takeMany(ids)),
     userSessionIds: (userId) => call('userSessionIds', () => inner.userSessionIds(userId)),
     takeOfUser: (userId, ids) => call('takeOfUser', () => inner.takeOfUser(userId, ids)),
+    // A fence never fails the write before it (see invalidationFence): no breaker, no bound.
+    ...(inner.fence ? { fence: () => inner.fence!() } : {}),
     ...(inner.collectSetAside
       ? {
           collectSetAside: (ids: readonly string[]) =>

@@ -12,7 +12,8 @@
  *   P sessions:unreadable    hash: id -> user index it was met in ('' when none) for keys a
  *                            reader found unreadable, until cleanup removes them
  *   P ended:<id>             a session hash a revocation of its user ended, renamed unread,
- *                            until its history row is written (10 minutes at most)
+ *                            until its history row is read (within milliseconds; should the
+ *                            process stop first, until its own TTL)
  *
  * The session hash is keyed by id alone: get() and touch() run on every request and only have
  * the id, so a user tag in that key would cost each request a lookup first. What is per user
@@ -34,6 +35,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ROLES, type Role } from '../db/schema.js';
+import { waitAtMost } from '../resilience/wait-at-most.js';
 import { keepRecord, type ReadCacheStats } from './read-cache.js';
 import {
   type CreateOptions,
@@ -173,6 +175,51 @@ export interface RedisSessionStoreOptions {
 interface Script {
   source: string;
   sha1: string;
+}
+
+// The longest a reader of the global indexes waits for sessions set aside to be collected: a
+// revocation's history, and so its collection, waits up to 1 s for its answer to be sent.
+const SET_ASIDE_WAIT_MS = 2_000;
+
+/**
+ * Sessions this process's takeOfUser set aside whose global index entries collectSetAside has
+ * yet to remove. Readers that count or list through those indexes wait for them first, so a
+ * page loaded right after a revocation has answered does not count what it ended.
+ *
+ * LIMITATION: another instance's readers do not wait: for the milliseconds until the
+ * collection, its counts include the ended sessions (its listings skip them, their hashes gone).
+ */
+class SetAsideDebt {
+  /** Id → when it was set aside (insertion order: the oldest first). */
+  readonly #owed = new Map<string, number>();
+  #waiters: Array<() => void> = [];
+
+  owe(id: string): void {
+    this.#owed.set(id, Date.now());
+  }
+
+  pay(ids: readonly string[]): void {
+    for (const id of ids) this.#owed.delete(id);
+    if (this.#owed.size === 0) this.#wake();
+  }
+
+  async settled(): Promise<void> {
+    const oldest = this.#owed.values().next();
+    if (oldest.done) return;
+    const left = oldest.value + SET_ASIDE_WAIT_MS - Date.now();
+    if (left <= 0) {
+      // Never collected (its revocation's follow-up did not run): what is left dangles, and
+      // readers, cleanup and repair prune dangling entries.
+      this.#owed.clear();
+      this.#wake();
+      return;
+    }
+    await waitAtMost(new Promise<void>((resolve) => this.#waiters.push(resolve)), left);
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
 }
 
 function script(source: string): Script {
@@ -373,16 +420,18 @@ return out
 `);
 
 // KEYS: the user's index, by-created, by-expiry, quarantine, then per id its session key and
-// its set-aside key. ARGV: the user id, quarantine TTL in ms, set-aside TTL in ms, then the ids.
+// its set-aside key. ARGV: the user id, quarantine TTL in ms, then the ids.
 // Ends one user's sessions without reading them: a hash is taken only when its own user field
 // names this user, so an id misfiled under this user's index never ends another user's session
 // (it is answered 0 and left as it is, as readers skip it). A taken hash is renamed to its
-// set-aside key, where COLLECT_SET_ASIDE reads it for its history row after the revocation has
-// answered: sending every field back here was about 7 of the 17 ms of Redis a revocation of
-// 1,000 cost. An entry whose key is gone loses its index entries, as a reader prunes it; a key
-// that names no user is quarantined for removeUnreadable, as a reader does; this user's hash
-// without readable deadlines is deleted. Answers per id: 0 when nothing of this user's was
-// taken, 1 when an unreadable hash was deleted, else the taken session's deadline as a string.
+// set-aside key and leaves the user's index; COLLECT_SET_ASIDE reads it for its history row
+// and removes its entries from the global indexes once the revocation has answered. At a
+// million sessions those two removals were half the script's time, and sending every field
+// back most of the rest. An entry whose key is gone loses its index entries, as a reader prunes
+// it; a key that names no user is quarantined for removeUnreadable, as a reader does; this
+// user's hash without readable deadlines is deleted with its entries. Answers per id: 0 when
+// nothing of this user's was taken, 1 when an unreadable hash was deleted, else the taken
+// session's deadline as a string.
 const END_OF_USER = script(`
 local match, tonumber = string.match, tonumber
 local function integer(v)
@@ -392,11 +441,12 @@ local function integer(v)
   return n
 end
 local out = {}
+local own = {}
 local gone = {}
 local quarantined = false
 local uid = tonumber(ARGV[1])
-for i = 1, #ARGV - 3 do
-  local id = ARGV[i + 3]
+for i = 1, #ARGV - 2 do
+  local id = ARGV[i + 2]
   local key = KEYS[3 + 2 * i]
   local r = redis.pcall('HMGET', key, 'user', 'idle', 'absolute')
   local owner, present = nil, true
@@ -411,14 +461,14 @@ for i = 1, #ARGV - 3 do
     out[#out + 1] = 0
   elseif owner == uid then
     local idle, absolute = integer(r[2]), integer(r[3])
-    gone[#gone + 1] = id
+    own[#own + 1] = id
     if idle and absolute then
       redis.call('RENAME', key, KEYS[4 + 2 * i])
-      redis.call('PEXPIRE', KEYS[4 + 2 * i], ARGV[3])
       -- The stored string, not tostring(): Lua prints large numbers with 14 digits.
       if idle <= absolute then out[#out + 1] = r[2] else out[#out + 1] = r[3] end
     else
       redis.call('DEL', key)
+      gone[#gone + 1] = id
       out[#out + 1] = 1
     end
   elseif owner ~= nil then
@@ -429,6 +479,7 @@ for i = 1, #ARGV - 3 do
     out[#out + 1] = 0
   end
 end
+if #own > 0 then redis.call('ZREM', KEYS[1], unpack(own)) end
 if #gone > 0 then
   for k = 1, 3 do redis.call('ZREM', KEYS[k], unpack(gone)) end
 end
@@ -436,18 +487,23 @@ if quarantined then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
 return out
 `);
 
-// KEYS: one set-aside key per id. Reads each as a session hash and deletes it: per key 0 when
-// it is gone, 1 when it is no hash, else the fields as TAKE answers them.
+// KEYS: by-created, by-expiry, then one set-aside key per id. ARGV: the ids in KEYS order.
+// Reads each set-aside hash and deletes it, and removes every id from the global indexes:
+// per key 0 when it is gone, 1 when it is no hash, else the fields as TAKE answers them.
 const COLLECT_SET_ASIDE = script(`${LUA_SESSION_FIELDS}
 local out = {}
-for i = 1, #KEYS do
+for i = 3, #KEYS do
   local f = session_fields(KEYS[i])
   if f == nil then
-    out[i] = 0
+    out[#out + 1] = 0
   else
-    out[i] = f or 1
+    out[#out + 1] = f or 1
     redis.call('DEL', KEYS[i])
   end
+end
+if #ARGV > 0 then
+  redis.call('ZREM', KEYS[1], unpack(ARGV))
+  redis.call('ZREM', KEYS[2], unpack(ARGV))
 end
 return out
 `);
@@ -912,9 +968,6 @@ interface Loaded {
 const REMOVE_CHUNK = 200;
 // How long the quarantine outlives its last addition when no cleanup empties it.
 const QUARANTINE_TTL_MS = 86_400_000;
-// How long a session takeOfUser set aside waits for collectSetAside, which follows within
-// milliseconds; past this (the process died between the two) it goes with its history row.
-const SET_ASIDE_TTL_MS = 600_000;
 
 /**
  * The Redis session store. Writes are atomic Lua scripts (EVALSHA, falling back to EVAL when
@@ -940,6 +993,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #byExpiry: string;
   readonly #unreadable: string;
   readonly #tracked: TrackedReads | undefined;
+  readonly #setAside = new SetAsideDebt();
 
   constructor(options: RedisSessionStoreOptions) {
     const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
@@ -1120,18 +1174,23 @@ export class RedisSessionStore implements SessionStore {
 
   /**
    * Ends one user's sessions, the owner checked inside the same script (END_OF_USER), and sets
-   * each aside unread: chunks of 200, with deleteMany's partial answer. A set-aside session
-   * stays readable by collectSetAside for SET_ASIDE_TTL_MS.
+   * each aside unread: chunks of 200, with deleteMany's partial answer. Until collectSetAside
+   * reads them, they are still in the global indexes, and this store's readers of those wait
+   * for it (#indexesSettled).
    */
   async takeOfUser(userId: number, ids: readonly string[]): Promise<Map<string, TakenOfUser>> {
     if (!Number.isSafeInteger(userId)) throw new RangeError(`user id ${userId} is not an integer`);
     return this.#inChunks(ids, async (chunk) => {
       const keys = [this.#userKey(userId), this.#byCreated, this.#byExpiry, this.#unreadable];
       for (const id of chunk) keys.push(this.#sessionKey(id), this.#setAsideKey(id));
-      const args = [String(userId), String(QUARANTINE_TTL_MS), String(SET_ASIDE_TTL_MS), ...chunk];
-      const answer = await this.#run(END_OF_USER, keys, args);
+      const answer = await this.#run(END_OF_USER, keys, [
+        String(userId),
+        String(QUARANTINE_TTL_MS),
+        ...chunk,
+      ]);
+      // No fence per chunk: the revocation waits out every chunk's invalidations with one
+      // (see fence), instead of a PING queued behind the other chunks in flight after each.
       this.#forgetTaken(chunk);
-      await invalidationFence(this.#client);
       if (!Array.isArray(answer) || answer.length !== chunk.length) {
         throw new Error(`redis end-of-user script answered ${JSON.stringify(answer)}`);
       }
@@ -1139,26 +1198,36 @@ export class RedisSessionStore implements SessionStore {
         if (a === 0) return 'not_found';
         const deadline = typeof a === 'string' ? Number(a) : Number.NaN;
         if (!Number.isSafeInteger(deadline)) return 'unreadable';
+        this.#setAside.owe(chunk[j]!);
         return { setAside: true, id: chunk[j]!, expiresAt: deadline };
       });
     });
   }
 
-  /** What takeOfUser set aside, read and deleted: DELETE_CHUNK keys a script. */
+  /**
+   * What takeOfUser set aside, read and deleted, and its global index entries removed:
+   * DELETE_CHUNK a script.
+   */
   async collectSetAside(ids: readonly string[]): Promise<Map<string, Taken>> {
     const outcomes = new Map<string, Taken>();
-    for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
-      const chunk = ids.slice(i, i + DELETE_CHUNK);
-      const keys = chunk.map((id) => this.#setAsideKey(id));
-      const answer = await this.#run(COLLECT_SET_ASIDE, keys, []);
-      if (!Array.isArray(answer) || answer.length !== chunk.length) {
-        throw new Error(`redis collect script answered ${JSON.stringify(answer)}`);
+    try {
+      for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+        const chunk = ids.slice(i, i + DELETE_CHUNK);
+        const keys = [this.#byCreated, this.#byExpiry, ...chunk.map((id) => this.#setAsideKey(id))];
+        const answer = await this.#run(COLLECT_SET_ASIDE, keys, chunk);
+        if (!Array.isArray(answer) || answer.length !== chunk.length) {
+          throw new Error(`redis collect script answered ${JSON.stringify(answer)}`);
+        }
+        for (const [j, a] of answer.entries()) {
+          const id = chunk[j]!;
+          if (a === 0) outcomes.set(id, 'not_found');
+          else outcomes.set(id, (Array.isArray(a) && fromFields(id, a)) || 'unreadable');
+        }
       }
-      for (const [j, a] of answer.entries()) {
-        const id = chunk[j]!;
-        if (a === 0) outcomes.set(id, 'not_found');
-        else outcomes.set(id, (Array.isArray(a) && fromFields(id, a)) || 'unreadable');
-      }
+    } finally {
+      // Collected or not, readers stop waiting for them: what is left dangles, and readers,
+      // cleanup and repair prune dangling entries.
+      this.#setAside.pay(ids);
     }
     return outcomes;
   }
@@ -1237,6 +1306,7 @@ export class RedisSessionStore implements SessionStore {
    * then leaves it out, adds it to `skipped` and prunes it.
    */
   async list(q: SessionQuery): Promise<SessionPage> {
+    await this.#setAside.settled();
     const page = await this.#listPage(q);
     if (q.countUpTo !== undefined && page.total > q.countUpTo) {
       return { ...page, total: Math.max(q.countUpTo, 0), totalCapped: true };
@@ -1796,6 +1866,7 @@ export class RedisSessionStore implements SessionStore {
 
   /** Ids of every readable session matching the filters, newest first. */
   async listIds(q: Filters): Promise<string[]> {
+    await this.#setAside.settled();
     const users = await this.#userScope(q);
     if (users?.length === 0) return [];
 
@@ -1808,6 +1879,7 @@ export class RedisSessionStore implements SessionStore {
 
   /** Readable sessions whose deadline is at or before `before`, soonest first, at most `limit`. */
   async listExpired(before: number, limit: number): Promise<SessionRecord[]> {
+    await this.#setAside.settled();
     const records: SessionRecord[] = [];
     const dangling: Candidate[] = [];
     if (limit <= 0) return records;
@@ -1830,6 +1902,7 @@ export class RedisSessionStore implements SessionStore {
    * list(), an entry whose hash is gone counts until a reader prunes it.
    */
   async counts(now: number): Promise<{ active: number; expired: number }> {
+    await this.#setAside.settled();
     const [active, expired] = await Promise.all([
       this.#client.zCount(this.#byExpiry, `(${now}`, '+inf'),
       this.#client.zCount(this.#byExpiry, '-inf', String(now)),
@@ -1850,6 +1923,7 @@ export class RedisSessionStore implements SessionStore {
 
   /** The newest readable sessions through the creation index; dangling entries are pruned. */
   async sample(limit: number): Promise<SessionRecord[]> {
+    await this.#setAside.settled();
     if (limit <= 0) return [];
     const ids = await this.#client.zRange(this.#byCreated, '-inf', '+inf', {
       BY: 'SCORE',
@@ -1871,6 +1945,7 @@ export class RedisSessionStore implements SessionStore {
    * every role would need a per-role index written beside the per-user one.
    */
   async countsByRole(now: number): Promise<Record<Role, SessionTally>> {
+    await this.#setAside.settled();
     const out = Object.fromEntries(ROLES.map((r) => [r, { total: 0, active: 0 }])) as Record<
       Role,
       SessionTally
@@ -1909,6 +1984,7 @@ export class RedisSessionStore implements SessionStore {
    * per-user count zset written with the index would make it exact at any size.
    */
   async topUsers(limit: number): Promise<TopUsers> {
+    await this.#setAside.settled();
     if (limit <= 0) return { users: [], sampledFrom: null };
     const [ids, indexed] = await Promise.all([
       this.#client.zRange(this.#byCreated, '-inf', '+inf', {
@@ -1942,6 +2018,7 @@ export class RedisSessionStore implements SessionStore {
    * TTL leaves them, and in every user's index while there are few users.
    */
   async healthReport(now: number, edgesMs: readonly number[]): Promise<HealthReport> {
+    await this.#setAside.settled();
     const bounds = [now, ...edgesMs.map((e) => now + e)];
     const [remaining, expired, oldest] = await Promise.all([
       Promise.all(
@@ -2151,6 +2228,11 @@ export class RedisSessionStore implements SessionStore {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
       return this.#client.eval(s.source, call);
     }
+  }
+
+  /** Returns once the invalidations of every write before it have left Redis (see takeOfUser). */
+  async fence(): Promise<void> {
+    await invalidationFence(this.#client);
   }
 
   /** A plain delete is a take whose answer is not needed beyond "was it there". */

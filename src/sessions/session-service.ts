@@ -423,6 +423,7 @@ export class SessionService {
     // round trips on Redis instead of 20).
     await worker(true);
     await Promise.all(Array.from({ length: this.#store.bulkWindow }, () => worker()));
+    await this.#store.fence?.();
     // The sessions are ended: the answer goes now, their history rows right after it (most of
     // the time of a revocation of 1,000 was writing them; see SessionEvents.follow), with what
     // the sessions set aside were.

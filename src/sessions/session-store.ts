@@ -254,6 +254,13 @@ export interface SessionStore {
   takeOfUser(userId: number, ids: readonly string[]): Promise<Map<string, TakenOfUser>>;
 
   /**
+   * Returns once what every write before it changed is known to every instance that keeps
+   * sessions in memory; a store whose takes do not wait for that themselves (Redis's
+   * takeOfUser) has it, and a revocation calls it before it answers.
+   */
+  fence?(): Promise<void>;
+
+  /**
    * Reads and removes what `takeOfUser` set aside: each session as it was, `not_found` when it
    * is no longer held (its bound passed), `unreadable` when it cannot be read. Only a store
    * that sets sessions aside has it.

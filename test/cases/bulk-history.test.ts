@@ -164,6 +164,24 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
     },
   );
 
+  it.skipIf(skip)(
+    "should not count a user's revoked sessions on the next request, though their indexes follow the answer",
+    async () => {
+      const { app, ann, admin } = await withAdmin();
+      const live = async () => (await admin.get('/admin/live', 'json')).json().active as number;
+      const before = await live();
+      await plant(app, ann.id, 600, false);
+      expect(await live()).toBe(before + 600);
+
+      for (let round = 0; round < 3; round++) {
+        const res = await admin.postJson(`/admin/sessions/revoke-user/${ann.id}`);
+        expect(res.json().counts.revoked).toBe(round === 0 ? 600 : 200);
+        expect(await live(), `round ${round}`).toBe(before);
+        await plant(app, ann.id, 200, false);
+      }
+    },
+  );
+
   it.skipIf(skip || kind !== 'redis+postgres')(
     "should still record a user's endings when what they were cannot be read back, and say so",
     async () => {
