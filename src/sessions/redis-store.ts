@@ -1176,7 +1176,7 @@ export class RedisSessionStore implements SessionStore {
    * Ends one user's sessions, the owner checked inside the same script (END_OF_USER), and sets
    * each aside unread: chunks of 200, with deleteMany's partial answer. Until collectSetAside
    * reads them, they are still in the global indexes, and this store's readers of those wait
-   * for it (#indexesSettled).
+   * for it (SetAsideDebt).
    */
   async takeOfUser(userId: number, ids: readonly string[]): Promise<Map<string, TakenOfUser>> {
     if (!Number.isSafeInteger(userId)) throw new RangeError(`user id ${userId} is not an integer`);

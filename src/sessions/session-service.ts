@@ -24,7 +24,6 @@ import {
   statusOf,
   type Taken,
 } from './session-store.js';
-
 import { isSessionId, isWellFormedToken, newToken, sessionIdOf } from './tokens.js';
 
 /** Sessions a take set aside unread (see SessionStore.collectSetAside), with their history row. */
