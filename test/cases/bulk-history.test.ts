@@ -3,7 +3,6 @@
  * once (revocation chunks in flight, cleanup batches side by side, history written in bulk)
  * never lose a row, never write one twice, and never take a session that was not asked for.
  */
-import { PassThrough } from 'node:stream';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { SessionEvents } from '../../src/events/session-events.js';
 import type { SessionRecord } from '../../src/sessions/session-store.js';
 import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
 import { makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+import { logCapture } from '../support/log-capture.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -185,12 +185,8 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
   it.skipIf(skip || kind !== 'redis+postgres')(
     "should still record a user's endings when what they were cannot be read back, and say so",
     async () => {
-      const lines: string[] = [];
-      const stream = new PassThrough();
-      stream.on('data', (chunk: Buffer) =>
-        lines.push(...chunk.toString().split('\n').filter(Boolean)),
-      );
-      t = await makeApp(kind, { logStream: stream, env: { LOG_LEVEL: 'info' } });
+      const log = logCapture();
+      t = await makeApp(kind, { logStream: log.stream, env: { LOG_LEVEL: 'info' } });
       await t.createUser('root@example.test', 'superuser');
       const ann = await t.createUser('ann@bulk.test');
       const admin = t.client();
@@ -205,10 +201,13 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
       expect(res.json().counts).toMatchObject({ revoked: 30, failed: 0 });
       const rows = await history(t, 'revoked');
       expect(new Set(rows.map((r) => r.session_id))).toEqual(new Set(ids));
-      const said = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'history_incomplete');
+      const said = log.records().filter((l) => l.event === 'history_incomplete');
       expect(said).toHaveLength(1);
-      expect(said[0]).toMatchObject({ rows: 30, level: 40 });
-      expect(said[0].err.message).toContain('injected store failure');
+      expect(said[0]).toMatchObject({
+        rows: 30,
+        level: 40,
+        err: { message: expect.stringContaining('injected store failure') },
+      });
     },
   );
 

@@ -3,9 +3,9 @@
  * audit log or any console page, after sign-in, revocations, cleanup, a refused CSRF
  * check and a store error. Sessions are named by their digest.
  */
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+import { logCapture } from '../support/log-capture.js';
 
 const kinds = await storeKindsToRun();
 
@@ -19,11 +19,7 @@ describe.each(kinds)('C23 tokens on the record on $kind', ({ kind, skip }) => {
   it.skipIf(skip)(
     'C23: no raw token or CSRF token reaches a log line, an audit row or a page',
     async () => {
-      const lines: string[] = [];
-      const stream = new PassThrough();
-      stream.on('data', (chunk: Buffer) =>
-        lines.push(...chunk.toString().split('\n').filter(Boolean)),
-      );
+      const { stream, lines } = logCapture();
       let failNext = false;
       t = await makeApp(kind, {
         logStream: stream,

@@ -7,7 +7,6 @@
  * advisory, and in-process.
  */
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_CLEANUP_INTERVAL_MS, loadConfig } from '../../src/config.js';
@@ -17,22 +16,13 @@ import { CLEANUP_ACTION, CleanupJob } from '../../src/sessions/cleanup-job.js';
 import { type JobLock, postgresLock, processLock, redisLock } from '../../src/sessions/locks.js';
 import type { SessionRecord } from '../../src/sessions/session-store.js';
 import { makeApp, secondInstance, storeKindsToRun, type TestApp } from '../support/app.js';
+import { logCapture } from '../support/log-capture.js';
 import { checkRedis, gate, TEST_REDIS_URL } from '../support/services.js';
 import { auditRows, unknownId } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const INTERVAL = '300ms';
 const RETENTION_MS = 10_000;
-
-/** Log lines written to a stream, parsed (pino writes one JSON object per line). */
-function logCapture() {
-  const stream = new PassThrough();
-  const lines: Record<string, unknown>[] = [];
-  stream.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-  });
-  return { stream, lines };
-}
 
 /**
  * A session whose idle deadline passed `agoMs` ago while its absolute deadline is an hour
@@ -169,7 +159,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
         // scheduler goes on meanwhile, and a run writes its audit row before its log line: read
         // both until they agree, so that no run is caught between the two.
         const logged = () =>
-          [...logA.lines, ...logB.lines].filter(
+          [...logA.records(), ...logB.records()].filter(
             (l) => l.event === 'admin_action' && l.action === CLEANUP_ACTION,
           );
         let runs = await auditRows(t, CLEANUP_ACTION);
@@ -275,7 +265,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const failed = (await auditRows(t, CLEANUP_ACTION)).at(-1)!;
         expect(failed).toMatchObject({ outcome: 'failure', actor_id: null });
         expect(failed.details.error).toMatch(/unavailable/);
-        expect(log.lines.filter((l) => l.action === CLEANUP_ACTION)).toHaveLength(1);
+        expect(log.records().filter((l) => l.action === CLEANUP_ACTION)).toHaveLength(1);
 
         fail = false;
         failing.start();

@@ -4,9 +4,9 @@
  * else's session id answers exactly like an unknown one and stays untouched. Each ending is a
  * history row and a log line, never an audit row; every POST needs its CSRF token.
  */
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+import { logCapture } from '../support/log-capture.js';
 import { toastAfter, unknownId, whoamiStatus } from './helpers.js';
 
 const UA = {
@@ -28,7 +28,8 @@ interface OwnJson {
 for (const { kind, skip } of await storeKindsToRun()) {
   describe.skipIf(skip !== null)(`my sessions (${kind})`, () => {
     let t: TestApp;
-    const log: string[] = [];
+    const capture = logCapture();
+    const log = capture.lines;
     /** Every token handed out, to prove none reaches a log line. */
     const tokens: string[] = [];
 
@@ -69,11 +70,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
       );
 
     beforeAll(async () => {
-      const stream = new PassThrough();
-      stream.on('data', (chunk: Buffer) =>
-        log.push(...chunk.toString().split('\n').filter(Boolean)),
-      );
-      t = await makeApp(kind, { logStream: stream, env: { CLEANUP_INTERVAL: '0' } });
+      t = await makeApp(kind, { logStream: capture.stream, env: { CLEANUP_INTERVAL: '0' } });
     });
 
     afterAll(async () => {

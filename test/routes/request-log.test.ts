@@ -1,8 +1,8 @@
 import http from 'node:http';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
 import { makeApp, type TestApp } from '../support/app.js';
+import { logCapture } from '../support/log-capture.js';
 import { signedIn } from './helpers.js';
 import { listen } from './live-sse.js';
 
@@ -11,9 +11,7 @@ describe('request log', () => {
   afterEach(async () => t?.close());
 
   it('should write one line per request with method, route, status, user and duration', async () => {
-    const lines: string[] = [];
-    const stream = new PassThrough();
-    stream.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+    const { stream, lines } = logCapture();
     t = await makeApp('sqlite', { logStream: stream });
     const user = await t.createUser('log@example.test');
     const c = t.client();
@@ -35,9 +33,7 @@ describe('request log', () => {
   });
 
   it('should log a failed sign-in by its email, and never text typed there that is no address', async () => {
-    const lines: string[] = [];
-    const stream = new PassThrough();
-    stream.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+    const { stream, lines } = logCapture();
     t = await makeApp('sqlite', { logStream: stream });
     const c = t.client();
     // The password typed into the email box, as happens.
@@ -49,9 +45,7 @@ describe('request log', () => {
   });
 
   it('should log a 503 (the store away, answered with Retry-After) as a warning, not an error', async () => {
-    const lines: string[] = [];
-    const stream = new PassThrough();
-    stream.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+    const { stream, lines } = logCapture();
     const away = { on: false };
     t = await makeApp('sqlite', {
       logStream: stream,
@@ -92,9 +86,7 @@ describe('request log', () => {
   });
 
   it('should write the request line of a stream its client left, marking a download cut', async () => {
-    const lines: string[] = [];
-    const stream = new PassThrough();
-    stream.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+    const { stream, lines } = logCapture();
     t = await makeApp('sqlite', { logStream: stream });
     const root = await t.createUser('root@example.test', 'superuser');
     const { client } = await signedIn(t, 'root@example.test');
