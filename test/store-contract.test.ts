@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrations.js';
 import type { Role } from '../src/db/schema.js';
@@ -1598,6 +1598,82 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     expect(await fx.traces(due.id)).toEqual([]);
     expect(await fx.store.removeUnreadable()).toBe(1);
     expect(await fx.traces(corrupt)).toEqual([]);
+  });
+
+  it('should make a reader wait for what was set aside before it, not for later revocations', async () => {
+    const [alice, bob] = [
+      await fx.addUser('alice@example.com'),
+      await fx.addUser('bob@example.com'),
+    ];
+    const [a, b] = [session(alice), session(bob)];
+    for (const s of [a, b]) await fx.store.create(s);
+    await fx.store.takeOfUser(alice, [a.id]);
+    let counted: { active: number } | undefined;
+    const counting = fx.store.counts(T0).then((c) => {
+      counted = c;
+    });
+    await fx.store.takeOfUser(bob, [b.id]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(counted).toBeUndefined();
+
+    await fx.store.collectSetAside!([a.id]);
+    await vi.waitFor(() => expect(counted).toBeDefined(), { timeout: 500, interval: 10 });
+    // Bob's set-aside session is not collected yet: it still counts, and later readers wait.
+    expect(counted).toEqual({ active: 1, expired: 0 });
+    await fx.store.collectSetAside!([b.id]);
+    await counting;
+    expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 0 });
+  });
+
+  it('should collect later what a revocation set aside when its own collection never came, or its answer was lost', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const [first, second, untouched] = [session(alice), session(alice), session(alice)];
+    for (const s of [first, second, untouched]) await fx.store.create(s);
+    // The second script runs but its answer is lost; the third never reaches Redis.
+    let calls = 0;
+    const client = through(fx.client, {
+      evalSha: async (...a) => {
+        calls++;
+        if (calls === 2) {
+          await fx.client.evalSha(...a);
+          throw new Error('connection lost');
+        }
+        if (calls === 3) throw new Error('connection lost');
+        return fx.client.evalSha(...a);
+      },
+    });
+    const store = new RedisSessionStore({
+      client,
+      prefix: fx.prefix,
+      resolveUserIds: fx.resolveUserIds,
+      retentionMs: RETENTION_MS,
+      setAsideSweepMs: 100,
+    });
+
+    expect((await store.takeOfUser(alice, [first.id])).get(first.id)).toMatchObject({
+      setAside: true,
+    });
+    await expect(store.takeOfUser(alice, [second.id])).rejects.toThrow('connection lost');
+    await expect(store.takeOfUser(alice, [untouched.id])).rejects.toThrow('connection lost');
+    // No collection is asked for (the breaker refused it): readers wait for it only so long.
+    const started = Date.now();
+    await store.counts(T0);
+    expect(Date.now() - started).toBeLessThan(2_500);
+
+    // The sweep collects both ended sessions; the one whose script never ran stays whole.
+    await vi.waitFor(
+      async () => {
+        expect(await fx.traces(first.id)).toEqual([]);
+        expect(await fx.traces(second.id)).toEqual([]);
+      },
+      { timeout: 6_000, interval: 50 },
+    );
+    expect(await fx.store.get(untouched.id)).toEqual(untouched);
+    expect((await fx.traces(untouched.id)).sort()).toEqual(
+      ['hash', 'sessions:by-created', 'sessions:by-expiry', `{u${alice}}:sessions`].sort(),
+    );
+    expect(await store.counts(T0)).toEqual({ active: 1, expired: 0 });
+    await store.close();
   });
 
   it('should fall back to EVAL when the server has not cached its scripts', async () => {

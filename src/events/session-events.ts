@@ -172,6 +172,18 @@ export class SessionEvents {
   }
 
   /**
+   * The sign-in rows of these sessions, read at once: for a revocation's own follow-up, which
+   * `ofSessions` would wait for.
+   */
+  async signInsOf(ids: readonly string[]): Promise<SessionEventRow[]> {
+    const rows: SessionEventRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      rows.push(...(await this.#signIns(ids.slice(i, i + 500))));
+    }
+    return rows;
+  }
+
+  /**
    * The sign-in rows of these sessions, through the index of sign-ins. The kind is a literal,
    * not a parameter: only then may SQLite (or a generic PostgreSQL plan) use a partial index.
    * SQLite is also told the index by name: with no statistics (Warden runs no ANALYZE) it took

@@ -166,6 +166,11 @@ export interface RedisSessionStoreOptions {
    */
   onPartialFailure?: (error: unknown) => void;
   /**
+   * How often sessions set aside and not collected are collected again (see SetAsideDebt); the
+   * tests shorten it. @default 5000
+   */
+  setAsideSweepMs?: number;
+  /**
    * Session reads for validation go through this tracking connection and are kept in memory
    * until Redis reports a change (`peek` answers from it). Without it every `get` asks Redis.
    */
@@ -180,45 +185,141 @@ interface Script {
 // The longest a reader of the global indexes waits for sessions set aside to be collected: a
 // revocation's history, and so its collection, waits up to 1 s for its answer to be sent.
 const SET_ASIDE_WAIT_MS = 2_000;
+// How often sessions set aside and not collected (Redis was away) are collected again.
+const SET_ASIDE_SWEEP_MS = 5_000;
+// Most ids kept for a later collection; past this the oldest are dropped, left to readers'
+// pruning, cleanup and repair.
+const SET_ASIDE_MAX = 200_000;
 
 /**
- * Sessions this process's takeOfUser set aside whose global index entries collectSetAside has
- * yet to remove. Readers that count or list through those indexes wait for them first, so a
- * page loaded right after a revocation has answered does not count what it ended.
+ * Sessions this process's takeOfUser set aside (or may have: a chunk whose answer was lost)
+ * whose global index entries are not yet removed. Readers that count or list through those
+ * indexes wait for the ones just set aside (`fresh`, at most SET_ASIDE_WAIT_MS), so a page
+ * loaded right after a revocation has answered does not count what it ended. Whatever is not
+ * collected by then (Redis away, an answer lost) a sweep collects every SET_ASIDE_SWEEP_MS until
+ * Redis answers; their history rows are written meanwhile from what sign-in recorded.
  *
  * LIMITATION: another instance's readers do not wait: for the milliseconds until the
  * collection, its counts include the ended sessions (its listings skip them, their hashes gone).
+ * What this process owes is lost if it stops: those entries dangle until readers, cleanup or
+ * repair prune them, and the set-aside hashes stay until their TTL.
  */
 class SetAsideDebt {
-  /** Id → when it was set aside (insertion order: the oldest first). */
+  /** Id → when it was set aside, in performance.now() ms (insertion order: the oldest first). */
   readonly #owed = new Map<string, number>();
-  #waiters: Array<() => void> = [];
+  /** Ids set aside just now whose revocation's own collection readers wait for. */
+  readonly #fresh = new Set<string>();
+  /** Ids a collection is reading now: the sweep leaves them to it. */
+  readonly #collecting = new Set<string>();
+  readonly #waiters = new Set<() => void>();
+  #sweep: NodeJS.Timeout | undefined;
+  readonly #collect: (ids: string[]) => Promise<unknown>;
+  readonly #sweepMs: number;
 
-  owe(id: string): void {
-    this.#owed.set(id, Date.now());
+  /** `collect`: reads and removes what was set aside; throws when Redis does not answer. */
+  constructor(collect: (ids: string[]) => Promise<unknown>, sweepMs = SET_ASIDE_SWEEP_MS) {
+    this.#collect = collect;
+    this.#sweepMs = sweepMs;
   }
 
-  pay(ids: readonly string[]): void {
-    for (const id of ids) this.#owed.delete(id);
-    if (this.#owed.size === 0) this.#wake();
+  /** `fresh`: set aside for sure, its collection to follow at once (else: for the sweep). */
+  owe(ids: readonly string[], fresh: boolean): void {
+    const now = performance.now();
+    for (const id of ids) {
+      this.#owed.delete(id);
+      this.#owed.set(id, now);
+      if (fresh) this.#fresh.add(id);
+    }
+    for (const id of this.#owed.keys()) {
+      if (this.#owed.size <= SET_ASIDE_MAX) break;
+      this.#owed.delete(id);
+      this.#fresh.delete(id);
+    }
+    this.#schedule();
   }
 
-  async settled(): Promise<void> {
-    const oldest = this.#owed.values().next();
-    if (oldest.done) return;
-    const left = oldest.value + SET_ASIDE_WAIT_MS - Date.now();
-    if (left <= 0) {
-      // Never collected (its revocation's follow-up did not run): what is left dangles, and
-      // readers, cleanup and repair prune dangling entries.
-      this.#owed.clear();
+  /** Runs a collection of `ids`; they are paid when it succeeds, left to the sweep if not. */
+  async collect<T>(ids: readonly string[], run: () => Promise<T>): Promise<T> {
+    for (const id of ids) this.#collecting.add(id);
+    try {
+      const result = await run();
+      for (const id of ids) this.#owed.delete(id);
+      return result;
+    } finally {
+      for (const id of ids) {
+        this.#collecting.delete(id);
+        this.#fresh.delete(id);
+      }
       this.#wake();
+      this.#schedule();
+    }
+  }
+
+  /**
+   * Waits for the collections of what was set aside before this call, each for at most
+   * SET_ASIDE_WAIT_MS from when it was set aside; later ones are not waited for.
+   */
+  async settled(): Promise<void> {
+    if (this.#fresh.size === 0) return;
+    const pending = [...this.#fresh];
+    const waitedFor = () => pending.filter((id) => this.#fresh.has(id));
+    for (;;) {
+      const left = waitedFor();
+      if (left.length === 0) return;
+      const newest = Math.max(...left.map((id) => this.#owed.get(id) ?? 0));
+      const wait = newest + SET_ASIDE_WAIT_MS - performance.now();
+      if (wait <= 0) {
+        // Their collection never came (a take's answer came after its caller gave up, or the
+        // breaker refused the collection): the sweep takes them.
+        for (const id of left) this.#fresh.delete(id);
+        this.#schedule();
+        return;
+      }
+      let wake!: () => void;
+      const woken = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      this.#waiters.add(wake);
+      try {
+        await waitAtMost(woken, wait);
+      } finally {
+        this.#waiters.delete(wake);
+      }
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  #schedule(): void {
+    if (this.#sweep || this.#owed.size === 0) return;
+    this.#sweep = setTimeout(() => {
+      this.#sweep = undefined;
+      void this.#sweepOnce();
+    }, this.#sweepMs);
+    this.#sweep.unref();
+  }
+
+  async #sweepOnce(): Promise<void> {
+    // Past the readers' wait too: a revocation's own collection may still be on its way.
+    const due = performance.now() - Math.max(this.#sweepMs, SET_ASIDE_WAIT_MS);
+    const ids: string[] = [];
+    for (const [id, at] of this.#owed) {
+      if (at > due || ids.length >= 1_000) break;
+      if (!this.#collecting.has(id)) ids.push(id);
+    }
+    if (ids.length === 0) {
+      this.#schedule();
       return;
     }
-    await waitAtMost(new Promise<void>((resolve) => this.#waiters.push(resolve)), left);
+    // What they were is not wanted any more: their history rows are written.
+    await this.collect(ids, () => this.#collect(ids)).catch(() => {});
   }
 
   #wake(): void {
-    for (const resolve of this.#waiters.splice(0)) resolve();
+    for (const wake of this.#waiters) wake();
   }
 }
 
@@ -487,23 +588,27 @@ if quarantined then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
 return out
 `);
 
-// KEYS: by-created, by-expiry, then one set-aside key per id. ARGV: the ids in KEYS order.
-// Reads each set-aside hash and deletes it, and removes every id from the global indexes:
-// per key 0 when it is gone, 1 when it is no hash, else the fields as TAKE answers them.
+// KEYS: by-created, by-expiry, then per id its set-aside key and its session key.
+// ARGV: the ids. Reads each set-aside hash and deletes it, and removes from the global indexes
+// every id whose session key is gone (an id whose end-of-user script never ran, its answer
+// lost, is still a live session and keeps its entries): per id 0 when nothing was set aside,
+// 1 when that is no hash, else the fields as TAKE answers them.
 const COLLECT_SET_ASIDE = script(`${LUA_SESSION_FIELDS}
 local out = {}
-for i = 3, #KEYS do
-  local f = session_fields(KEYS[i])
+local gone = {}
+for i = 1, #ARGV do
+  local f = session_fields(KEYS[1 + 2 * i])
   if f == nil then
-    out[#out + 1] = 0
+    out[i] = 0
   else
-    out[#out + 1] = f or 1
-    redis.call('DEL', KEYS[i])
+    out[i] = f or 1
+    redis.call('DEL', KEYS[1 + 2 * i])
   end
+  if redis.call('EXISTS', KEYS[2 + 2 * i]) == 0 then gone[#gone + 1] = ARGV[i] end
 end
-if #ARGV > 0 then
-  redis.call('ZREM', KEYS[1], unpack(ARGV))
-  redis.call('ZREM', KEYS[2], unpack(ARGV))
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+  redis.call('ZREM', KEYS[2], unpack(gone))
 end
 return out
 `);
@@ -993,7 +1098,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #byExpiry: string;
   readonly #unreadable: string;
   readonly #tracked: TrackedReads | undefined;
-  readonly #setAside = new SetAsideDebt();
+  readonly #setAside: SetAsideDebt;
 
   constructor(options: RedisSessionStoreOptions) {
     const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
@@ -1013,6 +1118,7 @@ export class RedisSessionStore implements SessionStore {
     this.#activeWalk = options.activeWalk ?? ACTIVE_WALK;
     this.#onPartialFailure = options.onPartialFailure;
     this.#tracked = options.tracked;
+    this.#setAside = new SetAsideDebt((ids) => this.#collectChunks(ids), options.setAsideSweepMs);
     this.#byCreated = `${prefix}sessions:by-created`;
     this.#byExpiry = `${prefix}sessions:by-expiry`;
     this.#unreadable = `${prefix}sessions:unreadable`;
@@ -1183,51 +1289,62 @@ export class RedisSessionStore implements SessionStore {
     return this.#inChunks(ids, async (chunk) => {
       const keys = [this.#userKey(userId), this.#byCreated, this.#byExpiry, this.#unreadable];
       for (const id of chunk) keys.push(this.#sessionKey(id), this.#setAsideKey(id));
-      const answer = await this.#run(END_OF_USER, keys, [
-        String(userId),
-        String(QUARANTINE_TTL_MS),
-        ...chunk,
-      ]);
+      let answer: unknown;
+      try {
+        answer = await this.#run(END_OF_USER, keys, [
+          String(userId),
+          String(QUARANTINE_TTL_MS),
+          ...chunk,
+        ]);
+      } catch (error) {
+        // It may have run, its answer lost: the sweep collects whatever it set aside.
+        this.#setAside.owe(chunk, false);
+        throw error;
+      }
       // No fence per chunk: the revocation waits out every chunk's invalidations with one
       // (see fence), instead of a PING queued behind the other chunks in flight after each.
       this.#forgetTaken(chunk);
       if (!Array.isArray(answer) || answer.length !== chunk.length) {
         throw new Error(`redis end-of-user script answered ${JSON.stringify(answer)}`);
       }
-      return answer.map((a, j): TakenOfUser => {
+      const outcomes = answer.map((a, j): TakenOfUser => {
         if (a === 0) return 'not_found';
         const deadline = typeof a === 'string' ? Number(a) : Number.NaN;
         if (!Number.isSafeInteger(deadline)) return 'unreadable';
-        this.#setAside.owe(chunk[j]!);
         return { setAside: true, id: chunk[j]!, expiresAt: deadline };
       });
+      this.#setAside.owe(
+        outcomes.flatMap((o) => (typeof o === 'object' ? [o.id] : [])),
+        true,
+      );
+      return outcomes;
     });
   }
 
   /**
    * What takeOfUser set aside, read and deleted, and its global index entries removed:
-   * DELETE_CHUNK a script.
+   * DELETE_CHUNK a script. Should Redis not answer, the ids stay owed and a sweep collects
+   * them later (SetAsideDebt).
    */
   async collectSetAside(ids: readonly string[]): Promise<Map<string, Taken>> {
+    return this.#setAside.collect(ids, () => this.#collectChunks(ids));
+  }
+
+  async #collectChunks(ids: readonly string[]): Promise<Map<string, Taken>> {
     const outcomes = new Map<string, Taken>();
-    try {
-      for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
-        const chunk = ids.slice(i, i + DELETE_CHUNK);
-        const keys = [this.#byCreated, this.#byExpiry, ...chunk.map((id) => this.#setAsideKey(id))];
-        const answer = await this.#run(COLLECT_SET_ASIDE, keys, chunk);
-        if (!Array.isArray(answer) || answer.length !== chunk.length) {
-          throw new Error(`redis collect script answered ${JSON.stringify(answer)}`);
-        }
-        for (const [j, a] of answer.entries()) {
-          const id = chunk[j]!;
-          if (a === 0) outcomes.set(id, 'not_found');
-          else outcomes.set(id, (Array.isArray(a) && fromFields(id, a)) || 'unreadable');
-        }
+    for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+      const chunk = ids.slice(i, i + DELETE_CHUNK);
+      const keys = [this.#byCreated, this.#byExpiry];
+      for (const id of chunk) keys.push(this.#setAsideKey(id), this.#sessionKey(id));
+      const answer = await this.#run(COLLECT_SET_ASIDE, keys, chunk);
+      if (!Array.isArray(answer) || answer.length !== chunk.length) {
+        throw new Error(`redis collect script answered ${JSON.stringify(answer)}`);
       }
-    } finally {
-      // Collected or not, readers stop waiting for them: what is left dangles, and readers,
-      // cleanup and repair prune dangling entries.
-      this.#setAside.pay(ids);
+      for (const [j, a] of answer.entries()) {
+        const id = chunk[j]!;
+        if (a === 0) outcomes.set(id, 'not_found');
+        else outcomes.set(id, (Array.isArray(a) && fromFields(id, a)) || 'unreadable');
+      }
     }
     return outcomes;
   }
@@ -2097,6 +2214,8 @@ export class RedisSessionStore implements SessionStore {
    * takes seconds; the guard bounds the call, and a second run finishes what a first left.
    */
   async repairIndexes(): Promise<Record<string, number>> {
+    // What a revocation just set aside is no damage: its own collection removes it.
+    await this.#setAside.settled();
     const removed = { by_created: 0, by_expiry: 0, user_indexes: 0 };
     const users = new Set(await this.#resolveUserIds({}));
 
@@ -2162,6 +2281,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    this.#setAside.stop();
     // The client belongs to the app, which closes it (and may share it with pub/sub, locks).
   }
 

@@ -572,9 +572,9 @@ export class SessionService {
 
   /**
    * The history rows of sessions a take set aside, once the revocation has answered: each as it
-   * was when read back. One the store can no longer tell (its read failed, or what it set aside
-   * is gone or damaged) still gets its row, naming the session, its user and who ended it, with
-   * no address or browser; the events are told how many.
+   * was when read back. One the store cannot give back (Redis away, or what it set aside gone
+   * or damaged) takes its address and browser from its sign-in row; with none, its row names the
+   * session, its user and who ended it, without them, and the events are told how many.
    */
   async #historyOfSetAside(
     setAside: readonly SetAsideEnds[],
@@ -589,13 +589,25 @@ export class SessionService {
     } catch (error) {
       failure = error;
     }
+    const unread = ids.filter((id) => typeof found.get(id) !== 'object');
+    const signedIn = new Map<string, { ip: string; userAgent: string }>();
+    if (unread.length > 0) {
+      try {
+        for (const row of await this.#events.signInsOf(unread)) {
+          signedIn.set(row.session_id, { ip: row.ip ?? '', userAgent: row.user_agent ?? '' });
+        }
+      } catch {
+        // The database is away too: the INSERT that follows will say so (history_lost).
+      }
+    }
     let unknown = 0;
     for (const { ids: group, event, at } of setAside) {
       const sessions = group.map((id) => {
         const session = found.get(id);
         if (typeof session === 'object') return session;
-        unknown++;
-        return { id, userId: owner, ip: '', userAgent: '' };
+        const signIn = signedIn.get(id);
+        if (!signIn) unknown++;
+        return { id, userId: owner, ip: signIn?.ip ?? '', userAgent: signIn?.userAgent ?? '' };
       });
       history.add(sessions, event, at);
     }

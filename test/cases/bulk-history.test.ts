@@ -192,6 +192,14 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
       const admin = t.client();
       await admin.login('root@example.test');
       const ids = await plant(t, ann.id, 30, false);
+      // Twenty of them have the sign-in row a real sign-in writes, from another address.
+      const { events } = t.app.warden;
+      const signedIn = ids.slice(0, 20);
+      await events.record(
+        signedIn.map((id) => ({ id, userId: ann.id, ip: '198.51.100.4', userAgent: 'signed in' })),
+        { kind: 'signed_in' },
+        Date.now() - HOUR,
+      );
       t.store.collectSetAside = async () => {
         throw new Error('injected store failure');
       };
@@ -199,12 +207,20 @@ describe.each(kinds)('history of bulk endings on $kind', ({ kind, skip }) => {
       const res = await admin.postJson(`/admin/sessions/revoke-user/${ann.id}`);
 
       expect(res.json().counts).toMatchObject({ revoked: 30, failed: 0 });
-      const rows = await history(t, 'revoked');
+      await t.settled();
+      const rows = await t.database.db
+        .selectFrom('session_events')
+        .select(['session_id', 'ip', 'user_agent'])
+        .where('kind', '=', 'revoked')
+        .execute();
       expect(new Set(rows.map((r) => r.session_id))).toEqual(new Set(ids));
+      const byId = new Map(rows.map((r) => [r.session_id, `${r.ip}|${r.user_agent}`]));
+      for (const id of signedIn) expect(byId.get(id)).toBe('198.51.100.4|signed in');
+      for (const id of ids.slice(20)) expect(byId.get(id)).toBe('|');
       const said = log.records().filter((l) => l.event === 'history_incomplete');
       expect(said).toHaveLength(1);
       expect(said[0]).toMatchObject({
-        rows: 30,
+        rows: 10,
         level: 40,
         err: { message: expect.stringContaining('injected store failure') },
       });
