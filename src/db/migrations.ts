@@ -395,7 +395,18 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       // the last hash is read after the lock is held; the hash is SHA-256 of the row's canonical
       // JSON (events/audit.ts entryHash), whose head the caller sends and whose last element,
       // the previous hash, is added here. SQLite writes in this process: nothing to gain.
+      //
+      // And no two rows may follow the same one from now on: under REPEATABLE READ (a
+      // database's default_transaction_isolation) a writer's snapshot is older than the lock
+      // it waits for, so two writers read the same last hash and the chain forked. The second
+      // INSERT now fails on this index and the writer tries again. Rows already written, forks
+      // included, are left as they are (`warden audit verify` reports them).
       async up(db: Kysely<unknown>) {
+        const { rows } = await sql<{ id: number | string | null }>`select max(id) as id
+          from audit_log`.execute(db);
+        const from = Number(rows[0]?.id ?? 0);
+        await sql`create unique index audit_log_chain_idx on audit_log (prev_hash)
+          where id > ${sql.lit(from)}`.execute(db);
         if (dialect !== 'postgres') return;
         await sql`create or replace function warden_audit_append(
             p_at bigint, p_actor_id integer, p_actor_email text, p_action text, p_target text,
@@ -416,6 +427,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           $$`.execute(db);
       },
       async down(db: Kysely<unknown>) {
+        await db.schema.dropIndex('audit_log_chain_idx').ifExists().execute();
         if (dialect !== 'postgres') return;
         await sql`drop function if exists warden_audit_append(bigint, integer, text, text, text,
           text, text, text, text, bigint)`.execute(db);

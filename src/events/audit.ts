@@ -47,6 +47,15 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 // Any fixed number works, as long as every instance uses the same one ("WARD").
 const ADVISORY_LOCK_KEY = 0x57415244;
+// Appends tried when another writer's row took the place (see #append): one per writer queued
+// at once, each taking its turn under the lock.
+const CHAIN_ATTEMPTS = 20;
+
+/** A row refused because another already follows the same one (migration 0013's index). */
+function isChainConflict(error: unknown): boolean {
+  const e = error as { code?: unknown; constraint?: unknown } | null;
+  return e?.code === '23505' && e.constraint === 'audit_log_chain_idx';
+}
 
 /** The fields of a row that its hash covers, as stored. */
 export type ChainedFields = Pick<
@@ -235,11 +244,19 @@ export class AuditLog {
       // writer reads this row's hash; ids come from the sequence while the lock is held, so id
       // order is chain order.
       const f = fields;
-      await sql`select warden_audit_append(${f.at}::bigint, ${f.actor_id}::integer,
-        ${f.actor_email}::text, ${f.action}::text, ${f.target}::text, ${f.details}::text,
-        ${f.ip}::text, ${f.outcome}::text, ${canonicalHead(f)}::text,
-        ${ADVISORY_LOCK_KEY}::bigint)`.execute(this.#db);
-      return;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await sql`select warden_audit_append(${f.at}::bigint, ${f.actor_id}::integer,
+            ${f.actor_email}::text, ${f.action}::text, ${f.target}::text, ${f.details}::text,
+            ${f.ip}::text, ${f.outcome}::text, ${canonicalHead(f)}::text,
+            ${ADVISORY_LOCK_KEY}::bigint)`.execute(this.#db);
+          return;
+        } catch (error) {
+          // Another writer's row took this one's place in the chain (a database whose default
+          // isolation is REPEATABLE READ; see migration 0013): a new statement reads it.
+          if (attempt >= CHAIN_ATTEMPTS || !isChainConflict(error)) throw error;
+        }
+      }
     }
     // Kysely's SQLite transactions begin DEFERRED; a reader upgrading to writer could then fail
     // against another process's write. IMMEDIATE takes the write lock up front.

@@ -6,9 +6,11 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
+import type { DB } from '../../src/db/schema.js';
 import { type Actor, AuditLog, GENESIS_HASH } from '../../src/events/audit.js';
 import {
   type Client,
@@ -284,6 +286,45 @@ for (const { kind, skip } of await storeKindsToRun()) {
         { action: 'test.chars', target: odd, outcome: 'success', details: { odd } },
         t.app.log,
       );
+      expect(await t.app.warden.audit.verify()).toMatchObject({ intact: true });
+    });
+
+    it('should keep one chain when the database reads at REPEATABLE READ by default', async () => {
+      if (t.config.database.kind !== 'postgres') return;
+      // Two writers whose every statement is its own REPEATABLE READ transaction, as when a
+      // database sets default_transaction_isolation: each reads the last hash before the lock.
+      const writers = [0, 1].map(
+        () =>
+          new Kysely<DB>({
+            dialect: new PostgresDialect({
+              pool: new pg.Pool({
+                connectionString: (t.config.database as { url: string }).url,
+                options: '-c default_transaction_isolation=repeatable\\ read',
+                max: 4,
+              }),
+            }),
+          }),
+      );
+      try {
+        const [level] = (
+          await sql<{
+            level: string;
+          }>`select current_setting('transaction_isolation') as level`.execute(writers[0]!)
+        ).rows;
+        expect(level?.level).toBe('repeatable read');
+        const actor = { id: null, email: 'rr@audit.test', ip: null };
+        await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            new AuditLog(writers[i % 2]!, Date.now, 'postgres').write(
+              actor,
+              { action: 'test.repeatable_read', outcome: 'success', details: { i } },
+              t.app.log,
+            ),
+          ),
+        );
+      } finally {
+        await Promise.all(writers.map((w) => w.destroy()));
+      }
       expect(await t.app.warden.audit.verify()).toMatchObject({ intact: true });
     });
 
