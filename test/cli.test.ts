@@ -342,6 +342,22 @@ describe('warden sessions', () => {
     ).toBe(1);
   });
 
+  it('should answer a user revocation in text with its counts, not a line per ended session', async () => {
+    await seed();
+    const now = Date.now();
+    const [owner] = query<{ id: number; email: string; ended: number }>(
+      `select u.id, u.email, count(*) as ended from users u join sessions s on s.user_id = u.id
+       where s.expires_at <= ? group by u.id order by count(*) desc limit 1`,
+      now,
+    );
+    expect(owner!.ended).toBeGreaterThan(1);
+
+    const res = await warden(['sessions', 'revoke', '--user-email', owner!.email]);
+
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(new RegExp(`^\\d+ revoked, ${owner!.ended} already ended\\n$`));
+  });
+
   it('should fail with one line when no user has the email', async () => {
     await warden(['migrate']);
     const res = await warden(['sessions', 'revoke', '--user-email', 'nobody@example.test']);

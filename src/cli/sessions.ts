@@ -211,8 +211,12 @@ async function revoke(argv: string[], ctx: CliContext): Promise<number> {
       ctx.out(`${JSON.stringify({ counts: report.counts, results: report.results })}\n`);
     } else {
       ctx.out(`${describeCounts(report)}\n`);
+      // Ids typed by hand are each answered; of a user's sessions only the failed ones are,
+      // as the counts tell the rest (a line per expired session was a page of noise).
+      const listed = (status: string) =>
+        userEmail === undefined ? status !== 'revoked' : status === 'failed';
       for (const r of report.results) {
-        if (r.status === 'revoked') continue;
+        if (!listed(r.status)) continue;
         const why = r.reason && r.reason !== LABELS[r.status] ? ` (${r.reason})` : '';
         ctx.out(`  ${r.id}  ${LABELS[r.status]}${why}\n`);
       }
