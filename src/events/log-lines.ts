@@ -30,7 +30,11 @@ export function logAdminAction(log: Logger, actor: Actor, entry: AuditEntry): vo
  * sessions stay ended, their record is missing.
  */
 export function logHistoryLost(log: Logger, err: unknown, rows: number): void {
-  log.error({ event: 'history_lost', rows, err }, 'session history rows not written');
+  // A statement past DATABASE_TIMEOUT is given up on, not cancelled: it may still be written.
+  log.error(
+    { event: 'history_lost', rows, err },
+    'session history rows not confirmed written (a statement given up on may still complete)',
+  );
 }
 
 /** Rows written without the address and browser of sessions that could not be read back. */
