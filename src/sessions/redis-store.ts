@@ -266,7 +266,9 @@ class SetAsideDebt {
     for (;;) {
       const left = waitedFor();
       if (left.length === 0) return;
-      const newest = Math.max(...left.map((id) => this.#owed.get(id) ?? 0));
+      // A loop, not Math.max(...): a user may have more sessions than a call takes arguments.
+      let newest = 0;
+      for (const id of left) newest = Math.max(newest, this.#owed.get(id) ?? 0);
       const wait = newest + SET_ASIDE_WAIT_MS - performance.now();
       if (wait <= 0) {
         // Their collection never came (a take's answer came after its caller gave up, or the
