@@ -105,6 +105,13 @@ const EMPTY_COUNTS: Record<RevokeStatus, number> = {
 const CLEANUP_CHUNK = 100;
 const CLEANUP_WINDOW = 4;
 
+/** A session that was still stored but had expired: removed, yet nothing live was ended. */
+const expiredResult = (id: string): RevokeResult => ({
+  id,
+  status: 'already_ended',
+  reason: 'expired',
+});
+
 // Users whose unanswered revocation ids are kept for their next revocation (see Unanswered).
 const UNANSWERED_USERS = 1_000;
 
@@ -540,15 +547,18 @@ export class SessionService {
         // ended now, and its end recorded, or a later revocation would find it gone with no end
         // and report it revoked a second time.
         missing.push(id);
-      } else if ('setAside' in outcome ? outcome.expiresAt > now : expiresAt(outcome) > now) {
-        if ('setAside' in outcome) asideRevoked.push(id);
-        else revoked.push(outcome);
+      } else if ('setAside' in outcome) {
+        // Ended unread (Redis, a user's sessions): its deadline came with it.
+        const live = outcome.expiresAt > now;
+        (live ? asideRevoked : asideExpired).push(id);
+        results.set(id, live ? { id, status: 'revoked' } : expiredResult(id));
+      } else if (expiresAt(outcome) > now) {
+        revoked.push(outcome);
         results.set(id, { id, status: 'revoked' });
       } else {
         // It was still stored but had expired: removed, yet nothing live was ended.
-        if ('setAside' in outcome) asideExpired.push(id);
-        else removedExpired.push(outcome);
-        results.set(id, { id, status: 'already_ended', reason: 'expired' });
+        removedExpired.push(outcome);
+        results.set(id, expiredResult(id));
       }
     }
 
