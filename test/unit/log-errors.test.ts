@@ -1,0 +1,46 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { DeadlineError } from '../../src/resilience/breaker.js';
+import { StoreUnavailableError } from '../../src/resilience/guarded-store.js';
+
+/** What one `log.error({ err })` line says of the error. */
+function logged(err: unknown): { message: string; type: string; stack?: string } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  createLogger({ logLevel: 'info' }, sink).error({ err }, 'failed');
+  return JSON.parse(lines[0]!).err;
+}
+
+describe('errors in log lines', () => {
+  it("should say a wrapped cause's message once, not again after the wrapper's", () => {
+    const err = new StoreUnavailableError(
+      'collectSetAside',
+      new DeadlineError('no answer in 10000 ms'),
+    );
+    const line = logged(err);
+    expect(line.message).toBe(
+      'session store unavailable during collectSetAside: no answer in 10000 ms',
+    );
+    expect(line.type).toBe('StoreUnavailableError');
+  });
+
+  it('should still append a cause the message does not name, down the chain', () => {
+    const root = new Error('ECONNREFUSED 127.0.0.1:6390');
+    const err = new Error('history rows not written', {
+      cause: new Error('insert failed', { cause: root }),
+    });
+    expect(logged(err).message).toBe(
+      'history rows not written: insert failed: ECONNREFUSED 127.0.0.1:6390',
+    );
+  });
+
+  it('should log a thrown value that is no error as it is', () => {
+    expect(logged('plain text')).toBe('plain text');
+  });
+});
