@@ -239,6 +239,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const live = deps.redis
     ? createRedisLiveBus({ client: deps.redis, prefix: redisPrefix, onError: onLiveError })
     : createLocalLiveBus({ onError: onLiveError });
+  // Sessions ended by a revocation whose collection came late were counted until the sweep took
+  // them, and no event says so: open consoles re-read their table and count.
+  const stopSweptNotice = store.onSwept?.((collected) => {
+    app.log.info({ event: 'set_aside_swept', collected }, 'late collection of ended sessions');
+    live.publish({ type: 'resync', at: clock() });
+  });
+  app.addHook('onClose', async () => stopSweptNotice?.());
   // Sessions a failed sign-in may have left behind, deleted once the store answers again.
   const pendingDeletes = new PendingDeletes({
     store,

@@ -31,6 +31,12 @@ export const COUNT_DELAY_MS = 200;
  * console open cannot keep SQLite busy counting; the count then lags by up to 20 times its cost.
  */
 export const COUNT_SHARE = 0.05;
+/**
+ * The most a count waits behind the one before, in milliseconds. A count's time is not all its
+ * cost: on Redis it may wait up to 2 s for what a revocation set aside, and 20 times that kept
+ * the header 40 s behind the count that would have set it right.
+ */
+export const COUNT_LAG_MAX_MS = 5_000;
 /** The browser waits this long before reconnecting after the stream ends, in milliseconds. */
 export const RETRY_MS = 1_000;
 /** A console that reads slower than this much buffered output is dropped (it reconnects). */
@@ -203,7 +209,7 @@ export class LiveHub {
           this.#scheduleCount();
         }
       },
-      Math.max(COUNT_DELAY_MS, this.#countCostMs / COUNT_SHARE),
+      Math.max(COUNT_DELAY_MS, Math.min(COUNT_LAG_MAX_MS, this.#countCostMs / COUNT_SHARE)),
     );
   }
 

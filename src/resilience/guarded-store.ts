@@ -157,6 +157,8 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
             call('collectSetAside', () => inner.collectSetAside!(ids)),
         }
       : {}),
+    // Told after the fact, from the store's own timer: nothing to bound or count.
+    ...(inner.onSwept ? { onSwept: (listener) => inner.onSwept!(listener) } : {}),
     takeExpired: (before, limit) => call('takeExpired', () => inner.takeExpired(before, limit)),
     listByUser: (userId) => call('listByUser', () => inner.listByUser(userId)),
     list: (q) => call('list', () => inner.list(q)),

@@ -213,11 +213,19 @@ class SetAsideDebt {
   readonly #collecting = new Set<string>();
   readonly #waiters = new Set<() => void>();
   #sweep: NodeJS.Timeout | undefined;
-  readonly #collect: (ids: string[]) => Promise<unknown>;
+  readonly #collect: (ids: string[]) => Promise<ReadonlyMap<string, unknown>>;
   readonly #sweepMs: number;
+  /** Told how many set-aside sessions each sweep removed, when it removed any. */
+  readonly swept = new Set<(collected: number) => void>();
 
-  /** `collect`: reads and removes what was set aside; throws when Redis does not answer. */
-  constructor(collect: (ids: string[]) => Promise<unknown>, sweepMs = SET_ASIDE_SWEEP_MS) {
+  /**
+   * `collect`: reads and removes what was set aside, answering per id `not_found` where nothing
+   * was; throws when Redis does not answer.
+   */
+  constructor(
+    collect: (ids: string[]) => Promise<ReadonlyMap<string, unknown>>,
+    sweepMs = SET_ASIDE_SWEEP_MS,
+  ) {
     this.#collect = collect;
     this.#sweepMs = sweepMs;
   }
@@ -309,6 +317,23 @@ class SetAsideDebt {
     const due = performance.now() - Math.max(this.#sweepMs, SET_ASIDE_WAIT_MS);
     // A thousand a script round, round after round while Redis answers: a helper's stalled
     // revocations left 6,250 owed, which one round per sweep took half a minute to clear.
+    const collected = await this.#sweepRounds(due);
+    if (collected === 0) return;
+    for (const listener of this.swept) {
+      try {
+        listener(collected);
+      } catch {
+        // A listener's failure is its own (the live bus never throws): the sweep goes on.
+      }
+    }
+  }
+
+  /**
+   * Collects owed ids set aside before `due` until none is left or Redis fails: how many were
+   * still set aside (an id whose script never ran, its answer lost, had nothing to collect).
+   */
+  async #sweepRounds(due: number): Promise<number> {
+    let collected = 0;
     for (;;) {
       const ids: string[] = [];
       for (const [id, at] of this.#owed) {
@@ -317,13 +342,12 @@ class SetAsideDebt {
       }
       if (ids.length === 0) break;
       // What they were is not wanted any more: their history rows are written.
-      const done = await this.collect(ids, () => this.#collect(ids)).then(
-        () => true,
-        () => false,
-      );
-      if (!done) return;
+      const found = await this.collect(ids, () => this.#collect(ids)).catch(() => null);
+      if (!found) return collected;
+      for (const outcome of found.values()) if (outcome !== 'not_found') collected++;
     }
     this.#schedule();
+    return collected;
   }
 
   #wake(): void {
@@ -1336,6 +1360,11 @@ export class RedisSessionStore implements SessionStore {
    */
   async collectSetAside(ids: readonly string[]): Promise<Map<string, Taken>> {
     return this.#setAside.collect(ids, () => this.#collectChunks(ids));
+  }
+
+  onSwept(listener: (collected: number) => void): () => void {
+    this.#setAside.swept.add(listener);
+    return () => this.#setAside.swept.delete(listener);
   }
 
   async #collectChunks(ids: readonly string[]): Promise<Map<string, Taken>> {

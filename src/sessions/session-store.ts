@@ -268,6 +268,14 @@ export interface SessionStore {
   collectSetAside?(ids: readonly string[]): Promise<Map<string, Taken>>;
 
   /**
+   * Calls `listener` with how many sessions a late collection removed: ones `takeOfUser` set
+   * aside whose own collection failed or never came, which readers counted until then. No event
+   * announced them, so an open console learns its figures changed from this. Only a store that
+   * sets sessions aside has it; the function returned stops the calls.
+   */
+  onSwept?(listener: (collected: number) => void): () => void;
+
+  /**
    * Removes up to `limit` of the sessions whose deadline is at or before `before`, soonest
    * first, and returns the readable ones as they were. Entries due that are not a readable
    * session go too, or (on Redis, a key that is something else) are left to removeUnreadable

@@ -100,6 +100,8 @@ export async function makeApp(
     trackReads?: boolean;
     /** SQLite: scans on a reader thread, as `warden serve` has them. @default true */
     readerThread?: boolean;
+    /** Redis: how often the store collects what revocations set aside and left owed. */
+    setAsideSweepMs?: number;
   } = {},
 ): Promise<TestApp> {
   const cleanups: (() => Promise<void>)[] = [];
@@ -161,7 +163,7 @@ export async function makeApp(
     await redis.connect();
     prefix = `warden-test:${randomBytes(6).toString('hex')}:`;
     if (opts.trackReads !== false) trackedReads = await openTrackedReads(redisUrl, cleanups);
-    store = redisStore(redis, prefix, database, config, trackedReads);
+    store = redisStore(redis, prefix, database, config, trackedReads, opts.setAsideSweepMs);
     const r = redis;
     const p = prefix;
     cleanups.push(async () => {
@@ -292,6 +294,7 @@ function redisStore(
   database: Database,
   config: Config,
   tracked: TrackedReads | undefined,
+  setAsideSweepMs?: number,
 ): RedisSessionStore {
   const users = new UserRepo(database.db, database.dialect);
   return new RedisSessionStore({
@@ -300,6 +303,7 @@ function redisStore(
     resolveUserIds: (f, options) => users.idsMatching(f, options),
     retentionMs: config.retentionMs,
     tracked,
+    setAsideSweepMs,
   });
 }
 
