@@ -315,7 +315,13 @@ async function redisHarness(): Promise<Harness<RedisFixture>> {
             score: -otherSession.createdAt,
             value: otherSession.id,
           });
-          return { by_created: 2, by_expiry: 2, user_indexes: 3 };
+          // A session ended by takeOfUser whose process stopped before collecting it: its hash
+          // renamed aside, its global entries left.
+          const ended = newSessionId();
+          await client.zAdd(`${prefix}sessions:by-created`, { score: -(T0 - HOUR), value: ended });
+          await client.zAdd(`${prefix}sessions:by-expiry`, { score: T0 + HOUR, value: ended });
+          await client.hSet(`${prefix}ended:${ended}`, { user: String(userId), ip: '::1' });
+          return { by_created: 3, by_expiry: 3, user_indexes: 3, ended_sessions: 1 };
         },
         async plantUnreadable(userId) {
           const [missingFields, wrongType, badJson] = [1, 2, 3].map(newSessionId);
@@ -1218,6 +1224,8 @@ function through(client: RedisSessionClient, overrides: Partial<RedisSessionClie
     zCard: (...a) => client.zCard(...a),
     info: () => client.info(),
     zRem: (...a) => client.zRem(...a),
+    exists: (...a) => client.exists(...a),
+    del: (...a) => client.del(...a),
     time: () => client.time(),
     evalSha: (...a) => client.evalSha(...a),
     eval: (...a) => client.eval(...a),

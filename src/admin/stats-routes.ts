@@ -17,6 +17,7 @@ const REPAIR_LABELS: Record<string, string> = {
   by_created: 'from the creation index',
   by_expiry: 'from the expiry index',
   user_indexes: 'from user indexes',
+  ended_sessions: 'copies of ended sessions never collected',
   orphan_sessions: 'sessions of users who no longer exist',
 };
 

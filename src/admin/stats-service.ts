@@ -31,6 +31,7 @@ const DANGLING_LABELS: Record<string, string> = {
   by_created: 'creation index entries without a session',
   by_expiry: 'expiry index entries without a session',
   user_indexes: 'per-user index entries without a session (or filed under another user)',
+  ended_sessions: 'ended sessions whose history copy was never collected (their instance stopped)',
   orphan_sessions: 'sessions whose user no longer exists',
 };
 

@@ -133,6 +133,8 @@ export interface RedisSessionClient {
   zCount(key: string, min: string, max: string): Promise<number>;
   zCard(key: string): Promise<number>;
   zRem(key: string, members: string[]): Promise<number>;
+  exists(keys: string[]): Promise<number>;
+  del(keys: string[]): Promise<number>;
   evalSha(sha1: string, options: ScriptCall): Promise<unknown>;
   eval(script: string, options: ScriptCall): Promise<unknown>;
   ping(): Promise<string>;
@@ -2205,10 +2207,15 @@ export class RedisSessionStore implements SessionStore {
       this.#client.zCard(this.#byCreated),
       this.#resolveUserIds({}),
     ]);
+    const [missingCreated, missingExpiry] = [
+      await this.#missing(byCreated),
+      await this.#missing(byExpiry),
+    ];
     const dangling = {
-      by_created: (await this.#missing(byCreated)).length,
-      by_expiry: (await this.#missing(byExpiry)).length,
+      by_created: missingCreated.length,
+      by_expiry: missingExpiry.length,
       user_indexes: 0,
+      ended_sessions: await this.#uncollected([...missingCreated, ...missingExpiry]),
     };
     let checked = byCreated.length + byExpiry.length;
     let complete = expirySize <= byExpiry.length && createdSize <= byCreated.length;
@@ -2253,7 +2260,7 @@ export class RedisSessionStore implements SessionStore {
   async repairIndexes(): Promise<Record<string, number>> {
     // What a revocation just set aside is no damage: its own collection removes it.
     await this.#setAside.settled();
-    const removed = { by_created: 0, by_expiry: 0, user_indexes: 0 };
+    const removed = { by_created: 0, by_expiry: 0, user_indexes: 0, ended_sessions: 0 };
     const users = new Set(await this.#resolveUserIds({}));
 
     for (const [key, name] of [
@@ -2265,7 +2272,11 @@ export class RedisSessionStore implements SessionStore {
         const owners = await this.#probe(ids);
         const gone = ids.filter((_, i) => owners[i] === 'missing');
         for (const owner of owners) if (typeof owner === 'number') users.add(owner);
-        if (gone.length > 0) removed[name] += await this.#client.zRem(key, gone);
+        if (gone.length === 0) continue;
+        removed[name] += await this.#client.zRem(key, gone);
+        // Ended sessions whose collection never came (their process stopped first): the copy
+        // set aside for their history row goes too, as nothing will read it any more.
+        removed.ended_sessions += await this.#client.del(gone.map((id) => this.#setAsideKey(id)));
       }
     }
 
@@ -2344,6 +2355,15 @@ export class RedisSessionStore implements SessionStore {
   async #missing(ids: readonly string[]): Promise<string[]> {
     const owners = await this.#probe(ids);
     return ids.filter((_, i) => owners[i] === 'missing');
+  }
+
+  /**
+   * How many of these ids (entries whose session is gone) still have the copy takeOfUser set
+   * aside: ended sessions whose collection never came, as when their process stopped first.
+   */
+  async #uncollected(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.#client.exists([...new Set(ids)].map((id) => this.#setAsideKey(id)));
   }
 
   /** Members of a user's index whose hash is gone or belongs to someone else. */

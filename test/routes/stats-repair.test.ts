@@ -56,7 +56,13 @@ for (const { kind, skip } of await storeKindsToRun()) {
       await r.zAdd(`${p}sessions:by-created`, { score: created, value: newId() });
       // Bob's live session filed under Alice as well.
       await r.zAdd(`${p}{u${aliceId}}:sessions`, { score: created, value: bobSession });
-      return { by_created: 3, by_expiry: 2, user_indexes: 3 };
+      // A session of Alice's ended by a revocation whose process stopped before collecting it:
+      // its hash renamed aside, its global entries left (the user index lost it).
+      const ended = newId();
+      await r.zAdd(`${p}sessions:by-created`, { score: created, value: ended });
+      await r.zAdd(`${p}sessions:by-expiry`, { score: Date.now() + HOUR, value: ended });
+      await r.hSet(`${p}ended:${ended}`, { user: String(aliceId), ip: '192.0.2.7' });
+      return { by_created: 4, by_expiry: 3, user_indexes: 3, ended_sessions: 1 };
     }
 
     async function seed() {
@@ -104,6 +110,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(await r.zCard(`${p}sessions:by-created`)).toBe(4);
         expect(await r.zCard(`${p}sessions:by-expiry`)).toBe(4);
         expect(await r.zCard(`${p}{u${alice.id}}:sessions`)).toBe(2);
+        // The ended session's copy went with its entries (test-only KEYS, on its own prefix).
+        expect(await r.keys(`${p}ended:*`)).toEqual([]);
       }
 
       const again = await client.postJson('/admin/sessions/stats/repair', {});
