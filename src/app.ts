@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import querystring from 'node:querystring';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
@@ -343,7 +344,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     },
   });
   await app.register(fastifyCookie, { secret: cookieSecret });
-  await app.register(fastifyFormbody);
+  // Node's own parser: a value with a malformed escape (`%ED%A0%80`, a lone surrogate) reads
+  // as a browser would show it, with U+FFFD, where the default kept the whole value raw
+  // ("caf%C3%A9"). Every key counts: a bulk revoke posts one `ids` per session.
+  await app.register(fastifyFormbody, {
+    parser: (body) => querystring.parse(body, '&', '=', { maxKeys: 0 }),
+  });
   installJsonBodies(app);
   installTextCheck(app);
   installSecurityHeaders(app);

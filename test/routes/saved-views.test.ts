@@ -190,6 +190,27 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(page.body).not.toContain('<img src=x');
     });
 
+    it('should read a form value with a malformed escape as a browser shows it, not keep it raw', async () => {
+      // `%ED%A0%80` encodes a lone surrogate, which no UTF-8 decoder accepts; the rest of the
+      // value decodes as usual. Every key of the body is read: a parser stopping at a thousand
+      // (Node's default) would lose the name behind these.
+      const padding = Array.from({ length: 1_500 }, (_, i) => `pad=${i}`).join('&');
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/admin/saved-views',
+        headers: {
+          cookie: root.cookieHeader(),
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'text/html',
+        },
+        payload: `_csrf=${encodeURIComponent(await root.csrf())}&page=sessions&query=&${padding}&name=caf%C3%A9+%ED%A0%80x`,
+      });
+      expect(res.statusCode, res.body).toBe(303);
+      const names = (await listViews(root, 'sessions')).map((v) => v.name);
+      expect(names).toContain('café \ufffd\ufffd\ufffdx');
+      expect(names.some((n) => n.includes('%'))).toBe(false);
+    });
+
     it('should keep emoji and scripts that need joiners or tags in a name', async () => {
       for (const name of [
         'Team \u{1F469}\u200d\u{1F4BB}',
