@@ -38,14 +38,25 @@ export function createLogger(
  * 10000 ms".
  */
 export function serializeError(err: unknown): unknown {
-  if (!(err instanceof Error)) return pino.stdSerializers.err(err as Error);
-  const serialized = pino.stdSerializers.err(err);
+  if (!isErrorLike(err)) return pino.stdSerializers.err(err as Error);
+  const serialized = pino.stdSerializers.err(err as Error);
   let message = err.message;
   const seen = new Set<unknown>([err]);
-  for (let cause = err.cause; cause instanceof Error && !seen.has(cause); cause = cause.cause) {
+  for (let cause = err.cause; isErrorLike(cause) && !seen.has(cause); cause = cause.cause) {
     seen.add(cause);
-    if (cause.message && !message.includes(cause.message)) message += `: ${cause.message}`;
+    // Said already only where the wrapper ends with it ("…during take: <cause>").
+    if (cause.message && !message.endsWith(cause.message)) message += `: ${cause.message}`;
   }
   serialized.message = message;
   return serialized;
+}
+
+/** What pino serializes as an error: an Error, or an object with a string message. */
+function isErrorLike(value: unknown): value is { message: string; cause?: unknown } {
+  return (
+    value instanceof Error ||
+    (typeof value === 'object' &&
+      value !== null &&
+      typeof (value as { message?: unknown }).message === 'string')
+  );
 }

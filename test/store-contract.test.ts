@@ -1608,6 +1608,37 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     expect(await fx.traces(corrupt)).toEqual([]);
   });
 
+  it('should remove what a stopped instance set aside when a reader or the cleanup meets its entries', async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const live = session(alice);
+    const due = session(alice, { idleExpiresAt: T0 - MINUTE });
+    for (const s of [live, due]) await fx.store.create(s);
+    // Another instance sets both aside and stops before collecting them.
+    const stopped = new RedisSessionStore({
+      client: fx.client,
+      prefix: fx.prefix,
+      resolveUserIds: fx.resolveUserIds,
+      retentionMs: RETENTION_MS,
+      setAsideSweepMs: 60_000,
+    });
+    await stopped.takeOfUser(alice, [live.id, due.id]);
+    await stopped.close();
+    const copy = (id: string) => fx.client.exists(`${fx.prefix}ended:${id}`);
+    expect([await copy(live.id), await copy(due.id)]).toEqual([1, 1]);
+
+    // A listing meets the live one's entry: gone, and its copy with it.
+    const page = await fx.store.list({ now: T0, status: 'active', offset: 0, limit: 50 });
+    expect(page.items).toEqual([]);
+    expect(await copy(live.id)).toBe(0);
+    expect(await fx.traces(live.id)).toEqual([]);
+
+    // The cleanup meets the due one's.
+    expect(await fx.store.takeExpired(T0, 10)).toEqual({ sessions: [], done: true });
+    expect(await copy(due.id)).toBe(0);
+    expect(await fx.traces(due.id)).toEqual([]);
+    expect(await fx.ownKeys()).not.toContainEqual(expect.stringContaining('ended:'));
+  });
+
   it('should make a reader wait for what was set aside before it, not for later revocations', async () => {
     const [alice, bob] = [
       await fx.addUser('alice@example.com'),

@@ -31,12 +31,6 @@ export const COUNT_DELAY_MS = 200;
  * console open cannot keep SQLite busy counting; the count then lags by up to 20 times its cost.
  */
 export const COUNT_SHARE = 0.05;
-/**
- * The most a count waits behind the one before, in milliseconds. A count's time is not all its
- * cost: on Redis it may wait up to 2 s for what a revocation set aside, and 20 times that kept
- * the header 40 s behind the count that would have set it right.
- */
-export const COUNT_LAG_MAX_MS = 5_000;
 /** The browser waits this long before reconnecting after the stream ends, in milliseconds. */
 export const RETRY_MS = 1_000;
 /** A console that reads slower than this much buffered output is dropped (it reconnects). */
@@ -49,7 +43,7 @@ export interface Viewer {
 
 export interface LiveHubOptions {
   bus: LiveBus;
-  store: Pick<SessionStore, 'counts' | 'ping' | 'get'>;
+  store: Pick<SessionStore, 'counts' | 'ping' | 'get' | 'settled'>;
   users: { findById(id: number): Promise<UserRow | null | undefined> };
   clock: () => number;
   log: Logger;
@@ -195,6 +189,9 @@ export class LiveHub {
         if (this.#streams.size === 0) return;
         this.#counting = true;
         try {
+          // Not the count's cost: on Redis, up to 2 s for what a revocation set aside, which
+          // counted as cost held the next count 40 s.
+          await this.#o.store.settled?.();
           const started = performance.now();
           const { active } = await this.#o.store.counts(this.#o.clock());
           this.#countCostMs = performance.now() - started;
@@ -209,7 +206,7 @@ export class LiveHub {
           this.#scheduleCount();
         }
       },
-      Math.max(COUNT_DELAY_MS, Math.min(COUNT_LAG_MAX_MS, this.#countCostMs / COUNT_SHARE)),
+      Math.max(COUNT_DELAY_MS, this.#countCostMs / COUNT_SHARE),
     );
   }
 

@@ -13,11 +13,14 @@ import { requireStepUp } from '../http/step-up.js';
 import { StatsService } from './stats-service.js';
 import { statsView } from './stats-view.js';
 
-const REPAIR_LABELS: Record<string, string> = {
+const REPAIR_LABELS: Record<string, string | ((n: number) => string)> = {
   by_created: 'from the creation index',
   by_expiry: 'from the expiry index',
   user_indexes: 'from user indexes',
-  ended_sessions: 'copies of ended sessions never collected',
+  ended_sessions: (n) =>
+    n === 1
+      ? 'copy of an ended session never collected'
+      : 'copies of ended sessions never collected',
   orphan_sessions: 'sessions of users who no longer exist',
 };
 
@@ -27,7 +30,10 @@ export function describeRepair(removed: Record<string, number>): string {
   if (total === 0) return 'Nothing to repair: every entry points to a session.';
   const parts = Object.entries(removed)
     .filter(([, n]) => n > 0)
-    .map(([key, n]) => `${n} ${REPAIR_LABELS[key] ?? key}`);
+    .map(([key, n]) => {
+      const label = REPAIR_LABELS[key] ?? key;
+      return `${n} ${typeof label === 'function' ? label(n) : label}`;
+    });
   return `${total} removed: ${parts.join(', ')}.`;
 }
 

@@ -159,6 +159,8 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
       : {}),
     // Told after the fact, from the store's own timer: nothing to bound or count.
     ...(inner.onSwept ? { onSwept: (listener) => inner.onSwept!(listener) } : {}),
+    // A wait on this process's own follow-ups, bounded by the store itself.
+    ...(inner.settled ? { settled: () => inner.settled!() } : {}),
     takeExpired: (before, limit) => call('takeExpired', () => inner.takeExpired(before, limit)),
     listByUser: (userId) => call('listByUser', () => inner.listByUser(userId)),
     list: (q) => call('list', () => inner.list(q)),

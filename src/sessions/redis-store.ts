@@ -203,8 +203,9 @@ const SET_ASIDE_MAX = 200_000;
  *
  * LIMITATION: another instance's readers do not wait: for the milliseconds until the
  * collection, its counts include the ended sessions (its listings skip them, their hashes gone).
- * What this process owes is lost if it stops: those entries dangle until readers, cleanup or
- * repair prune them, and the set-aside hashes stay until their TTL.
+ * What this process owes is lost if it stops: those entries dangle until a reader, the cleanup
+ * or a repair meets them and removes them with their set-aside hashes (see #prune); a hash whose
+ * entries nothing meets stays until its TTL, and the history rows it would have given are lost.
  */
 class SetAsideDebt {
   /** Id → when it was set aside, in performance.now() ms (insertion order: the oldest first). */
@@ -246,6 +247,11 @@ class SetAsideDebt {
       this.#fresh.delete(id);
     }
     this.#schedule();
+  }
+
+  /** Whether `id` was set aside here and is not collected yet. */
+  owes(id: string): boolean {
+    return this.#owed.has(id);
   }
 
   /** Runs a collection of `ids`; they are paid when it succeeds, left to the sweep if not. */
@@ -649,12 +655,14 @@ return out
 
 // KEYS: by-created, by-expiry, quarantine.
 // ARGV: user index key before the user id, after it, session key before the id, due at or
-// before, at most this many, quarantine TTL in ms.
+// before, at most this many, quarantine TTL in ms, set-aside key before the id.
 // Takes the soonest due entries of the expiry index (they are its first ranks, so one
 // ZREMRANGEBYRANK drops them all): a readable hash is deleted with its index entries and
-// returned; an entry whose hash is gone (its TTL ran out) loses its global entries (its user is
-// unknown; that index expires by its TTL); a key that is no readable session is quarantined for
-// removeUnreadable. Returns how many entries were due, then 8 fields per session taken.
+// returned; an entry whose hash is gone (its TTL ran out, or a revocation set it aside and its
+// process stopped before collecting it) loses its global entries and any set-aside copy (its
+// user is unknown; that index expires by its TTL); a key that is no readable session is
+// quarantined for removeUnreadable. Returns how many entries were due, then 8 fields per
+// session taken.
 const TAKE_EXPIRED = script(`${LUA_READABLE}
 local ids = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[4], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[5]))
 if #ids == 0 then return {0} end
@@ -674,6 +682,7 @@ for _, id in ipairs(ids) do
     for j = 1, 7 do out[#out + 1] = f[j] end
   elseif redis.call('EXISTS', key) == 0 then
     created[#created + 1] = id
+    redis.call('DEL', ARGV[7] .. id)
   else
     -- NX: a reader may have noted the user index it met the key in, for removeUnreadable.
     redis.call('HSETNX', KEYS[3], id, '')
@@ -1364,6 +1373,10 @@ export class RedisSessionStore implements SessionStore {
     return this.#setAside.collect(ids, () => this.#collectChunks(ids));
   }
 
+  settled(): Promise<void> {
+    return this.#setAside.settled();
+  }
+
   onSwept(listener: (collected: number) => void): () => void {
     this.#setAside.swept.add(listener);
     return () => this.#setAside.swept.delete(listener);
@@ -1429,6 +1442,7 @@ export class RedisSessionStore implements SessionStore {
         String(before),
         String(size),
         String(QUARANTINE_TTL_MS),
+        this.#setAsideKey(''),
       ],
     );
     if (!Array.isArray(answer) || (answer.length - 1) % 8 !== 0) {
@@ -2273,10 +2287,11 @@ export class RedisSessionStore implements SessionStore {
         const gone = ids.filter((_, i) => owners[i] === 'missing');
         for (const owner of owners) if (typeof owner === 'number') users.add(owner);
         if (gone.length === 0) continue;
-        removed[name] += await this.#client.zRem(key, gone);
         // Ended sessions whose collection never came (their process stopped first): the copy
-        // set aside for their history row goes too, as nothing will read it any more.
+        // set aside for their history row goes too, as nothing will read it any more. First,
+        // so that a repair cut short leaves the entries by which the next one finds it.
         removed.ended_sessions += await this.#client.del(gone.map((id) => this.#setAsideKey(id)));
+        removed[name] += await this.#client.zRem(key, gone);
       }
     }
 
@@ -2567,19 +2582,27 @@ export class RedisSessionStore implements SessionStore {
 
   /**
    * Removes index entries whose hash is gone. Safe without a script: ids are digests of fresh
-   * random tokens, so once a hash is gone nothing writes that id again.
+   * random tokens, so once a hash is gone nothing writes that id again. An id set aside by a
+   * revocation whose process stopped before collecting it (or by another instance, collecting
+   * it now) is collected instead, so that its copy goes too; that other instance then writes
+   * its history row from the sign-in's address and browser. This instance's own set-aside ids
+   * are left to their collection.
    */
   async #prune(dangling: readonly Candidate[]): Promise<void> {
     if (dangling.length === 0) return;
 
     const ids = dangling.map((c) => c.id);
+    const owed = ids.filter((id) => this.#setAside.owes(id));
+    const others = ids.filter((id) => !this.#setAside.owes(id));
     const byUser = new Map<number, string[]>();
     for (const c of dangling) {
       if (c.owner !== undefined) byUser.set(c.owner, [...(byUser.get(c.owner) ?? []), c.id]);
     }
     await Promise.all([
-      this.#client.zRem(this.#byCreated, ids),
-      this.#client.zRem(this.#byExpiry, ids),
+      others.length > 0 ? this.#collectChunks(others) : undefined,
+      ...(owed.length > 0
+        ? [this.#client.zRem(this.#byCreated, owed), this.#client.zRem(this.#byExpiry, owed)]
+        : []),
       ...[...byUser].map(([userId, own]) => this.#client.zRem(this.#userKey(userId), own)),
     ]);
   }

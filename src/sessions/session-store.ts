@@ -276,6 +276,14 @@ export interface SessionStore {
   onSwept?(listener: (collected: number) => void): () => void;
 
   /**
+   * Resolves once what this instance's revocations set aside before the call is collected, or
+   * no longer waited for (at most 2 s): what its readers wait for before they read. Lets a
+   * caller tell that wait from the read's own cost. Only a store that sets sessions aside has
+   * it.
+   */
+  settled?(): Promise<void>;
+
+  /**
    * Removes up to `limit` of the sessions whose deadline is at or before `before`, soonest
    * first, and returns the readable ones as they were. Entries due that are not a readable
    * session go too, or (on Redis, a key that is something else) are left to removeUnreadable

@@ -40,6 +40,11 @@ describe('errors in log lines', () => {
     );
   });
 
+  it("should append a cause whose message only appears inside the wrapper's", () => {
+    const err = new Error('redis client is closed on shutdown', { cause: new Error('closed') });
+    expect(logged(err).message).toBe('redis client is closed on shutdown: closed');
+  });
+
   it('should log a thrown value that is no error as it is', () => {
     expect(logged('plain text')).toBe('plain text');
   });
