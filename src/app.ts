@@ -240,8 +240,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const live = deps.redis
     ? createRedisLiveBus({ client: deps.redis, prefix: redisPrefix, onError: onLiveError })
     : createLocalLiveBus({ onError: onLiveError });
-  // Sessions ended by a revocation whose collection came late were counted until the sweep took
-  // them, and no event says so: open consoles re-read their table and count.
+  // Sessions ended by a revocation whose collection came late were counted until it came, and
+  // no event says so: open consoles re-read their table and count.
   const stopSweptNotice = store.onSwept?.((collected) => {
     app.log.info({ event: 'set_aside_swept', collected }, 'late collection of ended sessions');
     live.publish({ type: 'resync', at: clock() });

@@ -1639,6 +1639,27 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     expect(await fx.ownKeys()).not.toContainEqual(expect.stringContaining('ended:'));
   });
 
+  it("should tell of a revocation's own collection that came after its readers stopped waiting", async () => {
+    const alice = await fx.addUser('alice@example.com');
+    const [a, b] = [session(alice), session(alice)];
+    for (const s of [a, b]) await fx.store.create(s);
+    const told: number[] = [];
+    fx.store.onSwept!((n) => told.push(n));
+
+    // In time: readers wait for it, so nothing needs telling.
+    await fx.store.takeOfUser(alice, [a.id]);
+    await fx.store.collectSetAside!([a.id]);
+    expect(told).toEqual([]);
+
+    // Late (Redis paused between the take and its collection): a reader gave up waiting and
+    // counted the ended session, so the collection says what it removed.
+    await fx.store.takeOfUser(alice, [b.id]);
+    expect(await fx.store.counts(T0)).toEqual({ active: 1, expired: 0 });
+    await fx.store.collectSetAside!([b.id]);
+    expect(told).toEqual([1]);
+    expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 0 });
+  });
+
   it('should make a reader wait for what was set aside before it, not for later revocations', async () => {
     const [alice, bob] = [
       await fx.addUser('alice@example.com'),

@@ -218,7 +218,7 @@ class SetAsideDebt {
   #sweep: NodeJS.Timeout | undefined;
   readonly #collect: (ids: string[]) => Promise<ReadonlyMap<string, unknown>>;
   readonly #sweepMs: number;
-  /** Told how many set-aside sessions each sweep removed, when it removed any. */
+  /** Told how many set-aside sessions a late collection removed (see collect). */
   readonly swept = new Set<(collected: number) => void>();
 
   /**
@@ -254,12 +254,25 @@ class SetAsideDebt {
     return this.#owed.has(id);
   }
 
-  /** Runs a collection of `ids`; they are paid when it succeeds, left to the sweep if not. */
-  async collect<T>(ids: readonly string[], run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a collection of `ids`; they are paid when it succeeds, left to the sweep if not. One
+   * that removes sessions readers no longer waited for (the sweep's, or a revocation's own that
+   * came after the wait, Redis having paused) tells the `swept` listeners how many: those
+   * readers counted them, and nothing else says the figures changed.
+   */
+  async collect<T extends ReadonlyMap<string, unknown>>(
+    ids: readonly string[],
+    run: () => Promise<T>,
+  ): Promise<T> {
     for (const id of ids) this.#collecting.add(id);
     try {
       const result = await run();
-      for (const id of ids) this.#owed.delete(id);
+      let late = 0;
+      for (const id of ids) {
+        if (this.#owed.has(id) && !this.#fresh.has(id) && result.get(id) !== 'not_found') late++;
+        this.#owed.delete(id);
+      }
+      if (late > 0) this.#tell(late);
       return result;
     } finally {
       for (const id of ids) {
@@ -325,23 +338,6 @@ class SetAsideDebt {
     const due = performance.now() - Math.max(this.#sweepMs, SET_ASIDE_WAIT_MS);
     // A thousand a script round, round after round while Redis answers: a helper's stalled
     // revocations left 6,250 owed, which one round per sweep took half a minute to clear.
-    const collected = await this.#sweepRounds(due);
-    if (collected === 0) return;
-    for (const listener of this.swept) {
-      try {
-        listener(collected);
-      } catch {
-        // A listener's failure is its own (the live bus never throws): the sweep goes on.
-      }
-    }
-  }
-
-  /**
-   * Collects owed ids set aside before `due` until none is left or Redis fails: how many were
-   * still set aside (an id whose script never ran, its answer lost, had nothing to collect).
-   */
-  async #sweepRounds(due: number): Promise<number> {
-    let collected = 0;
     for (;;) {
       const ids: string[] = [];
       for (const [id, at] of this.#owed) {
@@ -350,12 +346,23 @@ class SetAsideDebt {
       }
       if (ids.length === 0) break;
       // What they were is not wanted any more: their history rows are written.
-      const found = await this.collect(ids, () => this.#collect(ids)).catch(() => null);
-      if (!found) return collected;
-      for (const outcome of found.values()) if (outcome !== 'not_found') collected++;
+      const done = await this.collect(ids, () => this.#collect(ids)).then(
+        () => true,
+        () => false,
+      );
+      if (!done) return;
     }
     this.#schedule();
-    return collected;
+  }
+
+  #tell(collected: number): void {
+    for (const listener of this.swept) {
+      try {
+        listener(collected);
+      } catch {
+        // A listener's failure is its own (the live bus never throws): collecting goes on.
+      }
+    }
   }
 
   #wake(): void {

@@ -269,8 +269,9 @@ export interface SessionStore {
 
   /**
    * Calls `listener` with how many sessions a late collection removed: ones `takeOfUser` set
-   * aside whose own collection failed or never came, which readers counted until then. No event
-   * announced them, so an open console learns its figures changed from this. Only a store that
+   * aside whose collection came after readers stopped waiting for it (Redis paused, or it
+   * failed and was retried), which they counted until then. No event announced them, so an
+   * open console learns its figures changed from this. Only a store that
    * sets sessions aside has it; the function returned stops the calls.
    */
   onSwept?(listener: (collected: number) => void): () => void;
