@@ -243,7 +243,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // Sessions ended by a revocation whose collection came late were counted until it came, and
   // no event says so: open consoles re-read their table and count.
   const stopSweptNotice = store.onSwept?.((collected) => {
-    app.log.info({ event: 'set_aside_swept', collected }, 'late collection of ended sessions');
+    app.log.info({ event: 'set_aside_late', collected }, 'late collection of ended sessions');
     live.publish({ type: 'resync', at: clock() });
   });
   app.addHook('onClose', async () => stopSweptNotice?.());
