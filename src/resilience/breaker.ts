@@ -45,6 +45,8 @@ export class Breaker {
   readonly #isFault: (error: unknown) => boolean;
   readonly #onStateChange: BreakerOptions['onStateChange'];
   #failures = 0;
+  /** Calls that give up when the breaker opens (see run's `abandonOnOpen`). */
+  readonly #abandonable = new Set<() => void>();
 
   constructor(opts: BreakerOptions) {
     this.#failuresToOpen = opts.failuresToOpen ?? 5;
@@ -53,8 +55,13 @@ export class Breaker {
     this.#onStateChange = opts.onStateChange;
   }
 
-  /** Runs `work` under the breaker, rejecting with DeadlineError after `deadlineMs` if given. */
-  run<T>(work: () => Promise<T>, deadlineMs?: number): Promise<T> {
+  /**
+   * Runs `work` under the breaker, rejecting with DeadlineError after `deadlineMs` if given.
+   * With `abandonOnOpen` (a read, whose answer nobody needs once the caller has given up), it
+   * also rejects with CircuitOpenError as soon as the breaker opens, rather than waiting out
+   * a long bound behind a dependency that other calls have just found down.
+   */
+  run<T>(work: () => Promise<T>, deadlineMs?: number, abandonOnOpen = false): Promise<T> {
     const { state, since } = this.status;
     if (state === 'half_open') {
       return Promise.reject(new CircuitOpenError('a trial call is under way'));
@@ -67,17 +74,26 @@ export class Breaker {
     }
     return new Promise<T>((resolve, reject) => {
       let settled = false;
+      const abandon = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(new CircuitOpenError('the circuit opened while waiting'));
+      };
+      if (abandonOnOpen) this.#abandonable.add(abandon);
       const timer =
         deadlineMs === undefined
           ? undefined
           : setTimeout(() => {
               settled = true;
+              this.#abandonable.delete(abandon);
               this.#failed(true);
               reject(new DeadlineError(`no answer in ${deadlineMs} ms`));
             }, deadlineMs);
       const succeed = (value: T) => {
         if (settled) return;
         settled = true;
+        this.#abandonable.delete(abandon);
         clearTimeout(timer);
         this.#succeeded();
         resolve(value);
@@ -85,6 +101,7 @@ export class Breaker {
       const fail = (error: unknown) => {
         if (settled) return;
         settled = true;
+        this.#abandonable.delete(abandon);
         clearTimeout(timer);
         const fault = this.#isFault(error);
         // A refusal is an answer: the dependency is there, so a trial that meets one closes.
@@ -120,6 +137,10 @@ export class Breaker {
     this.status.state = state;
     this.status.since = Date.now();
     this.#onStateChange?.(state, this.status.since);
+    if (state !== 'open') return;
+    const waiting = [...this.#abandonable];
+    this.#abandonable.clear();
+    for (const abandon of waiting) abandon();
   }
 }
 

@@ -129,6 +129,21 @@ describe('C08 the circuit breaker', () => {
     expect(g.breaker.state).toBe('open');
   });
 
+  it('should give up a slow read as soon as other calls open the breaker, not at its own bound', async () => {
+    const { state, store } = flakyStore();
+    const { g } = guarded(store);
+    // A listing (bound: 20 times the single-call bound, 1,000 ms) waits on a store that hangs…
+    state.hang = true;
+    const started = performance.now();
+    const listing = g.list({ now: 0, offset: 0, limit: 10 });
+    // …while single calls find it down and open the breaker.
+    state.down = true;
+    await failures(g, 3);
+    expect(g.breaker.state).toBe('open');
+    await expect(listing).rejects.toThrow(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
   it('should pass a refusal through as itself, without counting it towards opening', async () => {
     const { store } = flakyStore();
     const { g, changes } = guarded(store);
