@@ -51,7 +51,7 @@ import { StepUps } from './http/step-up.js';
 import { stepUpRoutes } from './http/step-up-routes.js';
 import { checkJsonBodyTypes } from './http/strict-json.js';
 import { installTextCheck } from './http/text-check.js';
-import { createLogger } from './logger.js';
+import { createLogger, everyAtMost, LOG_REPEAT_MS } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { WardenMetrics } from './metrics/warden-metrics.js';
 import { authPages } from './pages/auth-pages.js';
@@ -298,11 +298,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
         perAccount: config.signInLimitAccount,
         perIp: config.signInLimitIp,
         windowMs: config.signInLimitWindowMs,
-        onError: (err) =>
+        onError: everyAtMost(LOG_REPEAT_MS, (repeats, err: unknown) =>
           app.log.warn(
-            { event: 'rate_limit_counter', err },
+            { event: 'rate_limit_counter', err, repeats },
             'password attempt counter unavailable',
           ),
+        ),
       },
     ),
     stepUps: new StepUps(db, clock, config.stepUpWindowMs),

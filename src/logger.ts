@@ -60,3 +60,31 @@ function isErrorLike(value: unknown): value is { message: string; cause?: unknow
       typeof (value as { message?: unknown }).message === 'string')
   );
 }
+
+/** How often a line that repeats while a dependency is down goes out (see everyAtMost). */
+export const LOG_REPEAT_MS = 10_000;
+
+/**
+ * A log line that would repeat for as long as a dependency is down (one per sign-in attempt, one
+ * per readiness probe: hundreds in a 12 s Redis pause): the first goes out, those within
+ * `everyMs` after it are counted, and the next line that goes out says how many it stands for
+ * (`repeats`).
+ */
+export function everyAtMost<A extends unknown[]>(
+  everyMs: number,
+  write: (repeats: number, ...args: A) => void,
+): (...args: A) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  let held = 0;
+  return (...args) => {
+    const now = performance.now();
+    if (now - last < everyMs) {
+      held++;
+      return;
+    }
+    last = now;
+    const repeats = held;
+    held = 0;
+    write(repeats, ...args);
+  };
+}

@@ -12,7 +12,8 @@
  * and driver messages go to the log, not to an unauthenticated client.
  */
 
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
+import { everyAtMost, LOG_REPEAT_MS } from '../logger.js';
 import { CircuitOpenError, DeadlineError } from '../resilience/breaker.js';
 
 /** Paths the auth hook leaves alone: probes carry no cookie and must not touch a store. */
@@ -73,9 +74,18 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
     reply.headers(headers).send({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }),
   );
 
+  // A probe every few seconds while something is down: one line per LOG_REPEAT_MS for each.
+  const notReady = Object.fromEntries(
+    ['session store', 'database'].map((what) => [
+      what,
+      everyAtMost(LOG_REPEAT_MS, (repeats, log: FastifyBaseLogger, err: unknown) =>
+        log.warn({ event: 'not_ready', what, err, repeats }, 'readiness check failed'),
+      ),
+    ]),
+  );
+
   app.get('/readyz', { logLevel: 'warn', schema: { hide: true } }, async (request, reply) => {
-    const log = (what: string) => (err: unknown) =>
-      request.log.warn({ event: 'not_ready', what, err }, 'readiness check failed');
+    const log = (what: string) => (err: unknown) => notReady[what]!(request.log, err);
     const [sessionStore, db] = await Promise.all([
       probe(() => store.ping(), bound, log('session store')),
       probe(() => database.ping(), bound, log('database')),

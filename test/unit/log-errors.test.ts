@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createLogger, everyAtMost } from '../../src/logger.js';
 import { DeadlineError } from '../../src/resilience/breaker.js';
 import { StoreUnavailableError } from '../../src/resilience/guarded-store.js';
 
@@ -47,5 +47,29 @@ describe('errors in log lines', () => {
 
   it('should log a thrown value that is no error as it is', () => {
     expect(logged('plain text')).toBe('plain text');
+  });
+});
+
+describe('a line that repeats while something is down', () => {
+  it('should go out once per interval, the next one saying how many it stands for', () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const lines: Array<[number, string]> = [];
+      const warn = everyAtMost(10_000, (repeats, what: string) => lines.push([repeats, what]));
+      warn('first');
+      for (let i = 0; i < 379; i++) {
+        vi.advanceTimersByTime(25);
+        warn('held');
+      }
+      expect(lines).toEqual([[0, 'first']]);
+      vi.advanceTimersByTime(10_000);
+      warn('after');
+      expect(lines).toEqual([
+        [0, 'first'],
+        [379, 'after'],
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
