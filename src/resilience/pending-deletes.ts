@@ -100,7 +100,10 @@ export class PendingDeletes {
       }
       if (outcomes.size < chunk.length) break;
     }
-    if (ids.length > 0) this.#o.onFlush?.({ deleted, left: this.#ids.size });
+    // Told of progress only: a round the store refused (every second while it is down) says
+    // nothing new.
+    const answered = ids.length - this.#ids.size;
+    if (answered > 0) this.#o.onFlush?.({ deleted, left: this.#ids.size });
   }
 
   #arm(): void {
