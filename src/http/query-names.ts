@@ -14,10 +14,14 @@ import { WardenError } from '../errors.js';
  * newsletter's tracking parameters.
  */
 export function checkQueryNames(route: RouteOptions): void {
+  if (!route.url.startsWith('/admin/')) return;
   const properties = (route.schema?.querystring as { properties?: Record<string, unknown> })
     ?.properties;
-  if (!properties || !route.url.startsWith('/admin/')) return;
-  const known = new Set(Object.keys(properties));
+  // A console page with no query schema takes no parameter at all (the statistics, the
+  // policy, the header's figures): `?x=1` there was answered as if it meant something.
+  const methods = [route.method].flat();
+  if (!properties && !methods.includes('GET')) return;
+  const known = new Set(Object.keys(properties ?? {}));
 
   const check = async (request: FastifyRequest) => {
     refuseUnknownNames(request.query, known, 'querystring');
@@ -39,9 +43,9 @@ export function refuseUnknownNames(
   if (name === undefined) return;
   const shown = name.length > 40 ? `${name.slice(0, 40)}…` : name;
   const of = where === 'body' ? 'a field of this request' : 'a parameter of this page';
-  throw new WardenError(
-    'WARDEN_VALIDATION',
-    [`${shown} is not ${of} (it takes ${[...known].join(', ')})`],
-    { field: shown, where },
-  );
+  const takes = known.size > 0 ? `it takes ${[...known].join(', ')}` : 'it takes none';
+  throw new WardenError('WARDEN_VALIDATION', [`${shown} is not ${of} (${takes})`], {
+    field: shown,
+    where,
+  });
 }

@@ -316,6 +316,22 @@ for (const { kind, skip } of await storeKindsToRun()) {
       );
     });
 
+    it('should refuse any parameter on the console pages that take none', async () => {
+      for (const path of ['/admin/sessions/stats', '/admin/policy', '/admin/live']) {
+        const json = await admin.get(`${path}?x=1`, 'json');
+        expect(json.statusCode, path).toBe(400);
+        expect(json.json().error.message).toBe(
+          'Invalid request: x is not a parameter of this page (it takes none)',
+        );
+        expect((await admin.get(path, 'json')).statusCode, path).toBe(200);
+      }
+      const page = await admin.get('/admin/sessions/stats?x=1', 'html');
+      expect(page.statusCode).toBe(400);
+      expect(page.body).toContain(
+        'href="/admin/sessions/stats">Open this page without its filters',
+      );
+    });
+
     it('should refuse a day before 2000 in every date filter of the console, in the same words', async () => {
       for (const [path, field] of [
         ['/admin/sessions', 'created_from'],
