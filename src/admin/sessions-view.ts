@@ -128,7 +128,7 @@ function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtm
   return html`<tr data-session-id="${r.id}" data-user-id="${r.userId}">
   <td data-label="Select"><input class="form-check-input" type="checkbox" name="ids" value="${r.id}"
     aria-label="Select session of ${r.email}"${keep.has(r.id) ? html` checked` : ''}></td>
-  <td class="text-email" data-label="Email">${r.email}${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
+  <td class="text-email" data-label="Email"><a href="/admin/users/${r.userId}" title="This user's page: their sessions and history">${r.email}</a>${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
   <td data-label="Role">${r.role}</td>
   <td data-label="Status"><span class="badge ${STATUS_BADGE[r.status]}" data-status>${r.status}</span></td>
   <td data-label="Created">${timeCell(r.createdAt, now)}</td>

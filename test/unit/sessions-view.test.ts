@@ -111,3 +111,15 @@ describe('sessions view with a capped count', () => {
     expect(body).toContain('Revoke all 120 matching…');
   });
 });
+
+describe('sessions view rows', () => {
+  it("should link each row's email to that user's page", () => {
+    const body = page({ total: 1, page: 1, rows: 1 });
+    const [r] = rows(1);
+    expect(body).toMatch(
+      new RegExp(
+        `<td class="text-email" data-label="Email"><a href="/admin/users/${r!.userId}"[^>]*>${r!.email.replace('.', '\\.')}</a>`,
+      ),
+    );
+  });
+});
