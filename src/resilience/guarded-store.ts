@@ -49,29 +49,11 @@ export interface GuardOptions extends Omit<BreakerOptions, 'isFault'> {
   onCall?: (event: StoreCallEvent) => void;
 }
 
-const BULK_OPS = new Set([
-  'deleteMany',
-  'takeMany',
-  'takeOfUser',
-  'collectSetAside',
-  'userSessionIds',
-  'takeExpired',
-  'list',
-  'listIds',
-  'listExpired',
-  'listByUser',
-  'counts',
-  'sample',
-  'countsByRole',
-  'topUsers',
-  'healthReport',
-]);
-
 /**
- * Reads among those: a page or a figure waiting up to the bulk bound behind a Redis that other
- * calls have found down answers 503 once the breaker opens, not 10 s later (seen on a user's
- * page right after a revocation, Redis paused). Writes keep their bound: what they did must
- * be known before they are reported.
+ * Bulk reads: a page or a figure waiting up to the bulk bound behind a Redis that other calls
+ * have found down answers 503 once the breaker opens, not 10 s later (seen on a user's page
+ * right after a revocation, Redis paused). Bulk writes keep their bound: what they did must be
+ * known before they are reported.
  */
 const ABANDONABLE_OPS = new Set([
   'userSessionIds',
@@ -84,6 +66,15 @@ const ABANDONABLE_OPS = new Set([
   'countsByRole',
   'topUsers',
   'healthReport',
+]);
+
+const BULK_OPS = new Set([
+  'deleteMany',
+  'takeMany',
+  'takeOfUser',
+  'collectSetAside',
+  'takeExpired',
+  ...ABANDONABLE_OPS,
 ]);
 
 /** Walks of the whole store, run on an operator's request; bounded by `repairTimeoutMs`. */
