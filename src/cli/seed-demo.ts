@@ -32,8 +32,9 @@ Demo accounts can sign in, superusers among them. So the command refuses a datab
 that holds other accounts than demo users and superusers, unless given --force.
 
 On SQLite the sessions are written in one transaction, which holds the database's
-write lock until the seed ends: seed before starting the server, whose writes would
-otherwise wait and then fail.
+write lock until the seed ends: a few tens of thousands go in beside a running server,
+but from about 150,000 on, seed with the server stopped, whose writes would otherwise
+wait five seconds and then fail.
 
 Options:
   --users N      how many users to add (0 to ${MAX_USERS})
