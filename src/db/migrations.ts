@@ -232,7 +232,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropIndex('users_email_trgm_idx').ifExists().execute();
       },
     },
-    // No 0006: withdrawn before any release, its number left unused.
+    // No 0006: no migration ever had that number (the log's gap hides nothing).
     '0007_session_listing': {
       // The console lists sessions newest first with `id` breaking ties: an index in exactly
       // that order lets a page stop after its rows instead of sorting every match. The user
