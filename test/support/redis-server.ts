@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from 'redis';
+import { afterAll } from 'vitest';
 
 export interface OwnRedis {
   url: string;
@@ -57,6 +58,25 @@ async function waitReady(url: string, timeoutMs = 5_000): Promise<void> {
   }
 }
 
+/**
+ * Each server directory these tests made and have not removed, with its latest server: killed
+ * and removed after the importing file's tests, so that a suite whose teardown throws before
+ * `stop()` (an app that failed to close) leaves no redis-server behind.
+ */
+const leftovers = new Map<string, ChildProcess | undefined>();
+// Registered while the importing file is collected: its last hook, after the suite's own. (A
+// process 'exit' handler never runs: the test runner ends its workers with a signal.)
+afterAll(() => {
+  for (const [dir, child] of leftovers) {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  leftovers.clear();
+});
+
 /** Starts a redis-server; `persist` keeps an append-only file so data survives a kill. */
 export async function startOwnRedis(opts: { persist?: boolean } = {}): Promise<OwnRedis> {
   const port = await freePort();
@@ -68,6 +88,7 @@ export async function startOwnRedis(opts: { persist?: boolean } = {}): Promise<O
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
     args.push('--appendonly', opts.persist ? 'yes' : 'no');
     child = spawn('redis-server', args, { stdio: 'ignore' });
+    leftovers.set(dir, child);
     await waitReady(url);
   };
   const exited = (c: ChildProcess) =>
@@ -98,6 +119,7 @@ export async function startOwnRedis(opts: { persist?: boolean } = {}): Promise<O
         await exited(child);
       }
       fs.rmSync(dir, { recursive: true, force: true });
+      leftovers.delete(dir);
     },
   };
 }
