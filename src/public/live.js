@@ -13,6 +13,8 @@
   // A burst of changes becomes one table refresh, and refreshes stay this far apart.
   const REFRESH_DELAY_MS = 150;
   const REFRESH_GAP_MS = 500;
+  // How soon a table refresh refused for the store being away is tried again.
+  const STORE_RETRY_MS = 2000;
   const NEW_ROW_MS = 3000;
   const STORE_DOWN_TEXT =
     'The session store is unreachable. Warden keeps retrying; sign-in and session pages answer 503 until it is back.';
@@ -165,8 +167,16 @@
       credentials: 'same-origin',
       cache: 'no-store',
     });
-    if (res.status === 503) showStoreDown(true);
+    if (res.status === 503) {
+      showStoreDown(true);
+      // The stream's hub may never have seen the store away (a pause shorter than its check),
+      // so no "store up" would come: the table asks again until it is answered.
+      setTimeout(scheduleRefresh, STORE_RETRY_MS);
+      return;
+    }
     if (!res.ok) return;
+    // Answered from the store: whatever said it was away is over.
+    showStoreDown(false);
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
     const next = doc.getElementById('sessions-table');
     if (!next?.tBodies[0] || busy()) return;

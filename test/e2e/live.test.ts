@@ -70,6 +70,28 @@ for (const { kind, skip } of kinds) {
       return page;
     }
 
+    it('should lift the store banner once the table is answered again, when the stream never saw the store away', async () => {
+      const { t } = e2e;
+      await t.createUser(ROOT, 'superuser');
+      const kim = await t.createUser('kim@example.test');
+      const page = await openConsole();
+      // One table refresh refused as if the store had paused for a moment; the stream's own
+      // check never sees it, so no "store up" event will come.
+      let refused = 0;
+      await page.route('**/admin/sessions', async (route) => {
+        if (refused > 0 || route.request().resourceType() !== 'fetch') return route.continue();
+        refused++;
+        await route.fulfill({ status: 503, contentType: 'text/html', body: '<p>away</p>' });
+      });
+      const fresh = await signInElsewhere(kim);
+      await page.locator('#store-banner').waitFor({ timeout: LIVE_WITHIN_MS });
+      // The table asks again by itself, is answered, and the banner goes.
+      await row(page, fresh).waitFor({ timeout: 5_000 });
+      await page.locator('#store-banner').waitFor({ state: 'detached', timeout: 1_000 });
+      expect(refused).toBe(1);
+      expect(await page.locator('#live-active').getAttribute('data-stale')).toBeNull();
+    });
+
     it('should show sign-ins and revocations made elsewhere without a reload, keeping the selection', async () => {
       const { t, s } = e2e;
       await t.createUser(ROOT, 'superuser');
