@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sseMessage } from '../../src/admin/live-stream.js';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+import { type Latency, slowStore } from '../support/slow-store.js';
 import { plantSession, signedIn } from './helpers.js';
 import { listen, SseStream } from './live-sse.js';
 
@@ -244,6 +245,46 @@ describe.skipIf(!redisRun || redisRun.skip !== null)(
     });
   },
 );
+
+describe('live count after one slow count', () => {
+  it('should count the next change soon, not 20 times the one count that waited on the store', async () => {
+    const latency: Latency = { delays: {} };
+    const t = await makeApp('sqlite', { wrapStore: (s) => slowStore(s, latency) });
+    const streams: SseStream[] = [];
+    try {
+      await t.createUser('root@example.com', 'superuser');
+      await t.createUser('sam@example.com');
+      const admin = (await signedIn(t, 'root@example.com')).client;
+      const base = await listen(t.app);
+      const stream = await SseStream.open(`${base}/admin/events`, admin.cookieHeader());
+      streams.push(stream);
+      const first = await stream.next<{ active: number }>('count');
+
+      // The store pauses for a moment during one count…
+      latency.delays.counts = 1_500;
+      let from = stream.frames.length;
+      await t.client().login('sam@example.com');
+      expect((await stream.next<{ active: number }>('count', () => true, { from })).active).toBe(
+        first.active + 1,
+      );
+      latency.delays.counts = 0;
+
+      // …and the next change is counted within the usual delay, not 30 s later.
+      from = stream.frames.length;
+      const started = performance.now();
+      await t.client().login('sam@example.com');
+      const next = await stream.next<{ active: number }>('count', () => true, {
+        from,
+        timeoutMs: 3_000,
+      });
+      expect(next.active).toBe(first.active + 2);
+      expect(performance.now() - started).toBeLessThan(2_000);
+    } finally {
+      for (const s of streams) s.close();
+      await t.close();
+    }
+  });
+});
 
 describe('sseMessage', () => {
   it('should write one event with its data as one JSON line', () => {
