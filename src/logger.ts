@@ -66,9 +66,10 @@ export const LOG_REPEAT_MS = 10_000;
 
 /**
  * A log line that would repeat for as long as a dependency is down (one per sign-in attempt, one
- * per readiness probe: hundreds in a 12 s Redis pause): the first goes out, those within
- * `everyMs` after it are counted, and the next line that goes out says how many it stands for
- * (`repeats`).
+ * per readiness probe: hundreds in a 12 s Redis pause). The first goes out at once with `repeats`
+ * 0; those within `everyMs` after it are held, and when that time is up one line goes out for
+ * them, the last one's, with `repeats` saying how many it stands for. Nothing held is carried
+ * into a later outage.
  */
 export function everyAtMost<A extends unknown[]>(
   everyMs: number,
@@ -76,15 +77,28 @@ export function everyAtMost<A extends unknown[]>(
 ): (...args: A) => void {
   let last = Number.NEGATIVE_INFINITY;
   let held = 0;
+  let heldArgs: A | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const release = () => {
+    timer = undefined;
+    const [repeats, args] = [held, heldArgs!];
+    held = 0;
+    heldArgs = undefined;
+    last = performance.now();
+    write(repeats, ...args);
+  };
   return (...args) => {
     const now = performance.now();
-    if (now - last < everyMs) {
-      held++;
+    if (timer === undefined && now - last >= everyMs) {
+      last = now;
+      write(0, ...args);
       return;
     }
-    last = now;
-    const repeats = held;
-    held = 0;
-    write(repeats, ...args);
+    held++;
+    heldArgs = args;
+    if (timer === undefined) {
+      timer = setTimeout(release, Math.max(0, last + everyMs - now));
+      timer.unref();
+    }
   };
 }

@@ -51,23 +51,27 @@ describe('errors in log lines', () => {
 });
 
 describe('a line that repeats while something is down', () => {
-  it('should go out once per interval, the next one saying how many it stands for', () => {
-    vi.useFakeTimers({ toFake: ['performance'] });
+  it('should go out at once, then once per interval for those held, and carry none over', () => {
+    vi.useFakeTimers({ toFake: ['performance', 'setTimeout'] });
     try {
       const lines: Array<[number, string]> = [];
       const warn = everyAtMost(10_000, (repeats, what: string) => lines.push([repeats, what]));
       warn('first');
       for (let i = 0; i < 379; i++) {
         vi.advanceTimersByTime(25);
-        warn('held');
+        warn(`held ${i}`);
       }
       expect(lines).toEqual([[0, 'first']]);
+      // The interval ends: one line for the 379 held, the last one's.
       vi.advanceTimersByTime(10_000);
-      warn('after');
       expect(lines).toEqual([
         [0, 'first'],
-        [379, 'after'],
+        [379, 'held 378'],
       ]);
+      // A later outage starts afresh.
+      vi.advanceTimersByTime(30_000);
+      warn('next outage');
+      expect(lines.at(-1)).toEqual([0, 'next outage']);
     } finally {
       vi.useRealTimers();
     }
