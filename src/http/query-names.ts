@@ -41,7 +41,8 @@ export function refuseUnknownNames(
   if (typeof values !== 'object' || values === null || Array.isArray(values)) return;
   const name = Object.keys(values).find((n) => !known.has(n));
   if (name === undefined) return;
-  const shown = name.length > 40 ? `${name.slice(0, 40)}…` : name;
+  // `?=1` has a name too: the empty one, shown as such rather than as nothing.
+  const shown = name === '' ? '""' : name.length > 40 ? `${name.slice(0, 40)}…` : name;
   const of = where === 'body' ? 'a field of this request' : 'a parameter of this page';
   const takes = known.size > 0 ? `it takes ${[...known].join(', ')}` : 'it takes none';
   throw new WardenError('WARDEN_VALIDATION', [`${shown} is not ${of} (${takes})`], {

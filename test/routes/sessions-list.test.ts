@@ -88,7 +88,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
         ['root', 'a1', 'b1', 'a2', 'b2', 'd1', 'c1', 'a3'].map((n) => ids[n]),
       );
       // The acting superuser's own row is marked.
-      expect(page.body).toMatch(/root@example\.com <span class="badge text-bg-info">you<\/span>/);
+      expect(page.body).toMatch(
+        /root@example\.com<\/a> <span class="badge text-bg-info">you<\/span>/,
+      );
     });
 
     it('should answer JSON with the total, the active count and the current session flagged', async () => {
@@ -325,6 +327,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
         );
         expect((await admin.get(path, 'json')).statusCode, path).toBe(200);
       }
+      const unnamed = await admin.get('/admin/sessions/stats?=1', 'json');
+      expect(unnamed.json().error.message).toBe(
+        'Invalid request: "" is not a parameter of this page (it takes none)',
+      );
       const page = await admin.get('/admin/sessions/stats?x=1', 'html');
       expect(page.statusCode).toBe(400);
       expect(page.body).toContain(
