@@ -280,7 +280,7 @@ export function statsView({ report, csrfToken, storeKind }: StatsViewInput): Saf
 
   const repairSteps =
     storeKind === 'redis'
-      ? 'Repair walks every entry of the creation and expiry indexes and of each user’s index, and removes the entries whose session is gone or that are filed under another user. Sessions themselves are not changed.'
+      ? 'Repair walks every entry of the creation and expiry indexes and of each user’s index, and removes the entries whose session is gone or that are filed under another user, with the copies of revoked sessions an instance set aside and stopped before reading. Live sessions are not changed.'
       : 'Repair deletes the sessions whose user no longer exists: nobody can use them, since validation needs the user.';
   const healthCard = card(
     'health',
