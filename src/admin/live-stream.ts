@@ -70,8 +70,8 @@ export class LiveHub {
   #countTimer: NodeJS.Timeout | undefined;
   /** What the next count waits by (see COUNT_SHARE): the cheaper of the last two counts, ms. */
   #countCostMs = 0;
-  /** How long the last count took, in milliseconds. */
-  #lastCountMs = 0;
+  /** How long the last count took, in milliseconds (none yet: the first stands alone). */
+  #lastCountMs = Number.POSITIVE_INFINITY;
   #counting = false;
   /** A change arrived while a count ran: count again after it. */
   #countAgain = false;
