@@ -218,9 +218,17 @@ export async function makeApp(
     client: () => new Client(app),
     settled: () => app.warden.events.settled(),
     async close() {
-      await closeApp(app);
-      await database.close();
-      for (const c of cleanups.reverse()) await c();
+      // The test's database and Redis keys go even when the app fails to close (a failed run
+      // this session left four databases behind).
+      try {
+        await closeApp(app);
+      } finally {
+        try {
+          await database.close();
+        } finally {
+          for (const c of cleanups.reverse()) await c();
+        }
+      }
     },
   };
 }
