@@ -242,11 +242,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     : createLocalLiveBus({ onError: onLiveError });
   // Sessions ended by a revocation whose collection came late were counted until it came, and
   // no event says so: open consoles re-read their table and count.
-  const stopSweptNotice = store.onSwept?.((collected) => {
+  const stopLateNotice = store.onLateCollection?.((collected) => {
     app.log.info({ event: 'set_aside_late', collected }, 'late collection of ended sessions');
     live.publish({ type: 'resync', at: clock() });
   });
-  app.addHook('onClose', async () => stopSweptNotice?.());
+  app.addHook('onClose', async () => stopLateNotice?.());
   // Sessions a failed sign-in may have left behind, deleted once the store answers again.
   const pendingDeletes = new PendingDeletes({
     store,

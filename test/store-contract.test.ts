@@ -1644,7 +1644,7 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
     const [a, b] = [session(alice), session(alice)];
     for (const s of [a, b]) await fx.store.create(s);
     const told: number[] = [];
-    fx.store.onSwept!((n) => told.push(n));
+    fx.store.onLateCollection!((n) => told.push(n));
 
     // In time: readers wait for it, so nothing needs telling.
     await fx.store.takeOfUser(alice, [a.id]);
@@ -1710,7 +1710,7 @@ function redisOnly(makeHarness: () => Promise<Harness<RedisFixture>>) {
       setAsideSweepMs: 100,
     });
     const swept: number[] = [];
-    store.onSwept((n) => swept.push(n));
+    store.onLateCollection((n) => swept.push(n));
 
     expect((await store.takeOfUser(alice, [first.id])).get(first.id)).toMatchObject({
       setAside: true,

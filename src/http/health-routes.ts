@@ -75,20 +75,25 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
   );
 
   // A probe every few seconds while something is down: one line per LOG_REPEAT_MS for each.
-  const notReady = Object.fromEntries(
-    ['session store', 'database'].map((what) => [
-      what,
-      everyAtMost(LOG_REPEAT_MS, (repeats, log: FastifyBaseLogger, err: unknown) =>
-        log.warn({ event: 'not_ready', what, err, repeats }, 'readiness check failed'),
-      ),
-    ]),
-  );
+  const notReady = (what: string) =>
+    everyAtMost(LOG_REPEAT_MS, (repeats, log: FastifyBaseLogger, err: unknown) =>
+      log.warn({ event: 'not_ready', what, err, repeats }, 'readiness check failed'),
+    );
+  const storeNotReady = notReady('session store');
+  const databaseNotReady = notReady('database');
 
   app.get('/readyz', { logLevel: 'warn', schema: { hide: true } }, async (request, reply) => {
-    const log = (what: string) => (err: unknown) => notReady[what]!(request.log, err);
     const [sessionStore, db] = await Promise.all([
-      probe(() => store.ping(), bound, log('session store')),
-      probe(() => database.ping(), bound, log('database')),
+      probe(
+        () => store.ping(),
+        bound,
+        (err) => storeNotReady(request.log, err),
+      ),
+      probe(
+        () => database.ping(),
+        bound,
+        (err) => databaseNotReady(request.log, err),
+      ),
     ]);
     const ready = sessionStore.ok && db.ok;
 

@@ -168,7 +168,9 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
         }
       : {}),
     // Told after the fact, from the store's own timer: nothing to bound or count.
-    ...(inner.onSwept ? { onSwept: (listener) => inner.onSwept!(listener) } : {}),
+    ...(inner.onLateCollection
+      ? { onLateCollection: (listener) => inner.onLateCollection!(listener) }
+      : {}),
     // A wait on this process's own follow-ups, bounded by the store itself.
     ...(inner.settled ? { settled: () => inner.settled!() } : {}),
     takeExpired: (before, limit) => call('takeExpired', () => inner.takeExpired(before, limit)),

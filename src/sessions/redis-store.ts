@@ -219,7 +219,7 @@ class SetAsideDebt {
   readonly #collect: (ids: string[]) => Promise<ReadonlyMap<string, unknown>>;
   readonly #sweepMs: number;
   /** Told how many set-aside sessions a late collection removed (see collect). */
-  readonly swept = new Set<(collected: number) => void>();
+  readonly late = new Set<(collected: number) => void>();
 
   /**
    * `collect`: reads and removes what was set aside, answering per id `not_found` where nothing
@@ -257,7 +257,7 @@ class SetAsideDebt {
   /**
    * Runs a collection of `ids`; they are paid when it succeeds, left to the sweep if not. One
    * that removes sessions readers no longer waited for (the sweep's, or a revocation's own that
-   * came after the wait, Redis having paused) tells the `swept` listeners how many: those
+   * came after the wait, Redis having paused) tells the `late` listeners how many: those
    * readers counted them, and nothing else says the figures changed.
    */
   async collect<T extends ReadonlyMap<string, unknown>>(
@@ -356,7 +356,7 @@ class SetAsideDebt {
   }
 
   #tell(collected: number): void {
-    for (const listener of this.swept) {
+    for (const listener of this.late) {
       try {
         listener(collected);
       } catch {
@@ -1384,9 +1384,9 @@ export class RedisSessionStore implements SessionStore {
     return this.#setAside.settled();
   }
 
-  onSwept(listener: (collected: number) => void): () => void {
-    this.#setAside.swept.add(listener);
-    return () => this.#setAside.swept.delete(listener);
+  onLateCollection(listener: (collected: number) => void): () => void {
+    this.#setAside.late.add(listener);
+    return () => this.#setAside.late.delete(listener);
   }
 
   async #collectChunks(ids: readonly string[]): Promise<Map<string, Taken>> {
@@ -2598,9 +2598,9 @@ export class RedisSessionStore implements SessionStore {
   async #prune(dangling: readonly Candidate[]): Promise<void> {
     if (dangling.length === 0) return;
 
-    const ids = dangling.map((c) => c.id);
-    const owed = ids.filter((id) => this.#setAside.owes(id));
-    const others = ids.filter((id) => !this.#setAside.owes(id));
+    const owed: string[] = [];
+    const others: string[] = [];
+    for (const c of dangling) (this.#setAside.owes(c.id) ? owed : others).push(c.id);
     const byUser = new Map<number, string[]>();
     for (const c of dangling) {
       if (c.owner !== undefined) byUser.set(c.owner, [...(byUser.get(c.owner) ?? []), c.id]);

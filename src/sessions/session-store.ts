@@ -274,7 +274,7 @@ export interface SessionStore {
    * open console learns its figures changed from this. Only a store that
    * sets sessions aside has it; the function returned stops the calls.
    */
-  onSwept?(listener: (collected: number) => void): () => void;
+  onLateCollection?(listener: (collected: number) => void): () => void;
 
   /**
    * Resolves once what this instance's revocations set aside before the call is collected, or

@@ -23,7 +23,7 @@ export function slowStore(inner: SessionStore, latency: Latency): SessionStore {
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
       // Registers a listener and answers its remover at once: no call to the store to slow.
-      if (prop === 'onSwept') return value.bind(target);
+      if (prop === 'onLateCollection') return value.bind(target);
       return async (...args: unknown[]) => {
         const ms = latency.delays[prop as Op];
         if (ms && (!latency.when || latency.when(prop as Op, args))) await sleep(ms);
