@@ -54,7 +54,8 @@ export interface WalLog {
   pages(): number;
   /**
    * Copies the log into the database file on the checkpointer thread now; resolves when done.
-   * This connection runs no statement meanwhile: they wait, asynchronously, for the settle.
+   * This connection's statements go on while the thread copies, and wait, asynchronously, only
+   * when the log must be made to start over by force (see settleAlone).
    */
   settle(): Promise<void>;
 }
@@ -127,10 +128,11 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const checkpointer =
+  const logPages =
     options.checkpointInBackground && config.file !== ':memory:'
-      ? startCheckpointer(sqlite, config.file)
+      ? logPagesOf(config.file)
       : undefined;
+  const checkpointer = logPages && startCheckpointer(sqlite, config.file, logPages);
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: keepStatements(sqlite) }) });
   const reader =
     options.readerThread && config.file !== ':memory:'
@@ -138,14 +140,13 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
       : undefined;
   const opened = wrap(db, 'sqlite', reader?.db);
   const dataVersion = dataVersionOf(sqlite);
-  const logPages = checkpointer && logPagesOf(config.file);
   return {
     ...opened,
     dataVersion,
     userVersions: sqliteUserVersions(dataVersion),
     ...(checkpointer &&
       logPages && {
-        walLog: { pages: logPages.read, settle: settleAlone(db, checkpointer) },
+        walLog: { pages: logPages.read, settle: settleAlone(db, checkpointer, logPages) },
       }),
     async close() {
       await reader?.stop();
@@ -156,28 +157,38 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   };
 }
 
+interface LogHeader {
+  /** Frames in the log, 0 when it cannot be read: no settle asked for. */
+  read(): number;
+  /** The log's first salt, which changes each time the log starts over; null when unread. */
+  generation(): number | null;
+  close(): void;
+}
+
 /**
  * The log's frame count as its writer last recorded it: `mxFrame`, a 32-bit integer in native
  * byte order at byte 16 of the wal-index header, the first bytes of the `-shm` file
- * (https://www.sqlite.org/walformat.html). Read with one pread; this process is the only writer,
- * so the header cannot change under it. Anything unexpected reads as 0: no settle asked for.
+ * (https://www.sqlite.org/walformat.html); its first salt at byte 32. Read with one pread; this
+ * process is the only writer, so the header cannot change under it.
  */
-function logPagesOf(file: string): { read: () => number; close: () => void } {
-  const header = Buffer.alloc(20);
+function logPagesOf(file: string): LogHeader {
+  const header = Buffer.alloc(36);
   const u32 = (at: number) =>
     os.endianness() === 'LE' ? header.readUInt32LE(at) : header.readUInt32BE(at);
   let fd: number | undefined;
+  const readHeader = (): boolean => {
+    try {
+      fd ??= fs.openSync(`${file}-shm`, 'r');
+      if (fs.readSync(fd, header, 0, header.length, 0) < header.length) return false;
+      // iVersion, 3007000 in every SQLite 3 so far.
+      return u32(0) === 3_007_000;
+    } catch {
+      return false;
+    }
+  };
   return {
-    read() {
-      try {
-        fd ??= fs.openSync(`${file}-shm`, 'r');
-        if (fs.readSync(fd, header, 0, header.length, 0) < header.length) return 0;
-        // iVersion, 3007000 in every SQLite 3 so far.
-        return u32(0) === 3_007_000 ? u32(16) : 0;
-      } catch {
-        return 0;
-      }
-    },
+    read: () => (readHeader() ? u32(16) : 0),
+    generation: () => (readHeader() ? u32(32) : null),
     close() {
       if (fd !== undefined) fs.closeSync(fd);
       fd = undefined;
@@ -192,9 +203,13 @@ const CHECKPOINT_EVERY_MS = 500;
 const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 // How long a settle's RESTART waits for the writer and readers of the moment, in milliseconds.
 const SETTLE_WAIT_MS = 1_000;
+// PASSIVE passes a settle makes before it falls back to RESTART: the first copies the bulk of the
+// log, the second what this process wrote meanwhile (a chunk's history rows, a few requests').
+const SETTLE_PASSIVE_PASSES = 2;
 
-// The checkpointer thread: plain CommonJS, as an eval'd worker runs it. 'settle' asks for a
-// checkpoint now, answered once done; 'stop' ends it.
+// The checkpointer thread: plain CommonJS, as an eval'd worker runs it. 'passive' and
+// 'restart' ask for a checkpoint now, answered once done with how many frames of the log are in
+// the file (-1 when it could not tell); 'stop' ends it.
 const CHECKPOINTER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
@@ -202,17 +217,16 @@ const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = ' + workerData.settleWaitMs);
 const checkpoint = (mode) => {
   try {
-    db.pragma('wal_checkpoint(' + mode + ')');
-  } catch {}
+    const [row] = db.pragma('wal_checkpoint(' + mode + ')');
+    return row.busy === 0 ? row.checkpointed : -1;
+  } catch {
+    return -1;
+  }
 };
 const timer = setInterval(() => checkpoint('PASSIVE'), workerData.everyMs);
 parentPort.on('message', (message) => {
-  // A settle in two steps: PASSIVE copies the bulk of the log while writers go on; RESTART
-  // then copies what they added, holding writers off meanwhile, and makes sure the next writer
-  // starts the log over. Each step answers when done.
   if (message === 'passive' || message === 'restart') {
-    checkpoint(message === 'passive' ? 'PASSIVE' : 'RESTART');
-    parentPort.postMessage(message);
+    parentPort.postMessage(checkpoint(message === 'passive' ? 'PASSIVE' : 'RESTART'));
     return;
   }
   clearInterval(timer);
@@ -223,11 +237,13 @@ parentPort.on('message', (message) => {
 
 interface Checkpointer {
   /**
-   * A checkpoint now, on the thread; resolves when done (at once if the thread is gone). Its
-   * RESTART step runs inside `alone`, which keeps this process's statements off the database
-   * meanwhile. Callers that ask while one runs share it.
+   * A checkpoint now, on the thread; resolves when done (at once if the thread is gone) with
+   * whether the log had to be restarted by force. PASSIVE passes first, while writers go on;
+   * when they leave some of the log uncopied, or `restart` asks for it, a RESTART, inside
+   * `alone`, which keeps this process's statements off the database meanwhile (see
+   * settleAlone). Callers that ask while one runs share it: the thread answers one step at a time.
    */
-  settle(alone: (step: () => Promise<void>) => Promise<void>): Promise<void>;
+  settle(alone: (step: () => Promise<void>) => Promise<void>, restart: boolean): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -245,11 +261,12 @@ interface Checkpointer {
  * rarely get there, the log grows (29 GB in a cleanup of 1.3 million sessions without the
  * backstop), and with the backstop a commit copies 10,000 pages in this thread every few
  * hundred milliseconds (about 250 ms each: 540 stalls of the event loop over 100 ms in that
- * cleanup; with settle, none, the longest 25 ms). A settle's RESTART holds writers off while
- * it copies what arrived since its PASSIVE pass: this process's statements wait that long for
- * it, without holding the thread (see settleAlone).
+ * cleanup; with settle, none, the longest 25 ms). While the run waits, PASSIVE passes usually
+ * copy the whole log and the next write starts it over; when they cannot, a RESTART holds
+ * writers off while it copies the rest, and this process's statements wait that long for it,
+ * without holding the thread (see settleAlone).
  */
-function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer {
+function startCheckpointer(sqlite: SQLite.Database, file: string, log: LogHeader): Checkpointer {
   sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
   const worker = new Worker(CHECKPOINTER, {
     eval: true,
@@ -263,41 +280,49 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer 
   worker.unref();
   let running = true;
   let stopping = false;
-  let settling: Promise<void> | undefined;
-  // The step the thread is running, answered by its next message.
-  let stepDone: (() => void) | undefined;
-  const finishStep = () => {
+  let settling: Promise<boolean> | undefined;
+  // The step the thread is running, answered by its next message: the frames now in the file.
+  let stepDone: ((copied: number) => void) | undefined;
+  const finishStep = (copied: number) => {
     const done = stepDone;
     stepDone = undefined;
-    done?.();
+    done?.(copied);
   };
   const exited = new Promise<void>((resolve) => {
     worker.once('exit', () => {
       running = false;
-      finishStep();
+      finishStep(-1);
       resolve();
     });
   });
   worker.on('error', () => {});
-  worker.on('message', () => {
-    finishStep();
+  worker.on('message', (copied: unknown) => {
+    finishStep(typeof copied === 'number' ? copied : -1);
     // Nothing waits on the thread now: it need not keep the process alive.
     if (!stopping && !stepDone) worker.unref();
   });
   const step = (name: 'passive' | 'restart') =>
-    new Promise<void>((resolve) => {
-      if (!running) return resolve();
+    new Promise<number>((resolve) => {
+      if (!running) return resolve(-1);
       stepDone = resolve;
       // Held while a caller waits, so the answer is not lost to an idle process ending.
       worker.ref();
       worker.postMessage(name);
     });
   return {
-    settle(alone) {
-      if (!running) return Promise.resolve();
+    settle(alone, restart) {
+      if (!running) return Promise.resolve(false);
       settling ??= (async () => {
-        await step('passive');
-        await alone(() => step('restart'));
+        // Whole when the file holds every frame the log holds now: the thread's own count of the
+        // log dates from the start of its pass, and leaves out what this process wrote meanwhile.
+        for (let pass = 0; pass < SETTLE_PASSIVE_PASSES && !restart; pass++) {
+          const copied = await step('passive');
+          if (!running || (copied >= 0 && copied >= log.read())) return false;
+        }
+        await alone(async () => {
+          await step('restart');
+        });
+        return true;
       })().finally(() => {
         settling = undefined;
       });
@@ -318,10 +343,36 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): Checkpointer 
  * every request waits too: a revoke-matching of 90,000 held the server about 200 ms in every
  * 400. Some of those waits even failed at once with SQLITE_BUSY, and took the revocation and its
  * history rows with them. Holding Kysely's connection instead makes the statements queue behind
- * the step without holding the thread; the PASSIVE step before it lets them go on.
+ * the step without holding the thread.
+ *
+ * Most settles need no RESTART: the long run of writes waits for the settle, so a PASSIVE pass
+ * or two copy the whole log while requests go on, and this connection's next write starts the
+ * log over by itself. Every RESTART held every request for its length, up to 36 ms in a
+ * million-session cleanup, which settles every thousand rows. That next write cannot start the
+ * log over while a reader still reads part of it (an export on the reader thread); the settle
+ * after a PASSIVE-only one that finds the same log, not started over, restarts it by force.
  */
-function settleAlone(db: Kysely<DB>, checkpointer: Checkpointer): () => Promise<void> {
-  return () => checkpointer.settle((step) => db.connection().execute(step));
+function settleAlone(
+  db: Kysely<DB>,
+  checkpointer: Checkpointer,
+  log: LogHeader,
+): () => Promise<void> {
+  // The log's generation when the last settle left it to start over by itself.
+  let leftAt: number | null = null;
+  let settling: Promise<void> | undefined;
+  const settle = async () => {
+    const generation = log.generation();
+    const stuck = leftAt !== null && generation === leftAt;
+    const restarted = await checkpointer.settle((step) => db.connection().execute(step), stuck);
+    leftAt = restarted ? null : generation;
+  };
+  // Callers that ask while one runs (chunks in flight together) share it.
+  return () => {
+    settling ??= settle().finally(() => {
+      settling = undefined;
+    });
+    return settling;
+  };
 }
 
 /**

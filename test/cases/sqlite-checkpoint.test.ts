@@ -97,34 +97,48 @@ describe('SQLite checkpoints', () => {
     expect(state!.checkpointed).toBe(state!.log);
   });
 
-  it("should keep this connection's statements waiting, not the thread, while a settle holds writers off", async () => {
+  it("should settle without holding statements when the log is copied whole, and restart a log a reader kept, holding this connection's statements, not the thread", async () => {
     const { write } = await open(true);
     const file = path.join(dirs.at(-1)!, 'warden.db');
+    const { pages: logPages, settle: settleLog } = database!.walLog!;
     await write();
-    // A reader of what the log holds, as the reader thread can be: the settle's RESTART holds
-    // every writer off while it waits for it (up to its busy timeout, a second).
+    // A reader of what the log holds, as the reader thread can be: the log cannot start over
+    // under it, and a RESTART waits for it (up to its busy timeout, a second) with every writer
+    // held off.
     const reader = new SQLite(file, { readonly: true });
     try {
       reader.prepare('begin').run();
       reader.prepare('select count(*) from t').get();
-      let settledAt = 0;
-      const settling = database!.walLog!.settle().then(() => {
-        settledAt = performance.now();
-      });
+      // The first settle copies the whole log without a RESTART: it does not wait for the
+      // reader (it used to, a second, with every statement of this connection held).
+      const started = performance.now();
+      await settleLog();
+      expect(performance.now() - started).toBeLessThan(900);
+      // The next write cannot start the log over while the reader reads it…
+      await sql`insert into t (id, body) values (${100_000}, ${'y'})`.execute(database!.db);
+      expect(logPages()).toBeGreaterThan(1_000);
+      // …so the next settle finds the same log and restarts it by force, waiting for the
+      // reader its busy timeout, a second.
+      const settling = settleLog();
       await sleep(150);
       let ticks = 0;
       const timer = setInterval(() => ticks++, 1);
-      await sql`insert into t (id, body) values (${100_000}, ${'y'})`.execute(database!.db);
-      const wroteAt = performance.now();
+      const issuedAt = performance.now();
+      await sql`insert into t (id, body) values (${100_001}, ${'y'})`.execute(database!.db);
+      const waited = performance.now() - issuedAt;
       clearInterval(timer);
       await settling;
       // The write waited for the settle without holding the thread: timers went on meanwhile.
       // It used to wait in SQLite's busy handler here, where no timer runs.
-      expect(wroteAt).toBeGreaterThanOrEqual(settledAt);
+      expect(waited).toBeGreaterThan(500);
       expect(ticks).toBeGreaterThan(20);
     } finally {
       reader.close();
     }
+    // With the reader gone, a settle and a write start the log over.
+    await settleLog();
+    await sql`insert into t (id, body) values (${100_002}, ${'y'})`.execute(database!.db);
+    expect(logPages()).toBeLessThan(10);
   });
 
   it('should answer a settle at once when the thread has stopped, and offer none without it', async () => {
@@ -145,6 +159,29 @@ describe('SQLite checkpoints', () => {
     await settleLog();
     await sql`insert into t (id, body) values (${100_000}, ${'y'})`.execute(db);
     // The write after a settle started the log over: one page, and its commit's.
+    expect(logPages()).toBeLessThan(10);
+  });
+
+  it('should leave a log that starts over when this process writes while a settle copies it', async () => {
+    const { write } = await open(true);
+    const { db } = database!;
+    const { pages: logPages, settle: settleLog } = database!.walLog!;
+    await write();
+    // Requests write on while the thread copies (a chunk's history rows did): what they add
+    // after a pass began is not copied by it, and the thread's own count of the log leaves it
+    // out. A settle that took that count for the whole log left a log that could not start over.
+    let settled = false;
+    const settling = settleLog().then(() => {
+      settled = true;
+    });
+    let id = 200_000;
+    while (!settled) {
+      await sql`insert into t (id, body) values (${id++}, ${'z'})`.execute(db);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await settling;
+    expect(id).toBeGreaterThan(200_001);
+    await sql`insert into t (id, body) values (${id}, ${'z'})`.execute(db);
     expect(logPages()).toBeLessThan(10);
   });
 
