@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createClient } from 'redis';
+import { scriptName } from '../src/sessions/redis-store.js';
 import { Client } from './lib/client.js';
 import { createDatabase, ROOT, rssOf, run, startRedis, wardenCli } from './lib/procs.js';
 import { fmt, median, percentile, table } from './lib/stats.js';
@@ -463,9 +464,16 @@ async function cleanup(
       (m, e) => (!m || Number(e[2]) > Number(m[2]) ? e : m),
       undefined,
     );
-    // Which command: its name and, for EVALSHA, nothing more (arguments are session ids).
-    const what = worst ? String((worst[3] as unknown[])[0]) : '';
-    slow = `${entries.length} commands ≥ 10 ms, ${over1ms} ≥ 1 ms${worst ? `, worst ${fmt(Number(worst[2]) / 1000, 1)} ms (${what})` : ''}`;
+    // Which command: its name, or for EVALSHA which of the store's scripts (the other
+    // arguments are keys and session ids).
+    const what = (entry: unknown[]): string => {
+      const [command = '?', sha = ''] = (entry[3] as unknown[]).map(String);
+      return (command.toUpperCase() === 'EVALSHA' && scriptName(sha)) || command;
+    };
+    const byName = new Map<string, number>();
+    for (const e of entries) byName.set(what(e), (byName.get(what(e)) ?? 0) + 1);
+    const named = [...byName].map(([n, c]) => `${n} ${c}`).join(', ');
+    slow = `${entries.length} commands ≥ 10 ms${named ? ` (${named})` : ''}, ${over1ms} ≥ 1 ms${worst ? `, worst ${fmt(Number(worst[2]) / 1000, 1)} ms (${what(worst)})` : ''}`;
     redis.destroy();
   }
   rows.push([
