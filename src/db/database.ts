@@ -168,8 +168,10 @@ interface LogHeader {
 /**
  * The log's frame count as its writer last recorded it: `mxFrame`, a 32-bit integer in native
  * byte order at byte 16 of the wal-index header, the first bytes of the `-shm` file
- * (https://www.sqlite.org/walformat.html); its first salt at byte 32. Read with one pread; this
- * process is the only writer, so the header cannot change under it.
+ * (https://www.sqlite.org/walformat.html); its first salt at byte 32 (a copy of the log file's
+ * big-endian bytes, read here in native order, which serves to tell one value from another).
+ * Read with one pread and no checksum: another process's commit landing during it (the CLI, a
+ * second instance) can misread one value, which at worst asks for a settle, or skips one.
  */
 function logPagesOf(file: string): LogHeader {
   const header = Buffer.alloc(36);
@@ -209,7 +211,7 @@ const SETTLE_PASSIVE_PASSES = 2;
 
 // The checkpointer thread: plain CommonJS, as an eval'd worker runs it. 'passive' and
 // 'restart' ask for a checkpoint now, answered once done with how many frames of the log are in
-// the file (-1 when it could not tell); 'stop' ends it.
+// the file (-1 when the checkpoint failed, or found another one under way); 'stop' ends it.
 const CHECKPOINTER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
@@ -238,10 +240,11 @@ parentPort.on('message', (message) => {
 interface Checkpointer {
   /**
    * A checkpoint now, on the thread; resolves when done (at once if the thread is gone) with
-   * whether the log had to be restarted by force. PASSIVE passes first, while writers go on;
-   * when they leave some of the log uncopied, or `restart` asks for it, a RESTART, inside
-   * `alone`, which keeps this process's statements off the database meanwhile (see
-   * settleAlone). Callers that ask while one runs share it: the thread answers one step at a time.
+   * whether it ran a RESTART (which gives up on a reader after SETTLE_WAIT_MS). PASSIVE passes
+   * first, while writers go on; when they leave some of the log uncopied, or `restart` asks for
+   * it, a RESTART, inside `alone`, which keeps this process's statements off the database
+   * meanwhile (see settleAlone). Callers that ask while one runs share it: the thread answers
+   * one step at a time.
    */
   settle(alone: (step: () => Promise<void>) => Promise<void>, restart: boolean): Promise<boolean>;
   stop(): Promise<void>;
@@ -256,15 +259,15 @@ interface Checkpointer {
  * stays warm). If the thread fails, the backstop keeps the log bounded.
  *
  * A long run of writes (a cleanup, a large revocation) must still pause for `settle`. The log
- * starts over only once a checkpoint has copied all of it and no reader or checkpoint is at work
- * when the next write begins; under writes that never pause, the thread's PASSIVE checkpoints
- * rarely get there, the log grows (29 GB in a cleanup of 1.3 million sessions without the
- * backstop), and with the backstop a commit copies 10,000 pages in this thread every few
- * hundred milliseconds (about 250 ms each: 540 stalls of the event loop over 100 ms in that
- * cleanup; with settle, none, the longest 25 ms). While the run waits, PASSIVE passes usually
- * copy the whole log and the next write starts it over; when they cannot, a RESTART holds
- * writers off while it copies the rest, and this process's statements wait that long for it,
- * without holding the thread (see settleAlone).
+ * starts over only once a checkpoint has copied all of it and, when the next write begins, no
+ * checkpoint is at work and no reader that began before the copy was done is still reading;
+ * under writes that never pause, the thread's PASSIVE checkpoints rarely get there, the log
+ * grows (29 GB in a cleanup of 1.3 million sessions without the backstop), and with the backstop
+ * a commit copies 10,000 pages in this thread every few hundred milliseconds (about 250 ms each:
+ * 540 stalls of the event loop over 100 ms in that cleanup; with settle, none, the longest 25
+ * ms). While the run waits, PASSIVE passes usually copy the whole log and the next write starts
+ * it over; when they cannot, a RESTART holds writers off until the log can start over, and this
+ * process's statements wait that long for it, without holding the thread (see settleAlone).
  */
 function startCheckpointer(sqlite: SQLite.Database, file: string, log: LogHeader): Checkpointer {
   sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
@@ -315,9 +318,13 @@ function startCheckpointer(sqlite: SQLite.Database, file: string, log: LogHeader
       settling ??= (async () => {
         // Whole when the file holds every frame the log holds now: the thread's own count of the
         // log dates from the start of its pass, and leaves out what this process wrote meanwhile.
-        for (let pass = 0; pass < SETTLE_PASSIVE_PASSES && !restart; pass++) {
+        for (let pass = 0; pass < SETTLE_PASSIVE_PASSES; pass++) {
           const copied = await step('passive');
-          if (!running || (copied >= 0 && copied >= log.read())) return false;
+          if (!running) return false;
+          // Asked to restart: one pass all the same, so the RESTART that holds every statement
+          // copies only what arrived during it (a chunk's pages would take it 16-19 ms).
+          if (restart) break;
+          if (copied >= 0 && copied >= log.read()) return false;
         }
         await alone(async () => {
           await step('restart');
@@ -348,23 +355,28 @@ function startCheckpointer(sqlite: SQLite.Database, file: string, log: LogHeader
  * Most settles need no RESTART: the long run of writes waits for the settle, so a PASSIVE pass
  * or two copy the whole log while requests go on, and this connection's next write starts the
  * log over by itself. Every RESTART held every request for its length, up to 36 ms in a
- * million-session cleanup, which settles every thousand rows. That next write cannot start the
- * log over while a reader still reads part of it (an export on the reader thread); the settle
- * after a PASSIVE-only one that finds the same log, not started over, restarts it by force.
+ * million-session cleanup, which settles every thousand rows. When a reader still reads an older
+ * part of the log, the passes cannot copy all of it, and the settle RESTARTs it. When the passes
+ * copied all of it but a reader that began at its end kept the next write from starting it over
+ * (an export on the reader thread), the next settle finds the same log (same salt) written to
+ * since, and restarts it by force, after one more pass.
  */
 function settleAlone(
   db: Kysely<DB>,
   checkpointer: Checkpointer,
   log: LogHeader,
 ): () => Promise<void> {
-  // The log's generation when the last settle left it to start over by itself.
-  let leftAt: number | null = null;
+  // The log as the last settle left it to start over by itself: its generation and length.
+  let left: { generation: number; pages: number } | null = null;
   let settling: Promise<void> | undefined;
   const settle = async () => {
     const generation = log.generation();
-    const stuck = leftAt !== null && generation === leftAt;
+    // Stuck: written to since, yet not started over. With nothing written since, the log is
+    // still all copied and the next write starts it over: no RESTART is owed (it would wait
+    // for any reader, with every statement held).
+    const stuck = left !== null && generation === left.generation && log.read() > left.pages;
     const restarted = await checkpointer.settle((step) => db.connection().execute(step), stuck);
-    leftAt = restarted ? null : generation;
+    left = restarted || generation === null ? null : { generation, pages: log.read() };
   };
   // Callers that ask while one runs (chunks in flight together) share it.
   return () => {
