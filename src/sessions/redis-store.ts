@@ -370,18 +370,8 @@ class SetAsideDebt {
   }
 }
 
-// Each script's name by its SHA-1, as `SLOWLOG` and `MONITOR` show an `EVALSHA` (see scriptName).
-const SCRIPT_NAMES = new Map<string, string>();
-
-function script(name: string, source: string): Script {
-  const sha1 = createHash('sha1').update(source).digest('hex');
-  SCRIPT_NAMES.set(sha1, name);
-  return { source, sha1 };
-}
-
-/** The name of the store's script with this SHA-1 (an `EVALSHA`'s first argument), if it is one. */
-export function scriptName(sha1: string): string | undefined {
-  return SCRIPT_NAMES.get(sha1.toLowerCase());
+function script(source: string): Script {
+  return { source, sha1: createHash('sha1').update(source).digest('hex') };
 }
 
 // A session's seven fields, in this order, false where missing. The user agent may be kept in
@@ -441,9 +431,7 @@ end
 // key deadline, not after ('' for no bound), then the user agent's further parts. A write that
 // arrives past its bound (Redis was paused while it sat in the socket) writes nothing: its
 // sign-in has already been answered 503.
-const CREATE = script(
-  'CREATE',
-  `
+const CREATE = script(`
 if ARGV[12] ~= '' then
   local t = redis.call('TIME')
   if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[12]) then
@@ -474,17 +462,14 @@ for i = 2, 4 do
   redis.call('PEXPIREAT', KEYS[i], ARGV[11], 'GT')
 end
 return 1
-`,
-);
+`);
 
 // KEYS: by-created, by-expiry, then per session its hash and its user's index.
 // ARGV: per session id, user, created, seen, idle, absolute, ip, -created, expires at, key
 // deadline, how many user agent parts follow, the parts. CREATE for many sessions in one step,
 // with one ZADD per index and one pair of PEXPIREATs per index key rather than per session.
 // Refuses all (stores none) if one id is already stored.
-const CREATE_MANY = script(
-  'CREATE_MANY',
-  `
+const CREATE_MANY = script(`
 local sessions = {}
 local at = 1
 for i = 3, #KEYS, 2 do
@@ -537,15 +522,12 @@ redis.call('ZADD', KEYS[2], unpack(expiry))
 expire(KEYS[1], latest)
 expire(KEYS[2], latest)
 return #sessions
-`,
-);
+`);
 
 // KEYS: session hash, by-expiry. ARGV: id, last seen, idle deadline.
 // Writes nothing unless a readable session hash is there, and ZADD XX never adds a member,
 // so a touch racing a delete cannot bring back the hash or any index entry.
-const TOUCH = script(
-  'TOUCH',
-  `${LUA_READABLE}
+const TOUCH = script(`${LUA_READABLE}
 local f = fields(KEYS[1])
 if not f then return 0 end
 redis.call('HSET', KEYS[1], 'seen', ARGV[2], 'idle', ARGV[3])
@@ -553,16 +535,13 @@ local deadline = ARGV[3]
 if tonumber(f[5]) < tonumber(ARGV[3]) then deadline = f[5] end
 redis.call('ZADD', KEYS[2], 'XX', deadline, ARGV[1])
 return 1
-`,
-);
+`);
 
 // KEYS: by-created, by-expiry, then one session key per id.
 // ARGV: user index key before the user id, after it, then the ids in KEYS order.
 // Deletes each session and its index entries, answering what it deleted: per id 0 when no key was
 // there, 1 for a key that is no hash, else the hash's user, created, seen, idle, absolute, ip, ua (nil where missing).
-const TAKE = script(
-  'TAKE',
-  `${LUA_SESSION_FIELDS}
+const TAKE = script(`${LUA_SESSION_FIELDS}
 local out = {}
 for i = 3, #KEYS do
   local id = ARGV[i]
@@ -586,8 +565,7 @@ for i = 3, #KEYS do
   end
 end
 return out
-`,
-);
+`);
 
 // KEYS: the user's index, by-created, by-expiry, quarantine, then per id its session key and
 // its set-aside key. ARGV: the user id, quarantine TTL in ms, then the ids.
@@ -602,9 +580,7 @@ return out
 // user's hash without readable deadlines is deleted with its entries. Answers per id: 0 when
 // nothing of this user's was taken, 1 when an unreadable hash was deleted, else the taken
 // session's deadline as a string.
-const END_OF_USER = script(
-  'END_OF_USER',
-  `
+const END_OF_USER = script(`
 local match, tonumber = string.match, tonumber
 local function integer(v)
   if not v or not match(v, '^%-?%d+$') then return nil end
@@ -657,17 +633,14 @@ if #gone > 0 then
 end
 if quarantined then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
 return out
-`,
-);
+`);
 
 // KEYS: by-created, by-expiry, then per id its set-aside key and its session key.
 // ARGV: the ids. Reads each set-aside hash and deletes it, and removes from the global indexes
 // every id whose session key is gone (an id whose end-of-user script never ran, its answer
 // lost, is still a live session and keeps its entries): per id 0 when nothing was set aside,
 // 1 when that is no hash, else the fields as TAKE answers them.
-const COLLECT_SET_ASIDE = script(
-  'COLLECT_SET_ASIDE',
-  `${LUA_SESSION_FIELDS}
+const COLLECT_SET_ASIDE = script(`${LUA_SESSION_FIELDS}
 local out = {}
 local gone = {}
 for i = 1, #ARGV do
@@ -685,8 +658,7 @@ if #gone > 0 then
   redis.call('ZREM', KEYS[2], unpack(gone))
 end
 return out
-`,
-);
+`);
 
 // KEYS: by-created, by-expiry, quarantine.
 // ARGV: user index key before the user id, after it, session key before the id, due at or
@@ -698,9 +670,7 @@ return out
 // user is unknown; that index expires by its TTL); a key that is no readable session is
 // quarantined for removeUnreadable. Returns how many entries were due, then 8 fields per
 // session taken.
-const TAKE_EXPIRED = script(
-  'TAKE_EXPIRED',
-  `${LUA_READABLE}
+const TAKE_EXPIRED = script(`${LUA_READABLE}
 local ids = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[4], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[5]))
 if #ids == 0 then return {0} end
 local out = {#ids}
@@ -730,28 +700,22 @@ redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #ids - 1)
 if #created > 0 then redis.call('ZREM', KEYS[1], unpack(created)) end
 for user, own in pairs(byUser) do redis.call('ZREM', ARGV[1] .. user .. ARGV[2], unpack(own)) end
 return out
-`,
-);
+`);
 
 // KEYS: quarantine hash. ARGV: its TTL in ms, then pairs of id and the user index it was met
 // in ('' for none).
-const QUARANTINE = script(
-  'QUARANTINE',
-  `
+const QUARANTINE = script(`
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
-`,
-);
+`);
 
 // KEYS: by-created, by-expiry, quarantine, then one session key per id.
 // ARGV: user index key before the user id, after it, then per id: id, user index met in ('').
 // Removes each key that is (still) unreadable, or gone, with its index entries; a key that
 // reads as a session again is left alone. Every id leaves the quarantine. Returns how many
 // were removed.
-const REMOVE_UNREADABLE = script(
-  'REMOVE_UNREADABLE',
-  `${LUA_READABLE}
+const REMOVE_UNREADABLE = script(`${LUA_READABLE}
 local removed = 0
 for i = 4, #KEYS do
   local id = ARGV[3 + (i - 4) * 2]
@@ -771,14 +735,11 @@ for i = 4, #KEYS do
   redis.call('HDEL', KEYS[3], id)
 end
 return removed
-`,
-);
+`);
 
 // KEYS: session hashes. Per key: the user field of a hash, '' when there is no key, '?' when
 // the key is something else or names no user. Read-only; one round trip per chunk.
-const PROBE = script(
-  'PROBE',
-  `
+const PROBE = script(`
 local out = {}
 for i = 1, #KEYS do
   local kind = redis.call('TYPE', KEYS[i]).ok
@@ -792,8 +753,7 @@ for i = 1, #KEYS do
   end
 end
 return out
-`,
-);
+`);
 
 // zmscore(index, ids, from, to): the scores of ids[from..to] in index, false where absent.
 // One ZMSCORE per thousand ids (unpack is bounded by Lua's stack) instead of a ZSCORE each: the
@@ -812,9 +772,7 @@ end
 // KEYS: an index to read each id's score from, then the session hashes. ARGV: the ids.
 // Per id, two values: its hash's user ('' when there is no key, '?' when the key is something
 // else or names no user) and its score in KEYS[1] ('' when absent). Read-only.
-const SCAN_PROBE = script(
-  'SCAN_PROBE',
-  `${LUA_ZMSCORE}
+const SCAN_PROBE = script(`${LUA_ZMSCORE}
 local out = {}
 local scores = zmscore(KEYS[1], ARGV, 1, #ARGV)
 for i = 2, #KEYS do
@@ -831,16 +789,13 @@ for i = 2, #KEYS do
   out[#out + 1] = scores[i - 1] or ''
 end
 return out
-`,
-);
+`);
 
 // KEYS: by-expiry, then user indexes. ARGV: creation range (negated scores) min and max,
 // status ('all', 'active' or 'expired'), now, cap. Counts the entries of each index in the
 // range (with a status, those whose deadline says so; an entry the expiry index lacks does not
 // count), and stops once the count reaches the cap. Read-only.
-const COUNT_USERS = script(
-  'COUNT_USERS',
-  `${LUA_ZMSCORE}
+const COUNT_USERS = script(`${LUA_ZMSCORE}
 local n = 0
 local cap = tonumber(ARGV[5])
 local now = tonumber(ARGV[4])
@@ -861,8 +816,7 @@ for i = 2, #KEYS do
   if n >= cap then return n end
 end
 return n
-`,
-);
+`);
 
 // KEYS: by-expiry, then user indexes. ARGV: creation range (negated scores) min and max,
 // status ('all', 'active' or 'expired'), now, wanted, then the user ids in KEYS order.
@@ -871,9 +825,7 @@ return n
 // `wanted` newest kept as id, score, user triples. With 'expired' it keeps every match and
 // returns the `wanted` most recently expired, the score being the deadline (ties: descending
 // id): the order of every expired listing. Read-only.
-const MERGE_USERS = script(
-  'MERGE_USERS',
-  `${LUA_ZMSCORE}
+const MERGE_USERS = script(`${LUA_ZMSCORE}
 local min, max, status = ARGV[1], ARGV[2], ARGV[3]
 local now, wanted = tonumber(ARGV[4]), tonumber(ARGV[5])
 local expired = status == 'expired'
@@ -925,8 +877,7 @@ for j = 1, math.min(wanted, #kept) do
   out[#out + 1] = kept[j][3]
 end
 return out
-`,
-);
+`);
 
 // KEYS: by-created, by-expiry. ARGV: lower bound (a ZRANGE BYSCORE bound), upper bound, id
 // after which to resume at the lower bound's score ('' from the start), now, status ('all',
@@ -936,9 +887,7 @@ return out
 // the range ended, the last entry read (score and id: the cursor), then id, score, kind
 // triples (kind 'm' a match, 'u' an entry the expiry index lacks). Read-only. Reads session
 // keys it derives from ids, as the delete script derives user keys (see LIMITATION above).
-const STATUS_WALK = script(
-  'STATUS_WALK',
-  `
+const STATUS_WALK = script(`
 local lo, hi, after = ARGV[1], ARGV[2], ARGV[3]
 local now, status, active = tonumber(ARGV[4]), ARGV[5], ARGV[5] == 'active'
 local want, budget, prefix = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
@@ -989,8 +938,7 @@ while read < budget do
   if found >= want then break end
 end
 return out
-`,
-);
+`);
 
 // KEYS: by-expiry, by-created. ARGV: highest deadline to read (inclusive: now, or the cursor's
 // score), id at that deadline below which to resume ('' from the start), created from
@@ -1004,9 +952,7 @@ return out
 // owner quadruples (kind 'm' a match, 'u' an entry the creation index lacks; owner the hash's
 // user, '' when there is no key, '?' when it is no session, or '' when not asked). Read-only.
 // Reads session keys it derives from ids (see LIMITATION above).
-const EXPIRED_WALK = script(
-  'EXPIRED_WALK',
-  `
+const EXPIRED_WALK = script(`
 local hi, after = ARGV[1], ARGV[2]
 local from, to = tonumber(ARGV[3]), tonumber(ARGV[4])
 local want, budget, prefix, owners = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1'
@@ -1062,8 +1008,33 @@ while read < budget do
   if found >= want then break end
 end
 return out
-`,
+`);
+
+// Each script's name by its SHA-1, as `SLOWLOG` and `MONITOR` show an `EVALSHA` (see scriptName).
+const SCRIPT_NAMES = new Map(
+  Object.entries({
+    CREATE,
+    CREATE_MANY,
+    TOUCH,
+    TAKE,
+    END_OF_USER,
+    COLLECT_SET_ASIDE,
+    TAKE_EXPIRED,
+    QUARANTINE,
+    REMOVE_UNREADABLE,
+    PROBE,
+    SCAN_PROBE,
+    COUNT_USERS,
+    MERGE_USERS,
+    STATUS_WALK,
+    EXPIRED_WALK,
+  }).map(([name, s]) => [s.sha1, name]),
 );
+
+/** The name of the store's script with this SHA-1 (an `EVALSHA`'s first argument), if it is one. */
+export function scriptName(sha1: string): string | undefined {
+  return SCRIPT_NAMES.get(sha1.toLowerCase());
+}
 
 const INT_RE = /^-?\d{1,16}$/;
 
