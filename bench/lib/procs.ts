@@ -107,6 +107,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 export async function startRedis(): Promise<Proc & { url: string }> {
   const port = await sparePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-redis-'));
+  // Its working directory holds nothing (no persistence); it goes when the run ends.
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const proc = await startProcess(
     'redis',
     'redis-server',
