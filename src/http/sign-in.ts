@@ -103,10 +103,24 @@ export async function signOutRequest(
 /** The longest email and password a sign-in reads, through the API and the form alike. */
 export const SIGN_IN_LIMITS = { email: 320, password: 1024 } as const;
 
-/** A post-sign-in destination on this site only (no `//host` or absolute URLs). */
+// An origin no request can have: a `next` that a browser would resolve anywhere else is refused.
+const HERE = 'http://warden.invalid';
+
+/**
+ * A post-sign-in destination on this site only (no `//host` or absolute URLs). Browsers drop
+ * tabs and newlines from a URL and read a backslash as `/`, so `/<TAB>/evil.example` is
+ * `//evil.example` to them: any control character or backslash is refused, and what is left must
+ * resolve to this site's own origin.
+ */
 export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//')) return '/';
-  if (next.includes('\\') || /[\r\n]/.test(next)) return '/';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+  if (next.includes('\\') || /[\u0000-\u001f\u007f]/.test(next)) return '/';
+  try {
+    if (new URL(next, HERE).origin !== HERE) return '/';
+  } catch {
+    return '/';
+  }
   return next;
 }
 

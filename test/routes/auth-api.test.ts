@@ -321,14 +321,28 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(again.statusCode).toBe(303);
         expect(again.headers.location).toBe('/');
 
-        for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example']) {
+        // A browser drops tabs and newlines from a URL: `/<TAB>/evil.example` is
+        // `//evil.example` to it, another site.
+        const offsite = [
+          'https://evil.example/',
+          '//evil.example/',
+          '/\\evil.example',
+          '/\t/evil.example',
+          '/\n/evil.example',
+          '/\r\n/evil.example',
+          '/\t\\evil.example',
+        ];
+        for (const next of offsite) {
           const other = t.client();
           const res2 = await other.postForm(
             '/login',
             { email: 'ada@example.com', password: PASSWORD, next },
             { csrf: await formToken(other, '/login') },
           );
-          expect(res2.headers.location, next).toBe('/');
+          expect(res2.headers.location, JSON.stringify(next)).toBe('/');
+          // Signed in, the same `next` on the sign-in page's address sends home too.
+          const on = await other.get(`/login?next=${encodeURIComponent(next)}`);
+          expect(on.headers.location, JSON.stringify(next)).toBe('/');
         }
       });
 
