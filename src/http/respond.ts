@@ -387,10 +387,15 @@ export function installErrorHandling(app: FastifyInstance): void {
       // error with a stack for every request during it would bury them. What failed, briefly.
       const cause = err.cause ?? error;
       const reason = cause instanceof Error ? cause.message : String(cause);
-      request.log.warn({ code: err.code, reason }, 'request failed');
+      request.log.warn({ event: 'request_failed', code: err.code, reason }, 'request failed');
     } else if (err.status >= 500) {
-      request.log.error({ err: error, code: err.code }, 'request failed');
-    } else request.log.info({ code: err.code, reason: err.message }, 'request refused');
+      request.log.error({ event: 'request_failed', err: error, code: err.code }, 'request failed');
+    } else {
+      request.log.info(
+        { event: 'request_refused', code: err.code, reason: err.message },
+        'request refused',
+      );
+    }
     return sendError(request, reply, err);
   });
   app.setNotFoundHandler(notFound);

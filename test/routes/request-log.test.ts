@@ -30,6 +30,14 @@ describe('request log', () => {
       ip: '127.0.0.1',
     });
     expect(typeof entries[0].durationMs).toBe('number');
+
+    // A refused request has its request line and one saying why; every line names its event.
+    lines.length = 0;
+    expect((await c.get('/admin/sessions?status=nonsense')).statusCode).toBe(403);
+    expect((await t.client().get('/api/auth/session?x=1')).statusCode).toBeGreaterThanOrEqual(400);
+    const all = lines.map((l) => JSON.parse(l));
+    expect(all.filter((l) => typeof l.event !== 'string')).toEqual([]);
+    expect(all.filter((l) => l.event === 'request_refused').length).toBeGreaterThan(0);
   });
 
   it('should log a failed sign-in by its email, and never text typed there that is no address', async () => {
@@ -79,7 +87,7 @@ describe('request log', () => {
     expect((await user.get('/api/auth/session')).statusCode).toBe(503);
     const parsed = lines.map((l) => JSON.parse(l));
     expect(parsed.filter((l) => l.level >= 50)).toEqual([]);
-    const [failed] = parsed.filter((l) => l.msg === 'request failed');
+    const [failed] = parsed.filter((l) => l.event === 'request_failed');
     expect(failed).toMatchObject({ level: 40, code: 'WARDEN_STORE_UNAVAILABLE' });
     expect(typeof failed.reason).toBe('string');
     expect(failed.err).toBeUndefined();
