@@ -3,8 +3,9 @@
  * The console: one scope, one superuser guard for every route in it.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { requireSuperuser } from '../http/auth.js';
-import { notFound } from '../http/respond.js';
+import type { FastifyRequest } from 'fastify';
+import { actorOf, requireSuperuser } from '../http/auth.js';
+import { notFound, toWardenError } from '../http/respond.js';
 import { analyticsRoutes } from './analytics-routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { endedRoutes } from './ended-routes.js';
@@ -26,6 +27,31 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // answers nobody but a superuser differently from a known one.
   app.setNotFoundHandler(notFound);
 
+  // A console change the store could not serve (503) fails before its route writes the audit
+  // row it writes of every other outcome; the audit log still lists the attempt. The row goes
+  // to the database, which is usually up while Redis is away; when it is away too, a log line.
+  const { audit } = app.warden;
+  app.addHook('onError', async (request, _reply, error) => {
+    if (request.method === 'GET' || request.method === 'HEAD') return;
+    const err = toWardenError(error, request.headers['content-type']);
+    const action = err.status === 503 ? auditedAction(request.routeOptions.url) : undefined;
+    if (!action) return;
+    try {
+      await audit.write(
+        actorOf(request),
+        {
+          action,
+          target: auditedTarget(request),
+          outcome: 'failure',
+          details: { reason: err.message, code: err.code },
+        },
+        request.log,
+      );
+    } catch (auditErr) {
+      request.log.warn({ event: 'audit_lost', action, err: auditErr }, 'audit row not written');
+    }
+  });
+
   app.get('/', async (_request, reply) => reply.redirect('/admin/sessions', 303));
   // Before the pages: saved views check a query against the schema each page declares.
   await app.register(captureFilterSchemas);
@@ -40,3 +66,39 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(exportRoutes);
   await app.register(savedViewRoutes);
 };
+
+// The audit action of each console change, by its route, as the route writes it itself.
+const ACTIONS: Record<string, string> = {
+  '/admin/sessions/revoke/:sessionId': 'sessions.revoke',
+  '/admin/sessions/revoke-user/:userId': 'sessions.revoke_user',
+  '/admin/sessions/bulk-revoke': 'sessions.bulk_revoke',
+  '/admin/sessions/revoke-matching': 'sessions.revoke_matching',
+  '/admin/sessions/cleanup-expired': 'sessions.cleanup_expired',
+  '/admin/sessions/stats/repair': 'sessions.repair_indexes',
+  '/admin/users/:userId/role': 'users.set_role',
+  '/admin/policy': 'policy.update',
+  '/admin/saved-views': 'saved_views.create',
+  '/admin/saved-views/:viewId/delete': 'saved_views.delete',
+};
+
+function auditedAction(route: string | undefined): string | undefined {
+  if (route === undefined) return undefined;
+  if (Object.hasOwn(ACTIONS, route)) return ACTIONS[route];
+  // users.approve, users.disable…, and users.bulk_approve, users.bulk_reject.
+  const change = /^\/admin\/users\/:userId\/([a-z]+)$/.exec(route);
+  if (change) return `users.${change[1]}`;
+  const bulk = /^\/admin\/users\/bulk-([a-z]+)$/.exec(route);
+  return bulk ? `users.bulk_${bulk[1]}` : undefined;
+}
+
+/** The target as the routes name theirs: a user, a session, or the filters of a matching. */
+function auditedTarget(request: FastifyRequest): string | null {
+  const params = (request.params ?? {}) as Record<string, unknown>;
+  if (params.userId !== undefined) return `user:${String(params.userId)}`;
+  if (typeof params.sessionId === 'string') return params.sessionId;
+  if (request.routeOptions.url === '/admin/sessions/revoke-matching') {
+    const query = new URLSearchParams(request.query as Record<string, string>).toString();
+    return query || 'all';
+  }
+  return null;
+}

@@ -1,0 +1,82 @@
+/**
+ * A console change the session store cannot serve answers 503 before its route writes the
+ * audit row it writes of every other outcome: the audit log lists the attempt all the same
+ * (README: "every console action, and every refused attempt").
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../src/resilience/guarded-store.js';
+import type { SessionStore } from '../../src/sessions/session-store.js';
+import { type Client, makeApp, type TestApp } from '../support/app.js';
+import { auditRows, signedIn } from './helpers.js';
+
+/** The store, with every read a console change starts with failing while `down.now` is set. */
+function failing(inner: SessionStore, down: { now: boolean }): SessionStore {
+  const ops = new Set(['list', 'listIds', 'userSessionIds', 'takeExpired', 'takeMany']);
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      if (!ops.has(String(prop))) return value.bind(target);
+      return (...args: unknown[]) =>
+        down.now
+          ? Promise.reject(new StoreUnavailableError(String(prop), new Error('no answer')))
+          : value.apply(target, args);
+    },
+  });
+}
+
+describe('audit rows of console changes the store could not serve', () => {
+  let t: TestApp;
+  let admin: Client;
+  let userId: number;
+  const down = { now: false };
+
+  beforeAll(async () => {
+    t = await makeApp('sqlite', { wrapStore: (s) => failing(s, down) });
+    await t.createUser('root@example.test', 'superuser');
+    userId = (await t.createUser('ada@example.test')).id;
+    ({ client: admin } = await signedIn(t, 'root@example.test'));
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('should answer 503 and still audit a failed revoke-matching, revoke-user and cleanup', async () => {
+    down.now = true;
+    try {
+      const matching = await admin.postJson('/admin/sessions/revoke-matching?role=user', {
+        confirm: 1,
+      });
+      const user = await admin.postJson(`/admin/sessions/revoke-user/${userId}`, {});
+      const cleanup = await admin.postJson('/admin/sessions/cleanup-expired', {});
+      for (const res of [matching, user, cleanup]) expect(res.statusCode).toBe(503);
+    } finally {
+      down.now = false;
+    }
+    const [m] = await auditRows(t, 'sessions.revoke_matching');
+    expect(m).toMatchObject({ outcome: 'failure', target: 'role=user' });
+    expect(m!.details).toMatchObject({ code: 'WARDEN_STORE_UNAVAILABLE' });
+    const [u] = await auditRows(t, 'sessions.revoke_user');
+    expect(u).toMatchObject({ outcome: 'failure', target: `user:${userId}` });
+    const [c] = await auditRows(t, 'sessions.cleanup_expired');
+    expect(c).toMatchObject({ outcome: 'failure', target: null });
+
+    // Served again, the same change writes its one row of its own, not a second failure.
+    const again = await admin.postJson(`/admin/sessions/revoke-user/${userId}`, {});
+    expect(again.statusCode).toBe(200);
+    const rows = await auditRows(t, 'sessions.revoke_user');
+    expect(rows.map((r) => r.outcome)).toEqual(['failure', 'success']);
+  });
+
+  it('should write no row for a page the store could not serve', async () => {
+    const before = (await t.database.db.selectFrom('audit_log').selectAll().execute()).length;
+    down.now = true;
+    try {
+      expect((await admin.get('/admin/sessions')).statusCode).toBe(503);
+    } finally {
+      down.now = false;
+    }
+    const after = (await t.database.db.selectFrom('audit_log').selectAll().execute()).length;
+    expect(after).toBe(before);
+  });
+});
