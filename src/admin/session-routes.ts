@@ -64,11 +64,11 @@ const LABELS: Record<RevokeStatus, string> = {
   failed: 'failed',
 };
 
-/** "3 revoked, 1 already ended, 1 not found" */
+/** "1,203 revoked, 1 already ended, 1 not found": counts written as the pages write theirs. */
 export function describeCounts(counts: Record<RevokeStatus, number>): string {
   const parts = (Object.keys(LABELS) as RevokeStatus[])
     .filter((k) => counts[k] > 0)
-    .map((k) => `${counts[k]} ${LABELS[k]}`);
+    .map((k) => `${counts[k].toLocaleString('en')} ${LABELS[k]}`);
   return parts.length > 0 ? parts.join(', ') : 'nothing to revoke';
 }
 

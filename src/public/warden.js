@@ -78,7 +78,7 @@
   function describe(counts) {
     const parts = Object.keys(LABELS)
       .filter((k) => counts[k] > 0)
-      .map((k) => `${counts[k]} ${LABELS[k]}`);
+      .map((k) => `${counts[k].toLocaleString('en')} ${LABELS[k]}`);
     return parts.length ? parts.join(', ') : 'nothing to revoke';
   }
 

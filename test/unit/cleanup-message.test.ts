@@ -1,6 +1,9 @@
-/** The console's answer to a cleanup: counts as the pages write them, words in agreement. */
+/**
+ * The console's answers to a cleanup and to a revocation: counts as the pages write them, words
+ * in agreement.
+ */
 import { describe, expect, it } from 'vitest';
-import { cleanedUpMessage } from '../../src/admin/session-routes.js';
+import { cleanedUpMessage, describeCounts } from '../../src/admin/session-routes.js';
 
 describe('cleanedUpMessage', () => {
   it('should write large counts with thousands separators, as the pages do', () => {
@@ -13,5 +16,21 @@ describe('cleanedUpMessage', () => {
   it('should agree in number with one and with none', () => {
     expect(cleanedUpMessage(1, 1)).toBe('1 expired session and 1 unreadable entry cleaned up.');
     expect(cleanedUpMessage(0, 0)).toBe('0 expired sessions cleaned up.');
+  });
+});
+
+describe('describeCounts', () => {
+  it('should write large counts with thousands separators, as a cleanup does', () => {
+    const counts = {
+      revoked: 103_523,
+      already_ended: 22_086,
+      not_found: 0,
+      invalid: 0,
+      kept_own: 1,
+      failed: 0,
+    };
+    expect(describeCounts(counts)).toBe(
+      '103,523 revoked, 22,086 already ended, 1 kept (your own session)',
+    );
   });
 });
