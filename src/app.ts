@@ -300,7 +300,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
         windowMs: config.signInLimitWindowMs,
         onError: everyAtMost(LOG_REPEAT_MS, (repeats, err: unknown) =>
           app.log.warn(
-            { event: 'rate_limit_counter', err, repeats },
+            { event: 'rate_limit_counter', err, ...repeats },
             'password attempt counter unavailable',
           ),
         ),

@@ -64,20 +64,29 @@ function isErrorLike(value: unknown): value is { message: string; cause?: unknow
 /** How often a line that repeats while a dependency is down goes out (see everyAtMost). */
 export const LOG_REPEAT_MS = 10_000;
 
+/** What a line of everyAtMost stands for: itself alone, or `repeats` held ones, the last at `lastAt`. */
+export interface Repeats {
+  repeats: number;
+  /** When the last held one happened (ISO 8601): a summary can go out after the outage ended. */
+  lastAt?: string;
+}
+
 /**
  * A log line that would repeat for as long as a dependency is down (one per sign-in attempt, one
  * per readiness probe: hundreds in a 12 s Redis pause). The first goes out at once with `repeats`
  * 0; those within `everyMs` after it are held, and when that time is up one line goes out for
- * them, the last one's, with `repeats` saying how many it stands for. Nothing held is carried
- * into a later outage.
+ * them, the last one's, with `repeats` saying how many it stands for and `lastAt` when the last
+ * happened (the summary of an outage that ended meanwhile comes after the recovery's lines).
+ * Nothing held is carried into a later outage.
  */
 export function everyAtMost<A extends unknown[]>(
   everyMs: number,
-  write: (repeats: number, ...args: A) => void,
+  write: (repeats: Repeats, ...args: A) => void,
 ): (...args: A) => void {
   let last = Number.NEGATIVE_INFINITY;
   let held = 0;
   let heldArgs: A | undefined;
+  let heldAt = 0;
   let timer: NodeJS.Timeout | undefined;
   const release = () => {
     timer = undefined;
@@ -85,17 +94,18 @@ export function everyAtMost<A extends unknown[]>(
     held = 0;
     heldArgs = undefined;
     last = performance.now();
-    write(repeats, ...args);
+    write({ repeats, lastAt: new Date(heldAt).toISOString() }, ...args);
   };
   return (...args) => {
     const now = performance.now();
     if (timer === undefined && now - last >= everyMs) {
       last = now;
-      write(0, ...args);
+      write({ repeats: 0 }, ...args);
       return;
     }
     held++;
     heldArgs = args;
+    heldAt = Date.now();
     if (timer === undefined) {
       timer = setTimeout(release, Math.max(0, last + everyMs - now));
       timer.unref();

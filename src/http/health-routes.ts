@@ -77,7 +77,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
   // A probe every few seconds while something is down: one line per LOG_REPEAT_MS for each.
   const notReady = (what: string) =>
     everyAtMost(LOG_REPEAT_MS, (repeats, log: FastifyBaseLogger, err: unknown) =>
-      log.warn({ event: 'not_ready', what, err, repeats }, 'readiness check failed'),
+      log.warn({ event: 'not_ready', what, err, ...repeats }, 'readiness check failed'),
     );
   const storeNotReady = notReady('session store');
   const databaseNotReady = notReady('database');

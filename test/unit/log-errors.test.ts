@@ -52,22 +52,30 @@ describe('errors in log lines', () => {
 
 describe('a line that repeats while something is down', () => {
   it('should go out at once, then once per interval for those held, and carry none over', () => {
-    vi.useFakeTimers({ toFake: ['performance', 'setTimeout'] });
+    vi.useFakeTimers({ toFake: ['performance', 'setTimeout', 'Date'] });
     try {
       const lines: Array<[number, string]> = [];
-      const warn = everyAtMost(10_000, (repeats, what: string) => lines.push([repeats, what]));
+      const lastAt: Array<string | undefined> = [];
+      const warn = everyAtMost(10_000, (held, what: string) => {
+        lines.push([held.repeats, what]);
+        lastAt.push(held.lastAt);
+      });
       warn('first');
+      let heldLast = 0;
       for (let i = 0; i < 379; i++) {
         vi.advanceTimersByTime(25);
         warn(`held ${i}`);
+        heldLast = Date.now();
       }
       expect(lines).toEqual([[0, 'first']]);
-      // The interval ends: one line for the 379 held, the last one's.
+      // The interval ends: one line for the 379 held, the last one's, saying when that was
+      // (it may go out after the outage has ended).
       vi.advanceTimersByTime(10_000);
       expect(lines).toEqual([
         [0, 'first'],
         [379, 'held 378'],
       ]);
+      expect(lastAt).toEqual([undefined, new Date(heldLast).toISOString()]);
       // A later outage starts afresh.
       vi.advanceTimersByTime(30_000);
       warn('next outage');
