@@ -4,6 +4,7 @@
  * (README: "every console action, and every refused attempt").
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditedAction } from '../../src/admin/admin-routes.js';
 import { StoreUnavailableError } from '../../src/resilience/guarded-store.js';
 import type { SessionStore } from '../../src/sessions/session-store.js';
 import { type Client, makeApp, type TestApp } from '../support/app.js';
@@ -66,6 +67,14 @@ describe('audit rows of console changes the store could not serve', () => {
     expect(again.statusCode).toBe(200);
     const rows = await auditRows(t, 'sessions.revoke_user');
     expect(rows.map((r) => r.outcome)).toEqual(['failure', 'success']);
+  });
+
+  it('should know the audit action of every console change, so a new one cannot go unlisted', () => {
+    const changes = t.app.routeTable.filter(
+      (r) => r.url.startsWith('/admin/') && !['GET', 'HEAD'].includes(r.method),
+    );
+    expect(changes.length).toBeGreaterThan(10);
+    expect(changes.filter((r) => auditedAction(r.url) === undefined)).toEqual([]);
   });
 
   it('should write no row for a page the store could not serve', async () => {
