@@ -32,23 +32,25 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // to the database, which is usually up while Redis is away; when it is away too, a log line.
   const { audit } = app.warden;
   app.addHook('onError', async (request, _reply, error) => {
-    if (request.method === 'GET' || request.method === 'HEAD') return;
+    // Only a change someone signed in asked for: a store away can also fail the sign-in check
+    // itself, before anyone is known, and anybody can send that request.
+    if (request.method === 'GET' || request.method === 'HEAD' || !request.auth) return;
     const err = toWardenError(error, request.headers['content-type']);
     const action = err.status === 503 ? auditedAction(request.routeOptions.url) : undefined;
     if (!action) return;
+    const actor = actorOf(request);
+    const target = auditedTarget(request);
     try {
       await audit.write(
-        actorOf(request),
-        {
-          action,
-          target: auditedTarget(request),
-          outcome: 'failure',
-          details: { reason: err.message, code: err.code },
-        },
+        actor,
+        { action, target, outcome: 'failure', details: { reason: err.message, code: err.code } },
         request.log,
       );
     } catch (auditErr) {
-      request.log.warn({ event: 'audit_lost', action, err: auditErr }, 'audit row not written');
+      request.log.warn(
+        { event: 'audit_lost', action, target, actorId: actor.id, err: auditErr },
+        'audit row not written',
+      );
     }
   });
 

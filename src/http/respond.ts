@@ -316,7 +316,10 @@ export function frameworkErrorHandler(
       ? 'a part of the address is too long'
       : 'the address is not valid';
   const refused = new WardenError('WARDEN_VALIDATION', [problem]);
-  request.log.info({ code: refused.code, reason: error.code }, 'request refused');
+  request.log.info(
+    { event: 'request_refused', code: refused.code, reason: error.code },
+    'request refused',
+  );
   for (const [name, value] of headersFor(request.url)) reply.header(name, value);
   reply.code(refused.status);
   if (wantsJson(request)) {

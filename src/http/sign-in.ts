@@ -116,12 +116,16 @@ export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//')) return '/';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (next.includes('\\') || /[\u0000-\u001f\u007f]/.test(next)) return '/';
+  let url: URL;
   try {
-    if (new URL(next, HERE).origin !== HERE) return '/';
+    url = new URL(next, HERE);
   } catch {
     return '/';
   }
-  return next;
+  if (url.origin !== HERE) return '/';
+  // As the URL parser writes it: percent-encoded, so a `Location` header can carry it (a
+  // character past U+00FF there threw, a 500 after the password was accepted).
+  return `${url.pathname}${url.search}${url.hash}`;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

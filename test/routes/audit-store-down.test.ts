@@ -5,21 +5,27 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditedAction } from '../../src/admin/admin-routes.js';
+import { SESSION_COOKIE } from '../../src/http/cookies.js';
 import { StoreUnavailableError } from '../../src/resilience/guarded-store.js';
 import type { SessionStore } from '../../src/sessions/session-store.js';
 import { type Client, makeApp, type TestApp } from '../support/app.js';
 import { auditRows, signedIn } from './helpers.js';
 
-/** The store, with every read a console change starts with failing while `down.now` is set. */
-function failing(inner: SessionStore, down: { now: boolean }): SessionStore {
+/**
+ * The store, with every read a console change starts with failing while `down.now` is set, and
+ * the read of a session a sign-in check makes while `down.reads` is (a session known in memory
+ * is still answered from there).
+ */
+function failing(inner: SessionStore, down: { now: boolean; reads: boolean }): SessionStore {
   const ops = new Set(['list', 'listIds', 'userSessionIds', 'takeExpired', 'takeMany']);
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
-      if (!ops.has(String(prop))) return value.bind(target);
+      const fails = () => (prop === 'get' ? down.reads : down.now && ops.has(String(prop)));
+      if (prop !== 'get' && !ops.has(String(prop))) return value.bind(target);
       return (...args: unknown[]) =>
-        down.now
+        fails()
           ? Promise.reject(new StoreUnavailableError(String(prop), new Error('no answer')))
           : value.apply(target, args);
     },
@@ -30,7 +36,7 @@ describe('audit rows of console changes the store could not serve', () => {
   let t: TestApp;
   let admin: Client;
   let userId: number;
-  const down = { now: false };
+  const down = { now: false, reads: false };
 
   beforeAll(async () => {
     t = await makeApp('sqlite', { wrapStore: (s) => failing(s, down) });
@@ -75,6 +81,22 @@ describe('audit rows of console changes the store could not serve', () => {
     );
     expect(changes.length).toBeGreaterThan(10);
     expect(changes.filter((r) => auditedAction(r.url) === undefined)).toEqual([]);
+  });
+
+  it('should write no row when the sign-in check itself could not be made: nobody is known', async () => {
+    const before = (await t.database.db.selectFrom('audit_log').selectAll().execute()).length;
+    down.reads = true;
+    try {
+      // A made-up token of the right shape: only the store could say it is no session.
+      const forged = t.client();
+      forged.cookies.set(SESSION_COOKIE, 'A'.repeat(43));
+      const res = await forged.postJson('/admin/sessions/revoke-matching?email=FORGED', {});
+      expect(res.statusCode).toBe(503);
+    } finally {
+      down.reads = false;
+    }
+    const after = (await t.database.db.selectFrom('audit_log').selectAll().execute()).length;
+    expect(after).toBe(before);
   });
 
   it('should write no row for a page the store could not serve', async () => {

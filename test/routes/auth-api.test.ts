@@ -321,6 +321,20 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(again.statusCode).toBe(303);
         expect(again.headers.location).toBe('/');
 
+        // A next past Latin-1 goes out percent-encoded: a raw one cannot be a header (it was a
+        // 500, after the password had been accepted).
+        const wide = t.client();
+        const res3 = await wide.postForm(
+          '/login',
+          { email: 'ada@example.com', password: PASSWORD, next: '/admin/users?email=名' },
+          { csrf: await formToken(wide, '/login') },
+        );
+        expect(res3.statusCode).toBe(303);
+        expect(res3.headers.location).toBe('/admin/users?email=%E5%90%8D');
+        const on = await wide.get(`/login?next=${encodeURIComponent('/／x')}`);
+        expect(on.statusCode).toBe(303);
+        expect(on.headers.location).toBe('/%EF%BC%8Fx');
+
         // A browser drops tabs and newlines from a URL: `/<TAB>/evil.example` is
         // `//evil.example` to it, another site.
         const offsite = [

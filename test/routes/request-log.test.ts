@@ -35,6 +35,8 @@ describe('request log', () => {
     lines.length = 0;
     expect((await c.get('/admin/sessions?status=nonsense')).statusCode).toBe(403);
     expect((await t.client().get('/api/auth/session?x=1')).statusCode).toBeGreaterThanOrEqual(400);
+    // A path that does not decode is refused before any route.
+    expect((await t.client().get('/%ZZ')).statusCode).toBe(400);
     const all = lines.map((l) => JSON.parse(l));
     expect(all.filter((l) => typeof l.event !== 'string')).toEqual([]);
     expect(all.filter((l) => l.event === 'request_refused').length).toBeGreaterThan(0);
