@@ -471,7 +471,7 @@ async function cleanup(
       return (command.toUpperCase() === 'EVALSHA' && scriptName(sha)) || command;
     };
     const byName = new Map<string, number>();
-    for (const e of entries) byName.set(what(e), (byName.get(what(e)) ?? 0) + 1);
+    for (const name of entries.map(what)) byName.set(name, (byName.get(name) ?? 0) + 1);
     const named = [...byName].map(([n, c]) => `${n} ${c}`).join(', ');
     slow = `${entries.length} commands ≥ 10 ms${named ? ` (${named})` : ''}, ${over1ms} ≥ 1 ms${worst ? `, worst ${fmt(Number(worst[2]) / 1000, 1)} ms (${what(worst)})` : ''}`;
     redis.destroy();

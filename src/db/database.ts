@@ -243,8 +243,8 @@ interface Checkpointer {
    * whether it ran a RESTART (which gives up on a reader after SETTLE_WAIT_MS). PASSIVE passes
    * first, while writers go on; when they leave some of the log uncopied, or `restart` asks for
    * it, a RESTART, inside `alone`, which keeps this process's statements off the database
-   * meanwhile (see settleAlone). Callers that ask while one runs share it: the thread answers
-   * one step at a time.
+   * meanwhile (see settleAlone). One at a time, as the thread answers one step at a time:
+   * settleAlone, its only caller, shares a settle under way with whoever asks meanwhile.
    */
   settle(alone: (step: () => Promise<void>) => Promise<void>, restart: boolean): Promise<boolean>;
   stop(): Promise<void>;
@@ -283,7 +283,6 @@ function startCheckpointer(sqlite: SQLite.Database, file: string, log: LogHeader
   worker.unref();
   let running = true;
   let stopping = false;
-  let settling: Promise<boolean> | undefined;
   // The step the thread is running, answered by its next message: the frames now in the file.
   let stepDone: ((copied: number) => void) | undefined;
   const finishStep = (copied: number) => {
@@ -313,27 +312,22 @@ function startCheckpointer(sqlite: SQLite.Database, file: string, log: LogHeader
       worker.postMessage(name);
     });
   return {
-    settle(alone, restart) {
-      if (!running) return Promise.resolve(false);
-      settling ??= (async () => {
-        // Whole when the file holds every frame the log holds now: the thread's own count of the
-        // log dates from the start of its pass, and leaves out what this process wrote meanwhile.
-        for (let pass = 0; pass < SETTLE_PASSIVE_PASSES; pass++) {
-          const copied = await step('passive');
-          if (!running) return false;
-          // Asked to restart: one pass all the same, so the RESTART that holds every statement
-          // copies only what arrived during it (a chunk's pages would take it 16-19 ms).
-          if (restart) break;
-          if (copied >= 0 && copied >= log.read()) return false;
-        }
-        await alone(async () => {
-          await step('restart');
-        });
-        return true;
-      })().finally(() => {
-        settling = undefined;
+    async settle(alone, restart) {
+      if (!running) return false;
+      // Whole when the file holds every frame the log holds now: the thread's own count of the
+      // log dates from the start of its pass, and leaves out what this process wrote meanwhile.
+      for (let pass = 0; pass < SETTLE_PASSIVE_PASSES; pass++) {
+        const copied = await step('passive');
+        if (!running) return false;
+        // Asked to restart: one pass all the same, so the RESTART that holds every statement
+        // copies only what arrived during it (a chunk's pages would take it 16-19 ms).
+        if (restart) break;
+        if (copied >= 0 && copied >= log.read()) return false;
+      }
+      await alone(async () => {
+        await step('restart');
       });
-      return settling;
+      return true;
     },
     async stop() {
       if (!running) return;
