@@ -64,10 +64,12 @@ export const DEFAULT_REDIS_PREFIX = 'warden:';
 const READ_CHUNK = 500;
 const WALK_CHUNK = 500;
 const DELETE_CHUNK = 200;
-// Due entries one takeExpired script handles at most: about 0.5 ms of Redis on an idle machine,
-// 2 to 3 ms with the 2 cores crowded (250 took 9 ms there), so validations queued behind one
-// wait little; cleanup keeps several in flight for throughput.
-const TAKE_EXPIRED_CHUNK = 100;
+// Due entries one takeExpired script handles at most: 1.6–1.8 ms of Redis on a million-session
+// fleet with the 2 cores crowded by a validation load, against 3.3–3.7 ms for 100. A script
+// stalls when the machine takes Redis's core away; 100 a script made 68–80 scripts of 10 ms or
+// more in a cleanup of 300,000, 50 made 4–5, at the same rate (bench/RESULTS.md §3). Cleanup
+// keeps several in flight for throughput.
+const TAKE_EXPIRED_CHUNK = 50;
 // Sessions one CREATE_MANY script stores (bulk loads only).
 const CREATE_MANY_CHUNK = 200;
 // Bytes per stored part of a user agent: Redis's default hash-max-listpack-value.

@@ -99,7 +99,7 @@ const EMPTY_COUNTS: Record<RevokeStatus, number> = {
   failed: 0,
 };
 
-// Due sessions per cleanup call (the Redis store bounds its script to 100), and calls in flight
+// Due sessions per cleanup call (the Redis store bounds its script to 50), and calls in flight
 // at once on Redis (atomic scripts, each taking different sessions); the SQL stores take one
 // batch at a time (SQLite has one writer, and PostgreSQL's would queue on the same rows).
 const CLEANUP_CHUNK = 100;
