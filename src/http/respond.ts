@@ -385,23 +385,31 @@ export function installJsonBodies(app: FastifyInstance): void {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const err = toWardenError(error, request.headers['content-type']);
-    if (err.status === 503) {
-      // A store away: the outage has its own lines (redis_down, the breaker's changes), and an
-      // error with a stack for every request during it would bury them. What failed, briefly.
-      const cause = err.cause ?? error;
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      request.log.warn({ event: 'request_failed', code: err.code, reason }, 'request failed');
-    } else if (err.status >= 500) {
-      request.log.error({ event: 'request_failed', err: error, code: err.code }, 'request failed');
-    } else {
-      request.log.info(
-        { event: 'request_refused', code: err.code, reason: err.message },
-        'request refused',
-      );
-    }
+    logAnswer(request, err, error);
     return sendError(request, reply, err);
   });
   app.setNotFoundHandler(notFound);
+}
+
+/**
+ * The line that says why a request was answered with `err` (the README's `request_refused` and
+ * `request_failed`); `thrown` is what was thrown, when it was not `err` itself.
+ */
+export function logAnswer(request: FastifyRequest, err: WardenError, thrown: unknown = err): void {
+  if (err.status === 503) {
+    // A store away: the outage has its own lines (redis_down, the breaker's changes), and an
+    // error with a stack for every request during it would bury them. What failed, briefly.
+    const cause = err.cause ?? thrown;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    request.log.warn({ event: 'request_failed', code: err.code, reason }, 'request failed');
+  } else if (err.status >= 500) {
+    request.log.error({ event: 'request_failed', err: thrown, code: err.code }, 'request failed');
+  } else {
+    request.log.info(
+      { event: 'request_refused', code: err.code, reason: err.message },
+      'request refused',
+    );
+  }
 }
 
 // Per app (tests run many in one process), built at the first request that needs it, when
@@ -427,16 +435,16 @@ function methodsAt(request: FastifyRequest, path: string): Set<string> {
 export function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split('?')[0] ?? '/';
   const found = methodsAt(request, path);
+  let err: WardenError;
   if (found.size === 0 || found.has(request.method)) {
-    return sendError(request, reply, new WardenError('WARDEN_NOT_FOUND', [path]));
+    err = new WardenError('WARDEN_NOT_FOUND', [path]);
+  } else {
+    const methods = [...found].sort().join(', ');
+    reply.header('allow', methods);
+    err = new WardenError('WARDEN_METHOD_NOT_ALLOWED', [path, request.method, methods]);
   }
-  const methods = [...found].sort().join(', ');
-  reply.header('allow', methods);
-  return sendError(
-    request,
-    reply,
-    new WardenError('WARDEN_METHOD_NOT_ALLOWED', [path, request.method, methods]),
-  );
+  logAnswer(request, err);
+  return sendError(request, reply, err);
 }
 
 /** A lookup of the methods the routes answer at a path, as Fastify reads a route's path. */

@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
 import { actorOf } from '../http/auth.js';
 import { setFlash } from '../http/flash.js';
-import { RETRY_AFTER_S } from '../http/respond.js';
+import { logAnswer, RETRY_AFTER_S } from '../http/respond.js';
 import { SIGN_IN_LIMITS, safeNext, signInRequest, signOutRequest } from '../http/sign-in.js';
 import { MIN_PASSWORD_LENGTH } from '../users/passwords.js';
 import { homeView, loginView, registeredView, registerView } from '../views/auth-views.js';
@@ -136,6 +136,7 @@ export const authPages: FastifyPluginAsyncTypebox = async (app) => {
       if (err instanceof WardenError && err.status < 500) return again(err.status, onForm(err));
       // A store away: the form again, with what was typed, to send once it is back.
       if (err instanceof WardenError && err.status === 503) {
+        logAnswer(request, err);
         reply.header('retry-after', String(RETRY_AFTER_S));
         return again(503, `${err.message}. Try again in a few seconds.`);
       }

@@ -53,6 +53,14 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
         const warned = w.logs.filter((l) => l.event === 'rate_limit_counter');
         expect(warned).toHaveLength(1);
         expect(warned[0]).toMatchObject({ repeats: 0 });
+
+        // The form comes back to send again, and the log says why, as for any request that fails.
+        const failedBefore = w.logs.filter((l) => l.event === 'request_failed').length;
+        const form = await w.client().postForm('/login', { email: EMAIL, password: PASSWORD });
+        expect(form.statusCode).toBe(503);
+        expect(form.body).toContain('Try again in a few seconds');
+        const failed = w.logs.filter((l) => l.event === 'request_failed').slice(failedBefore);
+        expect(failed).toEqual([expect.objectContaining({ code: 'WARDEN_STORE_UNAVAILABLE' })]);
       } finally {
         own.resume();
       }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
-import { makeApp, type TestApp } from '../support/app.js';
+import { makeApp, PASSWORD, type TestApp } from '../support/app.js';
 import { logCapture } from '../support/log-capture.js';
 import { signedIn } from './helpers.js';
 import { listen } from './live-sse.js';
@@ -93,6 +93,49 @@ describe('request log', () => {
     expect(failed).toMatchObject({ level: 40, code: 'WARDEN_STORE_UNAVAILABLE' });
     expect(typeof failed.reason).toBe('string');
     expect(failed.err).toBeUndefined();
+  });
+
+  it('should say why for an unknown address, a wrong method and a sign-in form the store could not serve', async () => {
+    const { stream, lines } = logCapture();
+    const away = { on: false };
+    t = await makeApp('sqlite', {
+      logStream: stream,
+      wrapStore: (inner) =>
+        new Proxy(inner, {
+          get(target, prop) {
+            const value = Reflect.get(target, prop, target);
+            if (prop === 'create' && away.on) {
+              return async () => {
+                throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+              };
+            }
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        }),
+    });
+    await t.createUser('form@example.test');
+    const reasons = () =>
+      lines
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.event === 'request_refused' || l.event === 'request_failed')
+        .map((l) => [l.event, l.code]);
+
+    lines.length = 0;
+    expect((await t.client().get('/no/such/page')).statusCode).toBe(404);
+    expect((await t.client().request({ method: 'DELETE', url: '/login' })).statusCode).toBe(405);
+    expect(reasons()).toEqual([
+      ['request_refused', 'WARDEN_NOT_FOUND'],
+      ['request_refused', 'WARDEN_METHOD_NOT_ALLOWED'],
+    ]);
+
+    // The form comes back with a 503 to send again, and the log says which store was away.
+    away.on = true;
+    lines.length = 0;
+    const res = await t
+      .client()
+      .postForm('/login', { email: 'form@example.test', password: PASSWORD });
+    expect(res.statusCode).toBe(503);
+    expect(reasons()).toEqual([['request_failed', 'WARDEN_STORE_UNAVAILABLE']]);
   });
 
   it('should write the request line of a stream its client left, marking a download cut', async () => {
