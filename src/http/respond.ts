@@ -288,7 +288,12 @@ export function clientErrorHandler(this: FastifyInstance, err: Error, socket: Du
     status = refused.status;
     body = JSON.stringify(errorBody(refused));
     const ip = (socket as Duplex & { remoteAddress?: string }).remoteAddress;
-    this.log.info({ event: 'request', status, code: refused.code, ip }, 'request refused');
+    // The two lines of any refused request; no method or route could be read.
+    this.log.info({ event: 'request', status, ip }, 'request');
+    this.log.info(
+      { event: 'request_refused', code: refused.code, reason: code, ip },
+      'request refused',
+    );
   }
   if (socket.writable) {
     socket.write(

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
 import { makeApp, PASSWORD, type TestApp } from '../support/app.js';
@@ -136,6 +137,34 @@ describe('request log', () => {
       .postForm('/login', { email: 'form@example.test', password: PASSWORD });
     expect(res.statusCode).toBe(503);
     expect(reasons()).toEqual([['request_failed', 'WARDEN_STORE_UNAVAILABLE']]);
+  });
+
+  it('should write both lines for bytes that are not HTTP', async () => {
+    const { stream, lines } = logCapture();
+    t = await makeApp('sqlite', { logStream: stream });
+    const base = new URL(await listen(t.app));
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(base.port), base.hostname, () => {
+        socket.write('HELLO THERE\r\n\r\n');
+      });
+      let text = '';
+      socket.on('data', (d) => {
+        text += d;
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    const logged = lines.map((l) => JSON.parse(l));
+    expect(logged.filter((l) => l.event === 'request')).toEqual([
+      expect.objectContaining({ status: 400, ip: '127.0.0.1' }),
+    ]);
+    expect(logged.filter((l) => l.event === 'request_refused')).toEqual([
+      expect.objectContaining({
+        code: 'WARDEN_VALIDATION',
+        reason: expect.stringMatching(/^HPE_/),
+      }),
+    ]);
   });
 
   it('should write the request line of a stream its client left, marking a download cut', async () => {
