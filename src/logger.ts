@@ -67,8 +67,11 @@ export const LOG_REPEAT_MS = 10_000;
 /** What a line of everyAtMost stands for: itself alone, or `repeats` held ones, the last at `lastAt`. */
 export interface Repeats {
   repeats: number;
-  /** When the last held one happened (ISO 8601): a summary can go out after the outage ended. */
-  lastAt?: string;
+  /**
+   * When the last one it stands for happened, in epoch ms as the line's own `time` (a summary can
+   * go out after the outage ended); on a line that stands for itself, its own moment.
+   */
+  lastAt: number;
 }
 
 /**
@@ -94,13 +97,13 @@ export function everyAtMost<A extends unknown[]>(
     held = 0;
     heldArgs = undefined;
     last = performance.now();
-    write({ repeats, lastAt: new Date(heldAt).toISOString() }, ...args);
+    write({ repeats, lastAt: heldAt }, ...args);
   };
   return (...args) => {
     const now = performance.now();
     if (timer === undefined && now - last >= everyMs) {
       last = now;
-      write({ repeats: 0 }, ...args);
+      write({ repeats: 0, lastAt: Date.now() }, ...args);
       return;
     }
     held++;
