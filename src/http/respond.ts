@@ -95,16 +95,22 @@ export function problemOf(problems: readonly SchemaProblem[]): string {
   if (first.keyword === 'type' && first.instancePath === '' && first.params.type === 'object') {
     return 'must be a JSON object or a form';
   }
-  if (first.keyword === 'const' || first.keyword === 'enum') {
-    const allowed = problems
-      .filter((p) => p.instancePath === first.instancePath)
-      .flatMap((p) =>
-        p.keyword === 'const'
-          ? [p.params.allowedValue]
-          : p.keyword === 'enum'
-            ? (p.params.allowedValues as unknown[])
-            : [],
-      );
+  const here = problems.filter((p) => p.instancePath === first.instancePath);
+  const choice = (p: SchemaProblem) => p.keyword === 'const' || p.keyword === 'enum';
+  // A choice among words, whether the first problem is the choice or the value's type: a query
+  // field given twice arrives as a list, which no word matches.
+  const words = here.every(
+    (p) =>
+      choice(p) || p.keyword === 'anyOf' || (p.keyword === 'type' && p.params.type === 'string'),
+  );
+  if (choice(first) || (words && here.some(choice))) {
+    const allowed = here.flatMap((p) =>
+      p.keyword === 'const'
+        ? [p.params.allowedValue]
+        : p.keyword === 'enum'
+          ? (p.params.allowedValues as unknown[])
+          : [],
+    );
     // An empty value means "no filter" where it is allowed; it is no choice worth listing.
     const listed = [...new Set(allowed)].filter((v) => v !== '');
     return `must be one of: ${listed.map((v) => JSON.stringify(v)).join(', ')}`;

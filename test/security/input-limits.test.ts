@@ -154,6 +154,10 @@ describe('input limits', () => {
       /^Invalid request: role must be one of: .*"superuser"/,
     );
     expect(role.json().error.message).toContain('"user"');
+    // Given as a list, the answer still names the words.
+    const listed = await w.su.postJson('/admin/users/1/role', { role: ['user', 'admin'] });
+    expect(listed.statusCode).toBe(400);
+    expect(listed.json().error.message).toMatch(/^Invalid request: role must be one of: .*"user"/);
     const status = await w.su.get('/admin/sessions?status=sideways', 'json');
     expect(status.json().error.message).toBe(
       'Invalid request: status must be one of: "all", "active", "expired"',
