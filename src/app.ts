@@ -58,6 +58,7 @@ import { authPages } from './pages/auth-pages.js';
 import { mySessionsPages } from './pages/my-sessions.js';
 import { passwordApi, passwordPages } from './pages/password.js';
 import {
+  BULK_TIMEOUT_FACTOR,
   failFastWhileOpen,
   type GuardedStore,
   guardStore,
@@ -266,6 +267,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // The store timeout: a create that Redis or PostgreSQL runs after its sign-in has given up
     // writes nothing (one that lands just before is deleted afterwards, see pendingDeletes).
     createWindowMs: config.storeTimeoutMs,
+    takeWindowMs: config.storeTimeoutMs * BULK_TIMEOUT_FACTOR,
     undo: (id, until) => pendingDeletes.add(id, until),
     onChange: (change) => {
       metrics.sessionChange(change);

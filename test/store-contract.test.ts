@@ -775,6 +775,27 @@ function contract<F extends Fixture>(makeHarness: () => Promise<Harness<F>>) {
       expect(await fx.store.counts(T0)).toEqual({ active: 1, expired: 0 });
     });
 
+    it('should take nothing once past its notAfter, and tell each batch it takes', async () => {
+      const alice = await fx.addUser('alice@example.com');
+      const due = [1, 2, 3].map((m) => session(alice, { idleExpiresAt: T0 - m * MINUTE }));
+      for (const s of due) await fx.store.create(s);
+
+      // A step that reaches the store after its caller gave up (the store's own clock decides).
+      const late = await fx.store
+        .takeExpired(T0, 10, { notAfter: Date.now() - MINUTE })
+        .catch(() => ({ sessions: [], done: true }));
+      expect(late.sessions).toEqual([]);
+      expect(await fx.store.counts(T0)).toEqual({ active: 0, expired: 3 });
+
+      const told: string[] = [];
+      const batch = await fx.store.takeExpired(T0, 10, {
+        notAfter: Date.now() + MINUTE,
+        taken: (b) => told.push(...b.sessions.map((s) => s.id)),
+      });
+      expect(batch.sessions.map((s) => s.id).sort()).toEqual(due.map((s) => s.id).sort());
+      expect(told.sort()).toEqual(due.map((s) => s.id).sort());
+    });
+
     it('should never give one session to two calls running at once', async () => {
       const alice = await fx.addUser('alice@example.com');
       const due = Array.from({ length: 30 }, (_, i) =>

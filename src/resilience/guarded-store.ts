@@ -39,6 +39,9 @@ export interface StoreCallEvent {
   error?: string;
 }
 
+/** A bulk call's bound, as a multiple of a single-session call's (see GuardOptions). */
+export const BULK_TIMEOUT_FACTOR = 20;
+
 export interface GuardOptions extends Omit<BreakerOptions, 'isFault'> {
   /** Bound on a single-session call, in milliseconds. */
   timeoutMs: number;
@@ -119,7 +122,7 @@ export function isStoreFault(error: unknown): boolean {
 export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStore {
   const breaker = new Breaker({ ...opts, isFault: isStoreFault });
   const status = breaker.status;
-  const bulkMs = opts.bulkTimeoutMs ?? opts.timeoutMs * 20;
+  const bulkMs = opts.bulkTimeoutMs ?? opts.timeoutMs * BULK_TIMEOUT_FACTOR;
   const repairMs = opts.repairTimeoutMs ?? opts.timeoutMs * 120;
   const boundOf = (op: string) =>
     REPAIR_OPS.has(op) ? repairMs : BULK_OPS.has(op) ? bulkMs : opts.timeoutMs;
@@ -173,7 +176,8 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
       : {}),
     // A wait on this process's own follow-ups, bounded by the store itself.
     ...(inner.settled ? { settled: () => inner.settled!() } : {}),
-    takeExpired: (before, limit) => call('takeExpired', () => inner.takeExpired(before, limit)),
+    takeExpired: (before, limit, options) =>
+      call('takeExpired', () => inner.takeExpired(before, limit, options)),
     listByUser: (userId) => call('listByUser', () => inner.listByUser(userId)),
     list: (q) => call('list', () => inner.list(q)),
     listIds: (q) => call('listIds', () => inner.listIds(q)),

@@ -43,6 +43,7 @@ import {
   type ExpiredBatch,
   expiresAt,
   type HealthReport,
+  LateTakeError,
   LateWriteError,
   type ResolveUserIds,
   type SessionPage,
@@ -52,6 +53,7 @@ import {
   type SessionTally,
   type Taken,
   type TakenOfUser,
+  type TakeOptions,
   type TopUsers,
   type UserFilter,
 } from './session-store.js';
@@ -664,7 +666,8 @@ return out
 
 // KEYS: by-created, by-expiry, quarantine.
 // ARGV: user index key before the user id, after it, session key before the id, due at or
-// before, at most this many, quarantine TTL in ms, set-aside key before the id.
+// before, at most this many, quarantine TTL in ms, set-aside key before the id, not after ('' for
+// no bound: a script that runs past it, its caller gone, takes nothing, as CREATE writes nothing).
 // Takes the soonest due entries of the expiry index (they are its first ranks, so one
 // ZREMRANGEBYRANK drops them all): a readable hash is deleted with its index entries and
 // returned; an entry whose hash is gone (its TTL ran out, or a revocation set it aside and its
@@ -673,6 +676,12 @@ return out
 // quarantined for removeUnreadable. Returns how many entries were due, then 8 fields per
 // session taken.
 const TAKE_EXPIRED = script(`${LUA_READABLE}
+if ARGV[8] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[8]) then
+    return redis.error_reply('ERR warden: late take')
+  end
+end
 local ids = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[4], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[5]))
 if #ids == 0 then return {0} end
 local out = {#ids}
@@ -1464,9 +1473,14 @@ export class RedisSessionStore implements SessionStore {
    * still tells whether more are due). Concurrent calls each take different entries: every
    * script removes what it read before the next one runs.
    */
-  async takeExpired(before: number, limit: number): Promise<ExpiredBatch> {
+  async takeExpired(
+    before: number,
+    limit: number,
+    options: TakeOptions = {},
+  ): Promise<ExpiredBatch> {
     const size = Math.min(Math.floor(limit), TAKE_EXPIRED_CHUNK);
     if (!(size > 0)) return { sessions: [], done: true };
+    const { notAfter } = options;
     const answer = await this.#run(
       TAKE_EXPIRED,
       [this.#byCreated, this.#byExpiry, this.#unreadable],
@@ -1478,8 +1492,18 @@ export class RedisSessionStore implements SessionStore {
         String(size),
         String(QUARANTINE_TTL_MS),
         this.#setAsideKey(''),
+        notAfter === undefined ? '' : String(Math.floor(notAfter)),
       ],
-    );
+    ).catch((error: unknown) => {
+      if (
+        notAfter !== undefined &&
+        error instanceof Error &&
+        /warden: late take/.test(error.message)
+      ) {
+        throw new LateTakeError(notAfter);
+      }
+      throw error;
+    });
     if (!Array.isArray(answer) || (answer.length - 1) % 8 !== 0) {
       throw new Error(`redis takeExpired script answered ${JSON.stringify(answer)}`);
     }
@@ -1490,7 +1514,9 @@ export class RedisSessionStore implements SessionStore {
       // The script read it as readable with the same rule; a mismatch would be a bug here.
       if (session) sessions.push(session);
     }
-    return { sessions, done: due < size };
+    const batch = { sessions, done: due < size };
+    options.taken?.(batch);
+    return batch;
   }
 
   /** The user's sessions from their index, newest first; entries whose hash is gone are pruned. */

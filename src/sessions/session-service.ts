@@ -17,6 +17,7 @@ import {
   staticPolicy,
 } from './policy.js';
 import {
+  type ExpiredBatch,
   expiresAt,
   type SessionQuery,
   type SessionRecord,
@@ -156,6 +157,7 @@ export class SessionService {
   readonly #onChange: (change: SessionChange) => void;
   readonly #policies: PolicySource | undefined;
   readonly #createWindowMs: number | undefined;
+  readonly #takeWindowMs: number | undefined;
   readonly #undo: ((id: string, until: number) => void) | undefined;
 
   constructor(deps: {
@@ -175,6 +177,11 @@ export class SessionService {
      */
     createWindowMs?: number;
     /**
+     * The same for one step of a cleanup: the store's bound on a bulk call, so that a step
+     * reaching a resumed store after the cleanup gave up takes nothing. @default unbounded
+     */
+    takeWindowMs?: number;
+    /**
      * Told of a session that may have been stored for a sign-in that failed, to delete once
      * the store answers (resilience/pending-deletes.ts).
      */
@@ -188,6 +195,7 @@ export class SessionService {
     this.#onChange = deps.onChange ?? (() => {});
     this.#policies = deps.policies;
     this.#createWindowMs = deps.createWindowMs;
+    this.#takeWindowMs = deps.takeWindowMs;
     this.#undo = deps.undo;
   }
 
@@ -480,29 +488,46 @@ export class SessionService {
     const absolute = { kind: 'cleaned_up', reason: 'absolute', actorId } as const;
     let removed = 0;
     let done = false;
+    const record = (writer: HistoryWriter, gone: readonly SessionRecord[]) => {
+      const now = this.#clock();
+      writer.add(
+        gone.filter((s) => s.idleExpiresAt < s.absoluteExpiresAt),
+        idle,
+        now,
+      );
+      writer.add(
+        gone.filter((s) => s.idleExpiresAt >= s.absoluteExpiresAt),
+        absolute,
+        now,
+      );
+      if (gone.length > 0) this.#onChange({ type: 'cleaned_up', count: gone.length });
+    };
     // Each call removes the batch it returns, so concurrent calls never take a session twice;
     // history rows follow in bulk (see HistoryWriter) while the next batches are taken.
     const worker = async () => {
       while (!done && !history.failure) {
-        const batch = await this.#store.takeExpired(before, CLEANUP_CHUNK).catch((err) => {
-          done = true;
-          throw err;
-        });
+        // Bounded as the guard bounds the call: a step still in Redis's socket when the caller
+        // gives up (Redis paused) takes nothing when it runs. One Redis ran but had not yet
+        // answered when it paused is recorded when the answer comes, on its own.
+        const bound = this.#takeWindowMs;
+        const notAfter = bound === undefined ? undefined : this.#clock() + bound;
+        const step = { abandoned: false };
+        const taken = (late: ExpiredBatch) => {
+          if (!step.abandoned) return;
+          const writer = this.#events.writer();
+          record(writer, late.sessions);
+          this.#events.follow(writer);
+        };
+        const batch = await this.#store
+          .takeExpired(before, CLEANUP_CHUNK, { notAfter, taken })
+          .catch((err) => {
+            step.abandoned = true;
+            done = true;
+            throw err;
+          });
         if (batch.done) done = true;
-        const gone = batch.sessions;
-        const now = this.#clock();
-        history.add(
-          gone.filter((s) => s.idleExpiresAt < s.absoluteExpiresAt),
-          idle,
-          now,
-        );
-        history.add(
-          gone.filter((s) => s.idleExpiresAt >= s.absoluteExpiresAt),
-          absolute,
-          now,
-        );
-        removed += gone.length;
-        if (gone.length > 0) this.#onChange({ type: 'cleaned_up', count: gone.length });
+        record(history, batch.sessions);
+        removed += batch.sessions.length;
       }
     };
     const window = this.#store.kind === 'redis' ? CLEANUP_WINDOW : 1;

@@ -169,6 +169,29 @@ export interface CreateOptions {
   notAfter?: number;
 }
 
+export interface TakeOptions {
+  /**
+   * As CreateOptions' `notAfter`: past this time (epoch ms, by the store's clock) the caller has
+   * given up waiting, and a take that reaches the store later (a paused Redis resuming with the
+   * script in its socket) removes nothing, so no session goes without its history row.
+   */
+  notAfter?: number;
+  /**
+   * Told of each batch as soon as the store has it, even when the caller has stopped waiting
+   * (Redis paused after running the step, before sending its answer): those sessions are gone,
+   * and only this callback can still record them.
+   */
+  taken?: (batch: ExpiredBatch) => void;
+}
+
+/** A take that reached the store after its `notAfter`: nothing was removed. */
+export class LateTakeError extends Error {
+  override name = 'LateTakeError';
+  constructor(notAfter: number) {
+    super(`the store got a cleanup step after ${notAfter}, when its caller had given up`);
+  }
+}
+
 /** A create that reached the store after its `notAfter`: nothing was written. */
 export class LateWriteError extends Error {
   override name = 'LateWriteError';
@@ -290,7 +313,7 @@ export interface SessionStore {
    * session go too, or (on Redis, a key that is something else) are left to removeUnreadable
    * but no longer counted as due. Several calls may run at once: each removes what it returns.
    */
-  takeExpired(before: number, limit: number): Promise<ExpiredBatch>;
+  takeExpired(before: number, limit: number, options?: TakeOptions): Promise<ExpiredBatch>;
 
   /** All sessions of one user, live and expired, newest first. */
   listByUser(userId: number): Promise<SessionRecord[]>;

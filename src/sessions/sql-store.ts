@@ -23,6 +23,7 @@ import {
   type ExpiredBatch,
   expiresAt,
   type HealthReport,
+  LateTakeError,
   LateWriteError,
   type SessionPage,
   type SessionQuery,
@@ -30,6 +31,7 @@ import {
   type SessionStore,
   type SessionTally,
   type Taken,
+  type TakeOptions,
   type TopUsers,
   type UserFilter,
 } from './session-store.js';
@@ -369,10 +371,23 @@ export class SqlSessionStore implements SessionStore {
    * One DELETE … RETURNING of the soonest due rows. Rows that cannot be read go with them (what
    * removeUnreadable would do), and count towards `limit`.
    */
-  async takeExpired(before: number, limit: number): Promise<ExpiredBatch> {
+  /**
+   * With `notAfter`: SQLite runs in this process, where a statement cannot arrive late, so the
+   * bound is checked here; PostgreSQL takes nothing once its own clock is past it (a statement
+   * held up in a stalled connection, its caller gone).
+   */
+  async takeExpired(
+    before: number,
+    limit: number,
+    options: TakeOptions = {},
+  ): Promise<ExpiredBatch> {
     if (limit <= 0) return { sessions: [], done: true };
     await this.#betweenChunks();
-    const rows = await this.#db
+    const { notAfter } = options;
+    if (notAfter !== undefined && this.#dialect === 'sqlite' && Date.now() > notAfter) {
+      throw new LateTakeError(notAfter);
+    }
+    let taking = this.#db
       .deleteFrom('sessions')
       .where('id', 'in', (eb) =>
         eb
@@ -381,12 +396,18 @@ export class SqlSessionStore implements SessionStore {
           .where('expires_at', '<=', before)
           .orderBy('expires_at')
           .limit(limit),
-      )
-      .returningAll()
-      .execute();
+      );
+    if (notAfter !== undefined && this.#dialect === 'postgres') {
+      taking = taking.where(
+        sql<boolean>`floor(extract(epoch from clock_timestamp()) * 1000) <= ${Math.floor(notAfter)}`,
+      );
+    }
+    const rows = await taking.returningAll().execute();
     this.#forget(rows.map((r) => r.id));
     rows.sort((a, b) => Number(a.expires_at) - Number(b.expires_at));
-    return { sessions: readable(rows), done: rows.length < limit };
+    const batch = { sessions: readable(rows), done: rows.length < limit };
+    options.taken?.(batch);
+    return batch;
   }
 
   async listByUser(userId: number): Promise<SessionRecord[]> {
