@@ -43,7 +43,13 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     try {
       await audit.write(
         actor,
-        { action, target, outcome: 'failure', details: { reason: err.message, code: err.code } },
+        {
+          action,
+          target,
+          outcome: 'failure',
+          // What the change did before the store went away (a cleanup's removals), when known.
+          details: { reason: err.message, code: err.code, ...err.details },
+        },
         request.log,
       );
     } catch (auditErr) {

@@ -49,7 +49,8 @@ const DB_DOWN_CODES = new Set([
 export function toWardenError(err: unknown, contentType?: string): WardenError {
   if (err instanceof WardenError) return err;
   if (err instanceof StoreUnavailableError) {
-    return new WardenError('WARDEN_STORE_UNAVAILABLE', [], undefined, { cause: err });
+    const details = err.counts ? { counts: err.counts } : undefined;
+    return new WardenError('WARDEN_STORE_UNAVAILABLE', [], details, { cause: err });
   }
   if (err instanceof DatabaseUnavailableError) {
     return new WardenError('WARDEN_DATABASE_UNAVAILABLE', [], undefined, { cause: err });

@@ -18,6 +18,11 @@ import {
 /** The session store could not answer (down, timed out, or the breaker is open). */
 export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
+  /**
+   * What the operation the call was part of had done before it (a cleanup's removals so far):
+   * the 503's answer and its audit row say it, so a run cut short does not read as none.
+   */
+  counts?: Record<string, number>;
   constructor(
     readonly op: string,
     cause: unknown,

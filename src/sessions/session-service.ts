@@ -6,6 +6,7 @@
  */
 import type { UserRow } from '../db/schema.js';
 import type { HistoryWriter, SessionEvent, SessionEvents } from '../events/session-events.js';
+import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import type { UserRepo } from '../users/user-repo.js';
 import {
   admitSignIn,
@@ -534,7 +535,10 @@ export class SessionService {
     const settled = await Promise.allSettled(Array.from({ length: window }, worker));
     await history.flush();
     const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (failed) {
+      if (failed.reason instanceof StoreUnavailableError) failed.reason.counts = { removed };
+      throw failed.reason;
+    }
     return removed;
   }
 

@@ -63,6 +63,17 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
         own.resume();
       }
       expect(res.statusCode).toBe(503);
+      // It says what it removed before Redis went away, as its audit row does.
+      const removed = res.json().error.details?.counts?.removed;
+      expect(removed).toBeGreaterThan(0);
+      const { rows: audited } = await sql<{ details: string }>`select details from audit_log
+        where action = 'sessions.cleanup_expired' order by id desc limit 1`.execute(
+        w.runtime.database.db,
+      );
+      expect(JSON.parse(audited[0]?.details ?? '{}')).toMatchObject({
+        code: 'WARDEN_STORE_UNAVAILABLE',
+        counts: { removed },
+      });
       // The steps that sat in the socket run now.
       await sleep(1_500);
 
@@ -72,6 +83,8 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())(
       const recorded = Number(rows[0]?.n);
       expect(left).toBeLessThan(DUE);
       expect(left + recorded).toBe(DUE);
+      // Only a step answered after the cleanup gave up is recorded beyond what it reported.
+      expect(recorded - removed).toBeLessThanOrEqual(200);
     }, 30_000);
   },
 );
