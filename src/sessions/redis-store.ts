@@ -1469,7 +1469,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * One script of at most 100 due entries (fewer than asked when `limit` is larger; `done` then
+   * One script of at most TAKE_EXPIRED_CHUNK (50) due entries (fewer than asked when `limit` is larger; `done` then
    * still tells whether more are due). Concurrent calls each take different entries: every
    * script removes what it read before the next one runs.
    */
