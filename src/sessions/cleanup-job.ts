@@ -15,6 +15,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import type { Actor, AuditLog } from '../events/audit.js';
+import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import type { JobLock } from './locks.js';
 import type { SessionService } from './session-service.js';
 
@@ -32,7 +33,7 @@ const RECENT_FRACTION = 0.8;
 
 export type CleanupOutcome =
   | { status: 'ran'; removed: number; unreadable: number; durationMs: number }
-  | { status: 'failed'; error: string; durationMs: number }
+  | { status: 'failed'; error: string; durationMs: number; removed?: number }
   | { status: 'skipped'; reason: 'locked' | 'recent' | 'stopped' };
 
 export interface CleanupJobOptions {
@@ -133,10 +134,13 @@ export class CleanupJob {
       const durationMs = Math.round(performance.now() - started);
       outcome = { status: 'ran', removed, unreadable, durationMs };
     } catch (err) {
+      // A run the store cut short may have removed some first: its row says how many.
+      const removed = err instanceof StoreUnavailableError ? err.counts?.removed : undefined;
       outcome = {
         status: 'failed',
         error: messageOf(err),
         durationMs: Math.round(performance.now() - started),
+        ...(removed !== undefined ? { removed } : {}),
       };
     }
 
@@ -157,7 +161,12 @@ export class CleanupJob {
             before,
             ...(outcome.status === 'ran'
               ? { counts: { removed: outcome.removed, unreadable: outcome.unreadable } }
-              : { error: outcome.error }),
+              : {
+                  error: outcome.error,
+                  ...(outcome.removed !== undefined
+                    ? { counts: { removed: outcome.removed } }
+                    : {}),
+                }),
           },
           durationMs: outcome.durationMs,
         },

@@ -1469,9 +1469,9 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * One script of at most TAKE_EXPIRED_CHUNK (50) due entries (fewer than asked when `limit` is larger; `done` then
-   * still tells whether more are due). Concurrent calls each take different entries: every
-   * script removes what it read before the next one runs.
+   * One script of at most TAKE_EXPIRED_CHUNK (50) due entries (fewer than asked when `limit` is
+   * larger; `done` then still tells whether more are due). Concurrent calls each take different
+   * entries: every script removes what it read before the next one runs.
    */
   async takeExpired(
     before: number,

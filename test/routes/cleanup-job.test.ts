@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_CLEANUP_INTERVAL_MS, loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { createLogger } from '../../src/logger.js';
+import { StoreUnavailableError } from '../../src/resilience/guarded-store.js';
 import { CLEANUP_ACTION, CleanupJob } from '../../src/sessions/cleanup-job.js';
 import { type JobLock, postgresLock, processLock, redisLock } from '../../src/sessions/locks.js';
 import type { SessionRecord } from '../../src/sessions/session-store.js';
@@ -251,7 +252,12 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const failing = job({
           sessions: {
             cleanupExpired: async (before, actor) => {
-              if (fail) throw new Error('session store unavailable during listExpired');
+              // Cut short after removing some: the row says how many.
+              if (fail) {
+                const cut = new StoreUnavailableError('takeExpired', new Error('timed out'));
+                cut.counts = { removed: 7 };
+                throw cut;
+              }
               return t.app.warden.sessions.cleanupExpired(before, actor);
             },
           },
@@ -265,6 +271,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const failed = (await auditRows(t, CLEANUP_ACTION)).at(-1)!;
         expect(failed).toMatchObject({ outcome: 'failure', actor_id: null });
         expect(failed.details.error).toMatch(/unavailable/);
+        expect(failed.details.counts).toEqual({ removed: 7 });
         expect(log.records().filter((l) => l.action === CLEANUP_ACTION)).toHaveLength(1);
 
         fail = false;
