@@ -430,18 +430,26 @@ local function fields(key)
 end
 `;
 
+/**
+ * Lua that refuses the script, changing nothing, when Redis's own clock is past ARGV[at] (epoch
+ * ms; '' for no bound): a step that sat in the socket of a paused Redis while its caller gave up.
+ */
+function lateRefusal(at: number, what: string): string {
+  return `if ARGV[${at}] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[${at}]) then
+    return redis.error_reply('ERR warden: ${what}')
+  end
+end`;
+}
+
 // KEYS: session hash, user index, by-created, by-expiry.
 // ARGV: id, user, created, seen, idle, absolute, ip, ua (its first part), -created, expires at,
 // key deadline, not after ('' for no bound), then the user agent's further parts. A write that
 // arrives past its bound (Redis was paused while it sat in the socket) writes nothing: its
 // sign-in has already been answered 503.
 const CREATE = script(`
-if ARGV[12] ~= '' then
-  local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[12]) then
-    return redis.error_reply('ERR warden: late write')
-  end
-end
+${lateRefusal(12, 'late write')}
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('ERR warden: a session with this id is already stored')
 end
@@ -676,12 +684,7 @@ return out
 // quarantined for removeUnreadable. Returns how many entries were due, then 8 fields per
 // session taken.
 const TAKE_EXPIRED = script(`${LUA_READABLE}
-if ARGV[8] ~= '' then
-  local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[8]) then
-    return redis.error_reply('ERR warden: late take')
-  end
-end
+${lateRefusal(8, 'late take')}
 local ids = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[4], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[5]))
 if #ids == 0 then return {0} end
 local out = {#ids}

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { SessionStore } from '../../src/sessions/session-store.js';
 import { newToken, sessionIdOf } from '../../src/sessions/tokens.js';
 import { makeApp, PASSWORD, type TestApp } from '../support/app.js';
 import { logCapture } from '../support/log-capture.js';
@@ -60,18 +61,7 @@ describe('request log', () => {
     const away = { on: false };
     t = await makeApp('sqlite', {
       logStream: stream,
-      wrapStore: (inner) =>
-        new Proxy(inner, {
-          get(target, prop) {
-            const value = Reflect.get(target, prop, target);
-            if ((prop === 'ping' || prop === 'get') && away.on) {
-              return async () => {
-                throw new Error('connect ECONNREFUSED 127.0.0.1:1');
-              };
-            }
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        }),
+      wrapStore: (inner) => awayWhile(inner, away, ['ping', 'get']),
     });
     await t.createUser('away@example.test');
     const user = t.client();
@@ -101,18 +91,7 @@ describe('request log', () => {
     const away = { on: false };
     t = await makeApp('sqlite', {
       logStream: stream,
-      wrapStore: (inner) =>
-        new Proxy(inner, {
-          get(target, prop) {
-            const value = Reflect.get(target, prop, target);
-            if (prop === 'create' && away.on) {
-              return async () => {
-                throw new Error('connect ECONNREFUSED 127.0.0.1:1');
-              };
-            }
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        }),
+      wrapStore: (inner) => awayWhile(inner, away, ['create']),
     });
     await t.createUser('form@example.test');
     const reasons = () =>
@@ -233,3 +212,18 @@ describe('request log', () => {
     expect(download[0]).toMatchObject({ status: 200, userId: root.id, cut: true });
   });
 });
+
+/** The store with `calls` failing as an unreachable Redis would, while `away.on`. */
+function awayWhile(inner: SessionStore, away: { on: boolean }, calls: string[]): SessionStore {
+  return new Proxy(inner, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof prop === 'string' && calls.includes(prop) && away.on) {
+        return async () => {
+          throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
