@@ -387,6 +387,33 @@ describe('warden sessions', () => {
       count("select count(*) as n from audit_log where action = 'sessions.cleanup_expired'"),
     ).toBe(1);
   });
+
+  it('should remove entries no listing can read on cleanup, as the console does', async () => {
+    await seed();
+    const db = new SQLite(cli.dbFile);
+    const { user_id: owner } = db.prepare('select user_id from sessions limit 1').get() as {
+      user_id: number;
+    };
+    // A time that is text: the listing skips it, and only a cleanup removes it.
+    db.prepare(
+      `insert into sessions (id, user_id, created_at, last_seen_at, idle_expires_at,
+        absolute_expires_at, expires_at, ip, user_agent)
+       values (?, ?, 'yesterday', 0, ?, ?, ?, '::1', 'x')`,
+    ).run(
+      'e'.repeat(64),
+      owner,
+      Date.now() + 3_600_000,
+      Date.now() + 3_600_000,
+      Date.now() + 3_600_000,
+    );
+    db.close();
+
+    const res = await warden(['sessions', 'cleanup', '--json']);
+
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ unreadable: 1 });
+    expect(count('select count(*) as n from sessions where id = ?', 'e'.repeat(64))).toBe(0);
+  });
 });
 
 describe('warden audit verify', () => {

@@ -70,7 +70,8 @@ Options:
 const CLEANUP_HELP = `Usage: ${COMMAND} cleanup [--json]
 
 Removes every expired session, records each in the session history, and prints how
-many were removed. Safe to run at any time. Written to the audit log (actor "cli").
+many were removed; entries no listing can read go too, as the console's cleanup removes
+them. Safe to run at any time. Written to the audit log (actor "cli").
 
 Options:
   --json       print { removed } instead of text
@@ -239,22 +240,29 @@ async function cleanup(argv: string[], ctx: CliContext): Promise<number> {
   return withRuntime(ctx, async (runtime, logger) => {
     const started = performance.now();
     const entry = { action: 'sessions.cleanup_expired', target: null };
-    const removed = await audited(runtime, logger, entry, () =>
-      runtime.sessions.cleanupExpired(runtime.clock(), null),
-    );
+    const { removed, unreadable } = await audited(runtime, logger, entry, async () => ({
+      removed: await runtime.sessions.cleanupExpired(runtime.clock(), null),
+      unreadable: await runtime.sessions.cleanupUnreadable(),
+    }));
     await runtime.audit.write(
       CLI_ACTOR,
       {
         ...entry,
         outcome: 'success',
-        details: { counts: { removed } },
+        details: { counts: { removed, unreadable } },
         durationMs: Math.round(performance.now() - started),
       },
       logger,
     );
 
-    if (values.json) ctx.out(`${JSON.stringify({ removed })}\n`);
-    else ctx.out(`removed ${removed} expired session${removed === 1 ? '' : 's'}\n`);
+    if (values.json) ctx.out(`${JSON.stringify({ removed, unreadable })}\n`);
+    else {
+      const also =
+        unreadable > 0
+          ? `, and ${unreadable} unreadable entr${unreadable === 1 ? 'y' : 'ies'}`
+          : '';
+      ctx.out(`removed ${removed} expired session${removed === 1 ? '' : 's'}${also}\n`);
+    }
     return EXIT_OK;
   });
 }
