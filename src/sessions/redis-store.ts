@@ -430,11 +430,18 @@ local function fields(key)
 end
 `;
 
+type LateStep = 'late write' | 'late take';
+
+/** Whether Redis refused a step by lateRefusal's check. */
+function refusedLate(error: unknown, what: LateStep): boolean {
+  return error instanceof Error && error.message.includes(`warden: ${what}`);
+}
+
 /**
  * Lua that refuses the script, changing nothing, when Redis's own clock is past ARGV[at] (epoch
  * ms; '' for no bound): a step that sat in the socket of a paused Redis while its caller gave up.
  */
-function lateRefusal(at: number, what: string): string {
+function lateRefusal(at: number, what: LateStep): string {
   return `if ARGV[${at}] ~= '' then
   local t = redis.call('TIME')
   if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[${at}]) then
@@ -1241,11 +1248,7 @@ export class RedisSessionStore implements SessionStore {
         ],
       );
     } catch (error) {
-      if (
-        notAfter !== undefined &&
-        error instanceof Error &&
-        /warden: late write/.test(error.message)
-      ) {
+      if (notAfter !== undefined && refusedLate(error, 'late write')) {
         throw new LateWriteError(s.id, notAfter);
       }
       throw error;
@@ -1498,11 +1501,7 @@ export class RedisSessionStore implements SessionStore {
         notAfter === undefined ? '' : String(Math.floor(notAfter)),
       ],
     ).catch((error: unknown) => {
-      if (
-        notAfter !== undefined &&
-        error instanceof Error &&
-        /warden: late take/.test(error.message)
-      ) {
+      if (notAfter !== undefined && refusedLate(error, 'late take')) {
         throw new LateTakeError(notAfter);
       }
       throw error;

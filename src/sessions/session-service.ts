@@ -512,9 +512,9 @@ export class SessionService {
         // answered when it paused is recorded when the answer comes, on its own.
         const bound = this.#takeWindowMs;
         const notAfter = bound === undefined ? undefined : this.#clock() + bound;
-        const step = { abandoned: false };
+        let abandoned = false;
         const taken = (late: ExpiredBatch) => {
-          if (!step.abandoned) return;
+          if (!abandoned) return;
           const writer = this.#events.writer();
           record(writer, late.sessions);
           this.#events.follow(writer);
@@ -522,7 +522,7 @@ export class SessionService {
         const batch = await this.#store
           .takeExpired(before, CLEANUP_CHUNK, { notAfter, taken })
           .catch((err) => {
-            step.abandoned = true;
+            abandoned = true;
             done = true;
             throw err;
           });
