@@ -89,9 +89,19 @@ export function requireSuperuser(deps: Pick<AuthDeps, 'audit'>) {
   };
 }
 
+const csrfChecks = new WeakSet<object>();
+
+/** Whether a route's handler is a requireCsrf check (checks that follow it go after it). */
+export function isCsrfCheck(handler: unknown): boolean {
+  return typeof handler === 'function' && csrfChecks.has(handler);
+}
+
 /** Refuses a state-changing request without a valid CSRF token or from another origin. */
 export function requireCsrf(deps: Pick<AuthDeps, 'audit' | 'csrf'>) {
-  return async function csrfChecked(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  const check = async function csrfChecked(
+    request: FastifyRequest,
+    _reply: FastifyReply,
+  ): Promise<void> {
     const problem = deps.csrf.problem(request);
     if (!problem) return;
     // The token is bound to the session, which cannot be read while the store is away: the
@@ -110,4 +120,6 @@ export function requireCsrf(deps: Pick<AuthDeps, 'audit' | 'csrf'>) {
     );
     throw new WardenError('WARDEN_CSRF_INVALID', [problem], { reason: problem });
   };
+  csrfChecks.add(check);
+  return check;
 }

@@ -17,33 +17,41 @@ export function checkQueryNames(route: RouteOptions): void {
   if (!route.url.startsWith('/admin/')) return;
   const properties = (route.schema?.querystring as { properties?: Record<string, unknown> })
     ?.properties;
-  // A console page with no query schema takes no parameter at all (the statistics, the
-  // policy, the header's figures): `?x=1` there was answered as if it meant something.
-  const methods = [route.method].flat();
-  if (!properties && !methods.includes('GET')) return;
+  // A console page or action with no query schema takes no parameter at all (the statistics,
+  // the policy, the header's figures): `?x=1` there was answered as if it meant something, and
+  // a cleanup posted to `?dry_run=1` removed every expired session.
   const known = new Set(Object.keys(properties ?? {}));
 
   const check = async (request: FastifyRequest) => {
-    refuseUnknownNames(request.query, known, 'querystring');
+    refuseUnknownNames(
+      request.query,
+      known,
+      'querystring',
+      !['GET', 'HEAD'].includes(request.method),
+    );
   };
   route.preValidation = [check, ...[route.preValidation ?? []].flat()];
 }
 
 /**
  * Throws the 400 for the first name of `values` that `known` lacks (a query's parameters, a
- * JSON body's fields), naming the ones it takes; a long name is cut, so the answer stays short.
+ * body's fields), naming the ones it takes; a long name is cut, so the answer stays short.
  */
 export function refuseUnknownNames(
   values: unknown,
   known: ReadonlySet<string>,
   where: 'querystring' | 'body',
+  action = false,
 ): void {
   if (typeof values !== 'object' || values === null || Array.isArray(values)) return;
   const name = Object.keys(values).find((n) => !known.has(n));
   if (name === undefined) return;
   // `?=1` has a name too: the empty one, shown as such rather than as nothing.
   const shown = name === '' ? '""' : name.length > 40 ? `${name.slice(0, 40)}…` : name;
-  const of = where === 'body' ? 'a field of this request' : 'a parameter of this page';
+  const of =
+    where === 'body'
+      ? 'a field of this request'
+      : `a parameter of this ${action ? 'action' : 'page'}`;
   const takes = known.size > 0 ? `it takes ${[...known].join(', ')}` : 'it takes none';
   throw new WardenError('WARDEN_VALIDATION', [`${shown} is not ${of} (${takes})`], {
     field: shown,

@@ -5,12 +5,15 @@
  * `{"password": 123}` at step-up was checked as the password "123" and answered 401, and
  * `{"ids": "abc"}` was taken as a list of one id. For each route with a body schema, a JSON
  * body is first checked against the same schema without coercion; a value of the wrong type
- * gets the 400 any validation error gets, naming the field.
+ * gets the 400 any validation error gets, naming the field. A console action's body, JSON or
+ * form, may carry only the fields its schema names.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyRequest, RouteOptions } from 'fastify';
+import { isCsrfCheck } from './auth.js';
 import { refuseUnknownNames } from './query-names.js';
 import { sentJson } from './respond.js';
+import { STEP_UP_FIELD } from './step-up.js';
 
 // Fastify's own options but coercion: defaults and the removal of fields a closed object does
 // not name happen as they would in its pass, which runs after this one. Formats and unknown
@@ -31,7 +34,9 @@ export function checkJsonBodyTypes(route: RouteOptions): void {
   if (!schema || typeof schema !== 'object') return;
   let validate: ValidateFunction | undefined;
   // A console action refuses a field it does not take, as its pages refuse such a query
-  // parameter (http/query-names): `{"idle_timout": "5m"}` saved nothing and answered 200.
+  // parameter (http/query-names): `{"idle_timout": "5m"}` saved nothing and answered 200, and a
+  // form's `dry_run=1` sent to the cleanup removed every expired session. A form may also carry
+  // the step-up's password (http/step-up), which any action that asks for it reads.
   const properties = (schema as { properties?: Record<string, unknown> }).properties;
   const known =
     route.url.startsWith('/admin/') && properties ? new Set(Object.keys(properties)) : null;
@@ -48,5 +53,18 @@ export function checkJsonBodyTypes(route: RouteOptions): void {
       validationContext: 'body',
     });
   };
+  if (known) {
+    // A form's names are checked after its CSRF token, so that a forged form is refused and
+    // audited as forged whatever it carries, and before any step-up asks for a password.
+    const formChecked = async (request: FastifyRequest) => {
+      if (sentJson(request) || typeof request.body !== 'object' || request.body === null) return;
+      const { [STEP_UP_FIELD]: _password, ...fields } = request.body as Record<string, unknown>;
+      refuseUnknownNames(fields, known, 'body');
+    };
+    const handlers = [route.preHandler ?? []].flat();
+    const csrfAt = handlers.findIndex(isCsrfCheck);
+    handlers.splice(csrfAt + 1, 0, formChecked);
+    route.preHandler = handlers;
+  }
   route.preValidation = [check, ...[route.preValidation ?? []].flat()];
 }

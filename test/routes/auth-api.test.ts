@@ -304,6 +304,20 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(res.body).not.toContain('href="/admin/sessions"');
       });
 
+      it('should read every field of a long form, past the thousand keys a parser stops at by default', async () => {
+        // A console action refuses fields it does not take; a public form ignores them, so the
+        // padding can stand before the fields the sign-in reads.
+        const c = t.client();
+        const pad = Array.from({ length: 1_500 }, (_, i) => String(i));
+        const res = await c.postForm(
+          '/login',
+          { pad, email: 'ada@example.com', password: PASSWORD },
+          { csrf: await formToken(c, '/login') },
+        );
+        expect(res.statusCode, res.body).toBe(303);
+        expect(await whoamiStatus(c)).toBe(200);
+      });
+
       it('should sign in with the form and go to a local next page only', async () => {
         const c = t.client();
         const token = await formToken(c, '/login?next=/admin/sessions');

@@ -629,6 +629,35 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(await isLive(checked)).toBe(true);
         expect((await listJson(admin, `?email=${encodeURIComponent(user.email)}`)).total).toBe(1);
       });
+
+      it('should refuse a field or a parameter the cleanup does not take, and remove nothing', async () => {
+        // It has no dry run: a form's dry_run=1, ignored, removed every expired session.
+        const user = await newUser();
+        await plant(user.id, { expired: true });
+        const form = await bulkForm(`?email=${encodeURIComponent(user.email)}`);
+        const expired = (await listJson(admin, '?status=expired')).total;
+        expect(expired).toBeGreaterThan(0);
+
+        const field = await admin.postForm(
+          '/admin/sessions/cleanup-expired',
+          { return_to: form.returnTo, dry_run: '1' },
+          { csrf: form.csrf },
+        );
+        expect(field.statusCode).toBe(400);
+        expect(field.body).toContain('dry_run is not a field of this request (it takes _csrf,');
+        const param = await admin.postForm(
+          '/admin/sessions/cleanup-expired?dry_run=1',
+          { return_to: form.returnTo },
+          { csrf: form.csrf },
+        );
+        expect(param.statusCode).toBe(400);
+        expect(param.body).toContain('dry_run is not a parameter of this action (it takes none)');
+        const json = await admin.postJson('/admin/sessions/cleanup-expired', { dry_run: true });
+        expect(json.statusCode).toBe(400);
+        expect(json.json().error.message).toMatch(/^Invalid request: dry_run is not a field/);
+
+        expect((await listJson(admin, '?status=expired')).total).toBe(expired);
+      });
     });
 
     it('should have written no session token into any audit row', async () => {

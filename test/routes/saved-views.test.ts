@@ -192,9 +192,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
     it('should read a form value with a malformed escape as a browser shows it, not keep it raw', async () => {
       // `%ED%A0%80` encodes a lone surrogate, which no UTF-8 decoder accepts; the rest of the
-      // value decodes as usual. Every key of the body is read: a parser stopping at a thousand
-      // (Node's default) would lose the name behind these.
-      const padding = Array.from({ length: 1_500 }, (_, i) => `pad=${i}`).join('&');
+      // value decodes as usual. (That every key of a long form is read, auth-api tests.)
       const res = await t.app.inject({
         method: 'POST',
         url: '/admin/saved-views',
@@ -203,7 +201,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'text/html',
         },
-        payload: `_csrf=${encodeURIComponent(await root.csrf())}&page=sessions&query=&${padding}&name=caf%C3%A9+%ED%A0%80x`,
+        payload: `_csrf=${encodeURIComponent(await root.csrf())}&page=sessions&query=&name=caf%C3%A9+%ED%A0%80x`,
       });
       expect(res.statusCode, res.body).toBe(303);
       const names = (await listViews(root, 'sessions')).map((v) => v.name);
