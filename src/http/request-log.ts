@@ -46,8 +46,10 @@ export class WardenLogController extends LogController {
     error: Error | null | undefined,
     extra: { cut?: true },
   ): void {
-    if (request.url.startsWith('/static/')) return;
     const status = reply.statusCode;
+    // A console page loads half a dozen files: their lines would bury the page's own. One
+    // that fails (a file gone after an upgrade, a probe for one that never was) is logged.
+    if (status < 400 && request.url.startsWith('/static/')) return;
     // A 503 is the answer while a store is away (with Retry-After; the outage itself is logged
     // once, by the breaker): probes poll through it, and an error per poll would bury real ones.
     const level = status === 503 ? 'warn' : error || status >= 500 ? 'error' : 'info';

@@ -33,6 +33,14 @@ describe('request log', () => {
     });
     expect(typeof entries[0].durationMs).toBe('number');
 
+    // A file that is not there is logged; one served is not.
+    lines.length = 0;
+    expect((await c.get('/static/nothing-here.css')).statusCode).toBe(404);
+    const missing = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'request');
+    expect(missing).toEqual([
+      expect.objectContaining({ url: '/static/nothing-here.css', status: 404, ip: '127.0.0.1' }),
+    ]);
+
     // A refused request has its request line and one saying why; every line names its event.
     lines.length = 0;
     expect((await c.get('/admin/sessions?status=nonsense')).statusCode).toBe(403);
