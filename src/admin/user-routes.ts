@@ -296,7 +296,11 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         if (user.id === actor.id) {
           await refused(request, `users.${action}`, user, 'you cannot change your own status');
         }
-        if (!rule.from.includes(user.status)) {
+        // Disabling a disabled user ends the sessions left: the status changes before the
+        // sessions end, so a disable the session store failed part-way (503) is finished by
+        // sending it again.
+        const again = rule.to === 'disabled' && user.status === 'disabled';
+        if (!again && !rule.from.includes(user.status)) {
           await refused(
             request,
             `users.${action}`,
@@ -305,7 +309,9 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
           );
         }
 
-        const updated = await users.repo.setStatus(userId, rule.to, actor.id, clock());
+        const updated = again
+          ? user
+          : await users.repo.setStatus(userId, rule.to, actor.id, clock());
         let ended = 0;
         if (rule.to === 'disabled') {
           const report = await sessions.revokeUser(userId, {
@@ -332,10 +338,11 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         );
         const suffix =
           rule.to === 'disabled' ? `; ${ended} session${ended === 1 ? '' : 's'} ended` : '';
+        const now = again ? 'was already' : 'is now';
         return done(request, reply, {
           json: { user: publicUser(updated!), sessionsEnded: ended },
           redirectTo: back(request.body),
-          flash: { kind: 'success', message: `${user.email} is now ${rule.to}${suffix}.` },
+          flash: { kind: 'success', message: `${user.email} ${now} ${rule.to}${suffix}.` },
         });
       },
     );
