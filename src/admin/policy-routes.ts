@@ -55,7 +55,7 @@ for (const role of ROLES) {
 const PolicyBody = Type.Object({
   _csrf: Type.Optional(Text(512)),
   version: Type.Optional(
-    Type.Union([Type.Integer({ minimum: 0 }), Text(12)], {
+    Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Text(12)], {
       description: "must be the form's version number",
     }),
   ),

@@ -39,6 +39,10 @@ const SessionIdParam = Type.Object({
 // page until it), and revoke-matching counts exactly.
 const COUNT_UP_TO = 1_000;
 
+// A JSON count. The bound is what keeps out 1e400, which JSON reads as Infinity and a schema's
+// integer lets through.
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
 const UserIdParam = Type.Object({ userId: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) });
 
 /** Fields every action form may carry besides its own. */
@@ -370,7 +374,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ActionBody,
           Type.Object({
             // The string first: Ajv would coerce "3.0" or "" into the integer branch.
-            confirm: Type.Union([Type.String({ maxLength: 20 }), Type.Integer({ minimum: 0 })], {
+            confirm: Type.Union([Type.String({ maxLength: 20 }), Count], {
               description: 'must be the number of matching sessions, in digits',
             }),
           }),
