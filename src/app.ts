@@ -139,6 +139,7 @@ export interface RouteEntry {
   method: string;
   url: string;
   schema?: Record<string, unknown>;
+  auditAction?: string;
 }
 
 declare module 'fastify' {
@@ -194,7 +195,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     checkQueryNames(route);
     checkJsonBodyTypes(route);
     for (const method of [route.method].flat()) {
-      routeTable.push({ method, url: route.url, schema: route.schema as RouteEntry['schema'] });
+      routeTable.push({
+        method,
+        url: route.url,
+        schema: route.schema as RouteEntry['schema'],
+        auditAction: route.config?.auditAction,
+      });
     }
   });
 

@@ -36,7 +36,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // itself, before anyone is known, and anybody can send that request.
     if (request.method === 'GET' || request.method === 'HEAD' || !request.auth) return;
     const err = toWardenError(error, request.headers['content-type']);
-    const action = err.status === 503 ? auditedAction(request.routeOptions.url) : undefined;
+    const action = err.status === 503 ? request.routeOptions.config.auditAction : undefined;
     if (!action) return;
     const actor = actorOf(request);
     const target = auditedTarget(request);
@@ -74,31 +74,6 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(exportRoutes);
   await app.register(savedViewRoutes);
 };
-
-// The audit action of each console change, by its route, as the route writes it itself.
-const ACTIONS: Record<string, string> = {
-  '/admin/sessions/revoke/:sessionId': 'sessions.revoke',
-  '/admin/sessions/revoke-user/:userId': 'sessions.revoke_user',
-  '/admin/sessions/bulk-revoke': 'sessions.bulk_revoke',
-  '/admin/sessions/revoke-matching': 'sessions.revoke_matching',
-  '/admin/sessions/cleanup-expired': 'sessions.cleanup_expired',
-  '/admin/sessions/stats/repair': 'sessions.repair_indexes',
-  '/admin/users/:userId/role': 'users.set_role',
-  '/admin/policy': 'policy.update',
-  '/admin/saved-views': 'saved_views.create',
-  '/admin/saved-views/:viewId/delete': 'saved_views.delete',
-};
-
-/** The audit action a console change writes, by its route (exported for a test that every one has it). */
-export function auditedAction(route: string | undefined): string | undefined {
-  if (route === undefined) return undefined;
-  if (Object.hasOwn(ACTIONS, route)) return ACTIONS[route];
-  // users.approve, users.disable…, and users.bulk_approve, users.bulk_reject.
-  const change = /^\/admin\/users\/:userId\/([a-z]+)$/.exec(route);
-  if (change) return `users.${change[1]}`;
-  const bulk = /^\/admin\/users\/bulk-([a-z]+)$/.exec(route);
-  return bulk ? `users.bulk_${bulk[1]}` : undefined;
-}
 
 /** The target as the routes name theirs: a user, a session, or the filters of a matching. */
 function auditedTarget(request: FastifyRequest): string | null {

@@ -9,7 +9,7 @@ import { type TSchema, Type } from '@sinclair/typebox';
 import { durationMs, NOT_A_DURATION } from '../config.js';
 import { ROLES, type Role } from '../db/schema.js';
 import { problemText, WardenError } from '../errors.js';
-import { actorOf, requireCsrf } from '../http/auth.js';
+import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
 import { done, wantsJson } from '../http/respond.js';
 import {
   formatDuration,
@@ -229,7 +229,11 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/policy',
-    { schema: { body: PolicyBody }, preHandler: csrfChecked },
+    {
+      config: { auditAction: 'policy.update' },
+      schema: { body: PolicyBody },
+      preHandler: csrfChecked,
+    },
     async (request, reply) => {
       const started = performance.now();
       const body = request.body as Body;
@@ -296,7 +300,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await audit.write(
         actor,
         {
-          action: 'policy.update',
+          action: auditActionOf(request),
           target: 'session_policy',
           outcome: 'success',
           details: { changed, from: summary(from), to: summary(to), version: to.version },

@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { SavedViewRow } from '../db/schema.js';
 import { problemText, WardenError } from '../errors.js';
-import { actorOf, requireCsrf } from '../http/auth.js';
+import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
 import { setFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
@@ -44,6 +44,7 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/saved-views',
     {
+      config: { auditAction: 'saved_views.create' },
       schema: {
         body: Type.Object({
           _csrf: Type.Optional(Type.String({ maxLength: 512 })),
@@ -84,7 +85,7 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await audit.write(
         actorOf(request),
         {
-          action: 'saved_views.create',
+          action: auditActionOf(request),
           target: `view:${view.id}`,
           outcome: 'success',
           details: { page, name, query },
@@ -103,6 +104,7 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/saved-views/:viewId/delete',
     {
+      config: { auditAction: 'saved_views.delete' },
       schema: {
         params: Type.Object({ viewId: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }),
         body: Type.Optional(
@@ -121,7 +123,7 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await audit.write(
         actorOf(request),
         {
-          action: 'saved_views.delete',
+          action: auditActionOf(request),
           target: `view:${viewId}`,
           outcome: view ? 'success' : 'failure',
           details: view

@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
-import { actorOf, requireCsrf } from '../http/auth.js';
+import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
 import { takeFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
@@ -134,7 +134,6 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   async function answer(
     request: FastifyRequest,
     reply: Parameters<typeof done>[1],
-    action: string,
     target: string | null,
     report: BulkRevokeReport,
     started: number,
@@ -144,7 +143,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     await audit.write(
       actorOf(request),
       {
-        action,
+        action: auditActionOf(request),
         target,
         outcome: revocationOutcome(report.counts),
         details: revocationDetails(report),
@@ -240,6 +239,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/sessions/revoke/:sessionId',
     {
+      config: { auditAction: 'sessions.revoke' },
       schema: { params: SessionIdParam, body: Type.Optional(ActionBody) },
       preHandler: csrfChecked,
     },
@@ -251,7 +251,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await audit.write(
           actorOf(request),
           {
-            action: 'sessions.revoke',
+            action: auditActionOf(request),
             target: sessionId,
             outcome: 'failure',
             details: { counts: report.counts },
@@ -260,21 +260,14 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         );
         throw new WardenError('WARDEN_NOT_FOUND', [`session ${sessionId}`], { id: sessionId });
       }
-      return answer(
-        request,
-        reply,
-        'sessions.revoke',
-        sessionId,
-        report,
-        started,
-        returnTo(request.body),
-      );
+      return answer(request, reply, sessionId, report, started, returnTo(request.body));
     },
   );
 
   app.post(
     '/sessions/revoke-user/:userId',
     {
+      config: { auditAction: 'sessions.revoke_user' },
       schema: { params: UserIdParam, body: Type.Optional(ActionBody) },
       preHandler: [csrfChecked, requireStepUp(namingUser('Ending every session of'))],
     },
@@ -286,7 +279,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await audit.write(
           actorOf(request),
           {
-            action: 'sessions.revoke_user',
+            action: auditActionOf(request),
             target: `user:${userId}`,
             outcome: 'failure',
             details: { reason: 'no such user' },
@@ -297,21 +290,14 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
 
       const report = await sessions.revokeUser(userId, revokeOptions(request, reply));
-      return answer(
-        request,
-        reply,
-        'sessions.revoke_user',
-        `user:${userId}`,
-        report,
-        started,
-        returnTo(request.body),
-      );
+      return answer(request, reply, `user:${userId}`, report, started, returnTo(request.body));
     },
   );
 
   app.post(
     '/sessions/bulk-revoke',
     {
+      config: { auditAction: 'sessions.bulk_revoke' },
       schema: { body: ActionBody },
       preHandler: [
         csrfChecked,
@@ -336,15 +322,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
       }
       const report = await sessions.revokeIds(ids, revokeOptions(request, reply));
-      return answer(
-        request,
-        reply,
-        'sessions.bulk_revoke',
-        null,
-        report,
-        started,
-        returnTo(request.body),
-      );
+      return answer(request, reply, null, report, started, returnTo(request.body));
     },
   );
 
@@ -368,6 +346,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/sessions/revoke-matching',
     {
+      config: { auditAction: 'sessions.revoke_matching' },
       schema: {
         querystring: SessionFilterSchema,
         body: Type.Composite([
@@ -394,7 +373,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await audit.write(
           actorOf(request),
           {
-            action: 'sessions.revoke_matching',
+            action: auditActionOf(request),
             target: target || 'all',
             outcome: 'failure',
             details: {
@@ -429,7 +408,6 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return answer(
         request,
         reply,
-        'sessions.revoke_matching',
         target || 'all',
         report,
         started,
@@ -442,6 +420,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/sessions/cleanup-expired',
     {
+      config: { auditAction: 'sessions.cleanup_expired' },
       schema: { body: Type.Optional(ActionBody) },
       preHandler: [csrfChecked, requireStepUp('Removing every expired session')],
     },
@@ -452,7 +431,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await audit.write(
         actorOf(request),
         {
-          action: 'sessions.cleanup_expired',
+          action: auditActionOf(request),
           outcome: 'success',
           details: { counts: { removed, unreadable } },
           durationMs: Math.round(performance.now() - started),

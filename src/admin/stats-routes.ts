@@ -7,8 +7,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { actorOf, requireCsrf } from '../http/auth.js';
-import { done, wantsJson } from '../http/respond.js';
+import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
+import { done, toWardenError, wantsJson } from '../http/respond.js';
 import { requireStepUp } from '../http/step-up.js';
 import { StatsService } from './stats-service.js';
 import { statsView } from './stats-view.js';
@@ -69,6 +69,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/sessions/stats/repair',
     {
+      config: { auditAction: 'sessions.repair_indexes' },
       schema: {
         body: Type.Optional(Type.Object({ _csrf: Type.Optional(Type.String({ maxLength: 512 })) })),
       },
@@ -81,10 +82,12 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         removed = await store.repairIndexes();
       } catch (err) {
         // A repair cut short may have removed part of what it found: running it again is safe.
+        // A store away (503) gets its row from the console's own hook (admin-routes).
+        if (toWardenError(err).status === 503) throw err;
         await audit.write(
           actorOf(request),
           {
-            action: 'sessions.repair_indexes',
+            action: auditActionOf(request),
             outcome: 'failure',
             details: { reason: err instanceof Error ? err.message : String(err) },
             durationMs: Math.round(performance.now() - started),
@@ -97,7 +100,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await audit.write(
         actorOf(request),
         {
-          action: 'sessions.repair_indexes',
+          action: auditActionOf(request),
           outcome: 'success',
           details: { counts: removed },
           durationMs: Math.round(performance.now() - started),

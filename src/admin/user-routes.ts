@@ -10,7 +10,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { ROLES, type Role, USER_STATUSES, type UserRow, type UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
-import { actorOf, requireCsrf } from '../http/auth.js';
+import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
 import { setFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
@@ -191,6 +191,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     app.post(
       `/users/bulk-${decision}`,
       {
+        config: { auditAction: `users.bulk_${decision}` },
         schema: {
           body: Type.Composite([
             FormBody,
@@ -243,7 +244,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await audit.write(
           actorOf(request),
           {
-            action: `users.bulk_${decision}`,
+            action: auditActionOf(request),
             outcome: 'success',
             details: { counts, [to]: [...changed], asked: ids.length },
             durationMs: Math.round(performance.now() - started),
@@ -264,16 +265,11 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   /** A change the rules refuse (one's own account, a status it cannot leave): audited, then 400. */
-  async function refused(
-    request: FastifyRequest,
-    action: string,
-    user: UserRow,
-    reason: string,
-  ): Promise<never> {
+  async function refused(request: FastifyRequest, user: UserRow, reason: string): Promise<never> {
     await audit.write(
       actorOf(request),
       {
-        action,
+        action: auditActionOf(request),
         target: `user:${user.id}`,
         outcome: 'refused',
         details: { email: user.email, status: user.status, role: user.role, reason },
@@ -286,7 +282,11 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   for (const [action, rule] of Object.entries(TRANSITIONS)) {
     app.post(
       `/users/:userId/${action}`,
-      { schema: { params: UserIdParam, body: Type.Optional(FormBody) }, preHandler: csrfChecked },
+      {
+        config: { auditAction: `users.${action}` },
+        schema: { params: UserIdParam, body: Type.Optional(FormBody) },
+        preHandler: csrfChecked,
+      },
       async (request, reply) => {
         const started = performance.now();
         const { userId } = request.params;
@@ -294,19 +294,14 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const user = await users.repo.findById(userId);
         if (!user) throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`]);
         if (user.id === actor.id) {
-          await refused(request, `users.${action}`, user, 'you cannot change your own status');
+          await refused(request, user, 'you cannot change your own status');
         }
         // Disabling a disabled user ends the sessions left: the status changes before the
         // sessions end, so a disable the session store failed part-way (503) is finished by
         // sending it again.
         const again = rule.to === 'disabled' && user.status === 'disabled';
         if (!again && !rule.from.includes(user.status)) {
-          await refused(
-            request,
-            `users.${action}`,
-            user,
-            `cannot ${action} a user who is ${user.status}`,
-          );
+          await refused(request, user, `cannot ${action} a user who is ${user.status}`);
         }
 
         const updated = again
@@ -323,7 +318,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await audit.write(
           actorOf(request),
           {
-            action: `users.${action}`,
+            action: auditActionOf(request),
             target: `user:${userId}`,
             outcome: 'success',
             details: {
@@ -351,6 +346,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/users/:userId/role',
     {
+      config: { auditAction: 'users.set_role' },
       schema: {
         params: UserIdParam,
         body: Type.Composite([
@@ -373,14 +369,14 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const user = await users.repo.findById(userId);
       if (!user) throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`]);
       if (user.id === actor.id) {
-        await refused(request, 'users.set_role', user, 'you cannot change your own role');
+        await refused(request, user, 'you cannot change your own role');
       }
 
       const updated = await users.repo.setRole(userId, role, clock());
       await audit.write(
         actorOf(request),
         {
-          action: 'users.set_role',
+          action: auditActionOf(request),
           target: `user:${userId}`,
           outcome: 'success',
           details: { email: user.email, from: user.role, to: role },

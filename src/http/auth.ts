@@ -34,6 +34,13 @@ export function actorOf(request: FastifyRequest): Actor {
   return { id: user?.id ?? null, email: user?.email ?? null, ip: clientIp(request) };
 }
 
+/** The audit action of the route serving a console change (see FastifyContextConfig). */
+export function auditActionOf(request: FastifyRequest): string {
+  const action = request.routeOptions.config.auditAction;
+  if (action === undefined) throw new Error(`${request.routeOptions.url} declares no audit action`);
+  return action;
+}
+
 export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
   app.decorateRequest('auth', null);
   app.decorateRequest('storeDown', false);

@@ -14,6 +14,13 @@ declare module 'fastify' {
     storeDown: boolean;
     csrfSecret: string | undefined;
   }
+  interface FastifyContextConfig {
+    /**
+     * The audit action a console change writes (`sessions.revoke`…): its route's own rows, and
+     * the failure row the console writes when the store was away (admin/admin-routes).
+     */
+    auditAction?: string;
+  }
   interface FastifyReply {
     /** Renders an HTML page with the frame, viewer, CSRF token and pending flash. */
     page(options: {

@@ -4,7 +4,6 @@
  * (README: "every console action, and every refused attempt").
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditedAction } from '../../src/admin/admin-routes.js';
 import { SESSION_COOKIE } from '../../src/http/cookies.js';
 import { StoreUnavailableError } from '../../src/resilience/guarded-store.js';
 import type { SessionStore } from '../../src/sessions/session-store.js';
@@ -17,7 +16,14 @@ import { auditRows, signedIn } from './helpers.js';
  * is still answered from there).
  */
 function failing(inner: SessionStore, down: { now: boolean; reads: boolean }): SessionStore {
-  const ops = new Set(['list', 'listIds', 'userSessionIds', 'takeExpired', 'takeMany']);
+  const ops = new Set([
+    'list',
+    'listIds',
+    'userSessionIds',
+    'takeExpired',
+    'takeMany',
+    'repairIndexes',
+  ]);
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -75,12 +81,26 @@ describe('audit rows of console changes the store could not serve', () => {
     expect(rows.map((r) => r.outcome)).toEqual(['failure', 'success']);
   });
 
+  it('should write one failure row for an index repair the store could not serve', async () => {
+    // The repair audits its own failures; the console's 503 row must not be a second one.
+    down.now = true;
+    try {
+      const res = await admin.postJson('/admin/sessions/stats/repair', {});
+      expect(res.statusCode).toBe(503);
+    } finally {
+      down.now = false;
+    }
+    const rows = await auditRows(t, 'sessions.repair_indexes');
+    expect(rows.map((r) => r.outcome)).toEqual(['failure']);
+    expect(rows[0]!.details).toMatchObject({ code: 'WARDEN_STORE_UNAVAILABLE' });
+  });
+
   it('should know the audit action of every console change, so a new one cannot go unlisted', () => {
     const changes = t.app.routeTable.filter(
       (r) => r.url.startsWith('/admin/') && !['GET', 'HEAD'].includes(r.method),
     );
     expect(changes.length).toBeGreaterThan(10);
-    expect(changes.filter((r) => auditedAction(r.url) === undefined)).toEqual([]);
+    expect(changes.filter((r) => r.auditAction === undefined)).toEqual([]);
   });
 
   it('should write no row when the sign-in check itself could not be made: nobody is known', async () => {
