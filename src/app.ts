@@ -30,7 +30,7 @@ import {
 } from './events/live.js';
 import { logHistoryIncomplete, logHistoryLost } from './events/log-lines.js';
 import { SessionEvents } from './events/session-events.js';
-import { installAuth } from './http/auth.js';
+import { csrfFirst, installAuth } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
 import { takeFlash } from './http/flash.js';
 import { healthRoutes } from './http/health-routes.js';
@@ -194,6 +194,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     checkPlainIntegers(route);
     checkQueryNames(route);
     checkJsonBodyTypes(route);
+    csrfFirst(route);
     for (const method of [route.method].flat()) {
       routeTable.push({
         method,

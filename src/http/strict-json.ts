@@ -10,7 +10,6 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyRequest, RouteOptions } from 'fastify';
-import { isCsrfCheck } from './auth.js';
 import { refuseUnknownNames } from './query-names.js';
 import { sentJson } from './respond.js';
 import { STEP_UP_FIELD } from './step-up.js';
@@ -53,18 +52,12 @@ export function checkJsonBodyTypes(route: RouteOptions): void {
       validationContext: 'body',
     });
   };
-  if (known) {
-    // A form's names are checked after its CSRF token, so that a forged form is refused and
-    // audited as forged whatever it carries, and before any step-up asks for a password.
-    const formChecked = async (request: FastifyRequest) => {
-      if (sentJson(request) || typeof request.body !== 'object' || request.body === null) return;
-      const { [STEP_UP_FIELD]: _password, ...fields } = request.body as Record<string, unknown>;
-      refuseUnknownNames(fields, known, 'body');
-    };
-    const handlers = [route.preHandler ?? []].flat();
-    const csrfAt = handlers.findIndex(isCsrfCheck);
-    handlers.splice(csrfAt + 1, 0, formChecked);
-    route.preHandler = handlers;
-  }
-  route.preValidation = [check, ...[route.preValidation ?? []].flat()];
+  // A form's names too; like the rest, after the CSRF check, which csrfFirst puts ahead of
+  // every check of a route, so that a forged request is refused and audited as forged.
+  const formChecked = async (request: FastifyRequest) => {
+    if (!known || sentJson(request) || typeof request.body !== 'object' || !request.body) return;
+    const { [STEP_UP_FIELD]: _password, ...fields } = request.body as Record<string, unknown>;
+    refuseUnknownNames(fields, known, 'body');
+  };
+  route.preValidation = [check, formChecked, ...[route.preValidation ?? []].flat()];
 }

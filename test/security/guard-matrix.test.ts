@@ -266,6 +266,21 @@ for (const { kind, skip } of await storeKindsToRun()) {
             () => send({ ...p, body: { ...p.body, _method: 'GET' } }, 'form', null),
             'missing token',
           );
+          // What a route does not take is refused (400) only once the token is good: a forged
+          // request is a forged one, on record, whatever it carries.
+          const param = `${p.url}${p.url.includes('?') ? '&' : '?'}not_a_parameter=1`;
+          for (const as of ['json', 'form'] as const) {
+            attempt(
+              `${as} without a token, with a parameter it does not take`,
+              () => send({ ...p, url: param }, as, null),
+              'missing token',
+            );
+            attempt(
+              `${as} without a token, with a field it does not take`,
+              () => send({ ...p, body: { ...p.body, not_a_field: '1' } }, as, null),
+              'missing token',
+            );
+          }
 
           const reasons: string[] = [];
           for (const [what, res, reason] of tries) {
@@ -278,7 +293,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
           expect(await auditCount(t, 'csrf.refused'), `${p.url} audited`).toBe(
             refusals + reasons.length,
           );
-          expect(rows.map((row) => row.details.reason).sort()).toEqual(reasons.sort());
+          expect(rows.map((row) => row.details.reason).sort(), p.url).toEqual(reasons.sort());
           for (const row of rows) {
             expect(row.outcome).toBe('refused');
             expect(row.target).toBe(`POST ${r.url}`);
