@@ -54,8 +54,8 @@ const ActionBody = Type.Object({
       description: 'must be true or false (a form sends "on" or "1" when ticked)',
     }),
   ),
-  // A row button submits the whole bulk form, checked boxes included; single-row
-  // routes ignore them.
+  // A row button submits the whole bulk form, checked boxes included; single-row routes
+  // ignore them in a form and refuse them in JSON (their config's formOnlyFields).
   ids: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 100_000 })),
 });
 
@@ -239,7 +239,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/sessions/revoke/:sessionId',
     {
-      config: { auditAction: 'sessions.revoke' },
+      config: { auditAction: 'sessions.revoke', formOnlyFields: ['ids'] },
       schema: { params: SessionIdParam, body: Type.Optional(ActionBody) },
       preHandler: csrfChecked,
     },
@@ -267,7 +267,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/sessions/revoke-user/:userId',
     {
-      config: { auditAction: 'sessions.revoke_user' },
+      config: { auditAction: 'sessions.revoke_user', formOnlyFields: ['ids'] },
       schema: { params: UserIdParam, body: Type.Optional(ActionBody) },
       preHandler: [csrfChecked, requireStepUp(namingUser('Ending every session of'))],
     },
@@ -420,7 +420,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/sessions/cleanup-expired',
     {
-      config: { auditAction: 'sessions.cleanup_expired' },
+      config: {
+        auditAction: 'sessions.cleanup_expired',
+        // Its button on the sessions page submits the bulk form.
+        formOnlyFields: ['ids', 'include_own'],
+      },
       schema: { body: Type.Optional(ActionBody) },
       preHandler: [csrfChecked, requireStepUp('Removing every expired session')],
     },

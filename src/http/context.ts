@@ -20,6 +20,11 @@ declare module 'fastify' {
      * the failure row the console writes when the store was away (admin/admin-routes).
      */
     auditAction?: string;
+    /**
+     * Fields of the body schema only a form may send: the bulk form's, which a row's button
+     * submits whole. A JSON body naming one is refused (http/strict-json).
+     */
+    formOnlyFields?: readonly string[];
   }
   interface FastifyReply {
     /** Renders an HTML page with the frame, viewer, CSRF token and pending flash. */

@@ -7,6 +7,7 @@
  */
 import type { FastifyRequest, RouteOptions } from 'fastify';
 import { WardenError } from '../errors.js';
+import { CSRF_FIELD } from './csrf.js';
 
 /**
  * Adds the check to a console route (from an onRoute hook) whose query has a schema. Public
@@ -52,7 +53,9 @@ export function refuseUnknownNames(
     where === 'body'
       ? 'a field of this request'
       : `a parameter of this ${action ? 'action' : 'page'}`;
-  const takes = known.size > 0 ? `it takes ${[...known].join(', ')}` : 'it takes none';
+  // The form's CSRF token is taken, but is not what anyone means to send.
+  const named = [...known].filter((n) => n !== CSRF_FIELD);
+  const takes = named.length > 0 ? `it takes ${named.join(', ')}` : 'it takes none';
   throw new WardenError('WARDEN_VALIDATION', [`${shown} is not ${of} (${takes})`], {
     field: shown,
     where,

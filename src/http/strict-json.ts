@@ -39,11 +39,13 @@ export function checkJsonBodyTypes(route: RouteOptions): void {
   const properties = (schema as { properties?: Record<string, unknown> }).properties;
   const known =
     route.url.startsWith('/admin/') && properties ? new Set(Object.keys(properties)) : null;
+  const formOnly = new Set(route.config?.formOnlyFields ?? []);
+  const knownJson = known && new Set([...known].filter((name) => !formOnly.has(name)));
 
   const check = async (request: FastifyRequest) => {
     // An empty JSON body reaches validation as undefined, as it would from a form.
     if (request.body === undefined || !sentJson(request)) return;
-    if (known) refuseUnknownNames(request.body, known, 'body');
+    if (knownJson) refuseUnknownNames(request.body, knownJson, 'body');
     validate ??= ajv.compile(schema);
     if (validate(request.body)) return;
     throw Object.assign(new Error('body does not match its schema'), {

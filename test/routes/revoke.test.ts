@@ -437,6 +437,23 @@ for (const { kind, skip } of await storeKindsToRun()) {
         for (const p of m.live) expect(await isLive(p)).toBe(false);
       });
 
+      it('should refuse ids sent to a single revocation or a revoke-user in JSON, revoking nothing', async () => {
+        // A script reading "revoke-user takes ids" as "revoke only these" ended all of a user's
+        // sessions; a form's row button still sends the checked boxes along, ignored.
+        const user = await newUser();
+        const [one, two] = [await plant(user.id), await plant(user.id)];
+        const byUser = await admin.postJson(`/admin/sessions/revoke-user/${user.id}`, {
+          ids: [one.id],
+        });
+        expect(byUser.statusCode).toBe(400);
+        expect(byUser.json().error.message).toBe(
+          'Invalid request: ids is not a field of this request (it takes return_to, include_own)',
+        );
+        const single = await admin.postJson(`/admin/sessions/revoke/${one.id}`, { ids: [two.id] });
+        expect(single.statusCode).toBe(400);
+        expect([await isLive(one), await isLive(two)]).toEqual([true, true]);
+      });
+
       it('should take a single checked box from a form', async () => {
         const victim = await plant((await newUser()).id);
         const res = await admin.postForm('/admin/sessions/bulk-revoke', { ids: victim.id });
@@ -644,7 +661,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
           { csrf: form.csrf },
         );
         expect(field.statusCode).toBe(400);
-        expect(field.body).toContain('dry_run is not a field of this request (it takes _csrf,');
+        expect(field.body).toContain(
+          'dry_run is not a field of this request (it takes return_to, include_own, ids)',
+        );
         const param = await admin.postForm(
           '/admin/sessions/cleanup-expired?dry_run=1',
           { return_to: form.returnTo },
@@ -654,7 +673,14 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(param.body).toContain('dry_run is not a parameter of this action (it takes none)');
         const json = await admin.postJson('/admin/sessions/cleanup-expired', { dry_run: true });
         expect(json.statusCode).toBe(400);
-        expect(json.json().error.message).toMatch(/^Invalid request: dry_run is not a field/);
+        expect(json.json().error.message).toBe(
+          'Invalid request: dry_run is not a field of this request (it takes return_to)',
+        );
+        // What the bulk form carries along is refused in JSON, where nobody sends it by mistake.
+        for (const body of [{ ids: [form.csrf] }, { include_own: true }]) {
+          const along = await admin.postJson('/admin/sessions/cleanup-expired', body);
+          expect(along.statusCode, JSON.stringify(body)).toBe(400);
+        }
 
         expect((await listJson(admin, '?status=expired')).total).toBe(expired);
       });
