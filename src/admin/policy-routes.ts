@@ -265,13 +265,20 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
           });
         }
       } catch (err) {
-        if (
-          !(err instanceof WardenError) ||
-          err.code !== 'WARDEN_VALIDATION' ||
-          wantsJson(request)
-        ) {
-          throw err;
-        }
+        if (!(err instanceof WardenError) || err.code !== 'WARDEN_VALIDATION') throw err;
+        // A value it cannot take, or a form shown before someone else's change: on record,
+        // as every refused console change is.
+        await audit.write(
+          actor,
+          {
+            action: auditActionOf(request),
+            target: 'session_policy',
+            outcome: 'refused',
+            details: { reason: err.message, field: err.details?.field ?? null },
+          },
+          request.log,
+        );
+        if (wantsJson(request)) throw err;
         const fresh = await policies.current();
         // The form keeps the version it was shown with, so that its next save is checked
         // against the policy in force as this one was; only a refusal for that version (the

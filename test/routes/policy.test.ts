@@ -15,6 +15,7 @@ import {
   type TestApp,
 } from '../support/app.js';
 import {
+  auditRows,
   clientWith,
   HOUR,
   lastAudit,
@@ -178,8 +179,21 @@ for (const { kind, skip } of await storeKindsToRun()) {
         /class="form-control is-invalid" id="p-idle-timeout"[^>]*value="soon"/,
       );
 
-      // Nothing was saved.
+      // Nothing was saved, and each refusal is on record with its field.
       expect((await admin.get('/admin/policy', 'json')).json().version).toBe(0);
+      const refused = (await auditRows(t, 'policy.update')).filter((r) => r.outcome === 'refused');
+      expect(refused.map((r) => r.details.field)).toContain('version');
+      expect(refused.at(-1)).toMatchObject({
+        target: 'session_policy',
+        details: {
+          field: 'idle_timeout',
+          reason:
+            'Invalid request: idle_timeout "soon" is not a duration (use e.g. 90s, 15m, 12h, 7d)',
+        },
+      });
+      expect((await auditRows(t, 'policy.update')).every((r) => r.outcome === 'refused')).toBe(
+        true,
+      );
     });
 
     it('should refuse the page and the change to anyone but a superuser', async () => {
