@@ -151,6 +151,45 @@
     if (!stopped && !document.hidden) timer = setTimeout(refresh, ms);
   }
 
+  /** The session store's breaker as /readyz (which needs no session) tells it, or null. */
+  async function readiness() {
+    try {
+      const res = await fetch('/readyz', { cache: 'no-store' });
+      const circuit = (await res.json())?.sessionStore?.circuit;
+      return circuit && BREAKER[circuit.state] ? circuit : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function showFailure(away) {
+    // Every card keeps the last figures it was given: each says so.
+    for (const note of root.querySelectorAll('[data-section] [data-error]')) {
+      note.hidden = false;
+      const text = note.querySelector('[data-error-text]');
+      if (text) text.textContent = away ? 'the session store cannot be reached' : 'refresh failed';
+    }
+    // The breaker's state shown is the last one read: while refreshes fail it must not go on
+    // saying "closed", nor keep the time of that state. An open breaker, as /readyz tells it,
+    // is shown with its own time; a breaker still closed there (the store failed fewer times
+    // than opens it, or the page was answered by something else) cannot say why this refresh
+    // failed, so the state shown is what the answer said.
+    const card = root.querySelector('[data-section="breaker"]');
+    const badge = card?.querySelector('[data-breaker-state]');
+    if (!card || !badge) return;
+    const circuit = await readiness();
+    if (circuit && circuit.state !== 'closed') {
+      applySection(card, { state: circuit.state, since: Date.parse(circuit.since) });
+      return;
+    }
+    badge.className = `badge ${away ? 'text-bg-danger' : 'text-bg-secondary'}`;
+    badge.dataset.breakerState = away ? 'open' : 'unknown';
+    badge.textContent = away
+      ? 'open: the session store cannot be reached'
+      : 'unknown: refresh failed';
+    for (const since of card.querySelectorAll('[data-stat="since"]')) since.textContent = 'unknown';
+  }
+
   async function refresh() {
     try {
       const res = await fetch(src, {
@@ -171,17 +210,8 @@
       delay = every;
       say('');
     } catch (error) {
-      // The breaker's state shown is the last one read: while refreshes fail it must not go on
-      // saying "closed". A store away answers 503 here too, and says so: that is what to show.
-      const badge = root.querySelector('[data-breaker-state]');
-      if (badge) {
-        const away = error?.message === 'WARDEN_STORE_UNAVAILABLE';
-        badge.className = `badge ${away ? 'text-bg-danger' : 'text-bg-secondary'}`;
-        badge.dataset.breakerState = away ? 'open' : 'unknown';
-        badge.textContent = away
-          ? 'open: the session store cannot be reached'
-          : 'unknown: refresh failed';
-      }
+      const away = error?.message === 'WARDEN_STORE_UNAVAILABLE';
+      await showFailure(away);
       // Back off while the server is unreachable, up to half a minute.
       delay = Math.min(delay * 2, 30000);
       say(`Refresh failed; retrying in ${Math.round(delay / 1000)} s.`);

@@ -101,6 +101,15 @@ for (const { kind, skip } of kinds) {
           .toBe(shown);
       };
       await refreshesAnswer('{}', 'unknown: refresh failed');
+      // Nor the time of the state it no longer knows; and every card says its figures are old.
+      expect(
+        await admin.locator('[data-section="breaker"] [data-stat="since"]').textContent(),
+      ).toBe('unknown');
+      const stale = admin.locator('[data-section="sessions"] [data-error]').first();
+      await expect.poll(() => stale.isVisible()).toBe(true);
+      expect(await stale.textContent()).toContain(
+        'Could not refresh these figures: refresh failed',
+      );
       await refreshesAnswer(
         JSON.stringify({ error: { code: 'WARDEN_STORE_UNAVAILABLE', message: 'x' } }),
         'open: the session store cannot be reached',
