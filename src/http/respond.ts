@@ -14,6 +14,7 @@ import { type Flash, page } from '../views/layout.js';
 import { setFlash } from './flash.js';
 import { INTEGER_PROBLEM } from './plain-integers.js';
 import { API_HEADERS, headersFor } from './security-headers.js';
+import { safeNext } from './sign-in.js';
 
 /** Whether the request's body is JSON: media types are case-insensitive. */
 export function sentJson(request: FastifyRequest): boolean {
@@ -234,9 +235,11 @@ export function sendError(
       : '';
   // A page refused for its query (a filter, a page number) is one click from working: the
   // route's own path, never the address as sent, so no link here can lead off the site.
-  const route = request.routeOptions.url;
+  // (A route with parameters, `/admin/users/:userId`, is written with the values the
+  // request's were checked to be.)
+  const route = err.details?.where === 'params' ? undefined : pathOf(request);
   const refusedQuery = err.status === 400 && request.method === 'GET' && request.url.includes('?');
-  const onSite = refusedQuery && route && !route.includes(':');
+  const onSite = refusedQuery && route !== undefined;
   // Without the one field the error names, the other filters kept (`?created_from=2026-13-45
   // &role=admin` still shows the admins).
   const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
@@ -252,7 +255,33 @@ export function sendError(
           : ''
       }<p><a href="${route}">Open this page without its filters</a></p>`
     : '';
-  return reply.page(errorPage(err, html`${retry}${unfiltered}`));
+  // A form refused for what it carried: back to the page that sent it, when that is a page
+  // of this site (the Referer), rather than only to the start page.
+  const referer =
+    err.status < 500 && request.method !== 'GET' && request.method !== 'HEAD'
+      ? sameSitePath(request.headers.referer, request.headers.host)
+      : undefined;
+  // As a sign-in's next page is checked: `//other.example` is a path of this host's URL too.
+  const from = referer === undefined ? undefined : safeNext(referer);
+  const back =
+    from && from !== '/' && methodsAt(request, from.split('?')[0] ?? '/').has('GET')
+      ? html`<p><a href="${from}">Back to the page you came from</a></p>`
+      : '';
+  return reply.page(errorPage(err, html`${retry}${unfiltered}${back}`));
+}
+
+/** The route's path with its parameters' values, once they passed their schema; else undefined. */
+function pathOf(request: FastifyRequest): string | undefined {
+  const route = request.routeOptions.url;
+  if (!route) return undefined;
+  const params = (request.params ?? {}) as Record<string, unknown>;
+  let missing = false;
+  const path = route.replace(/:(\w+)/g, (_, name: string) => {
+    const value = params[name];
+    if (typeof value !== 'number' && typeof value !== 'string') missing = true;
+    return encodeURIComponent(String(value));
+  });
+  return missing || path.includes('*') ? undefined : path;
 }
 
 /** An error's page: its title, its message, what may help, and the way back to the start. */

@@ -671,6 +671,18 @@ for (const { kind, skip } of await storeKindsToRun()) {
         );
         expect(param.statusCode).toBe(400);
         expect(param.body).toContain('dry_run is not a parameter of this action (it takes none)');
+        // The page says so with a way back to the page the form was on.
+        const fromPage = await admin.request({
+          method: 'POST',
+          url: '/admin/sessions/cleanup-expired',
+          form: { _csrf: form.csrf, dry_run: '1' },
+          headers: { referer: `http://localhost${form.returnTo}`, host: 'localhost' },
+          accept: 'html',
+        });
+        expect(fromPage.statusCode).toBe(400);
+        expect(fromPage.body).toContain(
+          `<a href="${form.returnTo.replaceAll('&', '&amp;')}">Back to the page you came from</a>`,
+        );
         const json = await admin.postJson('/admin/sessions/cleanup-expired', { dry_run: true });
         expect(json.statusCode).toBe(400);
         expect(json.json().error.message).toBe(

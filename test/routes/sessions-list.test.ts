@@ -336,6 +336,13 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(page.body).toContain(
         'href="/admin/sessions/stats">Open this page without its filters',
       );
+      // A page whose address holds a value (a user's) is named with it.
+      const user = await t.createUser('query-on-a-user@example.com');
+      const detail = await admin.get(`/admin/users/${user.id}?x=1`, 'html');
+      expect(detail.statusCode).toBe(400);
+      expect(detail.body).toContain(
+        `href="/admin/users/${user.id}">Open this page without its filters`,
+      );
     });
 
     it('should refuse a day before 2000 in every date filter of the console, in the same words', async () => {
