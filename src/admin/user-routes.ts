@@ -297,8 +297,8 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
           await refused(request, user, 'you cannot change your own status');
         }
         // Disabling a disabled user ends the sessions left: the status changes before the
-        // sessions end, so a disable the session store failed part-way (503) is finished by
-        // sending it again.
+        // sessions end, so a disable the session store failed part-way (a 503, or sessions
+        // counted not ended) is finished by sending it again.
         const again = rule.to === 'disabled' && user.status === 'disabled';
         if (!again && !rule.from.includes(user.status)) {
           await refused(request, user, `cannot ${action} a user who is ${user.status}`);
@@ -308,36 +308,57 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ? user
           : await users.repo.setStatus(userId, rule.to, actor.id, clock());
         let ended = 0;
+        // Sessions the store stopped before ending (a fault part-way): the status has changed,
+        // so none of them is let in, but they stay stored until a disable is sent again.
+        let notEnded = 0;
         if (rule.to === 'disabled') {
           const report = await sessions.revokeUser(userId, {
             actorId: actor.id,
             reason: 'user_disabled',
           });
           ended = report.counts.revoked;
+          notEnded = report.counts.failed;
         }
         await audit.write(
           actorOf(request),
           {
             action: auditActionOf(request),
             target: `user:${userId}`,
-            outcome: 'success',
+            outcome: notEnded > 0 ? 'partial' : 'success',
             details: {
               email: user.email,
               from: user.status,
               to: rule.to,
-              counts: { sessionsEnded: ended },
+              counts: {
+                sessionsEnded: ended,
+                ...(notEnded > 0 ? { sessionsNotEnded: notEnded } : {}),
+              },
             },
             durationMs: Math.round(performance.now() - started),
           },
           request.log,
         );
+        const plural = (n: number) => `${n} session${n === 1 ? '' : 's'}`;
         const suffix =
-          rule.to === 'disabled' ? `; ${ended} session${ended === 1 ? '' : 's'} ended` : '';
+          rule.to !== 'disabled'
+            ? ''
+            : notEnded > 0
+              ? `; ${plural(ended)} ended, ${plural(notEnded)} could not be: disable again to end them`
+              : `; ${plural(ended)} ended`;
         const now = again ? 'was already' : 'is now';
         return done(request, reply, {
-          json: { user: publicUser(updated!), sessionsEnded: ended },
+          json: {
+            user: publicUser(updated!),
+            sessionsEnded: ended,
+            ...(rule.to === 'disabled'
+              ? { sessionsNotEnded: notEnded, alreadyDisabled: again }
+              : {}),
+          },
           redirectTo: back(request.body),
-          flash: { kind: 'success', message: `${user.email} ${now} ${rule.to}${suffix}.` },
+          flash: {
+            kind: notEnded > 0 ? 'danger' : 'success',
+            message: `${user.email} ${now} ${rule.to}${suffix}.`,
+          },
         });
       },
     );

@@ -8,27 +8,38 @@ import { SESSION_COOKIE } from '../../src/http/cookies.js';
 import { StoreUnavailableError } from '../../src/resilience/guarded-store.js';
 import type { SessionStore } from '../../src/sessions/session-store.js';
 import { type Client, makeApp, type TestApp } from '../support/app.js';
-import { auditRows, signedIn } from './helpers.js';
+import { auditRows, plantSession, signedIn, toastAfter } from './helpers.js';
 
 /**
  * The store, with every read a console change starts with failing while `down.now` is set, and
  * the read of a session a sign-in check makes while `down.reads` is (a session known in memory
- * is still answered from there).
+ * is still answered from there); with `down.takesLeft` set, a revocation of a user's sessions
+ * fails after that many chunks, as a store going away part-way does.
  */
-function failing(inner: SessionStore, down: { now: boolean; reads: boolean }): SessionStore {
+function failing(inner: SessionStore, down: Down): SessionStore {
   const ops = new Set([
     'list',
     'listIds',
     'userSessionIds',
     'takeExpired',
     'takeMany',
+    'takeOfUser',
     'repairIndexes',
   ]);
+  const takeFails = () => {
+    if (down.takesLeft === null) return false;
+    if (down.takesLeft === 0) return true;
+    down.takesLeft -= 1;
+    return false;
+  };
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
-      const fails = () => (prop === 'get' ? down.reads : down.now && ops.has(String(prop)));
+      const fails = () =>
+        prop === 'get'
+          ? down.reads
+          : (down.now && ops.has(String(prop))) || (prop === 'takeOfUser' && takeFails());
       if (prop !== 'get' && !ops.has(String(prop))) return value.bind(target);
       return (...args: unknown[]) =>
         fails()
@@ -38,11 +49,17 @@ function failing(inner: SessionStore, down: { now: boolean; reads: boolean }): S
   });
 }
 
+interface Down {
+  now: boolean;
+  reads: boolean;
+  takesLeft: number | null;
+}
+
 describe('audit rows of console changes the store could not serve', () => {
   let t: TestApp;
   let admin: Client;
   let userId: number;
-  const down = { now: false, reads: false };
+  const down: Down = { now: false, reads: false, takesLeft: null };
 
   beforeAll(async () => {
     t = await makeApp('sqlite', { wrapStore: (s) => failing(s, down) });
@@ -79,6 +96,38 @@ describe('audit rows of console changes the store could not serve', () => {
     expect(again.statusCode).toBe(200);
     const rows = await auditRows(t, 'sessions.revoke_user');
     expect(rows.map((r) => r.outcome)).toEqual(['failure', 'success']);
+  });
+
+  it('should say which sessions a disable the store stopped part-way did not end, and end them when sent again', async () => {
+    const victim = await t.createUser('many-sessions@example.test');
+    for (let i = 0; i < 300; i++) await plantSession(t, victim.id);
+    // The first chunk (250 on SQLite) is taken, then the store goes away.
+    down.takesLeft = 1;
+    let first: Awaited<ReturnType<typeof admin.postJson>>;
+    try {
+      first = await admin.postJson(`/admin/users/${victim.id}/disable`, {});
+    } finally {
+      down.takesLeft = null;
+    }
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({
+      user: { status: 'disabled' },
+      sessionsEnded: 250,
+      sessionsNotEnded: 50,
+      alreadyDisabled: false,
+    });
+    const [row] = await auditRows(t, 'users.disable');
+    expect(row).toMatchObject({ outcome: 'partial' });
+    expect(row!.details.counts).toEqual({ sessionsEnded: 250, sessionsNotEnded: 50 });
+
+    const form = await admin.postForm(`/admin/users/${victim.id}/disable`, {
+      return_to: '/admin/users',
+    });
+    expect(await toastAfter(admin, form)).toBe(
+      `${victim.email} was already disabled; 50 sessions ended.`,
+    );
+    const rows = await auditRows(t, 'users.disable');
+    expect(rows.map((r) => r.outcome)).toEqual(['partial', 'success']);
   });
 
   it('should write one failure row for an index repair the store could not serve', async () => {
