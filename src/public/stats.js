@@ -151,43 +151,54 @@
     if (!stopped && !document.hidden) timer = setTimeout(refresh, ms);
   }
 
-  /** The session store's breaker as /readyz (which needs no session) tells it, or null. */
+  /** What /readyz (which needs no session) says: ready or not, and the store's breaker. */
   async function readiness() {
     try {
       const res = await fetch('/readyz', { cache: 'no-store' });
-      const circuit = (await res.json())?.sessionStore?.circuit;
-      return circuit && BREAKER[circuit.state] ? circuit : null;
+      const body = await res.json();
+      const circuit = body?.sessionStore?.circuit;
+      return {
+        ready: body?.status === 'ready',
+        circuit: circuit && BREAKER[circuit.state] ? circuit : null,
+      };
     } catch {
-      return null;
+      return { ready: false, circuit: null };
     }
   }
 
+  /** Marks what the page shows as old; answers whether Warden is ready to be asked again. */
   async function showFailure(away) {
-    // Every card keeps the last figures it was given: each says so.
+    // Every card keeps the last figures it was given: each says so (the page's one request
+    // failed, whichever store a card's own figures come from).
     for (const note of root.querySelectorAll('[data-section] [data-error]')) {
       note.hidden = false;
       const text = note.querySelector('[data-error-text]');
-      if (text) text.textContent = away ? 'the session store cannot be reached' : 'refresh failed';
+      if (text) {
+        text.textContent = away
+          ? 'the page could not refresh while the session store is away'
+          : 'refresh failed';
+      }
     }
     // The breaker's state shown is the last one read: while refreshes fail it must not go on
     // saying "closed", nor keep the time of that state. An open breaker, as /readyz tells it,
-    // is shown with its own time; a breaker still closed there (the store failed fewer times
-    // than opens it, or the page was answered by something else) cannot say why this refresh
-    // failed, so the state shown is what the answer said.
+    // is shown with its own time. A breaker still closed there (the store failed fewer times
+    // than opens it, or the page was answered by something else) is not called open: the
+    // badge says what the answer said, with no time.
+    const { ready, circuit } = await readiness();
     const card = root.querySelector('[data-section="breaker"]');
     const badge = card?.querySelector('[data-breaker-state]');
-    if (!card || !badge) return;
-    const circuit = await readiness();
+    if (!card || !badge) return ready;
     if (circuit && circuit.state !== 'closed') {
       applySection(card, { state: circuit.state, since: Date.parse(circuit.since) });
-      return;
+      return ready;
     }
     badge.className = `badge ${away ? 'text-bg-danger' : 'text-bg-secondary'}`;
-    badge.dataset.breakerState = away ? 'open' : 'unknown';
+    badge.dataset.breakerState = away ? 'failing' : 'unknown';
     badge.textContent = away
-      ? 'open: the session store cannot be reached'
+      ? 'failing: the session store does not answer'
       : 'unknown: refresh failed';
     for (const since of card.querySelectorAll('[data-stat="since"]')) since.textContent = 'unknown';
+    return ready;
   }
 
   async function refresh() {
@@ -211,9 +222,10 @@
       say('');
     } catch (error) {
       const away = error?.message === 'WARDEN_STORE_UNAVAILABLE';
-      await showFailure(away);
-      // Back off while the server is unreachable, up to half a minute.
-      delay = Math.min(delay * 2, 30000);
+      // Back off while the server is unreachable, up to half a minute; once /readyz says it
+      // is ready again, the next try comes at the usual interval.
+      const ready = await showFailure(away);
+      delay = ready ? every : Math.min(delay * 2, 30000);
       say(`Refresh failed; retrying in ${Math.round(delay / 1000)} s.`);
     }
     schedule(delay);

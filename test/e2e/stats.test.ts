@@ -6,6 +6,7 @@
  */
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { formatFigure } from '../../src/public/stats-format.js';
 import { PASSWORD, storeKindsToRun } from '../support/app.js';
 import { chromiumGate, signInThroughForm, useBrowser } from '../support/browser.js';
 
@@ -85,7 +86,8 @@ for (const { kind, skip } of kinds) {
       expect(s.problemLines()).toEqual([]);
 
       // Refreshes that fail must not leave "closed" shown: with a 503 that says nothing the
-      // state is unknown; with one that says the store is away, the breaker is open.
+      // state is unknown; with one that says the store is away, the store is failing (the
+      // breaker itself, /readyz says, is still closed: it is not called open).
       const refreshesAnswer = async (body: string, shown: string) => {
         await admin.unroute('**/admin/sessions/stats*');
         await admin.route('**/admin/sessions/stats*', (route) =>
@@ -112,8 +114,29 @@ for (const { kind, skip } of kinds) {
       );
       await refreshesAnswer(
         JSON.stringify({ error: { code: 'WARDEN_STORE_UNAVAILABLE', message: 'x' } }),
-        'open: the session store cannot be reached',
+        'failing: the session store does not answer',
       );
+      // Once the breaker has opened, /readyz says so and since when: the card shows both.
+      const since = new Date(Date.UTC(2026, 0, 2, 3, 4, 5));
+      await admin.route('**/readyz', (route) =>
+        route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          body: JSON.stringify({
+            status: 'not_ready',
+            sessionStore: { circuit: { state: 'open', since: since.toISOString() } },
+          }),
+        }),
+      );
+      await expect
+        .poll(() => admin.locator('#breaker-state').textContent(), {
+          timeout: 40_000,
+          interval: 250,
+        })
+        .toBe('open');
+      expect(
+        await admin.locator('[data-section="breaker"] [data-stat="since"]').textContent(),
+      ).toBe(formatFigure(since.getTime(), 'time'));
     });
   });
 }
