@@ -270,18 +270,22 @@ export function sendError(
   return reply.page(errorPage(err, html`${retry}${unfiltered}${back}`));
 }
 
-/** The route's path with its parameters' values, once they passed their schema; else undefined. */
+/**
+ * The route's path with its parameters' values, when each is plainly one a console route takes
+ * (a whole number, a session id); else undefined. A query is refused before the parameters are
+ * checked, so `/admin/users/abc?x=1` must not offer `/admin/users/abc`, another refusal.
+ */
 function pathOf(request: FastifyRequest): string | undefined {
   const route = request.routeOptions.url;
   if (!route) return undefined;
   const params = (request.params ?? {}) as Record<string, unknown>;
-  let missing = false;
+  let unfit = false;
   const path = route.replace(/:(\w+)/g, (_, name: string) => {
-    const value = params[name];
-    if (typeof value !== 'number' && typeof value !== 'string') missing = true;
-    return encodeURIComponent(String(value));
+    const value = String(params[name]);
+    if (!/^(?:[1-9]\d{0,9}|[0-9a-f]{64})$/.test(value)) unfit = true;
+    return value;
   });
-  return missing || path.includes('*') ? undefined : path;
+  return unfit || path.includes('*') ? undefined : path;
 }
 
 /** An error's page: its title, its message, what may help, and the way back to the start. */

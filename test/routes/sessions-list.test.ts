@@ -343,6 +343,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(detail.body).toContain(
         `href="/admin/users/${user.id}">Open this page without its filters`,
       );
+      // Not when that address would be refused too.
+      const odd = await admin.get('/admin/users/abc?x=1', 'html');
+      expect(odd.statusCode).toBe(400);
+      expect(odd.body).not.toContain('Open this page without');
     });
 
     it('should refuse a day before 2000 in every date filter of the console, in the same words', async () => {
