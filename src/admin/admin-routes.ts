@@ -27,16 +27,24 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // answers nobody but a superuser differently from a known one.
   app.setNotFoundHandler(notFound);
 
-  // A console change the store could not serve (503) fails before its route writes the audit
-  // row it writes of every other outcome; the audit log still lists the attempt. The row goes
-  // to the database, which is usually up while Redis is away; when it is away too, a log line.
+  // Two refusals of a console change come before its route could write the audit row it writes
+  // of every other outcome, and the audit log still lists the attempt: input refused before
+  // the handler (a field or parameter it does not take, a value its schema refuses), and a
+  // store that could not serve it (503). The row goes to the database, which is usually up
+  // while Redis is away; when it is away too, a log line.
   const { audit } = app.warden;
+  app.decorateRequest('inputAccepted', false);
+  app.addHook('preHandler', async (request) => {
+    request.inputAccepted = true;
+  });
   app.addHook('onError', async (request, _reply, error) => {
     // Only a change someone signed in asked for: a store away can also fail the sign-in check
     // itself, before anyone is known, and anybody can send that request.
     if (request.method === 'GET' || request.method === 'HEAD' || !request.auth) return;
     const err = toWardenError(error, request.headers['content-type']);
-    const action = err.status === 503 ? request.routeOptions.config.auditAction : undefined;
+    const refused = err.status === 400 && !request.inputAccepted;
+    const action =
+      err.status === 503 || refused ? request.routeOptions.config.auditAction : undefined;
     if (!action) return;
     const actor = actorOf(request);
     const target = auditedTarget(request);
@@ -46,7 +54,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         {
           action,
           target,
-          outcome: 'failure',
+          outcome: refused ? 'refused' : 'failure',
           // What the change did before the store went away (a cleanup's removals), when known.
           details: { reason: err.message, code: err.code, ...err.details },
         },

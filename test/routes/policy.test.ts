@@ -194,6 +194,22 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect((await auditRows(t, 'policy.update')).every((r) => r.outcome === 'refused')).toBe(
         true,
       );
+
+      // So is input refused before the handler reads it: a value its schema refuses, a field or
+      // a parameter it does not take.
+      const before = (await auditRows(t, 'policy.update')).length;
+      const early = [
+        await admin.postJson('/admin/policy', { on_limit_user: 'explode' }),
+        await admin.postForm('/admin/policy', { zzz: '1' }),
+        await admin.postJson('/admin/policy?x=1', {}),
+      ];
+      expect(early.map((r) => r.statusCode)).toEqual([400, 400, 400]);
+      const later = (await auditRows(t, 'policy.update')).slice(before);
+      expect(later.map((r) => [r.outcome, r.details.field])).toEqual([
+        ['refused', 'on_limit_user'],
+        ['refused', 'zzz'],
+        ['refused', 'x'],
+      ]);
     });
 
     it('should refuse the page and the change to anyone but a superuser', async () => {
