@@ -50,7 +50,7 @@ import { type FastPathDeps, type TrustFn, withSessionFastPath } from './http/ses
 import { StepUps } from './http/step-up.js';
 import { stepUpRoutes } from './http/step-up-routes.js';
 import { checkJsonBodyTypes } from './http/strict-json.js';
-import { installTextCheck } from './http/text-check.js';
+import { checkText } from './http/text-check.js';
 import { createLogger, everyAtMost, LOG_REPEAT_MS } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { WardenMetrics } from './metrics/warden-metrics.js';
@@ -194,6 +194,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     checkPlainIntegers(route);
     checkQueryNames(route);
     checkJsonBodyTypes(route);
+    checkText(route);
     csrfFirst(route);
     for (const method of [route.method].flat()) {
       routeTable.push({
@@ -361,7 +362,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     parser: (body) => querystring.parse(body, '&', '=', { maxKeys: 0 }),
   });
   installJsonBodies(app);
-  installTextCheck(app);
   installSecurityHeaders(app);
   await app.register(fastifyStatic, {
     root: path.join(here, 'public'),

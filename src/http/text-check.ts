@@ -1,14 +1,14 @@
 /**
  * @module http/text-check
  * Text that no store keeps as it was sent is refused before any handler, with the field named,
- * on every store alike:
+ * on every store alike (on every route; an address no route serves is a 404 whatever it holds):
  * - the character U+0000, which PostgreSQL refuses in text with an encoding error (a sign-in, a
  *   filter or a saved view met it as a 500), and which SQLite stores, where most tools stop
  *   reading the value;
  * - half of a surrogate pair (`"\ud800"` in JSON), which SQLite stores as three replacement
  *   characters and PostgreSQL as one, so the two stores would differ.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyRequest, RouteOptions } from 'fastify';
 import { WardenError } from '../errors.js';
 
 export const NUL_PROBLEM = 'must not contain the character U+0000';
@@ -46,25 +46,32 @@ export function badTextField(value: unknown): { field: string; problem: string }
   return undefined;
 }
 
-export function installTextCheck(app: FastifyInstance): void {
-  app.addHook('preValidation', async (request) => {
-    for (const where of ['params', 'query', 'body'] as const) {
-      const bad = badTextField(request[where]);
-      if (bad === undefined) continue;
-      // A bare string body has no field name: the body is the field; a wildcard route's
-      // parameter (`*`, the static files') is the address. A path nested deeper than anyone
-      // reads is cut, so the answer and its log line stay short.
-      const whole =
-        bad.field === ''
-          ? where
-          : where === 'params' && bad.field === '*'
-            ? 'the address'
-            : bad.field;
-      const named = whole.length > MAX_PATH ? `${whole.slice(0, MAX_PATH)}…` : whole;
-      throw new WardenError('WARDEN_VALIDATION', [`${named} ${bad.problem}`], {
-        field: named,
-        where,
-      });
-    }
-  });
+/**
+ * Adds the check to a route (from an onRoute hook), ahead of the route's other checks but after
+ * its CSRF check (csrfFirst moves that in front): a forged request is refused as forged
+ * whatever its text.
+ */
+export function checkText(route: RouteOptions): void {
+  route.preValidation = [refuseBadText, ...[route.preValidation ?? []].flat()];
+}
+
+async function refuseBadText(request: FastifyRequest): Promise<void> {
+  for (const where of ['params', 'query', 'body'] as const) {
+    const bad = badTextField(request[where]);
+    if (bad === undefined) continue;
+    // A bare string body has no field name: the body is the field; a wildcard route's
+    // parameter (`*`, the static files') is the address. A path nested deeper than anyone
+    // reads is cut, so the answer and its log line stay short.
+    const whole =
+      bad.field === ''
+        ? where
+        : where === 'params' && bad.field === '*'
+          ? 'the address'
+          : bad.field;
+    const named = whole.length > MAX_PATH ? `${whole.slice(0, MAX_PATH)}…` : whole;
+    throw new WardenError('WARDEN_VALIDATION', [`${named} ${bad.problem}`], {
+      field: named,
+      where,
+    });
+  }
 }
