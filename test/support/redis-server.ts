@@ -40,16 +40,17 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(url: string, timeoutMs = 5_000): Promise<void> {
+/** Waits until a redis-server answers at `url`; resolves with that server's process id. */
+async function waitReady(url: string, timeoutMs = 5_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const c = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 500 } });
     c.on('error', () => {});
     try {
       await c.connect();
-      await c.ping();
+      const info = await c.info('server');
       c.destroy();
-      return;
+      return Number(/process_id:(\d+)/.exec(info)?.[1] ?? -1);
     } catch {
       if (c.isOpen) c.destroy();
       if (Date.now() > deadline) throw new Error(`redis-server at ${url} did not start`);
@@ -79,24 +80,36 @@ afterAll(() => {
 
 /** Starts a redis-server; `persist` keeps an append-only file so data survives a kill. */
 export async function startOwnRedis(opts: { persist?: boolean } = {}): Promise<OwnRedis> {
-  const port = await freePort();
+  let port = 0;
+  let url = '';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-redis-'));
-  const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
 
-  const launch = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
-    args.push('--appendonly', opts.persist ? 'yes' : 'no');
-    child = spawn('redis-server', args, { stdio: 'ignore' });
-    leftovers.set(dir, child);
-    await waitReady(url);
-  };
   const exited = (c: ChildProcess) =>
     c.exitCode !== null || c.signalCode !== null
       ? Promise.resolve()
       : new Promise<void>((resolve) => c.once('exit', () => resolve()));
-
-  await launch();
+  /** Whether the server answering on the port is this one (another file's may hold it). */
+  const launch = async (): Promise<boolean> => {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
+    args.push('--appendonly', opts.persist ? 'yes' : 'no');
+    const own = spawn('redis-server', args, { stdio: 'ignore' });
+    child = own;
+    leftovers.set(dir, own);
+    const answering = await waitReady(url);
+    if (answering === own.pid) return true;
+    own.kill('SIGKILL');
+    await exited(own);
+    return false;
+  };
+  // A spare port can be taken by another test file's server between its choice and the bind:
+  // then this server exits, another answers in its place, and pausing it would pause theirs.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    url = `redis://127.0.0.1:${port}`;
+    if (await launch()) break;
+    if (attempt === 5) throw new Error('no spare port held by a redis-server of this test');
+  }
   return {
     url,
     port,
@@ -111,7 +124,9 @@ export async function startOwnRedis(opts: { persist?: boolean } = {}): Promise<O
       child.kill('SIGKILL');
       await exited(child);
     },
-    start: launch,
+    async start() {
+      if (!(await launch())) throw new Error(`port ${port} is held by another redis-server`);
+    },
     async stop() {
       if (child) {
         child.kill('SIGCONT');
