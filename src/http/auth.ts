@@ -18,6 +18,7 @@ import {
 } from './cookies.js';
 import type { Csrf } from './csrf.js';
 import { PROBE_PATHS } from './health-routes.js';
+import { checkFirst } from './route-checks.js';
 import { preAuthOf } from './session-fast-path.js';
 
 export interface AuthDeps {
@@ -110,7 +111,7 @@ export function csrfFirst(route: RouteOptions): void {
   const checks = handlers.filter((h) => csrfChecks.has(h));
   if (checks.length === 0) return;
   route.preHandler = handlers.filter((h) => !csrfChecks.has(h));
-  route.preValidation = [...checks, ...[route.preValidation ?? []].flat()];
+  checkFirst(route, ...checks);
 }
 
 /** Refuses a state-changing request without a valid CSRF token or from another origin. */

@@ -9,6 +9,7 @@
  */
 import type { FastifyRequest, RouteOptions } from 'fastify';
 import { WardenError } from '../errors.js';
+import { checkFirst } from './route-checks.js';
 
 interface FieldSchema {
   type?: unknown;
@@ -74,5 +75,5 @@ export function checkPlainIntegers(route: RouteOptions): void {
       });
     }
   };
-  route.preValidation = [check, ...[route.preValidation ?? []].flat()];
+  checkFirst(route, check);
 }

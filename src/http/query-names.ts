@@ -8,6 +8,7 @@
 import type { FastifyRequest, RouteOptions } from 'fastify';
 import { WardenError } from '../errors.js';
 import { CSRF_FIELD } from './csrf.js';
+import { checkFirst } from './route-checks.js';
 
 /**
  * Adds the check to a console route (from an onRoute hook) whose query has a schema. Public
@@ -31,7 +32,7 @@ export function checkQueryNames(route: RouteOptions): void {
       !['GET', 'HEAD'].includes(request.method),
     );
   };
-  route.preValidation = [check, ...[route.preValidation ?? []].flat()];
+  checkFirst(route, check);
 }
 
 /**

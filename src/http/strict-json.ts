@@ -12,6 +12,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyRequest, RouteOptions } from 'fastify';
 import { refuseUnknownNames } from './query-names.js';
 import { sentJson } from './respond.js';
+import { checkFirst } from './route-checks.js';
 import { STEP_UP_FIELD } from './step-up.js';
 
 // Fastify's own options but coercion: defaults and the removal of fields a closed object does
@@ -54,12 +55,16 @@ export function checkJsonBodyTypes(route: RouteOptions): void {
       validationContext: 'body',
     });
   };
+  if (!known) {
+    checkFirst(route, check);
+    return;
+  }
   // A form's names too; like the rest, after the CSRF check, which csrfFirst puts ahead of
   // every check of a route, so that a forged request is refused and audited as forged.
   const formChecked = async (request: FastifyRequest) => {
-    if (!known || sentJson(request) || typeof request.body !== 'object' || !request.body) return;
+    if (sentJson(request) || typeof request.body !== 'object' || !request.body) return;
     const { [STEP_UP_FIELD]: _password, ...fields } = request.body as Record<string, unknown>;
     refuseUnknownNames(fields, known, 'body');
   };
-  route.preValidation = [check, formChecked, ...[route.preValidation ?? []].flat()];
+  checkFirst(route, check, formChecked);
 }

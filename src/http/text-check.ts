@@ -10,6 +10,7 @@
  */
 import type { FastifyRequest, RouteOptions } from 'fastify';
 import { WardenError } from '../errors.js';
+import { checkFirst } from './route-checks.js';
 
 export const NUL_PROBLEM = 'must not contain the character U+0000';
 export const SURROGATE_PROBLEM = 'must be valid Unicode text (it holds half of a surrogate pair)';
@@ -52,7 +53,7 @@ export function badTextField(value: unknown): { field: string; problem: string }
  * whatever its text.
  */
 export function checkText(route: RouteOptions): void {
-  route.preValidation = [refuseBadText, ...[route.preValidation ?? []].flat()];
+  checkFirst(route, refuseBadText);
 }
 
 async function refuseBadText(request: FastifyRequest): Promise<void> {

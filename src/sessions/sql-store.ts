@@ -369,12 +369,10 @@ export class SqlSessionStore implements SessionStore {
 
   /**
    * One DELETE … RETURNING of the soonest due rows. Rows that cannot be read go with them (what
-   * removeUnreadable would do), and count towards `limit`.
-   */
-  /**
-   * With `notAfter`: SQLite runs in this process, where a statement cannot arrive late, so the
-   * bound is checked here; PostgreSQL takes nothing once its own clock is past it (a statement
-   * held up in a stalled connection, its caller gone).
+   * removeUnreadable would do), and count towards `limit`. With `notAfter`: SQLite runs in this
+   * process, where a statement cannot arrive late, so the bound is checked here; PostgreSQL
+   * takes nothing once its own clock is past it (a statement held up in a stalled connection,
+   * its caller gone).
    */
   async takeExpired(
     before: number,
