@@ -27,22 +27,20 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // answers nobody but a superuser differently from a known one.
   app.setNotFoundHandler(notFound);
 
-  // Two refusals of a console change come before its route could write the audit row it writes
-  // of every other outcome, and the audit log still lists the attempt: input refused before
-  // the handler (a field or parameter it does not take, a value its schema refuses), and a
-  // store that could not serve it (503). The row goes to the database, which is usually up
-  // while Redis is away; when it is away too, a log line.
+  // A console change that fails before its route wrote the audit row it writes of every other
+  // outcome is still on record: input refused (a field or parameter it does not take, a value
+  // its schema or its handler refuses: 400) and a store that could not serve it (503). The row
+  // goes to the database, which is usually up while Redis is away; when it is away too, a log
+  // line.
   const { audit } = app.warden;
-  app.decorateRequest('inputAccepted', false);
-  app.addHook('preHandler', async (request) => {
-    request.inputAccepted = true;
-  });
+  app.decorateRequest('audited', false);
   app.addHook('onError', async (request, _reply, error) => {
     // Only a change someone signed in asked for: a store away can also fail the sign-in check
     // itself, before anyone is known, and anybody can send that request.
     if (request.method === 'GET' || request.method === 'HEAD' || !request.auth) return;
+    if (request.audited) return;
     const err = toWardenError(error, request.headers['content-type']);
-    const refused = err.status === 400 && !request.inputAccepted;
+    const refused = err.status === 400;
     const action =
       err.status === 503 || refused ? request.routeOptions.config.auditAction : undefined;
     if (!action) return;

@@ -9,7 +9,7 @@ import { type TSchema, Type } from '@sinclair/typebox';
 import { durationMs, NOT_A_DURATION } from '../config.js';
 import { ROLES, type Role } from '../db/schema.js';
 import { problemText, WardenError } from '../errors.js';
-import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
+import { actorOf, auditChange, requireCsrf } from '../http/auth.js';
 import { done, wantsJson } from '../http/respond.js';
 import {
   formatDuration,
@@ -268,16 +268,11 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         if (!(err instanceof WardenError) || err.code !== 'WARDEN_VALIDATION') throw err;
         // A value it cannot take, or a form shown before someone else's change: on record,
         // as every refused console change is.
-        await audit.write(
-          actor,
-          {
-            action: auditActionOf(request),
-            target: 'session_policy',
-            outcome: 'refused',
-            details: { reason: err.message, field: err.details?.field ?? null },
-          },
-          request.log,
-        );
+        await auditChange(audit, request, {
+          target: 'session_policy',
+          outcome: 'refused',
+          details: { reason: err.message, field: err.details?.field ?? null },
+        });
         if (wantsJson(request)) throw err;
         const fresh = await policies.current();
         // The form keeps the version it was shown with, so that its next save is checked
@@ -304,17 +299,12 @@ export const policyRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
       const { from, to } = result;
       const changed = changedFields(from, to);
-      await audit.write(
-        actor,
-        {
-          action: auditActionOf(request),
-          target: 'session_policy',
-          outcome: 'success',
-          details: { changed, from: summary(from), to: summary(to), version: to.version },
-          durationMs: Math.round(performance.now() - started),
-        },
-        request.log,
-      );
+      await auditChange(audit, request, {
+        target: 'session_policy',
+        outcome: 'success',
+        details: { changed, from: summary(from), to: summary(to), version: to.version },
+        durationMs: Math.round(performance.now() - started),
+      });
       return done(request, reply, {
         json: { changed, policy: policyJson(to, policies.defaults) },
         redirectTo: '/admin/policy',

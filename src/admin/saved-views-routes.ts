@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { SavedViewRow } from '../db/schema.js';
 import { problemText, WardenError } from '../errors.js';
-import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
+import { auditChange, requireCsrf } from '../http/auth.js';
 import { setFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
@@ -82,16 +82,11 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
         return reply.redirect(`/admin/${page}${query ? `?${query}` : ''}`, 303);
       }
-      await audit.write(
-        actorOf(request),
-        {
-          action: auditActionOf(request),
-          target: `view:${view.id}`,
-          outcome: 'success',
-          details: { page, name, query },
-        },
-        request.log,
-      );
+      await auditChange(audit, request, {
+        target: `view:${view.id}`,
+        outcome: 'success',
+        details: { page, name, query },
+      });
       return done(request, reply, {
         status: 201,
         json: { view: publicView(view) },
@@ -120,18 +115,11 @@ export const savedViewRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { viewId } = request.params;
       // Only the owner's own views: someone else's answers exactly like one that never was.
       const view = await views.delete(request.auth!.user.id, viewId);
-      await audit.write(
-        actorOf(request),
-        {
-          action: auditActionOf(request),
-          target: `view:${viewId}`,
-          outcome: view ? 'success' : 'failure',
-          details: view
-            ? { page: view.page, name: view.name }
-            : { reason: 'no such view of yours' },
-        },
-        request.log,
-      );
+      await auditChange(audit, request, {
+        target: `view:${viewId}`,
+        outcome: view ? 'success' : 'failure',
+        details: view ? { page: view.page, name: view.name } : { reason: 'no such view of yours' },
+      });
       if (!view)
         throw new WardenError('WARDEN_NOT_FOUND', [`saved view ${viewId}`], { id: viewId });
 

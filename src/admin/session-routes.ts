@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
-import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
+import { auditChange, requireCsrf } from '../http/auth.js';
 import { takeFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
@@ -140,17 +140,12 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     redirectTo: string,
   ) {
     const failed = report.results.filter((r) => r.status === 'failed');
-    await audit.write(
-      actorOf(request),
-      {
-        action: auditActionOf(request),
-        target,
-        outcome: revocationOutcome(report.counts),
-        details: revocationDetails(report),
-        durationMs: Math.round(performance.now() - started),
-      },
-      request.log,
-    );
+    await auditChange(audit, request, {
+      target,
+      outcome: revocationOutcome(report.counts),
+      details: revocationDetails(report),
+      durationMs: Math.round(performance.now() - started),
+    });
     const message = describeCounts(report.counts);
     return done(request, reply, {
       json: { counts: report.counts, results: report.results },
@@ -248,16 +243,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { sessionId } = request.params;
       const report = await sessions.revokeIds([sessionId], revokeOptions(request, reply));
       if (report.counts.not_found === 1 && wantsJson(request)) {
-        await audit.write(
-          actorOf(request),
-          {
-            action: auditActionOf(request),
-            target: sessionId,
-            outcome: 'failure',
-            details: { counts: report.counts },
-          },
-          request.log,
-        );
+        await auditChange(audit, request, {
+          target: sessionId,
+          outcome: 'failure',
+          details: { counts: report.counts },
+        });
         throw new WardenError('WARDEN_NOT_FOUND', [`session ${sessionId}`], { id: sessionId });
       }
       return answer(request, reply, sessionId, report, started, returnTo(request.body));
@@ -276,16 +266,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { userId } = request.params;
       const user = await users.repo.findById(userId);
       if (!user) {
-        await audit.write(
-          actorOf(request),
-          {
-            action: auditActionOf(request),
-            target: `user:${userId}`,
-            outcome: 'failure',
-            details: { reason: 'no such user' },
-          },
-          request.log,
-        );
+        await auditChange(audit, request, {
+          target: `user:${userId}`,
+          outcome: 'failure',
+          details: { reason: 'no such user' },
+        });
         throw new WardenError('WARDEN_NOT_FOUND', [`user ${userId}`], { id: userId });
       }
 
@@ -370,20 +355,15 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const target = new URLSearchParams(request.query as Record<string, string>).toString();
 
       if (confirm !== total) {
-        await audit.write(
-          actorOf(request),
-          {
-            action: auditActionOf(request),
-            target: target || 'all',
-            outcome: 'failure',
-            details: {
-              reason: 'the confirmation does not match the count',
-              confirm: String(request.body.confirm),
-              matching: total,
-            },
+        await auditChange(audit, request, {
+          target: target || 'all',
+          outcome: 'failure',
+          details: {
+            reason: 'the confirmation does not match the count',
+            confirm: String(request.body.confirm),
+            matching: total,
           },
-          request.log,
-        );
+        });
         const err = new WardenError(
           'WARDEN_CONFIRM_MISMATCH',
           [String(request.body.confirm), total],
@@ -432,16 +412,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const started = performance.now();
       const removed = await sessions.cleanupExpired(clock(), request.auth!.user.id);
       const unreadable = await sessions.cleanupUnreadable();
-      await audit.write(
-        actorOf(request),
-        {
-          action: auditActionOf(request),
-          outcome: 'success',
-          details: { counts: { removed, unreadable } },
-          durationMs: Math.round(performance.now() - started),
-        },
-        request.log,
-      );
+      await auditChange(audit, request, {
+        outcome: 'success',
+        details: { counts: { removed, unreadable } },
+        durationMs: Math.round(performance.now() - started),
+      });
       return done(request, reply, {
         json: { removed, unreadable },
         redirectTo: returnTo(request.body),

@@ -7,7 +7,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
+import { auditChange, requireCsrf } from '../http/auth.js';
 import { done, toWardenError, wantsJson } from '../http/respond.js';
 import { requireStepUp } from '../http/step-up.js';
 import { StatsService } from './stats-service.js';
@@ -84,29 +84,19 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // A repair cut short may have removed part of what it found: running it again is safe.
         // A store away (503) gets its row from the console's own hook (admin-routes).
         if (toWardenError(err).status === 503) throw err;
-        await audit.write(
-          actorOf(request),
-          {
-            action: auditActionOf(request),
-            outcome: 'failure',
-            details: { reason: err instanceof Error ? err.message : String(err) },
-            durationMs: Math.round(performance.now() - started),
-          },
-          request.log,
-        );
+        await auditChange(audit, request, {
+          outcome: 'failure',
+          details: { reason: err instanceof Error ? err.message : String(err) },
+          durationMs: Math.round(performance.now() - started),
+        });
         throw err;
       }
       stats.repaired();
-      await audit.write(
-        actorOf(request),
-        {
-          action: auditActionOf(request),
-          outcome: 'success',
-          details: { counts: removed },
-          durationMs: Math.round(performance.now() - started),
-        },
-        request.log,
-      );
+      await auditChange(audit, request, {
+        outcome: 'success',
+        details: { counts: removed },
+        durationMs: Math.round(performance.now() - started),
+      });
       const message = describeRepair(removed);
       return done(request, reply, {
         json: { removed },

@@ -10,7 +10,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { ROLES, type Role, USER_STATUSES, type UserRow, type UserStatus } from '../db/schema.js';
 import { WardenError } from '../errors.js';
-import { actorOf, auditActionOf, requireCsrf } from '../http/auth.js';
+import { auditChange, requireCsrf } from '../http/auth.js';
 import { setFlash } from '../http/flash.js';
 import { done, wantsJson } from '../http/respond.js';
 import { safeNext } from '../http/sign-in.js';
@@ -241,16 +241,11 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ]),
         ) as Record<DecisionStatus, number>;
 
-        await audit.write(
-          actorOf(request),
-          {
-            action: auditActionOf(request),
-            outcome: 'success',
-            details: { counts, [to]: [...changed], asked: ids.length },
-            durationMs: Math.round(performance.now() - started),
-          },
-          request.log,
-        );
+        await auditChange(audit, request, {
+          outcome: 'success',
+          details: { counts, [to]: [...changed], asked: ids.length },
+          durationMs: Math.round(performance.now() - started),
+        });
         const message = (Object.keys(counts) as DecisionStatus[])
           .filter((k) => counts[k] > 0)
           .map((k) => `${counts[k]} ${DECISION_LABELS[k]}`)
@@ -266,16 +261,11 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   /** A change the rules refuse (one's own account, a status it cannot leave): audited, then 400. */
   async function refused(request: FastifyRequest, user: UserRow, reason: string): Promise<never> {
-    await audit.write(
-      actorOf(request),
-      {
-        action: auditActionOf(request),
-        target: `user:${user.id}`,
-        outcome: 'refused',
-        details: { email: user.email, status: user.status, role: user.role, reason },
-      },
-      request.log,
-    );
+    await auditChange(audit, request, {
+      target: `user:${user.id}`,
+      outcome: 'refused',
+      details: { email: user.email, status: user.status, role: user.role, reason },
+    });
     throw new WardenError('WARDEN_VALIDATION', [reason]);
   }
 
@@ -319,25 +309,20 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ended = report.counts.revoked;
           notEnded = report.counts.failed;
         }
-        await audit.write(
-          actorOf(request),
-          {
-            action: auditActionOf(request),
-            target: `user:${userId}`,
-            outcome: notEnded > 0 ? 'partial' : 'success',
-            details: {
-              email: user.email,
-              from: user.status,
-              to: rule.to,
-              counts: {
-                sessionsEnded: ended,
-                ...(notEnded > 0 ? { sessionsNotEnded: notEnded } : {}),
-              },
+        await auditChange(audit, request, {
+          target: `user:${userId}`,
+          outcome: notEnded > 0 ? 'partial' : 'success',
+          details: {
+            email: user.email,
+            from: user.status,
+            to: rule.to,
+            counts: {
+              sessionsEnded: ended,
+              ...(notEnded > 0 ? { sessionsNotEnded: notEnded } : {}),
             },
-            durationMs: Math.round(performance.now() - started),
           },
-          request.log,
-        );
+          durationMs: Math.round(performance.now() - started),
+        });
         const plural = (n: number) => `${n} session${n === 1 ? '' : 's'}`;
         const suffix =
           rule.to !== 'disabled'
@@ -394,16 +379,11 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
 
       const updated = await users.repo.setRole(userId, role, clock());
-      await audit.write(
-        actorOf(request),
-        {
-          action: auditActionOf(request),
-          target: `user:${userId}`,
-          outcome: 'success',
-          details: { email: user.email, from: user.role, to: role },
-        },
-        request.log,
-      );
+      await auditChange(audit, request, {
+        target: `user:${userId}`,
+        outcome: 'success',
+        details: { email: user.email, from: user.role, to: role },
+      });
       return done(request, reply, {
         json: { user: publicUser(updated!) },
         redirectTo: back(request.body),

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { WardenError } from '../errors.js';
-import type { Actor, AuditLog } from '../events/audit.js';
+import type { Actor, AuditEntry, AuditLog } from '../events/audit.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import type { SessionService } from '../sessions/session-service.js';
 import { clientIp } from './client-ip.js';
@@ -40,6 +40,19 @@ export function auditActionOf(request: FastifyRequest): string {
   const action = request.routeOptions.config.auditAction;
   if (action === undefined) throw new Error(`${request.routeOptions.url} declares no audit action`);
   return action;
+}
+
+/**
+ * Writes the audit row of the console change a request asked for, and marks the request so
+ * that the console's error hook (admin-routes) writes no second row for it.
+ */
+export async function auditChange(
+  audit: AuditLog,
+  request: FastifyRequest,
+  entry: Omit<AuditEntry, 'action'>,
+): Promise<void> {
+  request.audited = true;
+  await audit.write(actorOf(request), { action: auditActionOf(request), ...entry }, request.log);
 }
 
 export function installAuth(app: FastifyInstance, deps: AuthDeps): void {

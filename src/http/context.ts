@@ -13,8 +13,8 @@ declare module 'fastify' {
     /** The session store failed while checking the cookie: fail closed. */
     storeDown: boolean;
     csrfSecret: string | undefined;
-    /** A console request's input passed every check and its handlers run (admin-routes). */
-    inputAccepted: boolean;
+    /** The audit row of this console change is written (auditChange): the error hook adds none. */
+    audited: boolean;
   }
   interface FastifyContextConfig {
     /**

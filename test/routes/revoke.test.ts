@@ -9,6 +9,7 @@ import type { UserRow } from '../../src/db/schema.js';
 import { AUDIT_IDS_LISTED } from '../../src/sessions/session-service.js';
 import { type Client, makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
 import {
+  auditRows,
   clientWith,
   expectNoSecretsInAudit,
   hiddenInput,
@@ -496,6 +497,12 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(form.statusCode).toBe(400);
         expect(pageErrorCode(form.body)).toBe('WARDEN_VALIDATION');
         expect(form.body).toContain('ids');
+        // Refused in the handler, not by the schema: on record all the same, once.
+        const rows = (await auditRows(t, 'sessions.bulk_revoke')).slice(-2);
+        expect(rows.map((r) => [r.outcome, r.details.field])).toEqual([
+          ['refused', 'ids'],
+          ['refused', 'ids'],
+        ]);
       });
 
       it('should refuse more ids than allowed and change nothing', async () => {
@@ -508,6 +515,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
           details: { max: BULK_MAX },
         });
         expect(await isLive(victim)).toBe(true);
+        expect(await lastAudit(t, 'sessions.bulk_revoke')).toMatchObject({
+          outcome: 'refused',
+          details: { code: 'WARDEN_BULK_TOO_MANY', max: BULK_MAX },
+        });
 
         const atLimit = await admin.postJson('/admin/sessions/bulk-revoke', {
           ids: ids.slice(0, BULK_MAX),

@@ -537,6 +537,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
         const tooMany = await admin.postJson('/admin/users/bulk-approve', { ids: many });
         expect(tooMany.statusCode).toBe(400);
         expect(tooMany.json().error.code).toBe('WARDEN_BULK_TOO_MANY');
+        // Refused in the handler, after the schema: on record as every refused change is.
+        expect(await lastAudit(t, 'users.bulk_approve')).toMatchObject({ outcome: 'refused' });
 
         const bad = await admin.postJson('/admin/users/bulk-approve', { ids: [user.id, 'abc'] });
         expect(bad.statusCode).toBe(400);
