@@ -44,14 +44,21 @@ export function reasonLabel(reason: string | null): string {
   return REASON_LABELS[reason] ?? reason.replace(/_/g, ' ');
 }
 
+// Revocations that only an operator at the `warden` command asks for without being signed in
+// (`sessions revoke`, `create-superuser` resetting a password); an eviction is Warden's own.
+const COMMAND_LINE_REASONS: ReadonlySet<string | null> = new Set(['revoked', 'password_changed']);
+
 /**
- * Who ended it: the acting person, the user themself for a sign-out, or Warden for what
- * nobody asked for (a scheduled cleanup, an eviction).
+ * Who ended it: the acting person, the user themself for a sign-out, the command line, or
+ * Warden for what nobody asked for (a scheduled cleanup, an eviction).
  */
-export function actorLabel(r: Pick<HistoryRow, 'kind' | 'actorId' | 'actorEmail'>): string {
+export function actorLabel(
+  r: Pick<HistoryRow, 'kind' | 'reason' | 'actorId' | 'actorEmail'>,
+): string {
   if (r.actorId !== null) return r.actorEmail ?? `(deleted user ${r.actorId})`;
   if (r.kind === 'signed_out') return 'the user';
   if (r.kind === 'signed_in') return '';
+  if (r.kind === 'revoked' && COMMAND_LINE_REASONS.has(r.reason)) return 'the command line';
   return 'Warden';
 }
 
