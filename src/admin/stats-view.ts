@@ -149,7 +149,7 @@ export function statsView({ report, csrfToken, storeKind }: StatsViewInput): Saf
   <div class="card-body">
     <p class="mb-1"><span class="badge ${BREAKER_CLASSES[breaker.state]}" data-breaker-state="${breaker.state}"
       id="breaker-state">${BREAKER_LABELS[breaker.state]}</span></p>
-    <p class="small mb-0 text-body-secondary">Last change: <span data-stat="since" data-format="time">${formatFigure(breaker.since, 'time')}</span>.
+    <p class="small mb-0 text-body-secondary">Last opened or closed: <span data-stat="since" data-format="time">${formatFigure(breaker.since, 'time')}</span>.
       Open means session-store calls fail fast (503) while Warden probes the store again by itself.</p>
   </div>
 </section>`;

@@ -128,7 +128,7 @@ export class WardenMetrics {
       ),
       new Gauge(
         'warden_store_circuit_changed_timestamp_seconds',
-        'When the breaker last changed state (or this process started), in Unix seconds.',
+        'When the breaker last opened or closed (or this process started), in Unix seconds.',
         () => [{ value: since / 1000 }],
       ),
     ];

@@ -35,7 +35,10 @@ export interface BreakerOptions {
 }
 
 export class Breaker {
-  /** Current state and since when; read by callers that must not wait to learn it. */
+  /**
+   * Current state, and when the breaker last opened or closed: the trials of an outage do not
+   * move `since`, so that it says when the outage began. Read by callers that must not wait.
+   */
   readonly status: { state: CircuitStateName; since: number } = {
     state: 'closed',
     since: Date.now(),
@@ -45,6 +48,8 @@ export class Breaker {
   readonly #isFault: (error: unknown) => boolean;
   readonly #onStateChange: BreakerOptions['onStateChange'];
   #failures = 0;
+  /** When the current state began, trials included: the pause before a trial counts from it. */
+  #enteredAt = Date.now();
   /** Calls that give up when the breaker opens (see run's `abandonOnOpen`). */
   readonly #abandonable = new Set<() => void>();
 
@@ -62,12 +67,12 @@ export class Breaker {
    * a long bound behind a dependency that other calls have just found down.
    */
   run<T>(work: () => Promise<T>, deadlineMs?: number, abandonOnOpen = false): Promise<T> {
-    const { state, since } = this.status;
+    const { state } = this.status;
     if (state === 'half_open') {
       return Promise.reject(new CircuitOpenError('a trial call is under way'));
     }
     if (state === 'open') {
-      if (Date.now() - since < this.#halfOpenAfterMs) {
+      if (Date.now() - this.#enteredAt < this.#halfOpenAfterMs) {
         return Promise.reject(new CircuitOpenError('the circuit is open'));
       }
       this.#enter('half_open');
@@ -134,9 +139,11 @@ export class Breaker {
   }
 
   #enter(state: CircuitStateName): void {
+    const opened = this.status.state === 'closed';
     this.status.state = state;
-    this.status.since = Date.now();
-    this.#onStateChange?.(state, this.status.since);
+    this.#enteredAt = Date.now();
+    if (opened || state === 'closed') this.status.since = this.#enteredAt;
+    this.#onStateChange?.(state, this.#enteredAt);
     if (state !== 'open') return;
     const waiting = [...this.#abandonable];
     this.#abandonable.clear();
