@@ -40,6 +40,7 @@ import { memoryAttemptCounter, PasswordAttempts, redisAttemptCounter } from './h
 import { WardenLogController } from './http/request-log.js';
 import {
   BODY_LIMIT_BYTES,
+  checkBodyParsed,
   clientErrorHandler,
   frameworkErrorHandler,
   installErrorHandling,
@@ -195,6 +196,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     checkQueryNames(route);
     checkJsonBodyTypes(route);
     checkText(route);
+    checkBodyParsed(route);
     csrfFirst(route);
     for (const method of [route.method].flat()) {
       routeTable.push({

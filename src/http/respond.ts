@@ -5,7 +5,13 @@
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  RouteOptions,
+} from 'fastify';
 import { type ErrorBody, type ErrorCode, WardenError } from '../errors.js';
 import { DatabaseUnavailableError } from '../resilience/guarded-database.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
@@ -13,6 +19,7 @@ import { html, type SafeHtml, showDirectionControls } from '../views/html.js';
 import { type Flash, page } from '../views/layout.js';
 import { setFlash } from './flash.js';
 import { INTEGER_PROBLEM } from './plain-integers.js';
+import { checkFirst } from './route-checks.js';
 import { API_HEADERS, headersFor } from './security-headers.js';
 import { safeNext } from './sign-in.js';
 
@@ -421,8 +428,21 @@ export function installJsonBodies(app: FastifyInstance): void {
         problem === undefined
           ? 'body must not use the key __proto__ or constructor.prototype'
           : `body is not valid JSON (${problem})`;
-      return done(new WardenError('WARDEN_VALIDATION', [refused], where), undefined);
+      // Refused by refuseUnreadableBody, after the route's CSRF check: a forged request is
+      // refused as forged whatever its body, and only a checked one is told what is wrong.
+      unreadable.set(request, new WardenError('WARDEN_VALIDATION', [refused], where));
+      return done(null, {});
     });
+  });
+}
+
+const unreadable = new WeakMap<FastifyRequest, WardenError>();
+
+/** Adds to a route (from an onRoute hook) the refusal of a JSON body that did not parse. */
+export function checkBodyParsed(route: RouteOptions): void {
+  checkFirst(route, async function refuseUnreadableBody(request: FastifyRequest) {
+    const err = unreadable.get(request);
+    if (err) throw err;
   });
 }
 

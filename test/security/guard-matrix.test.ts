@@ -290,6 +290,19 @@ for (const { kind, skip } of await storeKindsToRun()) {
               );
             }
           }
+          if (!['/login', '/register', '/logout'].includes(r.url)) {
+            attempt(
+              'JSON without a token, with a body that is not JSON',
+              () =>
+                p.client.request({
+                  method: 'POST',
+                  url: p.url,
+                  raw: '{x',
+                  headers: { 'content-type': 'application/json' },
+                }),
+              'missing token',
+            );
+          }
 
           const reasons: string[] = [];
           for (const [what, res, reason] of tries) {

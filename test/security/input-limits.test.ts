@@ -113,13 +113,13 @@ describe('input limits', () => {
       json: undefined,
     });
     expect([400, 415]).toContain(broken.statusCode);
-    /** A login with this text as its JSON body, sent as it is. */
-    const loginWith = async (payload: string) =>
-      w.su.app.inject({
+    /** A login with this text as its JSON body, sent as it is, with a good token. */
+    const loginWith = async (raw: string) =>
+      w.su.request({
         method: 'POST',
         url: '/api/auth/login',
         headers: { 'content-type': 'application/json', 'x-csrf-token': await w.su.csrf() },
-        payload,
+        raw,
       });
     const garbled = await loginWith('{"email": ');
     expect(garbled.statusCode).toBe(400);

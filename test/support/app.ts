@@ -354,6 +354,8 @@ export class Client {
     url: string;
     json?: unknown;
     form?: Record<string, string | string[]>;
+    /** A body sent as it is, with the content type the headers give. */
+    raw?: string;
     headers?: Record<string, string>;
     accept?: 'json' | 'html';
   }): Promise<LightMyRequestResponse> {
@@ -361,7 +363,7 @@ export class Client {
     if (this.cookies.size > 0) headers.cookie = this.cookieHeader();
     if (opts.accept === 'json') headers.accept = 'application/json';
     if (opts.accept === 'html') headers.accept = 'text/html';
-    let payload: string | undefined;
+    let payload: string | undefined = opts.raw;
     if (opts.json !== undefined) {
       headers['content-type'] ??= 'application/json';
       payload = JSON.stringify(opts.json);
