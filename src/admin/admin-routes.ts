@@ -29,21 +29,22 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // A console change that fails before its route wrote the audit row it writes of every other
   // outcome is still on record: input refused (a field or parameter it does not take, a value
-  // its schema or its handler refuses: 400) and a store that could not serve it (503). The row
-  // goes to the database, which is usually up while Redis is away; when it is away too, a log
-  // line.
+  // its schema or its handler refuses: 400), a user or session that is not there (404), and a
+  // store that could not serve it (503). Each comes after the CSRF check (csrfFirst), so the
+  // row names someone who did send the request. The row goes to the database, which is usually
+  // up while Redis is away; when it is away too, a log line.
   const { audit } = app.warden;
   app.decorateRequest('audited', false);
   app.addHook('onError', async (request, _reply, error) => {
     // Only a change someone signed in asked for: a store away can also fail the sign-in check
     // itself, before anyone is known, and anybody can send that request.
     if (request.method === 'GET' || request.method === 'HEAD' || !request.auth) return;
-    if (request.audited) return;
+    const { auditAction } = request.routeOptions.config;
+    if (request.audited || auditAction === undefined) return;
     const err = toWardenError(error, request.headers['content-type']);
     const refused = err.status === 400;
-    const action =
-      err.status === 503 || refused ? request.routeOptions.config.auditAction : undefined;
-    if (!action) return;
+    if (!refused && err.status !== 404 && err.status !== 503) return;
+    const action = auditAction;
     const actor = actorOf(request);
     const target = auditedTarget(request);
     try {

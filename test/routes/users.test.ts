@@ -295,10 +295,20 @@ for (const { kind, skip } of await storeKindsToRun()) {
           const missing = await admin.postJson(`/admin/users/987654/${action}`);
           expect(missing.statusCode, action).toBe(404);
           expect(missing.json().error.code).toBe('WARDEN_NOT_FOUND');
+          // On record as a change tried on someone who is not there, as revoke-user's is.
+          expect(await lastAudit(t, `users.${action}`), action).toMatchObject({
+            outcome: 'failure',
+            target: 'user:987654',
+            details: { code: 'WARDEN_NOT_FOUND' },
+          });
 
           const bad = await admin.postJson(`/admin/users/abc/${action}`);
           expect(bad.statusCode, action).toBe(400);
           expect(bad.json().error.details.field).toBe('userId');
+          expect(await lastAudit(t, `users.${action}`), action).toMatchObject({
+            outcome: 'refused',
+            target: 'user:abc',
+          });
         }
       });
     });
@@ -347,6 +357,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
 
         const missing = await admin.postJson('/admin/users/987654/role', { role: 'admin' });
         expect(missing.statusCode).toBe(404);
+        expect(await lastAudit(t, 'users.set_role')).toMatchObject({
+          outcome: 'failure',
+          target: 'user:987654',
+        });
       });
     });
 
