@@ -127,6 +127,12 @@ describe('warden seed-demo on SQLite', () => {
     expect(refused.stderr).toContain('--force');
     expect(forced.code, forced.stderr).toBe(0);
     expect(count('select count(*) as n from users')).toBe(1 + 5 + 1 + 5);
+    // No demo decision is put in a real superuser's name: none was theirs, and none is audited.
+    expect(
+      count(
+        'select count(*) as n from users where approved_by is not null or rejected_by is not null',
+      ),
+    ).toBe(0);
   });
 
   it('should exit 2 on a count that is not a whole number', async () => {

@@ -211,19 +211,12 @@ async function planUsers(db: Kysely<DB>, options: SeedOptions, now: number): Pro
     .executeTakeFirst();
   // Numbers in the emails continue after the highest id, so a second run adds new people.
   const serial = Number(last?.max ?? 0) + 1;
-  const approver = await db
-    .selectFrom('users')
-    .select('id')
-    .where('role', '=', 'superuser')
-    .where('status', '=', 'approved')
-    .orderBy('id')
-    .executeTakeFirst();
 
   const rows: NewUserRow[] = [];
   const owners: Owners = { ids: [], approvedAt: [] };
   for (let j = 0; j < options.users; j++) {
     // The first user is always approved, so any run has someone to own sessions.
-    const row = demoUser(serial + j, j === 0, passwordHash, approver?.id ?? null, now);
+    const row = demoUser(serial + j, j === 0, passwordHash, now);
     rows.push(row);
     if (row.status === 'approved' && row.approved_at != null) {
       owners.ids.push(j);
@@ -569,7 +562,6 @@ function demoUser(
   n: number,
   forceApproved: boolean,
   passwordHash: string,
-  approverId: number | null,
   now: number,
 ): NewUserRow {
   const email = `${pick(FIRST_NAMES)}.${pick(LAST_NAMES)}${n}@${DEMO_EMAIL_DOMAIN}`;
@@ -603,9 +595,11 @@ function demoUser(
     status,
     created_at: createdAt,
     approved_at: approvedAt,
-    approved_by: approvedAt === null ? null : approverId,
+    // Decided by nobody who can be named: crediting the first superuser put in their name
+    // approvals from before their account existed, with no audit row behind them.
+    approved_by: null,
     rejected_at: rejectedAt,
-    rejected_by: rejectedAt === null ? null : approverId,
+    rejected_by: null,
     // A disabled account left `pending` when it was approved.
     decided_at: approvedAt ?? rejectedAt,
     last_login_at: null,
