@@ -35,7 +35,7 @@ function filterForm(f: AuditFilters, actions: readonly string[]): SafeHtml {
     <label class="form-label small mb-0" for="a-action">Action</label>
     <select class="form-select form-select-sm" id="a-action" name="action">
       <option value="">All</option>
-      ${known.map((a) => html`<option value="${a}"${a === f.action ? html` selected` : ''}>${a}</option>`)}
+      ${known.map((a) => html`<option value="${a}"${a === f.action ? html` selected` : ''}>${a}${actions.includes(a) ? '' : ' (none on record)'}</option>`)}
     </select>
   </div>
   <div class="col-6 col-lg-2">
@@ -88,6 +88,15 @@ function pagination(f: AuditFilters, total: number, asOf: number): SafeHtml | ''
   );
 }
 
+/** Why the table is empty; an action no entry has (a typo, most likely) is named as such. */
+function emptyText(f: AuditFilters, actions: readonly string[]): SafeHtml | string {
+  if (f.page > 1) return 'Nothing on this page: it is past the last one.';
+  if (f.action && !actions.includes(f.action)) {
+    return html`No entry has ever had the action <code>${f.action}</code>: the Action menu lists those on record.`;
+  }
+  return 'No entry matches these filters.';
+}
+
 export function auditView(d: {
   filters: AuditFilters;
   rows: AuditRow[];
@@ -119,7 +128,7 @@ ${filterForm(f, d.actions)}
     ${
       d.rows.length > 0
         ? d.rows.map((r) => row(r, d.now))
-        : html`<tr><td colspan="8" class="text-center text-body-secondary py-4">${f.page > 1 ? 'Nothing on this page: it is past the last one.' : 'No entry matches these filters.'}</td></tr>`
+        : html`<tr><td colspan="8" class="text-center text-body-secondary py-4" id="audit-empty">${emptyText(f, d.actions)}</td></tr>`
     }
   </tbody>
 </table>

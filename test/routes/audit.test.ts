@@ -166,6 +166,22 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(res.body).toContain('href="/admin/audit"');
     });
 
+    it('should say so when the action filtered by is one no entry has, rather than just 0 matching', async () => {
+      const typo = await admin.get('/admin/audit?action=users.aprove', 'html');
+      expect(typo.statusCode).toBe(200);
+      expect(typo.body).toContain('No entry has ever had the action <code>users.aprove</code>');
+      expect(typo.body).toContain(
+        '<option value="users.aprove" selected>users.aprove (none on record)',
+      );
+      // An action on record that these filters leave out is no typo.
+      const none = await admin.get(
+        `/admin/audit?action=users.approve&to=${isoDay(dayStart(5))}`,
+        'html',
+      );
+      expect(none.body).toContain('No entry matches these filters.');
+      expect(none.body).toContain('<option value="users.approve" selected>users.approve</option>');
+    });
+
     it('should show a direction control in an entry as its escape, so it cannot reverse the rest', async () => {
       const actor = { id: null, email: 'bidi@audit.test', ip: null };
       const details = { name: '\u202eevil', query: 'role=admin' };
