@@ -138,6 +138,7 @@ export async function openRuntime(
     if (config.sessionStore === 'redis' && config.redisUrl !== undefined) {
       redis = createRedisClient(config.redisUrl, logger);
       await connectRedis(redis, config.redisUrl, options.redisUnavailable ?? 'fail', logger);
+      watchForDataLoss(redis, config.redisUrl, redisPrefix ?? DEFAULT_REDIS_PREFIX, logger);
       if (options.trackReads && config.sessionCacheMax > 0) {
         tracking = createTrackingClient(config.redisUrl);
         trackedReads = new TrackedReads(tracking, { maxEntries: config.sessionCacheMax });
@@ -271,6 +272,9 @@ export function createTrackingClient(url: string) {
   });
 }
 
+const DATA_MARK_TTL_S = 7 * 24 * 3600;
+const DATA_MARK_CHECK_MS = 3_600_000;
+
 /** Milliseconds before reconnect attempt `retries` (0-based): doubling, capped, jittered. */
 export function reconnectDelay(retries: number): number {
   const backoff = Math.min(REDIS_RECONNECT_BASE_MS * 2 ** retries, REDIS_RECONNECT_MAX_MS);
@@ -312,6 +316,45 @@ function watchRedis(client: ReturnType<typeof createClient>, url: string, logger
     down = false;
     failures = 0;
   });
+}
+
+/**
+ * Says when Redis has lost Warden's keys. A Redis restarted with no persistence (no RDB
+ * snapshot or AOF), or flushed, has lost every session, which to Warden looks like everyone
+ * signing out at once: everyone must sign in again, and their sign-ins stay without an end in
+ * the history. A mark key is set on connecting; each reconnect, and a check every hour, finds
+ * it still there or says it is gone. The mark expires like every key of Warden's, a week after
+ * its last check. (An `allkeys-*` eviction policy could evict it too: that warning would be a
+ * false one, and such a policy evicts sessions anyway.)
+ */
+function watchForDataLoss(client: RedisClient, url: string, prefix: string, logger: Logger): void {
+  const key = `${prefix}data-set`;
+  // Whether this process has seen the mark: the first check only sets it.
+  let marked = false;
+  const check = async () => {
+    try {
+      const created = await client.set(key, new Date().toISOString(), {
+        condition: 'NX',
+        expiration: { type: 'EX', value: DATA_MARK_TTL_S },
+      });
+      if (created !== 'OK') await client.expire(key, DATA_MARK_TTL_S);
+      else if (marked) {
+        logger.error(
+          { event: 'redis_data_lost', url: redactRedisUrl(url), key },
+          'redis lost its data: every session is gone and everyone must sign in again ' +
+            '(run Redis with AOF or RDB persistence to keep sessions across a restart)',
+        );
+      }
+      marked = true;
+    } catch {
+      // Down, or refusing writes: the next reconnect or the next hour checks.
+    }
+  };
+  client.on('ready', () => void check());
+  if (client.isReady) void check();
+  const hourly = setInterval(() => void check(), DATA_MARK_CHECK_MS);
+  hourly.unref();
+  client.on('end', () => clearInterval(hourly));
 }
 
 async function connectRedis(

@@ -159,6 +159,8 @@ describe.skipIf(!redisServerAvailable() && !servicesRequired())('Redis outage un
     // One line when Redis went, one when it came back: not one per failed request.
     expect(w.logs.filter((l) => l.event === 'redis_down')).toHaveLength(1);
     expect(w.logs.filter((l) => l.event === 'redis_up')).toHaveLength(1);
+    // It kept its data (an append-only file): no warning that sessions were lost.
+    expect(w.logs.filter((l) => l.event === 'redis_data_lost')).toEqual([]);
     await expectOnlyAnsweredSignIns(samples, signerBefore);
   }, 30_000);
 
