@@ -378,16 +378,21 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await refused(request, user, 'you cannot change your own role');
       }
 
-      const updated = await users.repo.setRole(userId, role, clock());
+      // The role it has already: nothing to change, and no change dated (the user's row and
+      // every instance's cached copy of it stay as they are). On record all the same.
+      const unchanged = user.role === role;
+      const updated = unchanged ? user : await users.repo.setRole(userId, role, clock());
       await auditChange(audit, request, {
         target: `user:${userId}`,
         outcome: 'success',
-        details: { email: user.email, from: user.role, to: role },
+        details: { email: user.email, from: user.role, to: role, ...(unchanged && { unchanged }) },
       });
       return done(request, reply, {
-        json: { user: publicUser(updated!) },
+        json: { user: publicUser(updated!), ...(unchanged && { unchanged }) },
         redirectTo: back(request.body),
-        flash: { kind: 'success', message: `${user.email} is now ${role}.` },
+        flash: unchanged
+          ? { kind: 'info', message: `${user.email} is ${role} already: nothing changed.` }
+          : { kind: 'success', message: `${user.email} is now ${role}.` },
       });
     },
   );

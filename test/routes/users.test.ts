@@ -342,6 +342,34 @@ for (const { kind, skip } of await storeKindsToRun()) {
         expect(refused.json().error.code).toBe('WARDEN_FORBIDDEN');
       });
 
+      it('should change nothing, and say so, when the user has that role already', async () => {
+        const user = await newUser();
+        const before = await t.database.db
+          .selectFrom('users')
+          .select('updated_at')
+          .where('id', '=', user.id)
+          .executeTakeFirstOrThrow();
+        const same = await admin.postForm(`/admin/users/${user.id}/role`, {
+          role: 'user',
+          return_to: '/admin/users',
+        });
+        expect(await toastAfter(admin, same)).toBe(
+          `${user.email} is user already: nothing changed.`,
+        );
+        const json = await admin.postJson(`/admin/users/${user.id}/role`, { role: 'user' });
+        expect(json.json()).toMatchObject({ user: { role: 'user' }, unchanged: true });
+        const after = await t.database.db
+          .selectFrom('users')
+          .select('updated_at')
+          .where('id', '=', user.id)
+          .executeTakeFirstOrThrow();
+        expect(after.updated_at).toBe(before.updated_at);
+        expect(await lastAudit(t, 'users.set_role')).toMatchObject({
+          outcome: 'success',
+          details: { from: 'user', to: 'user', unchanged: true },
+        });
+      });
+
       it('should refuse an unknown role, a missing role and a change of the own role', async () => {
         const user = await newUser();
         for (const body of [{ role: 'root' }, {}, { role: '' }]) {
