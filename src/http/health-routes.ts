@@ -75,9 +75,19 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
   );
 
   // A probe every few seconds while something is down: one line per LOG_REPEAT_MS for each.
+  // The failure's kind and message, not its stack: a ping that failed is no bug to trace.
   const notReady = (what: string) =>
     everyAtMost(LOG_REPEAT_MS, (repeats, log: FastifyBaseLogger, err: unknown) =>
-      log.warn({ event: 'not_ready', what, err, ...repeats }, 'readiness check failed'),
+      log.warn(
+        {
+          event: 'not_ready',
+          what,
+          error: failureOf(err),
+          reason: err instanceof Error ? err.message : String(err),
+          ...repeats,
+        },
+        'readiness check failed',
+      ),
     );
   const storeNotReady = notReady('session store');
   const databaseNotReady = notReady('database');

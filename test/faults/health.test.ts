@@ -7,14 +7,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionStore } from '../../src/sessions/session-store.js';
 import { makeApp, storeKindsToRun, type TestApp } from '../support/app.js';
+import { logCapture } from '../support/log-capture.js';
 
 for (const { kind, skip } of await storeKindsToRun()) {
   describe.skipIf(skip !== null)(`health probes (${kind})`, () => {
     let t: TestApp;
     const fault = { on: false, calls: 0 };
+    const { stream, lines } = logCapture();
 
     beforeAll(async () => {
       t = await makeApp(kind, {
+        logStream: stream,
         wrapStore: (inner): SessionStore =>
           new Proxy(inner, {
             get(target, prop, receiver) {
@@ -78,6 +81,15 @@ for (const { kind, skip } of await storeKindsToRun()) {
       });
       expect(res.body).not.toContain('10.1.2.3');
       expect((await t.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+      // One line, with the kind of failure and its message: no stack of a ping that failed.
+      const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'not_ready');
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toMatchObject({
+        what: 'session store',
+        error: 'unreachable',
+        reason: expect.stringContaining('ECONNREFUSED'),
+      });
+      expect(JSON.stringify(logged[0])).not.toContain('    at ');
     });
   });
 }
