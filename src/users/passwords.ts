@@ -23,13 +23,22 @@ function derive(password: string, salt: Buffer, n: number, r: number, p: number)
 }
 
 /**
+ * The password as it is hashed: NFKC, as NIST SP 800-63B asks, so that "café" typed as one
+ * character or as "e" and a combining accent (keyboards and systems differ) is the same
+ * password, as are a full-width letter and its plain form.
+ */
+function normalized(password: string): string {
+  return password.normalize('NFKC');
+}
+
+/**
  * `scrypt$N$r$p$salt$key`, salt and key in base64url. `cost` lowers N for test fixtures
  * only; verification reads N from the hash, so real accounts keep OWASP's parameters.
  */
 export async function hashPassword(password: string, cost: { N?: number } = {}): Promise<string> {
   const n = cost.N ?? N;
   const salt = randomBytes(16);
-  const key = await derive(password, salt, n, R, P);
+  const key = await derive(normalized(password), salt, n, R, P);
   return `scrypt$${n}$${R}$${P}$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }
 
@@ -39,8 +48,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [n, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4], 'base64url');
   const expected = Buffer.from(parts[5], 'base64url');
-  const key = await derive(password, salt, n, r, p);
-  return key.length === expected.length && timingSafeEqual(key, expected);
+  const matches = async (text: string) => {
+    const key = await derive(text, salt, n, r, p);
+    return key.length === expected.length && timingSafeEqual(key, expected);
+  };
+  const canonical = normalized(password);
+  if (await matches(canonical)) return true;
+  // A hash made before passwords were normalized is of the text as typed. The dummy hash of an
+  // unknown email takes this second round too, so it costs the same whether the account exists.
+  return canonical !== password && matches(password);
 }
 
 // Spent on unknown emails so that they take as long to refuse as a wrong password.

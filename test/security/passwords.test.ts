@@ -2,11 +2,18 @@
  * Password rules and the person's own password change: a minimum length and a list of common
  * passwords shipped with Warden, checked at registration, at a password change and by
  * `create-superuser`; a change needs the current password, ends every other session of the
- * person (history reason `password_changed`) and keeps the one that made it.
+ * person (history reason `password_changed`) and keeps the one that made it. A password is the
+ * same however its accents were typed (NFKC), and one hashed as typed before still signs in.
  */
+import { randomBytes, scryptSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commonPasswords } from '../../src/users/common-passwords.js';
-import { MIN_PASSWORD_LENGTH, passwordProblem } from '../../src/users/passwords.js';
+import {
+  hashPassword,
+  MIN_PASSWORD_LENGTH,
+  passwordProblem,
+  verifyPassword,
+} from '../../src/users/passwords.js';
 import { revokedRows, toastAfter, whoamiStatus } from '../routes/helpers.js';
 import { makeApp, PASSWORD, storeKindsToRun, type TestApp } from '../support/app.js';
 import { useCli } from '../support/cli.js';
@@ -31,6 +38,36 @@ describe('the common-password list', () => {
       expect(passwordProblem(fine), fine).toBeNull();
     }
     expect(passwordProblem('short')).toMatch(/at least 10 characters/);
+  });
+});
+
+// A low cost, as the test fixtures use: the hash says its own parameters.
+const N = 1024;
+const composed = 'caf\u00e9 au lait 42';
+const decomposed = 'cafe\u0301 au lait 42';
+const fullWidth = '\uff43\uff41\uff46\u00e9 au lait 42';
+
+/** A hash of the text as typed, as Warden made them before it normalized passwords. */
+function legacyHash(text: string): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(text, salt, 32, { N, r: 8, p: 1 });
+  return `scrypt$${N}$8$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
+}
+
+describe('one password however it was typed (NFKC)', () => {
+  it('should take one password however its accents were typed, composed or combining', async () => {
+    expect(composed).not.toBe(decomposed);
+    const hash = await hashPassword(composed, { N });
+    expect(await verifyPassword(decomposed, hash)).toBe(true);
+    expect(await verifyPassword(composed, hash)).toBe(true);
+    expect(await verifyPassword(fullWidth, hash)).toBe(true);
+    expect(await verifyPassword('cafe au lait 42', hash)).toBe(false);
+  });
+
+  it('should still take a password hashed as typed before, in the form it was typed', async () => {
+    const hash = legacyHash(decomposed);
+    expect(await verifyPassword(decomposed, hash)).toBe(true);
+    expect(await verifyPassword('cafe au lait 43', hash)).toBe(false);
   });
 });
 
@@ -75,6 +112,21 @@ for (const { kind, skip } of await storeKindsToRun()) {
         .postForm('/register', { email: 'form@example.test', password: 'football2024' });
       expect(form.statusCode).toBe(400);
       expect(form.body).toContain('password is too common');
+    });
+
+    it('should sign in with the password registered, its accent typed as a combining one', async () => {
+      const email = `accent${++seq}@example.test`;
+      const registered = await t
+        .client()
+        .postJson('/api/auth/register', { email, password: composed });
+      expect(registered.statusCode).toBe(201);
+      await t.database.db
+        .updateTable('users')
+        .set({ status: 'approved' })
+        .where('email', '=', email)
+        .execute();
+      const res = await t.client().postJson('/api/auth/login', { email, password: decomposed });
+      expect(res.statusCode, res.body).toBe(200);
     });
 
     it('should answer a missing or over-long field on the sign-in and register forms themselves, keeping the email', async () => {
