@@ -38,7 +38,10 @@ export function readRange(q: Static<typeof AnalyticsQuery>, now: number): Analyt
   const last = parseDay('to', q.to ?? '') ?? today;
   const first = parseDay('from', q.from ?? '') ?? last - (DEFAULT_DAYS - 1) * DAY_MS;
   if (first > last) {
-    throw new WardenError('WARDEN_VALIDATION', ['from is after to'], { field: 'from' });
+    throw new WardenError('WARDEN_VALIDATION', ['from is after to'], {
+      field: 'from',
+      where: 'querystring',
+    });
   }
   const days = (last - first) / DAY_MS + 1;
   if (days > MAX_RANGE_DAYS) {
@@ -48,7 +51,7 @@ export function readRange(q: Static<typeof AnalyticsQuery>, now: number): Analyt
     throw new WardenError(
       'WARDEN_VALIDATION',
       [`${field}: the range${span} is ${days} days long, at most ${MAX_RANGE_DAYS} are allowed`],
-      { field },
+      { field, where: 'querystring' },
     );
   }
   return { from: first, to: last + DAY_MS, granularity: q.granularity || 'day' };

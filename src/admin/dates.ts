@@ -26,11 +26,13 @@ export function parseDay(field: string, value: string): number | undefined {
   if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== value) {
     throw new WardenError('WARDEN_VALIDATION', [`${field} "${value}" is not a real date`], {
       field,
+      where: 'querystring',
     });
   }
   if (at < EARLIEST) {
     throw new WardenError('WARDEN_VALIDATION', [`${field} must be ${EARLIEST_DAY} or later`], {
       field,
+      where: 'querystring',
     });
   }
   return at;
@@ -53,6 +55,7 @@ export function dayRange(from: [field: string, value: string], to: [string, stri
   if (start !== undefined && last !== undefined && start > last) {
     throw new WardenError('WARDEN_VALIDATION', [`${from[0]} is after ${to[0]}`], {
       field: from[0],
+      where: 'querystring',
     });
   }
   return {

@@ -72,7 +72,8 @@ async function refuseBadText(request: FastifyRequest): Promise<void> {
     const named = whole.length > MAX_PATH ? `${whole.slice(0, MAX_PATH)}…` : whole;
     throw new WardenError('WARDEN_VALIDATION', [`${named} ${bad.problem}`], {
       field: named,
-      where,
+      // As a schema's refusal names the part (Fastify's validation context).
+      where: where === 'query' ? 'querystring' : where,
     });
   }
 }
