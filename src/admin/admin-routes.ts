@@ -44,14 +44,13 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const err = toWardenError(error, request.headers['content-type']);
     const refused = err.status === 400;
     if (!refused && err.status !== 404 && err.status !== 503) return;
-    const action = auditAction;
     const actor = actorOf(request);
     const target = auditedTarget(request);
     try {
       await audit.write(
         actor,
         {
-          action,
+          action: auditAction,
           target,
           outcome: refused ? 'refused' : 'failure',
           // What the change did before the store went away (a cleanup's removals), when known.
@@ -61,7 +60,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       );
     } catch (auditErr) {
       request.log.warn(
-        { event: 'audit_lost', action, target, actorId: actor.id, err: auditErr },
+        { event: 'audit_lost', action: auditAction, target, actorId: actor.id, err: auditErr },
         'audit row not written',
       );
     }
