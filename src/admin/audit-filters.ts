@@ -17,8 +17,12 @@ export const AuditFilterSchema = Type.Object({
   from: Type.Optional(DayParam),
   to: Type.Optional(DayParam),
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-  /** The newest id when the first page was shown: later pages stay put while rows arrive. */
-  as_of: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  /**
+   * The newest entry's id when the first page was shown: later pages stay put while rows
+   * arrive. An id, not a time (the sessions pages' `as_of` is one): at most PostgreSQL's
+   * `integer`, which a larger value made a 500.
+   */
+  as_of: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
 });
 export type AuditFilterParams = Static<typeof AuditFilterSchema>;
 

@@ -140,6 +140,9 @@ for (const { kind, skip } of await storeKindsToRun()) {
       for (const [search, field] of [
         ['?from=2025-02-30', 'from'],
         ['?to=2025-13-01', 'to'],
+        // An entry's id, which PostgreSQL keeps as an integer: a time sent for it was a 500.
+        ['?as_of=1796576173797', 'as_of'],
+        ['?as_of=2147483648', 'as_of'],
         [`?from=${isoDay(dayStart(1))}&to=${isoDay(dayStart(3))}`, 'from'],
       ]) {
         const res = await admin.get(`/admin/audit${search}`, 'json');
@@ -148,6 +151,10 @@ for (const { kind, skip } of await storeKindsToRun()) {
       }
       const page = await admin.get('/admin/audit?from=nope', 'html');
       expect(page.statusCode).toBe(400);
+      const csv = await admin.get('/admin/audit/export.csv?as_of=2147483648', 'json');
+      expect(csv.statusCode).toBe(400);
+      expect(csv.json().error.details.field).toBe('as_of');
+      expect((await admin.get('/admin/audit?as_of=2147483647', 'json')).statusCode).toBe(200);
     });
 
     it('should render the page with the filters kept, escaped entries and an export link', async () => {
