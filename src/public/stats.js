@@ -19,6 +19,7 @@
   const charts = new Map();
   let delay = every;
   let timer = null;
+  let watching = null;
   let stopped = false;
   let refreshes = 0;
 
@@ -151,6 +152,18 @@
     if (!stopped && !document.hidden) timer = setTimeout(refresh, ms);
   }
 
+  // While a refresh backs off, /readyz (cheap, and it needs no session) is asked at the usual
+  // pace, so the figures come back as soon as Warden can answer rather than up to half a
+  // minute later.
+  function watchReadiness() {
+    clearTimeout(watching);
+    watching = setTimeout(async () => {
+      if (stopped || document.hidden || delay === every) return;
+      if ((await readiness()).ready) schedule(0);
+      else watchReadiness();
+    }, every);
+  }
+
   /** What /readyz (which needs no session) says: ready or not, and the store's breaker. */
   async function readiness() {
     try {
@@ -227,6 +240,7 @@
       const ready = await showFailure(away);
       delay = ready ? every : Math.min(delay * 2, 30000);
       say(`Refresh failed; retrying in ${Math.round(delay / 1000)} s.`);
+      if (!ready) watchReadiness();
     }
     schedule(delay);
   }

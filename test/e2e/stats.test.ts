@@ -137,6 +137,23 @@ for (const { kind, skip } of kinds) {
       expect(
         await admin.locator('[data-section="breaker"] [data-stat="since"]').textContent(),
       ).toBe(formatFigure(since.getTime(), 'time'));
+
+      // Backing off (12 s between refreshes by now), the page still notices within a few
+      // seconds that Warden is ready again, and shows the figures as they are.
+      await expect
+        .poll(() => admin.locator('#stats-refresh').textContent(), {
+          timeout: 40_000,
+          interval: 250,
+        })
+        .toMatch(/retrying in (1[2-9]|[2-3]\d) s/);
+      await admin.unroute('**/readyz');
+      await admin.unroute('**/admin/sessions/stats*');
+      await expect
+        .poll(() => admin.locator('#breaker-state').textContent(), {
+          timeout: 8_000,
+          interval: 250,
+        })
+        .toBe('closed');
     });
   });
 }
