@@ -119,6 +119,37 @@ describe('warden migrate', () => {
 });
 
 describe('warden create-superuser', () => {
+  it("should warn when the history's newest sign-in has no session here and no end (sessions in Redis)", async () => {
+    await seed(5, 20);
+    // A server on Redis signed someone in: the history has the sign-in, this database no
+    // session, and nothing ended it.
+    const db = new SQLite(cli.dbFile);
+    const [user] = db
+      .prepare("select id, email from users where status = 'approved' limit 1")
+      .all() as {
+      id: number;
+      email: string;
+    }[];
+    db.prepare(
+      `insert into session_events (session_id, user_id, kind, reason, actor_id, at, ip, user_agent)
+       values (?, ?, 'signed_in', null, null, ?, null, null)`,
+    ).run('ab'.repeat(32), user!.id, Date.now());
+    db.close();
+
+    const res = await warden(['create-superuser', '--email', user!.email], {
+      WARDEN_PASSWORD: PASSWORD,
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain(
+      "if Warden's servers keep sessions in Redis, run this command with their REDIS_URL",
+    );
+    const listed = await warden(['sessions', 'list', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stderr).toContain('REDIS_URL');
+    // Standard output stays the answer alone.
+    expect(() => JSON.parse(listed.stdout)).not.toThrow();
+  });
+
   it('should create an approved superuser from WARDEN_PASSWORD', async () => {
     const res = await warden(['create-superuser', '--email', 'Root@Example.test'], {
       WARDEN_PASSWORD: PASSWORD,
@@ -157,6 +188,8 @@ describe('warden create-superuser', () => {
 
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain(`ended ${active} session`);
+    // Its sessions are in this database: no word of another store.
+    expect(res.stderr).not.toContain('REDIS_URL');
     const [after] = query<{ role: string; status: string; hash: string }>(
       'select role, status, password_hash as hash from users where id = ?',
       owner.id,

@@ -18,6 +18,7 @@ import {
 } from './command.js';
 import { commandLogger } from './logger.js';
 import { askHidden } from './prompt.js';
+import { sessionsElsewhere } from './store-check.js';
 
 const COMMAND = 'warden create-superuser';
 
@@ -58,6 +59,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const logger = commandLogger(config);
   const runtime = await openRuntime(config, logger);
   try {
+    const elsewhere = await sessionsElsewhere(runtime);
+    if (elsewhere) ctx.err(elsewhere);
     const existing = await runtime.userRepo.findByEmail(email);
     // An account made before the look-alike rules can still be promoted or given a password.
     const lookAlike = existing ? null : lookAlikeProblem(email);

@@ -27,6 +27,7 @@ import {
   UsageError,
 } from './command.js';
 import { commandLogger } from './logger.js';
+import { sessionsElsewhere } from './store-check.js';
 
 const COMMAND = 'warden sessions';
 const DEFAULT_LIST_LIMIT = 50;
@@ -74,7 +75,7 @@ many were removed; entries no listing can read go too, as the console's cleanup 
 them. Safe to run at any time. Written to the audit log (actor "cli").
 
 Options:
-  --json       print { removed } instead of text
+  --json       print { removed, unreadable } instead of text
   -h, --help   show this help
 `;
 
@@ -275,6 +276,8 @@ async function withRuntime(
   const logger = commandLogger(config);
   const runtime = await openRuntime(config, logger);
   try {
+    const elsewhere = await sessionsElsewhere(runtime);
+    if (elsewhere) ctx.err(elsewhere);
     return await body(runtime, logger);
   } finally {
     await runtime.close();
