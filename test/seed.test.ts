@@ -124,6 +124,7 @@ describe('warden seed-demo on SQLite', () => {
     const forced = await warden(['seed-demo', '--users', '5', '--sessions', '5', '--force']);
 
     expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('the database has 1 account besides');
     expect(refused.stderr).toContain('--force');
     expect(forced.code, forced.stderr).toBe(0);
     expect(count('select count(*) as n from users')).toBe(1 + 5 + 1 + 5);
@@ -140,6 +141,14 @@ describe('warden seed-demo on SQLite', () => {
 
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('--users');
+  });
+
+  it('should exit 2 on sessions asked for with no users to own them, rather than make none', async () => {
+    const res = await warden(['seed-demo', '--users', '0', '--sessions', '5']);
+
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('--sessions needs demo users to own them');
+    expect(res.stdout).toBe('');
   });
 });
 

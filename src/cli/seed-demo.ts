@@ -7,7 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { openRuntime } from '../runtime.js';
 import { countNonDemoUsers, type SeedProgress, seedDemo } from '../seed/seed-demo.js';
 import { passwordProblem } from '../users/passwords.js';
-import { CLI_ACTOR, type CliContext, CliError, EXIT_OK, intFlag, parseFlags } from './command.js';
+import {
+  CLI_ACTOR,
+  type CliContext,
+  CliError,
+  EXIT_OK,
+  intFlag,
+  parseFlags,
+  UsageError,
+} from './command.js';
 import { commandLogger } from './logger.js';
 
 const COMMAND = 'warden seed-demo';
@@ -66,6 +74,14 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     fallback: DEFAULT_SESSIONS,
   });
 
+  // Every session belongs to a demo user of this run: none would be made, and none said why.
+  if (users === 0 && sessions > 0) {
+    throw new UsageError(
+      COMMAND,
+      '--sessions needs demo users to own them: give --users 1 or more',
+    );
+  }
+
   const config = ctx.config();
   const given = ctx.env.WARDEN_DEMO_PASSWORD;
   // Hex: nothing a shell or a form treats specially, and still 64 bits of chance.
@@ -79,7 +95,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     const others = await countNonDemoUsers(runtime.database.db);
     if (others > 0 && !values.force) {
       throw new CliError(
-        `the database has ${others} accounts besides demo users and superusers; ` +
+        `the database has ${others} account${others === 1 ? '' : 's'} besides demo users and superusers; ` +
           'demo accounts with a known password could sign in beside them ' +
           '(use --force to seed anyway)',
       );
