@@ -13,7 +13,7 @@ export const ERRORS = {
     message: 'Confirmation %s does not match the number of sessions that match the filters (%s)',
   },
   WARDEN_AUTH_REQUIRED: { status: 401, message: 'Sign in first' },
-  WARDEN_AUTH_INVALID_CREDENTIALS: { status: 401, message: 'Wrong email or password' },
+  WARDEN_AUTH_INVALID_CREDENTIALS: { status: 401, message: 'Wrong %s' },
   WARDEN_AUTH_NOT_APPROVED: { status: 403, message: 'This account is %s' },
   WARDEN_AUTH_SESSION_LIMIT: {
     status: 403,

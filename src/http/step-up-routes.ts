@@ -28,7 +28,7 @@ export const stepUpRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       if (!(await confirmPassword(request, reply, request.body.password))) {
-        throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS');
+        throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS', ['password']);
       }
       const until = await stepUps.validUntil(request.auth!.session.id);
       return { steppedUp: true, validUntil: until };

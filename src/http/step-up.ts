@@ -92,7 +92,7 @@ export async function confirmPassword(
       // The stored hash, read now: a password changed since sign-in is the one asked for.
       const user = await users.repo.findById(viewer.id);
       if (!user || !(await verifyPassword(password, user.password_hash))) {
-        throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS');
+        throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS', ['password']);
       }
       return true;
     })

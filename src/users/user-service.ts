@@ -57,10 +57,10 @@ export class UserService {
     const user = await this.#repo.findByEmail(email);
     if (!user) {
       await burnPasswordCheck(password);
-      throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS');
+      throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS', ['email or password']);
     }
     if (!(await verifyPassword(password, user.password_hash))) {
-      throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS');
+      throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS', ['email or password']);
     }
     if (user.status !== 'approved') {
       const what = user.status === 'pending' ? 'waiting for approval' : user.status;

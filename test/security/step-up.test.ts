@@ -87,6 +87,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
       const wrong = await su.postJson('/api/auth/step-up', { password: 'not the password' });
       expect(wrong.statusCode).toBe(401);
       expect(wrong.json().error.code).toBe('WARDEN_AUTH_INVALID_CREDENTIALS');
+      // No email was sent: the answer names only what was wrong.
+      expect(wrong.json().error.message).toBe('Wrong password');
       expect((await su.postJson(revokeUser.url, {})).statusCode).toBe(403);
 
       const right = await su.postJson('/api/auth/step-up', { password: PASSWORD });
