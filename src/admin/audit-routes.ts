@@ -57,6 +57,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         page: filters.page,
         perPage: AUDIT_PER_PAGE,
         asOf,
+        // As the page says it: an action no entry has ever had is most likely a typo.
+        ...(filters.action ? { actionOnRecord: actions.includes(filters.action) } : {}),
         items: page.items.map((r) => ({ ...r, details: parsedDetails(r.details) })),
       };
     }

@@ -174,6 +174,11 @@ for (const { kind, skip } of await storeKindsToRun()) {
     });
 
     it('should say so when the action filtered by is one no entry has, rather than just 0 matching', async () => {
+      const json = await admin.get('/admin/audit?action=users.aprove', 'json');
+      expect(json.json()).toMatchObject({ total: 0, actionOnRecord: false });
+      const known = await admin.get('/admin/audit?action=users.approve', 'json');
+      expect(known.json().actionOnRecord).toBe(true);
+      expect((await admin.get('/admin/audit', 'json')).json()).not.toHaveProperty('actionOnRecord');
       const typo = await admin.get('/admin/audit?action=users.aprove', 'html');
       expect(typo.statusCode).toBe(200);
       expect(typo.body).toContain('No entry has ever had the action <code>users.aprove</code>');
