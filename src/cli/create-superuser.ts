@@ -29,7 +29,8 @@ If the email already has an account, promotes it to approved superuser, sets the
 new password and ends its sessions.
 
 The password comes from WARDEN_PASSWORD when set; otherwise it is asked for twice
-on the terminal, without echo. At least 10 characters.
+on the terminal, without echo. At least 10 characters, and not one of the common
+passwords Warden ships a list of.
 
 Options:
   --email EMAIL   the superuser's email (required)
