@@ -153,14 +153,19 @@
   }
 
   // While a refresh backs off, /readyz (cheap, and it needs no session) is asked at the usual
-  // pace, so the figures come back as soon as Warden can answer rather than up to half a
-  // minute later.
-  function watchReadiness() {
+  // pace: the breaker's card follows what it says, and the figures come back as soon as
+  // Warden can answer rather than up to half a minute later.
+  function watchReadiness(away) {
     clearTimeout(watching);
     watching = setTimeout(async () => {
       if (stopped || document.hidden || delay === every) return;
-      if ((await readiness()).ready) schedule(0);
-      else watchReadiness();
+      const state = await readiness();
+      if (state.ready) {
+        schedule(0);
+        return;
+      }
+      showBreaker(state, away);
+      watchReadiness(away);
     }, every);
   }
 
@@ -192,18 +197,25 @@
           : 'refresh failed';
       }
     }
-    // The breaker's state shown is the last one read: while refreshes fail it must not go on
-    // saying "closed", nor keep the time of that state. An open breaker, as /readyz tells it,
-    // is shown with its own time. A breaker still closed there (the store failed fewer times
-    // than opens it, or the page was answered by something else) is not called open: the
-    // badge says what the answer said, with no time.
-    const { ready, circuit } = await readiness();
+    const state = await readiness();
+    showBreaker(state, away);
+    return state.ready;
+  }
+
+  /**
+   * The breaker's card while refreshes fail, from what /readyz said: it must not go on saying
+   * "closed", nor keep the time of that state. An open breaker is shown with its own time. A
+   * breaker still closed there (the store failed fewer times than opens it, or the page was
+   * answered by something else) is not called open: the badge says what the answer said, with
+   * no time.
+   */
+  function showBreaker({ circuit }, away) {
     const card = root.querySelector('[data-section="breaker"]');
     const badge = card?.querySelector('[data-breaker-state]');
-    if (!card || !badge) return ready;
+    if (!card || !badge) return;
     if (circuit && circuit.state !== 'closed') {
       applySection(card, { state: circuit.state, since: Date.parse(circuit.since) });
-      return ready;
+      return;
     }
     badge.className = `badge ${away ? 'text-bg-danger' : 'text-bg-secondary'}`;
     badge.dataset.breakerState = away ? 'failing' : 'unknown';
@@ -211,7 +223,6 @@
       ? 'failing: the session store does not answer'
       : 'unknown: refresh failed';
     for (const since of card.querySelectorAll('[data-stat="since"]')) since.textContent = 'unknown';
-    return ready;
   }
 
   async function refresh() {
@@ -240,7 +251,7 @@
       const ready = await showFailure(away);
       delay = ready ? every : Math.min(delay * 2, 30000);
       say(`Refresh failed; retrying in ${Math.round(delay / 1000)} s.`);
-      if (!ready) watchReadiness();
+      if (!ready) watchReadiness(away);
     }
     schedule(delay);
   }

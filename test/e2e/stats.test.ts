@@ -146,6 +146,24 @@ for (const { kind, skip } of kinds) {
           interval: 250,
         })
         .toMatch(/retrying in (1[2-9]|[2-3]\d) s/);
+      // Meanwhile the card follows /readyz, not the last failed refresh: a trial under way.
+      await admin.unroute('**/readyz');
+      await admin.route('**/readyz', (route) =>
+        route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          body: JSON.stringify({
+            status: 'not_ready',
+            sessionStore: { circuit: { state: 'half_open', since: since.toISOString() } },
+          }),
+        }),
+      );
+      await expect
+        .poll(() => admin.locator('#breaker-state').textContent(), {
+          timeout: 8_000,
+          interval: 250,
+        })
+        .toBe('half open');
       await admin.unroute('**/readyz');
       await admin.unroute('**/admin/sessions/stats*');
       await expect
