@@ -52,7 +52,7 @@ import { StepUps } from './http/step-up.js';
 import { stepUpRoutes } from './http/step-up-routes.js';
 import { checkJsonBodyTypes } from './http/strict-json.js';
 import { checkText } from './http/text-check.js';
-import { createLogger, everyAtMost, LOG_REPEAT_MS } from './logger.js';
+import { createLogger, everyAtMost, LOG_REPEAT_MS, reasonOf } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { WardenMetrics } from './metrics/warden-metrics.js';
 import { authPages } from './pages/auth-pages.js';
@@ -220,12 +220,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       metrics.storeCall(event);
       deps.onStoreCall?.(event);
     },
-    onStateChange: (state) => app.log.warn({ event: 'breaker', state }, 'session store breaker'),
+    // An outage's trials only at debug (as the database breaker's, runtime.ts).
+    onStateChange: (state, _at, trial) =>
+      app.log[trial ? 'debug' : 'warn']({ event: 'breaker', state }, 'session store breaker'),
   });
   const storeTime = deps.clock
     ? undefined
     : storeClock(() => store.time(), deps.localClock, {
-        onError: (err) => app.log.warn({ event: 'clock_sync', err }, 'store clock not read'),
+        onError: (err) =>
+          app.log.warn({ event: 'clock_sync', reason: reasonOf(err) }, 'store clock not read'),
       });
   await storeTime?.sync();
   app.addHook('onClose', async () => storeTime?.stop());

@@ -14,6 +14,7 @@ import { AuditLog } from './events/audit.js';
 import { createRedisLiveBus, type LiveBus } from './events/live.js';
 import { logHistoryIncomplete, logHistoryLost } from './events/log-lines.js';
 import { SessionEvents } from './events/session-events.js';
+import { reasonOf } from './logger.js';
 import { waitAtMost } from './resilience/wait-at-most.js';
 import { DEFAULT_REDIS_PREFIX, RedisSessionStore } from './sessions/redis-store.js';
 import { SessionService } from './sessions/session-service.js';
@@ -114,8 +115,13 @@ export async function openRuntime(
     timeoutMs: options.boundDatabase ? config.databaseTimeoutMs : undefined,
     checkpointInBackground: options.checkpointInBackground,
     readerThread: options.readerThread,
-    onBreakerChange: (state) =>
-      logger.warn({ event: 'database_breaker', state }, 'database breaker changed'),
+    // An outage's trials, every 2 s while it lasts, only at debug: its opening and its end
+    // are the lines an operator reads.
+    onBreakerChange: (state, _at, trial) =>
+      logger[trial ? 'debug' : 'warn'](
+        { event: 'database_breaker', state },
+        'database breaker changed',
+      ),
   });
   const redisPrefix = config.redisPrefix;
   let redis: RedisClient | undefined;
@@ -179,7 +185,10 @@ export async function openRuntime(
       ? undefined
       : storeClock(() => store.time(), Date.now, {
           onError: (err) =>
-            logger.warn({ event: 'clock_sync', err }, 'store clock not read; using local time'),
+            logger.warn(
+              { event: 'clock_sync', reason: reasonOf(err) },
+              'store clock not read; using local time',
+            ),
         });
     await storeTime?.sync();
     const clock = options.clock ?? storeTime!.now;

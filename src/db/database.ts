@@ -80,8 +80,8 @@ export interface OpenOptions {
    * circuit breaker. @default unbounded queries (one-shot commands), connections in 2 s
    */
   timeoutMs?: number;
-  /** Told when PostgreSQL's breaker changes state. */
-  onBreakerChange?: (state: CircuitStateName) => void;
+  /** Told when PostgreSQL's breaker changes state (`trial`: see Breaker's onStateChange). */
+  onBreakerChange?: (state: CircuitStateName, at: number, trial: boolean) => void;
   /**
    * SQLite file only: a thread of its own copies the write-ahead log into the database file
    * (see startCheckpointer), so no request pays for it. @default false (one-shot commands)

@@ -13,7 +13,7 @@
  */
 
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
-import { everyAtMost, LOG_REPEAT_MS } from '../logger.js';
+import { everyAtMost, LOG_REPEAT_MS, reasonOf } from '../logger.js';
 import { CircuitOpenError, DeadlineError } from '../resilience/breaker.js';
 
 /** Paths the auth hook leaves alone: probes carry no cookie and must not touch a store. */
@@ -83,7 +83,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
           event: 'not_ready',
           what,
           error: failureOf(err),
-          reason: err instanceof Error ? err.message : String(err),
+          reason: reasonOf(err),
           ...repeats,
         },
         'readiness check failed',

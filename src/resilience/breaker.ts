@@ -31,7 +31,11 @@ export interface BreakerOptions {
   halfOpenAfterMs?: number;
   /** Which errors mean the dependency failed (the others are its answers, e.g. a refusal). */
   isFault: (error: unknown) => boolean;
-  onStateChange?: (state: CircuitStateName, at: number) => void;
+  /**
+   * Told of each change; `trial` for the changes an outage's trials make (half open, and open
+   * again after a failed trial), which come every `halfOpenAfterMs` while it lasts.
+   */
+  onStateChange?: (state: CircuitStateName, at: number, trial: boolean) => void;
 }
 
 export class Breaker {
@@ -142,8 +146,9 @@ export class Breaker {
     const opened = this.status.state === 'closed';
     this.status.state = state;
     this.#enteredAt = Date.now();
-    if (opened || state === 'closed') this.status.since = this.#enteredAt;
-    this.#onStateChange?.(state, this.#enteredAt);
+    const trial = !opened && state !== 'closed';
+    if (!trial) this.status.since = this.#enteredAt;
+    this.#onStateChange?.(state, this.#enteredAt, trial);
     if (state !== 'open') return;
     const waiting = [...this.#abandonable];
     this.#abandonable.clear();

@@ -15,6 +15,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import type { Actor, AuditLog } from '../events/audit.js';
+import { reasonOf } from '../logger.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import type { JobLock } from './locks.js';
 import type { SessionService } from './session-service.js';
@@ -109,7 +110,7 @@ export class CleanupJob {
       // The lock or the last-run mark could not be read (Redis or the database away): no
       // session was touched, so no audit row; the next turn tries again.
       this.#o.log.warn({ event: 'cleanup_not_run', err }, 'cleanup did not run');
-      return { status: 'failed', error: messageOf(err), durationMs: 0 };
+      return { status: 'failed', error: reasonOf(err), durationMs: 0 };
     }
   }
 
@@ -138,7 +139,7 @@ export class CleanupJob {
       const removed = err instanceof StoreUnavailableError ? err.counts?.removed : undefined;
       outcome = {
         status: 'failed',
-        error: messageOf(err),
+        error: reasonOf(err),
         durationMs: Math.round(performance.now() - started),
         ...(removed !== undefined ? { removed } : {}),
       };
@@ -194,8 +195,4 @@ export class CleanupJob {
       .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(at) }))
       .execute();
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -6,6 +6,7 @@
  */
 import type { UserRow } from '../db/schema.js';
 import type { HistoryWriter, SessionEvent, SessionEvents } from '../events/session-events.js';
+import { reasonOf } from '../logger.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import type { UserRepo } from '../users/user-repo.js';
 import {
@@ -420,14 +421,14 @@ export class SessionService {
       while (stopped === undefined && next < chunks.length) {
         const failure = history.failure;
         if (failure) {
-          stopped = messageOf(failure.error);
+          stopped = reasonOf(failure.error);
           break;
         }
         const chunk = chunks[next++]!;
         try {
           await this.#revokeChunk(chunk, opts, results, history, owner, setAside);
         } catch (err) {
-          stopped ??= messageOf(err);
+          stopped ??= reasonOf(err);
           if (owner !== null) this.#unanswered.add(owner, chunk);
         }
         if (once) break;
@@ -710,10 +711,6 @@ export class SessionService {
       else results.set(id, { id, status: 'not_found' });
     }
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 // Ids a revocation's audit entry lists of each outcome; past this it counts the rest. A
