@@ -11,8 +11,6 @@
     if (!container) return;
     const el = document.createElement('div');
     el.className = `toast align-items-center text-bg-${kind} border-0`;
-    el.setAttribute('role', 'status');
-    el.setAttribute('aria-live', 'polite');
     el.dataset.wardenToast = '';
     const row = document.createElement('div');
     row.className = 'd-flex';
@@ -30,7 +28,19 @@
     showToast(el);
   }
 
+  // The page's one live region (layout.ts), empty at load: a toast's words written into it
+  // a moment later are read out; a region that arrives with its text, as a toast does, is not.
+  function announce(text) {
+    const region = document.getElementById('announcer');
+    if (!region) return;
+    region.textContent = '';
+    setTimeout(() => {
+      region.textContent = text;
+    }, 100);
+  }
+
   function showToast(el) {
+    announce(el.querySelector('.toast-body')?.textContent?.trim() ?? '');
     if (window.bootstrap?.Toast) {
       window.bootstrap.Toast.getOrCreateInstance(el, { delay: 8000 }).show();
     } else {

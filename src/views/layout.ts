@@ -84,6 +84,7 @@ export function page(opts: PageOptions): SafeHtml {
 ${isSuperuser ? html`<script src="/static/live.js" defer></script>` : ''}
 </head>
 <body>
+<a class="visually-hidden-focusable position-absolute top-0 start-0 m-2 p-2 bg-body rounded z-3" href="#main">Skip to the page's content</a>
 <nav class="navbar navbar-expand-md navbar-dark bg-dark mb-3">
   <div class="container-fluid">
     <a class="navbar-brand" href="/">Warden</a>
@@ -129,8 +130,7 @@ ${
 <div class="toast-container position-fixed bottom-0 end-0 p-3" id="toasts">
   ${
     opts.flash
-      ? html`<div class="toast show align-items-center text-bg-${opts.flash.kind} border-0" role="status"
-      aria-live="polite" aria-atomic="true" data-warden-toast>
+      ? html`<div class="toast show align-items-center text-bg-${opts.flash.kind} border-0" data-warden-toast>
     <div class="d-flex">
       <div class="toast-body">${opts.flash.message}</div>
       <button type="button" class="btn-close btn-close-white me-2 m-auto" data-bs-dismiss="toast"
@@ -140,7 +140,10 @@ ${
       : ''
   }
 </div>
-<main class="container-fluid px-md-4">
+<!-- Empty when the page loads, as a screen reader announces a live region's changes only:
+  warden.js writes each toast's words into it. -->
+<div class="visually-hidden" id="announcer" role="status" aria-live="polite" aria-atomic="true"></div>
+<main class="container-fluid px-md-4" id="main" tabindex="-1">
 ${opts.body}
 </main>
 </body>

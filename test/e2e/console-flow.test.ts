@@ -73,7 +73,18 @@ for (const { kind, skip } of kinds) {
       expect(await userRow.locator('.badge').textContent()).toBe('pending');
       await userRow.getByRole('button', { name: 'Approve' }).click();
       expect(await toastTexts(admin)).toEqual([`${email} is now approved.`]);
+      // Read out too: the page's live region, empty when it loaded, gets the toast's words.
+      await expect
+        .poll(() => admin.locator('#announcer').textContent())
+        .toBe(`${email} is now approved.`);
       await expect.poll(() => userRow.locator('.badge').textContent()).toBe('approved');
+      // The first Tab reaches a link past the navigation, which takes the focus to the page.
+      await admin.keyboard.press('Tab');
+      expect(await admin.evaluate(() => document.activeElement?.textContent)).toBe(
+        "Skip to the page's content",
+      );
+      await admin.keyboard.press('Enter');
+      await expect.poll(() => admin.evaluate(() => document.activeElement?.id)).toBe('main');
 
       // C: the approved user signs in through the form and lands on the home page.
       const user = await s.person('C');
