@@ -128,7 +128,7 @@ function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtm
   return html`<tr data-session-id="${r.id}" data-user-id="${r.userId}">
   <td data-label="Select"><input class="form-check-input" type="checkbox" name="ids" value="${r.id}"
     aria-label="Select session of ${r.email}"${keep.has(r.id) ? html` checked` : ''}></td>
-  <td class="text-email" data-label="Email"><a href="/admin/users/${r.userId}" title="This user's page: their sessions and history">${r.email}</a>${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
+  <td class="text-email" data-label="Email" id="owner-${r.id}"><a href="/admin/users/${r.userId}" title="This user's page: their sessions and history">${r.email}</a>${r.own ? html` <span class="badge text-bg-info">you</span>` : ''}</td>
   <td data-label="Role">${r.role}</td>
   <td data-label="Status"><span class="badge ${STATUS_BADGE[r.status]}" data-status>${r.status}</span></td>
   <td data-label="Created">${timeCell(r.createdAt, now)}</td>
@@ -139,11 +139,11 @@ function row(r: SessionRowView, now: number, keep: ReadonlySet<string>): SafeHtm
   <td data-label="OS">${r.os}</td>
   <td data-actions><div class="d-flex flex-wrap gap-1">
     <button class="btn btn-outline-danger btn-sm text-nowrap" type="submit" formaction="/admin/sessions/revoke/${r.id}"
-      data-action="revoke" title="End this session now">Revoke</button>
+      data-action="revoke" title="End this session now" aria-describedby="owner-${r.id}">Revoke</button>
     <button class="btn btn-outline-warning btn-sm text-nowrap" type="submit"
       formaction="/admin/sessions/revoke-user/${r.userId}" data-action="revoke-user"
       data-confirm="End every session of ${r.email}?"
-      title="End every session of ${r.email}">Revoke all of user</button>
+      title="End every session of ${r.email}" aria-describedby="owner-${r.id}">Revoke all of user</button>
   </div></td>
 </tr>`;
 }
@@ -184,7 +184,7 @@ ${
   <input type="hidden" name="return_to" value="${returnTo}">
   <div class="d-flex flex-wrap align-items-center gap-2 mb-2">
     <button class="btn btn-danger btn-sm" type="submit" data-action="bulk-revoke"
-      data-needs-selection="session" data-confirm="End the {n} selected sessions?">Bulk revoke selected</button>
+      data-needs-selection="session" data-confirm="End the {n} selected session{s}?">Bulk revoke selected</button>
     <a class="btn btn-outline-danger btn-sm${d.total === 0 ? ' disabled' : ''}"
       href="/admin/sessions/revoke-matching${filterSearch({ ...f, page: 1, asOf: undefined })}"
       >Revoke all ${capped ? '' : `${d.total.toLocaleString('en')} `}matching…</a>

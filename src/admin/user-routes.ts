@@ -391,7 +391,10 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         json: { user: publicUser(updated!), ...(unchanged && { unchanged }) },
         redirectTo: back(request.body),
         flash: unchanged
-          ? { kind: 'info', message: `${user.email} is ${role} already: nothing changed.` }
+          ? {
+              kind: 'info',
+              message: `${user.email} already has the role ${role}: nothing changed.`,
+            }
           : { kind: 'success', message: `${user.email} is now ${role}.` },
       });
     },

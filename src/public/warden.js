@@ -213,7 +213,7 @@
   }
 
   // An action that ends many sessions at once, or that cannot be undone, asks first: its button
-  // carries the question in data-confirm ("{n}": the rows selected). It runs before the bulk
+  // carries the question in data-confirm ("{n}": the rows selected; "{s}": an s unless one). It runs before the bulk
   // revocation's own handler, and a "no" stops that too. Without script the form just goes.
   function initConfirm() {
     document.addEventListener(
@@ -222,7 +222,10 @@
         const question = event.submitter?.dataset.confirm;
         if (!question) return;
         const selected = selectedIds(event.target).length;
-        if (window.confirm(question.replace('{n}', String(selected)))) return;
+        const asked = question
+          .replace('{n}', String(selected))
+          .replace('{s}', selected === 1 ? '' : 's');
+        if (window.confirm(asked)) return;
         event.preventDefault();
         event.stopImmediatePropagation();
       },

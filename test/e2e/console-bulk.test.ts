@@ -93,10 +93,13 @@ for (const { kind, skip } of kinds) {
       expect(await toastTexts(admin)).toEqual(['Select at least one session first.']);
       expect(s.dialogs).toEqual([]);
       expect(held.count()).toBe(0);
-      await admin.getByLabel('Select all on this page').check();
-      expect(await admin.locator('#sessions-table input[name="ids"]:checked').count()).toBe(120);
       // It asks first, naming how many; a "no" sends nothing and ends nothing.
       s.answerDialogs = 'dismiss';
+      await admin.locator('#sessions-table input[name="ids"]').first().check();
+      await bulk.click();
+      await expect.poll(() => s.dialogs.at(-1)).toBe('End the 1 selected session?');
+      await admin.getByLabel('Select all on this page').check();
+      expect(await admin.locator('#sessions-table input[name="ids"]:checked').count()).toBe(120);
       await bulk.click();
       await expect.poll(() => s.dialogs.at(-1)).toBe('End the 120 selected sessions?');
       expect(held.count()).toBe(0);

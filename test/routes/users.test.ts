@@ -354,7 +354,7 @@ for (const { kind, skip } of await storeKindsToRun()) {
           return_to: '/admin/users',
         });
         expect(await toastAfter(admin, same)).toBe(
-          `${user.email} is user already: nothing changed.`,
+          `${user.email} already has the role user: nothing changed.`,
         );
         const json = await admin.postJson(`/admin/users/${user.id}/role`, { role: 'user' });
         expect(json.json()).toMatchObject({ user: { role: 'user' }, unchanged: true });
