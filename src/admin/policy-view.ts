@@ -61,9 +61,27 @@ function invalid(field: string, problems: readonly FormProblem[]): string {
   return problemOf(field, problems) ? ' is-invalid' : '';
 }
 
-function feedback(field: string, problems: readonly FormProblem[]): SafeHtml | '' {
+/** The problem under a field, with the id its input names it by (see described). */
+function feedback(field: string, id: string, problems: readonly FormProblem[]): SafeHtml | '' {
   const problem = problemOf(field, problems);
-  return problem ? html`<div class="invalid-feedback">${problem.message}</div>` : '';
+  return problem
+    ? html`<div class="invalid-feedback" id="${id}-error">${problem.message}</div>`
+    : '';
+}
+
+/**
+ * A field's aria-describedby (its help, and its problem when it has one) and aria-invalid: a
+ * screen reader entering a refused field reads why, not only its red border.
+ */
+function described(
+  field: string,
+  id: string,
+  problems: readonly FormProblem[],
+  help?: string,
+): SafeHtml {
+  const problem = problemOf(field, problems);
+  const ids = [help, problem ? `${id}-error` : undefined].filter(Boolean).join(' ');
+  return html`${ids ? html` aria-describedby="${ids}"` : ''}${problem ? html` aria-invalid="true"` : ''}`;
 }
 
 /**
@@ -93,13 +111,12 @@ function durationField(d: {
   return html`<div class="col-md-6">
   <label class="form-label" for="${id}">${d.label}</label>
   <input class="form-control${invalid(d.name, d.problems)}" id="${id}" name="${d.name}" value="${d.value}"
-    placeholder="${formatDuration(d.fallbackMs)} (${d.variable})" maxlength="20" inputmode="text"
-    aria-describedby="${id}-help">
+    placeholder="${formatDuration(d.fallbackMs)} (${d.variable})" maxlength="20" inputmode="text"${described(d.name, id, d.problems, `${id}-help`)}>
   <div class="form-text" id="${id}-help">${d.help} Empty: the configured
     ${describeMs(d.fallbackMs)} (<code>${d.variable}</code>). Units: <code>s</code>, <code>m</code>,
     <code>h</code>, <code>d</code>.</div>
   ${differs ? inForceNote(d.name, now === '' ? `the configured ${describeMs(d.fallbackMs)}` : now) : ''}
-  ${feedback(d.name, d.problems)}
+  ${feedback(d.name, id, d.problems)}
 </div>`;
 }
 
@@ -115,9 +132,9 @@ function roleRow(
   <th scope="row">${role}</th>
   <td data-label="Most sessions">
     <input class="form-control form-control-sm${invalid(max, problems)}" id="p-${max}" name="${max}" value="${v.max}"
-      inputmode="numeric" placeholder="no limit" maxlength="5" aria-label="Most concurrent sessions for ${role}">
+      inputmode="numeric" placeholder="no limit" maxlength="5" aria-label="Most concurrent sessions for ${role}"${described(max, `p-${max}`, problems)}>
     ${now && v.max.trim() !== now.max ? inForceNote(max, now.max === '' ? 'no limit' : now.max) : ''}
-    ${feedback(max, problems)}
+    ${feedback(max, `p-${max}`, problems)}
   </td>
   <td data-label="At the limit">
     <select class="form-select form-select-sm${invalid(on, problems)}" id="p-${on}" name="${on}"

@@ -170,6 +170,15 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(both.body).toContain(
         'max_sessions_user must be empty or a whole number from 1 to 1000',
       );
+      // Each marked field names its problem to a screen reader, beside its help.
+      expect(both.body).toMatch(
+        /id="p-idle-timeout"[^>]*aria-describedby="p-idle-timeout-help p-idle-timeout-error" aria-invalid="true"/,
+      );
+      expect(both.body).toMatch(/<div class="invalid-feedback" id="p-idle-timeout-error">/);
+      expect(both.body).toMatch(
+        /id="p-max_sessions_user"[^>]*aria-describedby="p-max_sessions_user-error" aria-invalid="true"/,
+      );
+      expect(both.body).not.toMatch(/id="p-absolute-lifetime"[^>]*aria-invalid/);
 
       const form = await admin.postForm('/admin/policy', { idle_timeout: 'soon', version: '0' });
       expect(form.statusCode).toBe(400);
