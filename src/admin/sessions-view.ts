@@ -185,9 +185,14 @@ ${
   <div class="d-flex flex-wrap align-items-center gap-2 mb-2">
     <button class="btn btn-danger btn-sm" type="submit" data-action="bulk-revoke"
       data-needs-selection="session" data-confirm="End the {n} selected session{s}?">Bulk revoke selected</button>
-    <a class="btn btn-outline-danger btn-sm${d.total === 0 ? ' disabled' : ''}"
+    ${
+      d.total === 0
+        ? // No link to follow, by keyboard either: Bootstrap's disabled only greys a link out.
+          html`<span class="btn btn-outline-danger btn-sm disabled" aria-disabled="true">Revoke all 0 matching…</span>`
+        : html`<a class="btn btn-outline-danger btn-sm"
       href="/admin/sessions/revoke-matching${filterSearch({ ...f, page: 1, asOf: undefined })}"
-      >Revoke all ${capped ? '' : `${d.total.toLocaleString('en')} `}matching…</a>
+      >Revoke all ${capped ? '' : `${d.total.toLocaleString('en')} `}matching…</a>`
+    }
     <button class="btn btn-outline-secondary btn-sm" type="submit" formaction="/admin/sessions/cleanup-expired"
       data-action="cleanup" data-confirm="${CLEANUP_QUESTION}">Clean up expired</button>
     <div class="form-check ms-2">
@@ -249,7 +254,7 @@ export function revokeMatchingView(d: {
   const search = filterSearch({ ...f, page: 1 });
   return html`<div class="col-lg-7">
   <h1 class="h3">Revoke every matching session</h1>
-  ${d.error ? html`<div class="alert alert-danger" role="alert">${d.error}</div>` : ''}
+  ${d.error ? html`<div class="alert alert-danger" role="alert" id="confirm-error">${d.error}</div>` : ''}
   <p>${hasFilters(f) ? 'These filters match' : 'With no filter, this is every session:'} <strong id="matching-total">${d.total.toLocaleString('en')}</strong>
     session${d.total === 1 ? '' : 's'}. Those still active end at once; expired ones are removed.</p>
   ${filterList(f)}
@@ -257,7 +262,7 @@ export function revokeMatchingView(d: {
     <input type="hidden" name="_csrf" value="${d.csrfToken}">
     <div class="mb-3">
       <label class="form-label" for="confirm">Type <strong>${d.total}</strong> to confirm</label>
-      <input class="form-control" id="confirm" name="confirm" inputmode="numeric" autocomplete="off" required>
+      <input class="form-control${d.error ? ' is-invalid' : ''}" id="confirm" name="confirm" inputmode="numeric" autocomplete="off" required autofocus${d.error ? html` aria-invalid="true" aria-describedby="confirm-error"` : ''}>
     </div>
     <div class="form-check mb-3">
       <input class="form-check-input" type="checkbox" id="include-own-m" name="include_own" value="1">

@@ -167,7 +167,13 @@ for (const { kind, skip } of await storeKindsToRun()) {
         );
         const form = await admin.postForm(url, { confirm: '30' });
         expect(form.statusCode).toBe(400);
-        expect(form.body).toContain('<div class="alert alert-danger" role="alert">');
+        expect(form.body).toContain(
+          '<div class="alert alert-danger" role="alert" id="confirm-error">',
+        );
+        // The box is marked, names the error to a screen reader, and has the focus again.
+        expect(form.body).toMatch(
+          /id="confirm"[^>]*autofocus aria-invalid="true" aria-describedby="confirm-error">/,
+        );
         expect(form.body).toContain('<strong id="matching-total">3</strong>');
         for (const p of f.live) expect(await isLive(p)).toBe(true);
         // Each refusal is an audit row, with what was typed and the count it missed.

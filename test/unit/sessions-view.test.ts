@@ -110,6 +110,12 @@ describe('sessions view with a capped count', () => {
     expect(body).toContain('Last (3) »');
     expect(body).toContain('Revoke all 120 matching…');
   });
+
+  it('should offer no revoke-matching link to follow when nothing matches', () => {
+    const body = page({ total: 0, page: 1, rows: 0 });
+    expect(body).toContain('aria-disabled="true">Revoke all 0 matching…</span>');
+    expect(body).not.toContain('href="/admin/sessions/revoke-matching');
+  });
 });
 
 describe('sessions view rows', () => {
@@ -118,7 +124,7 @@ describe('sessions view rows', () => {
     const [r] = rows(1);
     expect(body).toMatch(
       new RegExp(
-        `<td class="text-email" data-label="Email"><a href="/admin/users/${r!.userId}"[^>]*>${r!.email.replace('.', '\\.')}</a>`,
+        `<td class="text-email" data-label="Email" id="owner-${r!.id}"><a href="/admin/users/${r!.userId}"[^>]*>${r!.email.replace('.', '\\.')}</a>`,
       ),
     );
   });
