@@ -118,22 +118,25 @@ for (const { kind, skip } of kinds) {
       );
       // Once the breaker has opened, /readyz says so and since when: the card shows both.
       const since = new Date(Date.UTC(2026, 0, 2, 3, 4, 5));
-      await admin.route('**/readyz', (route) =>
-        route.fulfill({
-          status: 503,
-          contentType: 'application/json',
-          body: JSON.stringify({
-            status: 'not_ready',
-            sessionStore: { circuit: { state: 'open', since: since.toISOString() } },
+      const readyzSays = async (state: string) => {
+        await admin.unroute('**/readyz');
+        await admin.route('**/readyz', (route) =>
+          route.fulfill({
+            status: 503,
+            contentType: 'application/json',
+            body: JSON.stringify({
+              status: 'not_ready',
+              sessionStore: { circuit: { state, since: since.toISOString() } },
+            }),
           }),
-        }),
-      );
-      await expect
-        .poll(() => admin.locator('#breaker-state').textContent(), {
-          timeout: 40_000,
-          interval: 250,
-        })
-        .toBe('open');
+        );
+      };
+      const badgeReads = (shown: string, timeout: number) =>
+        expect
+          .poll(() => admin.locator('#breaker-state').textContent(), { timeout, interval: 250 })
+          .toBe(shown);
+      await readyzSays('open');
+      await badgeReads('open', 40_000);
       expect(
         await admin.locator('[data-section="breaker"] [data-stat="since"]').textContent(),
       ).toBe(formatFigure(since.getTime(), 'time'));
@@ -147,31 +150,11 @@ for (const { kind, skip } of kinds) {
         })
         .toMatch(/retrying in (1[2-9]|[2-3]\d) s/);
       // Meanwhile the card follows /readyz, not the last failed refresh: a trial under way.
-      await admin.unroute('**/readyz');
-      await admin.route('**/readyz', (route) =>
-        route.fulfill({
-          status: 503,
-          contentType: 'application/json',
-          body: JSON.stringify({
-            status: 'not_ready',
-            sessionStore: { circuit: { state: 'half_open', since: since.toISOString() } },
-          }),
-        }),
-      );
-      await expect
-        .poll(() => admin.locator('#breaker-state').textContent(), {
-          timeout: 8_000,
-          interval: 250,
-        })
-        .toBe('half open');
+      await readyzSays('half_open');
+      await badgeReads('half open', 8_000);
       await admin.unroute('**/readyz');
       await admin.unroute('**/admin/sessions/stats*');
-      await expect
-        .poll(() => admin.locator('#breaker-state').textContent(), {
-          timeout: 8_000,
-          interval: 250,
-        })
-        .toBe('closed');
+      await badgeReads('closed', 8_000);
     });
   });
 }
