@@ -85,6 +85,14 @@ for (const { kind, skip } of kinds) {
       );
       await admin.keyboard.press('Enter');
       await expect.poll(() => admin.evaluate(() => document.activeElement?.id)).toBe('main');
+      // A field reached by keyboard wears a solid ring, not Bootstrap's pale glow alone.
+      await admin.locator('main input.form-control').first().focus();
+      expect(
+        await admin.evaluate(() => {
+          const style = getComputedStyle(document.activeElement as Element);
+          return `${style.outlineStyle} ${style.outlineWidth}`;
+        }),
+      ).toBe('solid 3px');
 
       // C: the approved user signs in through the form and lands on the home page.
       const user = await s.person('C');
