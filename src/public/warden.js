@@ -250,7 +250,20 @@
     );
   }
 
+  // On a narrow screen the navigation opens over the page; Escape closes it, as it does a
+  // menu, and gives the focus back to the button that opened it.
+  function initNavEscape() {
+    document.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape') return;
+      const nav = document.getElementById('nav');
+      if (!nav?.classList.contains('show') || !window.bootstrap?.Collapse) return;
+      window.bootstrap.Collapse.getOrCreateInstance(nav, { toggle: false }).hide();
+      document.querySelector('[data-bs-target="#nav"]')?.focus();
+    });
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
+    initNavEscape();
     initNeedsSelection();
     initConfirm();
     initReloadWhenReady();

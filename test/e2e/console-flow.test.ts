@@ -251,6 +251,13 @@ for (const { kind, skip } of kinds) {
       const sideways = () => scrollsSideways(phone);
 
       await phone.goto('/admin/sessions');
+      // The navigation, opened over the page, closes with Escape and gives the focus back.
+      const toggler = phone.getByRole('button', { name: 'Toggle navigation' });
+      await toggler.click();
+      await expect.poll(() => phone.locator('#nav').getAttribute('class')).toContain('show');
+      await phone.keyboard.press('Escape');
+      await expect.poll(() => phone.locator('#nav').getAttribute('class')).not.toContain('show');
+      expect(await toggler.evaluate((b) => b === document.activeElement)).toBe(true);
       const rows = sessionRows(phone);
       expect(await rows.count()).toBe(4);
       expect(await sideways()).toBeLessThanOrEqual(0);
