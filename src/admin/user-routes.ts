@@ -266,7 +266,8 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       outcome: 'refused',
       details: { email: user.email, status: user.status, role: user.role, reason },
     });
-    throw new WardenError('WARDEN_VALIDATION', [reason]);
+    // The user the address names is the one the rules refuse to change so.
+    throw new WardenError('WARDEN_VALIDATION', [reason], { field: 'userId', where: 'params' });
   }
 
   for (const [action, rule] of Object.entries(TRANSITIONS)) {

@@ -270,6 +270,8 @@ for (const { kind, skip } of await storeKindsToRun()) {
           expect(res.statusCode).toBe(400);
           expect(res.json().error.code).toBe('WARDEN_VALIDATION');
           expect(res.json().error.message).toContain(`cannot ${action} a user who is ${from}`);
+          // As every refusal names what it refuses: here the user the address names.
+          expect(res.json().error.details).toEqual({ field: 'userId', where: 'params' });
           const after = await admin.get(`/admin/users?email=${user.email}`, 'json');
           expect(after.json().items[0].status).toBe(from);
           // The refused attempt is on record.
