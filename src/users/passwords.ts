@@ -43,6 +43,18 @@ export async function hashPassword(password: string, cost: { N?: number } = {}):
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  return (await checkPassword(password, stored)) !== false;
+}
+
+/**
+ * Whether the password is right: 'normalized' for a hash of its NFKC form, 'as-typed' for a
+ * hash made before passwords were normalized (worth hashing again, so that the password is
+ * then taken however its accents are typed), false when it is wrong.
+ */
+export async function checkPassword(
+  password: string,
+  stored: string,
+): Promise<'normalized' | 'as-typed' | false> {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [n, r, p] = parts.slice(1, 4).map(Number);
@@ -53,10 +65,10 @@ export async function verifyPassword(password: string, stored: string): Promise<
     return key.length === expected.length && timingSafeEqual(key, expected);
   };
   const canonical = normalized(password);
-  if (await matches(canonical)) return true;
+  if (await matches(canonical)) return 'normalized';
   // A hash made before passwords were normalized is of the text as typed. The dummy hash of an
   // unknown email takes this second round too, so it costs the same whether the account exists.
-  return canonical !== password && matches(password);
+  return canonical !== password && (await matches(password)) ? 'as-typed' : false;
 }
 
 // Spent on unknown emails so that they take as long to refuse as a wrong password.

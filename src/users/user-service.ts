@@ -5,7 +5,7 @@
 import type { Role, UserRow } from '../db/schema.js';
 import { WardenError } from '../errors.js';
 import { emailProblem } from './email.js';
-import { burnPasswordCheck, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
+import { burnPasswordCheck, checkPassword, hashPassword, passwordProblem } from './passwords.js';
 import type { UserRepo } from './user-repo.js';
 
 export class UserService {
@@ -59,8 +59,16 @@ export class UserService {
       await burnPasswordCheck(password);
       throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS', ['email or password']);
     }
-    if (!(await verifyPassword(password, user.password_hash))) {
+    const checked = await checkPassword(password, user.password_hash);
+    if (checked === false) {
       throw new WardenError('WARDEN_AUTH_INVALID_CREDENTIALS', ['email or password']);
+    }
+    if (checked === 'as-typed') {
+      // Hashed again in its normalized form, once: from now on it is taken however its
+      // accents are typed. A sign-in does not fail for it; the next one tries again.
+      await this.#repo
+        .setPassword(user.id, await hashPassword(password), this.#clock())
+        .catch(() => undefined);
     }
     if (user.status !== 'approved') {
       const what = user.status === 'pending' ? 'waiting for approval' : user.status;

@@ -129,6 +129,22 @@ for (const { kind, skip } of await storeKindsToRun()) {
       expect(res.statusCode, res.body).toBe(200);
     });
 
+    it('should sign in with a password hashed as typed before, then take it however its accents are typed', async () => {
+      const email = `legacy${++seq}@example.test`;
+      await t.createUser(email);
+      // The hash Warden made before it normalized passwords: of the text as typed.
+      await t.database.db
+        .updateTable('users')
+        .set({ password_hash: legacyHash(decomposed) })
+        .where('email', '=', email)
+        .execute();
+      const typed = await t.client().postJson('/api/auth/login', { email, password: decomposed });
+      expect(typed.statusCode, typed.body).toBe(200);
+      // That sign-in hashed it again, normalized: the other way of typing é signs in too.
+      const other = await t.client().postJson('/api/auth/login', { email, password: composed });
+      expect(other.statusCode, other.body).toBe(200);
+    });
+
     it('should answer a missing or over-long field on the sign-in and register forms themselves, keeping the email', async () => {
       const email = `typed${++seq}@example.test`;
       const cases: [string, Record<string, string>, number, string][] = [
