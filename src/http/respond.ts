@@ -201,7 +201,10 @@ const TITLES: Record<number, string> = {
   403: 'Not allowed',
   404: 'Not found',
   409: 'Already exists',
+  413: 'That request was too large',
+  415: 'That request was not right',
   429: 'Slow down',
+  431: 'That request was too large',
   500: 'Something went wrong',
   503: 'Temporarily unavailable',
 };

@@ -220,6 +220,15 @@ describe('input limits', () => {
     expect(res.statusCode).toBe(415);
     expect(res.json().error.code).toBe('WARDEN_UNSUPPORTED_MEDIA_TYPE');
     expect(res.json().error.message).toContain('not text/xml');
+    // A browser's page says what kind of trouble it was, as every refusal's does.
+    const page = await w.su.app.inject({
+      method: 'POST',
+      url: '/admin/saved-views',
+      headers: { 'content-type': 'text/xml', accept: 'text/html', cookie: w.su.cookieHeader() },
+      payload: '<view/>',
+    });
+    expect(page.statusCode).toBe(415);
+    expect(page.body).toContain('<title>That request was not right · Warden</title>');
   });
 
   it('should take a JSON content type with an empty body as no body (sign out)', async () => {
