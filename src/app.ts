@@ -21,6 +21,7 @@ import { authApiRoutes } from './api/auth-routes.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { sharedSecret } from './db/settings.js';
+import { reasonOf } from './errors.js';
 import { AuditLog } from './events/audit.js';
 import {
   createLocalLiveBus,
@@ -52,7 +53,7 @@ import { StepUps } from './http/step-up.js';
 import { stepUpRoutes } from './http/step-up-routes.js';
 import { checkJsonBodyTypes } from './http/strict-json.js';
 import { checkText } from './http/text-check.js';
-import { createLogger, everyAtMost, LOG_REPEAT_MS, reasonOf } from './logger.js';
+import { createLogger, everyAtMost, LOG_REPEAT_MS } from './logger.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { WardenMetrics } from './metrics/warden-metrics.js';
 import { authPages } from './pages/auth-pages.js';

@@ -83,3 +83,11 @@ export function problemText(err: WardenError): string {
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
 }
+
+/**
+ * What failed, in a line: an error's message alone, or what was thrown as text. For lines and
+ * fields that name a failure without its stack (an outage's warnings, an audit row's reason).
+ */
+export function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

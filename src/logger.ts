@@ -115,11 +115,3 @@ export function everyAtMost<A extends unknown[]>(
     }
   };
 }
-
-/**
- * What failed, in a line: the message alone, for warnings about an outage that would repeat a
- * stack Warden already knows (a store away, a clock not read).
- */
-export function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -16,7 +16,7 @@ import {
 } from './cli/command.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { DatabaseOpenError } from './db/migrations.js';
-import { WardenError } from './errors.js';
+import { reasonOf, WardenError } from './errors.js';
 import { RedisUnavailableError } from './runtime.js';
 
 interface CommandEntry {
@@ -110,7 +110,7 @@ function report(command: string, err: unknown, ctx: CliContext): number {
     ctx.err(`warden ${command}: ${err.message}\n`);
     return EXIT_FAILURE;
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = reasonOf(err);
   ctx.err(`warden ${command}: ${message}\n`);
   if (err instanceof Error && err.stack) ctx.err(`${err.stack}\n`);
   return EXIT_FAILURE;

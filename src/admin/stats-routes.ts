@@ -7,6 +7,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { reasonOf } from '../errors.js';
 import { auditChange, requireCsrf } from '../http/auth.js';
 import { done, toWardenError, wantsJson } from '../http/respond.js';
 import { requireStepUp } from '../http/step-up.js';
@@ -86,7 +87,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         if (toWardenError(err).status === 503) throw err;
         await auditChange(audit, request, {
           outcome: 'failure',
-          details: { reason: err instanceof Error ? err.message : String(err) },
+          details: { reason: reasonOf(err) },
           durationMs: Math.round(performance.now() - started),
         });
         throw err;

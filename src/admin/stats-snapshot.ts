@@ -4,6 +4,8 @@
  * polls every few seconds, or ten consoles at once, cost the store one computation per
  * interval rather than one per request.
  */
+
+import { reasonOf } from '../errors.js';
 import { waitAtMost } from '../resilience/wait-at-most.js';
 
 export interface Snapshot<T> {
@@ -98,7 +100,7 @@ export class CachedFigure<T> {
         this.#opts.onError?.(err);
         this.#current = {
           ...this.#current,
-          error: err instanceof Error ? err.message : String(err),
+          error: reasonOf(err),
         };
         // A failing store is asked again after the usual interval, not on every request.
         this.#staleAt = performance.now() + this.#opts.maxAgeMs;

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { parseUserAgent } from '../admin/user-agent.js';
+import { reasonOf } from '../errors.js';
 import type { AuditEntry } from '../events/audit.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 import {
@@ -297,7 +298,7 @@ async function audited<T>(
   try {
     return await action();
   } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
+    const error = reasonOf(err);
     await runtime.audit
       .write(CLI_ACTOR, { ...entry, outcome: 'failure', details: { error } }, logger)
       .catch((auditErr: unknown) => {

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
+import { reasonOf } from '../errors.js';
 import {
   addLatestDays,
   createActivityTables,
@@ -547,7 +548,7 @@ export async function migrateToLatest(
   const result = await migrator.migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
-    const cause = result.error instanceof Error ? result.error.message : String(result.error);
+    const cause = reasonOf(result.error);
     // No migration ran: the database could not be reached or opened at all.
     if (!failed) throw new DatabaseOpenError(cause, { cause: result.error });
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${cause}`, {

@@ -13,7 +13,8 @@
  */
 
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
-import { everyAtMost, LOG_REPEAT_MS, reasonOf } from '../logger.js';
+import { reasonOf } from '../errors.js';
+import { everyAtMost, LOG_REPEAT_MS } from '../logger.js';
 import { CircuitOpenError, DeadlineError } from '../resilience/breaker.js';
 
 /** Paths the auth hook leaves alone: probes carry no cookie and must not touch a store. */

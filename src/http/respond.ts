@@ -12,7 +12,7 @@ import type {
   FastifyRequest,
   RouteOptions,
 } from 'fastify';
-import { type ErrorBody, type ErrorCode, WardenError } from '../errors.js';
+import { type ErrorBody, type ErrorCode, reasonOf, WardenError } from '../errors.js';
 import { DatabaseUnavailableError } from '../resilience/guarded-database.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import { html, type SafeHtml, showDirectionControls } from '../views/html.js';
@@ -468,7 +468,7 @@ export function logAnswer(request: FastifyRequest, err: WardenError, thrown: unk
     // A store away: the outage has its own lines (redis_down, the breaker's changes), and an
     // error with a stack for every request during it would bury them. What failed, briefly.
     const cause = err.cause ?? thrown;
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = reasonOf(cause);
     request.log.warn({ event: 'request_failed', code: err.code, reason }, 'request failed');
   } else if (err.status >= 500) {
     request.log.error({ event: 'request_failed', err: thrown, code: err.code }, 'request failed');

@@ -213,8 +213,9 @@
   }
 
   // An action that ends many sessions at once, or that cannot be undone, asks first: its button
-  // carries the question in data-confirm ("{n}": the rows selected; "{s}": an s unless one). It runs before the bulk
-  // revocation's own handler, and a "no" stops that too. Without script the form just goes.
+  // carries the question in data-confirm ("{n}": the rows selected; "{s}": an s unless one).
+  // It runs before the bulk revocation's own handler, and a "no" stops that too. Without
+  // script the form just goes.
   function initConfirm() {
     document.addEventListener(
       'submit',

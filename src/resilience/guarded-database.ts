@@ -11,6 +11,7 @@
  */
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
+import { reasonOf } from '../errors.js';
 import { Breaker, type BreakerOptions, type CircuitStateName } from './breaker.js';
 import { isStoreFault } from './guarded-store.js';
 
@@ -18,10 +19,7 @@ import { isStoreFault } from './guarded-store.js';
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
   constructor(op: string, cause: unknown) {
-    super(
-      `database unavailable during ${op}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { cause },
-    );
+    super(`database unavailable during ${op}: ${reasonOf(cause)}`, { cause });
   }
 }
 

@@ -6,6 +6,7 @@
  */
 
 import { ErrorReply } from 'redis';
+import { reasonOf } from '../errors.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import {
   Breaker,
@@ -27,12 +28,9 @@ export class StoreUnavailableError extends Error {
     readonly op: string,
     cause: unknown,
   ) {
-    super(
-      `session store unavailable during ${op}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      {
-        cause,
-      },
-    );
+    super(`session store unavailable during ${op}: ${reasonOf(cause)}`, {
+      cause,
+    });
   }
 }
 
@@ -141,7 +139,7 @@ export function guardStore(inner: SessionStore, opts: GuardOptions): GuardedStor
       },
       (err: unknown) => {
         const error = isStoreFault(err) ? new StoreUnavailableError(op, err) : err;
-        const message = error instanceof Error ? error.message : String(error);
+        const message = reasonOf(error);
         opts.onCall?.({ op, durationMs: performance.now() - start, ok: false, error: message });
         throw error;
       },

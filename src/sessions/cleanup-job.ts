@@ -14,8 +14,8 @@
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
+import { reasonOf } from '../errors.js';
 import type { Actor, AuditLog } from '../events/audit.js';
-import { reasonOf } from '../logger.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import type { JobLock } from './locks.js';
 import type { SessionService } from './session-service.js';

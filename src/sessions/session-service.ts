@@ -5,8 +5,8 @@
  * Every ending is a row of session history.
  */
 import type { UserRow } from '../db/schema.js';
+import { reasonOf } from '../errors.js';
 import type { HistoryWriter, SessionEvent, SessionEvents } from '../events/session-events.js';
-import { reasonOf } from '../logger.js';
 import { StoreUnavailableError } from '../resilience/guarded-store.js';
 import type { UserRepo } from '../users/user-repo.js';
 import {
